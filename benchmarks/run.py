@@ -1,0 +1,492 @@
+"""Side-by-side benchmark of Locust's HttpUser, FastHttpUser and locust_rs.FastHttpUser against a local nginx.
+
+    python benchmarks/run.py --users 50,200 --duration 15
+
+See benchmarks/README.md for what is measured and how to read it. Standard library and psutil only; locust itself is
+only ever imported in the child processes so that gevent's monkey-patching never touches this runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime
+import ipaddress
+import itertools
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from target_nginx import NginxTarget, http_get_ok, interrupt_on_sigterm, nginx_version  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+LOCUSTFILE = HERE / "locustfile.py"
+
+VARIANTS = {
+    "httpuser": "locust HttpUser",
+    "fasthttpuser": "locust FastHttpUser",
+    "locust_rs": "locust-rs FastHttpUser",
+}
+BASELINE = "fasthttpuser"
+# Where the variant's class must come from; checked against what the child actually loaded.
+EXPECTED_MODULE_PREFIX = {"httpuser": "locust.", "fasthttpuser": "locust.", "locust_rs": "locust_rs"}
+
+# -t is warm-up + duration + this, so locust's own timer never cuts the window short even if the loop is late.
+RUN_TIME_SLACK_S = 2
+# Start-up (imports, spawning 200 users) and shutdown on top of -t before the run counts as hung and is killed.
+OVERRUN_GRACE_S = 45
+SAMPLE_INTERVAL_S = 0.2
+
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# target
+
+
+def check_loopback_url(url: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
+        raise SystemExit(f"--target must look like http://127.0.0.1:PORT (got {url!r})")
+    # Resolve rather than trust the name: every address it could reach must be loopback.
+    try:
+        addrs = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port, type=socket.SOCK_STREAM)}
+    except socket.gaierror as e:
+        raise SystemExit(f"--target host {parsed.hostname!r} does not resolve: {e}") from e
+    bad = [a for a in addrs if not ipaddress.ip_address(a.split("%")[0]).is_loopback]
+    if bad or not addrs:
+        raise SystemExit(f"--target must be a loopback address; {parsed.hostname!r} resolves to {sorted(addrs)}")
+    return url.rstrip("/")
+
+
+def listening_pids(port: int) -> list[int]:
+    """Processes holding a listening socket on the port (for an external --target; nginx workers share it)."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return []
+    return sorted({c.pid for c in conns if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# CPU sampling
+
+
+def tree_cpu_s(pids: list[int]) -> float:
+    """user+system CPU seconds of the processes and all their descendants (each process counts all its threads)."""
+    seen: set[int] = set()
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p in procs:
+            if p.pid in seen:
+                continue
+            seen.add(p.pid)
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+    return total
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent not idle, summed over cores (shows load from other tenants)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+
+def interpolate(samples: list[tuple[float, float]], at: float) -> float | None:
+    if not samples:
+        return None
+    if at <= samples[0][0]:
+        return samples[0][1]
+    for (t0, v0), (t1, v1) in itertools.pairwise(samples):
+        if t0 <= at <= t1:
+            return v0 if t1 == t0 else v0 + (v1 - v0) * (at - t0) / (t1 - t0)
+    return samples[-1][1]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# one run
+
+
+def child_env(variant: str, window_file: Path, args: argparse.Namespace) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_") and k.lower() not in PROXY_VARS}
+    # requests, and HTTP clients in Rust, honour *_proxy variables: without this, load could leave the machine.
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
+    env.update(
+        LOCUST_RS_BENCH_VARIANT=variant,
+        LOCUST_RS_BENCH_WINDOW_FILE=str(window_file),
+        LOCUST_RS_BENCH_WARMUP=str(args.warmup),
+        LOCUST_RS_BENCH_DURATION=str(args.duration),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def probe_import(variant: str, workdir: Path) -> str | None:
+    """None if the variant's user class imports in a fresh interpreter, else a short reason."""
+    if variant != "locust_rs":
+        return None
+    code = (
+        "import sys\n"
+        "try:\n"
+        "    from locust_rs import FastHttpUser\n"
+        "except ModuleNotFoundError as e:\n"
+        "    sys.exit('not installed' if e.name == 'locust_rs' else f'import failed: {e}')\n"
+        "except Exception as e:\n"
+        "    sys.exit(f'import failed: {type(e).__name__}: {e}')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=60)
+    if out.returncode == 0:
+        return None
+    return (out.stderr.strip().splitlines() or ["import failed"])[-1]
+
+
+def locust_version(workdir: Path) -> str:
+    code = "import locust; print(locust.__version__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=workdir)
+    return out.stdout.strip() or "unknown"
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    # locust was started in its own session, so its group holds only what we started.
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def read_totals(base: Path) -> dict:
+    """Whole-run totals (warm-up included), for the failure count and as a cross-check of the window."""
+    final = Path(f"{base}_window_final.json")
+    if final.exists():
+        return json.loads(final.read_text())
+    # Fallback if the child died before its `quit` hook: locust's CSV, which may lag the end by up to a second.
+    totals: dict = {"failure_messages": []}
+    stats_csv, failures_csv = Path(f"{base}_stats.csv"), Path(f"{base}_failures.csv")
+    if stats_csv.exists():
+        with open(stats_csv, newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get("Name") == "Aggregated":
+                    totals["requests_total"] = int(row["Request Count"])
+                    totals["failures_total"] = int(row["Failure Count"])
+    if failures_csv.exists():
+        with open(failures_csv, newline="") as f:
+            rows = sorted(csv.DictReader(f), key=lambda r: -int(r.get("Occurrences") or 0))
+        totals["failure_messages"] = [f"{r['Occurrences']}x {r['Method']} {r['Name']}: {r['Error']}" for r in rows[:5]]
+    return totals
+
+
+def run_one(users: int, variant: str, target_url: str, target_pids: list[int], args, workdir: Path) -> dict:
+    result: dict = {"users": users, "variant": variant, "label": VARIANTS[variant], "status": "ok"}
+    reason = probe_import(variant, workdir)
+    if reason is not None:
+        result["status"] = reason
+        return result
+
+    base = workdir / f"u{users}_{variant}"
+    window_file = Path(f"{base}_window.json")
+    log_file = Path(f"{base}_locust.log")
+    run_time = math.ceil(args.warmup + args.duration) + RUN_TIME_SLACK_S
+    cmd = [
+        sys.executable, "-m", "locust",
+        "-f", str(LOCUSTFILE),
+        "--headless",
+        "-u", str(users),
+        "-r", str(users),  # all users within ~1 s, well inside the warm-up
+        "-t", f"{run_time}s",
+        "--host", target_url,
+        "--csv", str(base),
+        "--only-summary",
+        "--stop-timeout", "0",
+    ]  # fmt: skip
+    result["command"] = cmd
+
+    locust_samples: list[tuple[float, float]] = []
+    target_samples: list[tuple[float, float]] = []
+    machine_samples: list[tuple[float, float]] = []
+    with open(log_file, "wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            # A neutral cwd: locust reads locust.conf / pyproject.toml [tool.locust] from the cwd.
+            cwd=workdir,
+            env=child_env(variant, window_file, args),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + run_time + OVERRUN_GRACE_S
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                result["status"] = f"error: overran {run_time + OVERRUN_GRACE_S}s, killed"
+                break
+            now = time.time()
+            locust_samples.append((now, tree_cpu_s([proc.pid])))
+            if target_pids:
+                target_samples.append((now, tree_cpu_s(target_pids)))
+            machine_samples.append((now, machine_busy_s()))
+            time.sleep(SAMPLE_INTERVAL_S)
+    finally:
+        stop_process_group(proc)
+    result["exit_code"] = proc.returncode
+    result["log"] = str(log_file)
+    log_text = log_file.read_text(errors="replace")
+    result["cpu_warning"] = "CPU usage above" in log_text or "CPU usage was too high" in log_text
+    totals = read_totals(base)
+    totals.pop("exit_code", None)
+    result.update(totals)
+
+    if not window_file.exists():
+        if result["status"] == "ok":
+            tail = "\n".join(log_text.strip().splitlines()[-15:])
+            result["status"] = f"error: no measurement window (exit code {proc.returncode})"
+            result["log_tail"] = tail
+        return result
+
+    w = json.loads(window_file.read_text())
+    result["class"] = w["class"]
+    if not w["class"]["base_class"].startswith(EXPECTED_MODULE_PREFIX[variant]):
+        result["status"] = f"error: ran {w['class']['base_class']}, not {VARIANTS[variant]}"
+    t0, t1, secs = w["start"]["time"], w["end"]["time"], w["window_s"]
+    result.update(
+        window_s=secs,
+        requests=w["requests"],
+        failures=w["failures"],
+        rps=w["requests"] / secs,
+        cpu_s=w["cpu_s"],
+        cpu_user_s=w["cpu_user_s"],
+        cpu_system_s=w["cpu_system_s"],
+        req_per_cpu_s=w["requests"] / w["cpu_s"] if w["cpu_s"] > 0 else None,
+        p50_ms=w["p50_ms"],
+        p99_ms=w["p99_ms"],
+        locust_cores=w["cpu_s"] / secs,
+        users_at_window_start=w["start"]["user_count"],
+        threads=w["end"]["threads"],
+    )
+
+    def window_delta(samples: list[tuple[float, float]]) -> float | None:
+        a, b = interpolate(samples, t0), interpolate(samples, t1)
+        return None if a is None or b is None else b - a
+
+    ext = window_delta(locust_samples)
+    tgt = window_delta(target_samples)
+    busy = window_delta(machine_samples)
+    # Cross-check of the in-process number; a big gap would mean CPU spent in helper processes the child started.
+    result["cpu_s_external_tree"] = ext
+    result["target_cpu_s"] = tgt
+    result["target_cores"] = tgt / secs if tgt is not None else None
+    result["machine_busy_cores"] = busy / secs if busy is not None else None
+    if result["users_at_window_start"] != users and result["status"] == "ok":
+        result["status"] = f"error: only {result['users_at_window_start']} of {users} users at window start"
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# report
+
+
+def fmt(x: float | None, spec: str = ",.0f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def add_ratios(results: list[dict]) -> None:
+    base = {r["users"]: r for r in results if r["variant"] == BASELINE and r["status"] == "ok"}
+    for r in results:
+        b = base.get(r["users"])
+        ok = r["status"] == "ok" and b is not None
+        r["x_rps"] = r["rps"] / b["rps"] if ok else None
+        r["x_req_per_cpu_s"] = (
+            r["req_per_cpu_s"] / b["req_per_cpu_s"] if ok and r["req_per_cpu_s"] and b["req_per_cpu_s"] else None
+        )
+
+
+def markdown_table(results: list[dict]) -> str:
+    head = (
+        "| users | variant | req/s | req/CPU-s | p50 ms | p99 ms | failures "
+        "| ×FastHttpUser (req/s) | ×FastHttpUser (req/CPU-s) |"
+    )
+    lines = [head, "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        if r["status"] != "ok":
+            # No numbers for a run that did not measure what its label says; they stay in the JSON for debugging.
+            lines.append(f"| {r['users']} | {r['label']} | {r['status']} | | | | | | |")
+            continue
+        failures = r.get("failures_total", r["failures"])
+        fail_cell = f"**{failures:,} FAILED**" if failures else "0"
+        lines.append(
+            f"| {r['users']} | {r['label']} | {fmt(r['rps'])} | {fmt(r['req_per_cpu_s'])} "
+            f"| {fmt(r['p50_ms'], 'g')} | {fmt(r['p99_ms'], 'g')} | {fail_cell} "
+            f"| {fmt(r['x_rps'], '.2f')} | {fmt(r['x_req_per_cpu_s'], '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
+def resource_table(results: list[dict], cores: int) -> str:
+    lines = [
+        f"| users | variant | window s | locust CPU (cores) | target CPU (cores) | machine busy (of {cores} cores) "
+        "| locust CPU warning |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        if "rps" not in r:
+            continue
+        lines.append(
+            f"| {r['users']} | {r['label']} | {fmt(r['window_s'], '.1f')} | {fmt(r['locust_cores'], '.2f')} "
+            f"| {fmt(r['target_cores'], '.2f')} | {fmt(r['machine_busy_cores'], '.2f')} "
+            f"| {'yes' if r['cpu_warning'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def print_problems(results: list[dict]) -> bool:
+    bad = False
+    for r in results:
+        where = f"u={r['users']} {r['label']}"
+        failures = r.get("failures_total") or r.get("failures") or 0
+        if failures:
+            bad = True
+            print(f"\n!!! {failures:,} FAILED REQUESTS in {where} (log: {r.get('log')})", file=sys.stderr)
+            for m in r.get("failure_messages", []):
+                print(f"!!!   {m}", file=sys.stderr)
+        if r["status"].startswith("error"):
+            bad = True
+            print(f"\n!!! {where}: {r['status']} (log: {r.get('log')})", file=sys.stderr)
+            if r.get("log_tail"):
+                print(r["log_tail"], file=sys.stderr)
+    return bad
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--users", default="50,200", help="comma-separated user counts (default: 50,200)")
+    p.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all)",
+    )
+    p.add_argument("--duration", type=float, default=15.0, help="measured seconds per run (default: 15)")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds before the window, not measured (default: 3)")
+    p.add_argument("--target", help="existing loopback server, e.g. http://127.0.0.1:8080 (default: start nginx)")
+    p.add_argument("--json", type=Path, help="also write all results to this JSON file")
+    p.add_argument("--keep-tmp", action="store_true", help="keep locust CSVs and logs (kept anyway on errors)")
+    args = p.parse_args(argv)
+    try:
+        args.users = [int(u) for u in args.users.split(",") if u.strip()]
+    except ValueError:
+        p.error("--users must be comma-separated integers")
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown or not args.variants or not args.users or min(args.users) < 1:
+        p.error(f"bad --variants {unknown} (choose from {', '.join(VARIANTS)}) or --users")
+    if args.duration <= 0 or args.warmup < 1:
+        # Spawning takes about a second; a window that starts before all users exist is not steady state.
+        p.error("--duration must be > 0 and --warmup >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    interrupt_on_sigterm()
+    workdir = Path(tempfile.mkdtemp(prefix="locust-rs-bench-"))
+    nginx: NginxTarget | None = None
+    results: list[dict] = []
+    keep = args.keep_tmp
+    try:
+        if args.target:
+            target_url = check_loopback_url(args.target)
+            port = urllib.parse.urlsplit(target_url).port
+            if not http_get_ok(urllib.parse.urlsplit(target_url).hostname, port):
+                raise SystemExit(f"--target {target_url} does not answer GET / with 200")
+            target_pids = listening_pids(port)
+            target_desc = f"{target_url} (pids {target_pids or 'unknown'})"
+        else:
+            nginx = NginxTarget()
+            nginx.start()
+            target_url, target_pids = nginx.url, [nginx.pid]
+            target_desc = f"nginx {nginx_version()} at {target_url}, 1 worker"
+
+        meta = {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "argv": sys.argv,
+            "python": platform.python_version(),
+            "locust": locust_version(workdir),
+            "cpu_count": psutil.cpu_count(),
+            "platform": platform.platform(),
+            "target": target_desc,
+            "warmup_s": args.warmup,
+            "duration_s": args.duration,
+        }
+        print(
+            f"target: {target_desc}; locust {meta['locust']}; python {meta['python']}; {meta['cpu_count']} CPUs; "
+            f"warm-up {args.warmup:g}s + window {args.duration:g}s per run",
+            flush=True,
+        )
+        for users in args.users:
+            for variant in args.variants:
+                print(f"  running u={users} {VARIANTS[variant]} ...", end=" ", flush=True)
+                r = run_one(users, variant, target_url, target_pids, args, workdir)
+                results.append(r)
+                if "rps" in r:
+                    print(f"{r['rps']:,.0f} req/s, {fmt(r['req_per_cpu_s'])} req/CPU-s ({r['status']})", flush=True)
+                else:
+                    print(r["status"], flush=True)
+
+        add_ratios(results)
+        print()
+        print(markdown_table(results))
+        print()
+        print("Resource use in the measured windows (1.00 = one core busy the whole window):")
+        print()
+        print(resource_table(results, meta["cpu_count"]))
+        if any(r["variant"] == "locust_rs" and r["status"] == "not installed" for r in results):
+            print("\nlocust_rs is not installed in this interpreter, so its rows are empty (nothing was run).")
+        bad = print_problems(results)
+        keep = keep or bad
+        if args.json:
+            args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+            print(f"\nresults written to {args.json}")
+        return 1 if bad else 0
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping", file=sys.stderr)
+        return 130
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        if keep:
+            print(f"locust CSVs and logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""locust-rs: Locust's user classes with the HTTP work done in Rust.
+
+    from locust_rs import FastHttpUser
+"""
+
+from locust_rs._native import __version__, configure
+from locust_rs.fasthttp import (
+    ConnectionPool,
+    ErrorResponse,
+    FastHttpSession,
+    FastHttpUser,
+    FastRequest,
+    FastResponse,
+    ResponseContextManager,
+    RestResponseContextManager,
+)
+
+__all__ = [
+    "ConnectionPool",
+    "ErrorResponse",
+    "FastHttpSession",
+    "FastHttpUser",
+    "FastRequest",
+    "FastResponse",
+    "ResponseContextManager",
+    "RestResponseContextManager",
+    "__version__",
+    "configure",
+]

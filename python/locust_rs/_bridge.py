@@ -1,0 +1,100 @@
+"""The gevent side of the gevent <-> tokio bridge.
+
+A request is submitted to Rust, which returns a ticket at once. The calling greenlet parks on a
+``gevent.hub.Waiter``. When tokio finishes requests it writes an eventfd (once per batch); a hub io
+watcher on that fd drains every finished request in one Rust call and switches straight into each
+waiting greenlet. The watcher keeps the loop alive (``ref``) only while someone is waiting, so an
+idle locust process can still exit, and a lone waiter does not get ``LoopExit``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gevent import get_hub
+from gevent.hub import Waiter
+
+from locust_rs import _native
+
+_READ = 1
+# A cap per wakeup so that a flood of completions cannot starve the hub's timers.
+_BATCH = 512
+
+
+class _Bridge:
+    __slots__ = ("hub", "fd", "waiters", "watcher", "pid")
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.hub = get_hub()
+        self.fd = _native.eventfd()
+        self.waiters: dict[int, Waiter] = {}
+        self.watcher = self.hub.loop.io(self.fd, _READ)
+        self.watcher.start(self._on_ready)
+        self.watcher.ref = False
+
+    def _on_ready(self) -> None:
+        waiters = self.waiters
+        for ticket_id, value in _native.drain(_BATCH):
+            waiter = waiters.pop(ticket_id, None)
+            # No waiter: its greenlet was killed or timed out, and this late result is dropped.
+            if waiter is not None:
+                waiter.switch(value)
+        if not waiters:
+            self.watcher.ref = False
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self.waiters.clear()
+
+
+_bridge: _Bridge | None = None
+
+
+def _get() -> _Bridge:
+    global _bridge
+    if _bridge is None:
+        _bridge = _Bridge()
+    return _bridge
+
+
+def wait(ticket):
+    """Parks the current greenlet until ``ticket`` completes and returns its value.
+
+    If the greenlet is killed or times out meanwhile, the Rust task is aborted and the waiter
+    removed before the exception propagates, so nothing is left pending.
+    """
+    b = _bridge or _get()
+    waiters = b.waiters
+    if not waiters:
+        b.watcher.ref = True
+    tid = ticket.id
+    waiter = Waiter(b.hub)
+    waiters[tid] = waiter
+    try:
+        return waiter.get()
+    except BaseException:
+        ticket.cancel()
+        if waiters.pop(tid, None) is not None and not waiters:
+            b.watcher.ref = False
+        raise
+
+
+def pending() -> int:
+    """Number of greenlets currently waiting on the engine (for tests and diagnostics)."""
+    return len(_bridge.waiters) if _bridge is not None else 0
+
+
+def _after_fork_in_child() -> None:
+    # The child inherits the parent's watcher on the parent's eventfd; left started, it would
+    # fire on the parent's wakeups. The native side builds a fresh runtime and eventfd lazily.
+    global _bridge
+    old, _bridge = _bridge, None
+    if old is not None:
+        try:
+            old.stop()
+        except Exception:  # noqa: BLE001 - a half-torn-down loop must not break the fork
+            pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

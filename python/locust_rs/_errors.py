@@ -1,0 +1,55 @@
+"""Native transport errors become the exceptions Locust's FastHttpUser users already catch.
+
+This is the only place that decides exception classes; the Rust side reports a kind, a message
+and (for OS errors) an errno.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import zlib
+
+from geventhttpclient.response import HTTPConnectionClosed
+from geventhttpclient.useragent import ConnectionError as GhcConnectionError
+from geventhttpclient.useragent import RetriesExceeded
+
+# geventhttpclient retries these for idempotent methods and then reports RetriesExceeded.
+IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
+
+
+def _os_error(cls, err, default_errno):
+    errno = err.errno if err.errno is not None else default_errno
+    return cls(errno, err.message)
+
+
+def to_exception(err, url: str, method: str, max_retries: int) -> BaseException:
+    kind = err.kind
+    if kind == "connect_refused":
+        exc: BaseException = _os_error(ConnectionRefusedError, err, 111)
+    elif kind == "connection_reset":
+        exc = _os_error(ConnectionResetError, err, 104)
+    elif kind in ("timeout", "connect_timeout"):
+        exc = TimeoutError("timed out")
+    elif kind == "closed":
+        exc = HTTPConnectionClosed(err.message)
+    elif kind == "dns":
+        exc = socket.gaierror(-2, err.message)
+    elif kind == "tls":
+        exc = ssl.SSLError(err.message)
+    elif kind == "decode":
+        exc = zlib.error(err.message)
+    elif kind == "too_many_redirects":
+        return RetriesExceeded(url, err.message)
+    elif kind in ("invalid_url", "unsupported_scheme"):
+        exc = ValueError(err.message)
+    elif kind == "io" and err.errno is not None:
+        exc = OSError(err.errno, err.message)
+    elif kind in ("proxy", "protocol"):
+        exc = GhcConnectionError(url, err.message)
+    else:
+        exc = RuntimeError(f"locust-rs: {err.message}")
+    if kind in ("timeout", "connect_timeout", "closed") and method.upper() in IDEMPOTENT_METHODS:
+        # geventhttpclient treats these as temporary and, once max_retries is used up, wraps them.
+        return RetriesExceeded(url, max_retries, original=exc)
+    return exc

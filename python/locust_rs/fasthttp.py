@@ -1,0 +1,715 @@
+"""Drop-in ``FastHttpUser`` and ``FastHttpSession`` with the HTTP work done in Rust.
+
+The names, signatures, defaults and failure behaviour mirror ``locust.contrib.fasthttp``; the
+contract tests in ``tests/test_contract_fasthttp.py`` compare the two side by side.
+"""
+
+from __future__ import annotations
+
+from locust.contrib.fasthttp import LocustBadStatusCode
+from locust.exception import CatchResponseError, LocustError, ResponseError, StopTest
+from locust.user import User
+from locust.user.users import RestMixin
+
+import json as _json
+import re
+import time
+from base64 import b64encode
+from collections.abc import Generator
+from contextlib import contextmanager
+from http.cookiejar import Cookie, CookieJar
+from typing import Any
+from urllib.parse import unquote, urlencode, urlparse, urlunparse
+
+from charset_normalizer import detect
+from geventhttpclient.header import Headers
+from requests.utils import get_encoding_from_headers
+
+from locust_rs import _bridge, _native
+from locust_rs._errors import to_exception
+
+absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
+
+# The exceptions that turn a request into a Locust failure rather than escaping the task.
+FAILURE_EXCEPTIONS: tuple[type[BaseException], ...] = (OSError, ConnectionError, ValueError, LocustBadStatusCode)
+
+VALID_RESPONSE_CODES = frozenset([200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 301, 302, 303, 304, 307, 308])
+
+_CATCH_HINT = (
+    "If you want to change the state of the request, you must pass catch_response=True. "
+    "See http://docs.locust.io/en/stable/writing-a-locustfile.html#validating-responses"
+)
+
+
+def _construct_basic_auth_str(username, password) -> str:
+    if isinstance(username, str):
+        username = username.encode("latin1")
+    if isinstance(password, str):
+        password = password.encode("latin1")
+    return "Basic " + b64encode(b":".join((username, password))).strip().decode("ascii")
+
+
+def _encode_body(data, files, headers: dict) -> bytes | None:
+    if files:
+        from urllib3 import encode_multipart_formdata
+
+        fields: list = list(data.items()) if isinstance(data, dict) else []
+        items = files.items() if isinstance(files, dict) else files
+        for field, value in items:
+            if isinstance(value, tuple):
+                filename, fileobj, *rest = value
+                content = fileobj.read() if hasattr(fileobj, "read") else fileobj
+                fields.append((field, (filename, content, *rest)))
+            else:
+                content = value.read() if hasattr(value, "read") else value
+                fields.append((field, (getattr(value, "name", field), content)))
+        body, content_type = encode_multipart_formdata(fields)
+        headers.setdefault("Content-Type", content_type)
+        return body
+    if data is None:
+        return None
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, dict | list | tuple):
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return urlencode(data, doseq=True).encode()
+    if hasattr(data, "read"):
+        raw = data.read()
+        return raw.encode() if isinstance(raw, str) else raw
+    # A generator or other iterable of chunks.
+    return b"".join(c.encode() if isinstance(c, str) else c for c in data)
+
+
+def _with_params(url: str, params) -> str:
+    if not params:
+        return url
+    query = params if isinstance(params, str | bytes) else urlencode(params, doseq=True)
+    if isinstance(query, bytes):
+        query = query.decode()
+    base, _, fragment = url.partition("#")
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}{query}" + (f"#{fragment}" if fragment else "")
+
+
+class FastRequest:
+    """The request as it was sent: ``url``, ``method``, ``headers`` and ``body``."""
+
+    __slots__ = ("method", "url", "headers", "payload")
+
+    def __init__(self, method: str, url: str, headers: dict | None, payload: bytes | None) -> None:
+        self.method = method
+        self.url = url
+        self.headers = Headers(headers or {})
+        self.payload = payload
+
+    @property
+    def body(self) -> bytes | None:
+        return self.payload
+
+    def get_full_url(self) -> str:
+        return self.url
+
+
+class FastResponse:
+    """A finished response. The body and headers stay in Rust until they are read."""
+
+    encoding: str | None = None
+    """In some cases setting the encoding explicitly is needed. If so, do it before calling .text"""
+
+    error: BaseException | None = None
+
+    def __init__(self, native, request_args: tuple, error: BaseException | None = None) -> None:
+        self._native = native
+        self._request_args = request_args
+        if error is not None:
+            self.error = error
+
+    @property
+    def request(self) -> FastRequest:
+        req = self.__dict__.get("_request")
+        if req is None:
+            req = self.__dict__["_request"] = FastRequest(*self._request_args)
+        return req
+
+    @property
+    def status_code(self) -> int:
+        return self._native.status_code
+
+    @property
+    def ok(self) -> bool:
+        """Returns True if :attr:`status_code` is less than 400, False if not."""
+        return self.status_code < 400
+
+    @property
+    def headers(self) -> Headers:
+        """Dict-like, case-insensitive response headers."""
+        h = self.__dict__.get("_headers")
+        if h is None:
+            h = self.__dict__["_headers"] = Headers(self._native.headers())
+        return h
+
+    @property
+    def content(self) -> bytes | None:
+        """The decoded body, read once and cached."""
+        c = self.__dict__.get("_content", _MISSING)
+        if c is _MISSING:
+            native = self._native
+            if native.is_stream:
+                c = b"".join(self._iter_raw())
+            else:
+                c = native.content
+            self.__dict__["_content"] = c
+        return c
+
+    @property
+    def text(self) -> str | None:
+        """The body decoded with the charset of Content-Type, else a detected one."""
+        content = self.content
+        if content is None:
+            return None
+        if self.encoding is None:
+            self.encoding = get_encoding_from_headers(self.headers) or detect(content)["encoding"]
+        if self.encoding is None:
+            return None
+        return str(content, str(self.encoding), errors="replace")
+
+    @property
+    def url(self) -> str | None:
+        """The URL that answered (after redirects)."""
+        return self._native.url
+
+    @property
+    def history(self) -> list:
+        """The redirect responses that were followed, oldest first, as (status, url, headers)."""
+        return self._native.history()
+
+    @property
+    def elapsed_ms(self) -> float:
+        """Milliseconds from sending the request until the body was complete, measured in Rust."""
+        return self._native.response_time
+
+    def json(self) -> Any:
+        """Parses the response as json and returns a dict"""
+        return _json.loads(self.text)  # type: ignore[arg-type]
+
+    def raise_for_status(self) -> None:
+        """Raise any connection errors that occurred during the request"""
+        if self.error is not None:
+            raise self.error
+
+    def _iter_raw(self) -> Generator[bytes]:
+        native = self._native
+        while True:
+            value = _bridge.wait(native.read_chunk())
+            if value is None:
+                return
+            if isinstance(value, bytes):
+                yield value
+            else:
+                raise to_exception(value, native.url, self._request_args[0], 0)
+
+    def iter_content(self, chunk_size: int = 1024, decode_content: bool = True) -> Generator[bytes | str]:
+        """Yields the body in chunks, as ``requests.Response.iter_content`` does; with
+        ``stream=True`` the chunks are read from the network as they arrive."""
+        if "_content" in self.__dict__ or not self._native.is_stream:
+            data = self.content or b""
+            chunks = (data[i : i + chunk_size] for i in range(0, len(data), chunk_size))
+        else:
+            chunks = self._iter_raw()
+        for chunk in chunks:
+            if decode_content:
+                try:
+                    yield chunk.decode("utf-8")
+                    continue
+                except UnicodeDecodeError:
+                    pass
+            yield chunk
+
+    def success(self):
+        raise LocustError(_CATCH_HINT)
+
+    def failure(self, *_args, **_kwargs):
+        raise LocustError(_CATCH_HINT)
+
+
+_MISSING = object()
+
+
+class ErrorResponse(FastResponse):
+    """Stands in for a response when the request failed before any response arrived
+    (connection refused, timeout, DNS failure...): status 0 and no body."""
+
+    headers = None  # type: ignore[assignment]
+    content = None  # type: ignore[assignment]
+    text = None  # type: ignore[assignment]
+    status_code = 0  # type: ignore[assignment]
+
+    def __init__(self, request_args: tuple, error: BaseException) -> None:
+        self._native = None
+        self._request_args = request_args
+        self.error = error
+
+    @property
+    def url(self) -> str | None:
+        return self._request_args[1]
+
+    @property
+    def history(self) -> list:
+        return []
+
+    def raise_for_status(self) -> None:
+        raise self.error  # type: ignore[misc]
+
+
+class ResponseContextManager(FastResponse):
+    """A response that is also a context manager, letting the with-block decide whether the
+    request is reported as a success or a failure (``catch_response=True``)."""
+
+    _manual_result: bool | BaseException | None = None
+    _entered = False
+
+    def __init__(self, response, request_event, request_meta, catch_response: bool) -> None:
+        self.__dict__.update(response.__dict__)
+        self.__class__ = _context_class(response.__class__, type(self))
+        self._request_event = request_event
+        self.request_meta = request_meta
+        self._catch_response = catch_response
+
+    def __enter__(self):
+        if not self._catch_response:
+            raise LocustError("In order to use a with-block for requests, you must also pass catch_response=True")
+        self._entered = True
+        return self
+
+    def __exit__(self, exc, value, traceback):
+        if self._manual_result is not None:
+            if self._manual_result is True:
+                self.request_meta["exception"] = None
+                self._report_request()
+            elif isinstance(self._manual_result, BaseException):
+                self.request_meta["exception"] = self._manual_result
+                self._report_request()
+            return exc is None
+
+        if exc:
+            if isinstance(value, ResponseError):
+                self.request_meta["exception"] = value
+                self._report_request()
+            else:
+                return False
+        else:
+            try:
+                self.raise_for_status()
+            except FAILURE_EXCEPTIONS as e:
+                self.request_meta["exception"] = e
+            self._report_request()
+        return True
+
+    def _report_request(self) -> None:
+        self._request_event.fire(**self.request_meta)
+
+    def success(self) -> None:
+        """Report the response as successful
+
+        Example::
+
+            with self.client.get("/does/not/exist", catch_response=True) as response:
+                if response.status_code == 404:
+                    response.success()
+        """
+        if not self._entered:
+            raise LocustError(
+                "Tried to set status on a request that has not yet been made. Make sure you use a with-block, "
+                "like this:\n\nwith self.client.request(..., catch_response=True) as response:\n    response.success()"
+            )
+        self._manual_result = True
+
+    def failure(self, exc) -> None:
+        """Report the response as a failure. A non-exception (a string) is wrapped in a
+        ``CatchResponseError``.
+
+        Example::
+
+            with self.client.get("/", catch_response=True) as response:
+                if response.content == "":
+                    response.failure("No data")
+        """
+        if not self._entered:
+            raise LocustError(
+                "Tried to set status on a request that has not yet been made. Make sure you use a with-block, "
+                "like this:\n\nwith self.client.request(..., catch_response=True) as response:\n"
+                "    response.failure(...)"
+            )
+        if not isinstance(exc, BaseException):
+            exc = CatchResponseError(exc)
+        self._manual_result = exc
+
+    def raise_for_status(self) -> None:
+        if not self._manual_result:
+            super().raise_for_status()
+        elif isinstance(self._manual_result, BaseException):
+            raise self._manual_result
+
+
+class RestResponseContextManager(ResponseContextManager):
+    js: dict
+    error: Exception
+    headers: Headers
+
+
+_context_classes: dict[tuple[type, type], type] = {}
+
+
+def _context_class(response_cls: type, cm_cls: type) -> type:
+    # An ErrorResponse keeps its status-0 behaviour when it becomes a context manager.
+    if response_cls is FastResponse or issubclass(response_cls, ResponseContextManager):
+        return cm_cls
+    key = (response_cls, cm_cls)
+    cls = _context_classes.get(key)
+    if cls is None:
+        cls = _context_classes[key] = type(cm_cls.__name__, (cm_cls, response_cls), {})
+    return cls
+
+
+ConnectionPool = _native.ConnectionPool
+"""Connections (and the ``concurrency`` limit) shared by every user that names this pool as its
+``client_pool``, like geventhttpclient's ``HTTPClientPool``: ``client_pool = ConnectionPool(concurrency=5)``."""
+
+
+_foreign_pools: dict[int, tuple[object, _native.ConnectionPool]] = {}
+
+
+def _native_pool(client_pool) -> _native.ConnectionPool | None:
+    if client_pool is None or isinstance(client_pool, _native.ConnectionPool):
+        return client_pool
+    # A geventhttpclient HTTPClientPool from an unchanged locustfile: share one native pool per
+    # such object, with the concurrency it was made with.
+    entry = _foreign_pools.get(id(client_pool))
+    if entry is None or entry[0] is not client_pool:
+        concurrency = getattr(client_pool, "concurrency", None) or getattr(client_pool, "_concurrency", 10)
+        entry = _foreign_pools[id(client_pool)] = (client_pool, _native.ConnectionPool(int(concurrency)))
+    return entry[1]
+
+
+class _CookieJarView(CookieJar):
+    """A ``CookieJar`` filled from the Rust cookie store each time it is read."""
+
+    def __init__(self, client) -> None:
+        super().__init__()
+        self._client = client
+
+    def _refresh(self) -> None:
+        super().clear()
+        for name, value, domain, path in self._client.cookies():
+            self.set_cookie(
+                Cookie(0, name, value, None, False, domain, bool(domain), False, path, True, False, None, False, None,
+                       None, {})
+            )
+
+    def __iter__(self):
+        self._refresh()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._refresh()
+        return super().__len__()
+
+    def clear(self, domain=None, path=None, name=None) -> None:
+        self._client.clear_cookies()
+        super().clear()
+
+
+class FastHttpSession:
+    """An HTTP session for one user: keep-alive connections, cookies and Locust events, with
+    the same constructor and methods as ``locust.contrib.fasthttp.FastHttpSession``."""
+
+    auth_header: str | None = None
+
+    def __init__(
+        self,
+        base_url: str | None,
+        request_event,
+        user: User | None,
+        insecure: bool = True,
+        client_pool=None,
+        ssl_context_factory=None,
+        **kwargs,
+    ) -> None:
+        self.base_url = base_url
+        self.request_event = request_event
+        self.user = user
+        self.request_name: str | None = None
+        self.max_retries = int(kwargs.get("max_retries", 0) or 0)
+        headers = kwargs.get("headers")
+        self._client = _native.Client(
+            network_timeout=kwargs.get("network_timeout", 60.0),
+            connection_timeout=kwargs.get("connection_timeout", 60.0),
+            max_redirects=int(kwargs.get("max_redirects", 30)),
+            max_retries=self.max_retries,
+            insecure=bool(insecure),
+            headers=dict(headers) if headers else None,
+            proxy_host=kwargs.get("proxy_host"),
+            proxy_port=kwargs.get("proxy_port"),
+            pool=_native_pool(client_pool),
+            concurrency=int(kwargs.get("concurrency", 10)),
+            http2_prior_knowledge=bool(kwargs.get("http2_prior_knowledge", False)),
+        )
+        self.cookiejar = _CookieJarView(self._client)
+
+        if self.base_url:
+            parsed_url = urlparse(self.base_url)
+            if parsed_url.username and parsed_url.password:
+                netloc = parsed_url.netloc.rpartition("@")[2]
+                self.base_url = str(
+                    urlunparse(
+                        (
+                            parsed_url.scheme,
+                            netloc,
+                            parsed_url.path,
+                            parsed_url.params,
+                            parsed_url.query,
+                            parsed_url.fragment,
+                        )
+                    )
+                )
+                self.auth_header = _construct_basic_auth_str(unquote(parsed_url.username), unquote(parsed_url.password))
+
+    @property
+    def pool(self) -> _native.ConnectionPool:
+        """The connection pool this session's requests use."""
+        return self._client.pool
+
+    def _build_url(self, path: str) -> str:
+        """prepend url with hostname unless it's already an absolute URL"""
+        if absolute_http_url_regexp.match(path):
+            return path
+        return f"{self.base_url}{path}"
+
+    @contextmanager
+    def rename_request(self, name: str) -> Generator[None]:
+        """Group requests using the "with" keyword"""
+        self.request_name = name
+        try:
+            yield
+        finally:
+            self.request_name = None
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        name: str | None = None,
+        data: str | dict | None = None,
+        catch_response: bool = False,
+        stream: bool = False,
+        headers: dict | None = None,
+        auth: tuple[str | bytes, str | bytes] | None = None,
+        json: Any = None,
+        allow_redirects: bool = True,
+        context: dict = {},  # noqa: B006 - Locust's signature
+        **kwargs,
+    ):
+        """Send an HTTP request. Arguments and return value are those of
+        ``locust.contrib.fasthttp.FastHttpSession.request``: a response, or with
+        ``catch_response=True`` a :py:class:`ResponseContextManager`.
+
+        :param name: label in Locust's statistics instead of the URL path
+        :param catch_response: let a with-block mark the request as success or failure
+        :param stream: do not read the body now; read it with ``iter_content``. The reported
+            response time then ends at the headers.
+        :param allow_redirects: follow redirects (up to ``max_redirects``); True by default
+        :param params: (keyword) query parameters, a dict or a list of pairs
+        :param files: (keyword) files for a multipart body
+        """
+        if self.request_name and not name:
+            name = self.request_name
+        built_url = url if absolute_http_url_regexp.match(url) else f"{self.base_url}{url}"
+        start_time = time.time()
+        if self.user:
+            context = {**self.user.context(), **context}
+
+        if headers or auth or self.auth_header or json is not None or kwargs:
+            hdrs = dict(headers) if headers else {}
+            if auth:
+                hdrs["Authorization"] = _construct_basic_auth_str(auth[0], auth[1])
+            elif self.auth_header:
+                hdrs["Authorization"] = self.auth_header
+            if not data and json is not None:
+                data = _json.dumps(json)
+                if "Content-Type" not in hdrs and "content-type" not in hdrs:
+                    hdrs["Content-Type"] = "application/json"
+                if "Accept" not in hdrs and "accept" not in hdrs:
+                    hdrs["Accept"] = "application/json"
+            if kwargs:
+                built_url = _with_params(built_url, kwargs.pop("params", None))
+            payload = _encode_body(data, kwargs.pop("files", None), hdrs)
+        else:
+            hdrs = None
+            payload = data if data is None or isinstance(data, bytes) else _encode_body(data, None, hdrs := {})
+
+        request_args = (method, built_url, hdrs, payload)
+        value = _bridge.wait(self._client.request(method, built_url, hdrs, payload, allow_redirects, stream))
+
+        if type(value) is _native.NativeResponse:
+            body_error = value.body_error
+            if body_error is not None:
+                response = FastResponse(value, request_args)
+                exception = to_exception(body_error, built_url, method, self.max_retries)
+                response.error = exception
+            else:
+                status = value.status_code
+                if status in VALID_RESPONSE_CODES:
+                    response = FastResponse(value, request_args)
+                    exception = None
+                else:
+                    exception = LocustBadStatusCode(value.url, code=status)
+                    response = FastResponse(value, request_args, exception)
+            response_time = value.response_time
+            if stream:
+                cl = value.header("content-length")
+                response_length = int(cl) if cl and cl.isdigit() else 0
+            else:
+                response_length = value.content_length
+        else:
+            exception = to_exception(value, built_url, method, self.max_retries)
+            response = ErrorResponse(request_args, exception)
+            response_time = (time.time() - start_time) * 1000
+            response_length = 0
+
+        request_meta = {
+            "request_type": method,
+            "name": name or url,
+            "context": context,
+            "response": response,
+            "exception": exception,
+            "start_time": start_time,
+            "url": built_url,
+            "response_length": response_length,
+            "response_time": response_time,
+        }
+        if catch_response:
+            return ResponseContextManager(response, self.request_event, request_meta, catch_response)
+        self.request_event.fire(**request_meta)
+        return response
+
+    def delete(self, url: str, **kwargs):
+        """Sends a DELETE request"""
+        return self.request("DELETE", url, **kwargs)
+
+    def get(self, url: str, **kwargs):
+        """Sends a GET request"""
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str, **kwargs):
+        """Sends a HEAD request"""
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str, **kwargs):
+        """Sends a OPTIONS request"""
+        return self.request("OPTIONS", url, **kwargs)
+
+    def patch(self, url: str, data=None, **kwargs):
+        """Sends a PATCH request"""
+        return self.request("PATCH", url, data=data, **kwargs)
+
+    def post(self, url: str, data=None, json=None, **kwargs):
+        """Sends a POST request"""
+        return self.request("POST", url, data=data, json=json, **kwargs)
+
+    def put(self, url: str, data=None, **kwargs):
+        """Sends a PUT request"""
+        return self.request("PUT", url, data=data, **kwargs)
+
+    def iter_lines(self, url: str, method: str = "GET", **kwargs) -> Generator[str]:
+        """Sends a request with ``stream=True`` and yields the body line by line as it arrives"""
+        response = self.request(method, url, stream=True, **kwargs)
+        response.raise_for_status()
+        buffer = ""
+        for chunk in response.iter_content(chunk_size=1024, decode_content=True):
+            if isinstance(chunk, bytes):
+                chunk = chunk.decode("utf-8", errors="replace")
+            buffer += chunk
+            while "\n" in buffer:
+                line, buffer = buffer.split("\n", 1)
+                yield line
+        if buffer:
+            yield buffer
+
+
+class FastHttpUser(User, RestMixin[RestResponseContextManager]):
+    """
+    A drop-in for Locust's ``FastHttpUser`` whose HTTP work runs in Rust (hyper on tokio).
+    Change ``from locust.contrib.fasthttp import FastHttpUser`` to
+    ``from locust_rs import FastHttpUser``; the rest of the locustfile stays as it is.
+    """
+
+    network_timeout: float = 60.0
+    """Parameter passed to FastHttpSession"""
+
+    connection_timeout: float = 60.0
+    """Parameter passed to FastHttpSession"""
+
+    max_redirects: int = 30
+    """Parameter passed to FastHttpSession."""
+
+    max_retries: int = 0
+    """Parameter passed to FastHttpSession."""
+
+    insecure: bool = True
+    """Parameter passed to FastHttpSession. Default True, meaning no SSL verification."""
+
+    default_headers: dict | None = None
+    """Parameter passed to FastHttpSession. Adds the listed headers to every request."""
+
+    concurrency: int = 10
+    """Parameter passed to FastHttpSession. The number of requests this user's session may have in
+    flight at once (it matters when the user spawns its own greenlets). Default 10. Has no effect
+    when a ``client_pool`` is given: the pool's own concurrency applies."""
+
+    proxy_host: str | None = None
+    """Parameter passed to FastHttpSession"""
+
+    proxy_port: int | None = None
+    """Parameter passed to FastHttpSession"""
+
+    client_pool = None
+    """A :py:class:`locust_rs.ConnectionPool` (or a geventhttpclient ``HTTPClientPool``) shared by
+    every instance of this class. If not given, each user has its own connections."""
+
+    ssl_context_factory = None
+    """Accepted for compatibility and ignored: TLS is done by rustls (see ``insecure``)."""
+
+    http2_prior_knowledge: bool = False
+    """locust-rs only: speak HTTP/2 without TLS (h2c) to ``http://`` hosts. Over TLS, HTTP/2 is
+    chosen by ALPN whatever this says."""
+
+    abstract = True
+    """Dont register this as a User class that can be run by itself"""
+
+    def __init__(self, environment) -> None:
+        super().__init__(environment)
+        if self.host is None:
+            raise StopTest(
+                "You must specify the base host. Either in the host attribute in the User class, "
+                "or on the command line using the --host option."
+            )
+        self.client: FastHttpSession = FastHttpSession(
+            base_url=self.host,
+            request_event=self.environment.events.request,
+            network_timeout=self.network_timeout,
+            connection_timeout=self.connection_timeout,
+            max_redirects=self.max_redirects,
+            max_retries=self.max_retries,
+            insecure=self.insecure,
+            concurrency=self.concurrency,
+            user=self,
+            client_pool=self.client_pool,
+            ssl_context_factory=self.ssl_context_factory,
+            headers=self.default_headers,
+            proxy_host=self.proxy_host,
+            proxy_port=self.proxy_port,
+            http2_prior_knowledge=self.http2_prior_knowledge,
+        )

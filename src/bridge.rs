@@ -1,0 +1,208 @@
+//! The gevent <-> tokio bridge, tokio side.
+//!
+//! A submit spawns a task and returns a `Ticket` at once. A finished task pushes its outcome
+//! into `Completions` and writes the eventfd only if no wakeup is already pending, so there is
+//! one write per drain cycle however many requests finish. Nothing here takes the GIL: the
+//! Python side (a gevent io watcher on the eventfd, in `locust_rs._bridge`) calls `drain`.
+
+use std::future::Future;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use tokio::task::AbortHandle;
+
+use crate::errors::{Error, ErrorKind};
+use crate::http::response::{NativeError, NativeResponse};
+use crate::http::HttpOutcome;
+use crate::runtime;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What a finished job hands back to its waiting greenlet.
+pub enum Outcome {
+    Http(Result<HttpOutcome, Error>),
+    /// One chunk of a streamed body; `None` at the end.
+    Chunk(Result<Option<Bytes>, Error>),
+}
+
+struct Completion {
+    id: u64,
+    outcome: Outcome,
+}
+
+pub struct Completions {
+    queue: Mutex<Vec<Completion>>,
+    notified: AtomicBool,
+    efd: RawFd,
+}
+
+impl Completions {
+    pub fn new() -> Result<Self, Error> {
+        // SAFETY: plain syscall; the fd is owned by this value for the life of the process.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(Error::new(ErrorKind::Internal, format!("eventfd: {e}")));
+        }
+        Ok(Completions {
+            queue: Mutex::new(Vec::with_capacity(1024)),
+            notified: AtomicBool::new(false),
+            efd,
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.efd
+    }
+
+    fn push(&self, c: Completion) {
+        self.queue.lock().push(c);
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd. EAGAIN (counter full)
+        // still leaves the fd readable, which is all we need.
+        unsafe {
+            libc::write(self.efd, &one as *const u64 as *const libc::c_void, 8);
+        }
+    }
+
+    /// Takes up to `max` completions. Read eventfd, clear the flag, then take the queue: in
+    /// that order a push racing with us either lands in this batch or writes a fresh wakeup.
+    fn take(&self, max: usize) -> Vec<Completion> {
+        let mut buf: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64; EAGAIN just means nothing was pending.
+        unsafe {
+            libc::read(self.efd, &mut buf as *mut u64 as *mut libc::c_void, 8);
+        }
+        self.notified.store(false, Ordering::Release);
+        let mut q = self.queue.lock();
+        if q.len() <= max {
+            return std::mem::take(&mut *q);
+        }
+        let rest = q.split_off(max);
+        let batch = std::mem::replace(&mut *q, rest);
+        drop(q);
+        // Leave the remainder for the next loop iteration so timers are not starved.
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            self.wake();
+        }
+        batch
+    }
+}
+
+/// Guarantees exactly one completion per ticket: if the task is aborted or panics before it
+/// replies, `Drop` replies for it, so a waiter can never hang on a lost task.
+struct Reply {
+    id: u64,
+    completions: &'static Completions,
+    sent: bool,
+}
+
+impl Reply {
+    fn send(mut self, outcome: Outcome) {
+        self.sent = true;
+        self.completions.push(Completion {
+            id: self.id,
+            outcome,
+        });
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if !self.sent {
+            let err = if std::thread::panicking() {
+                Error::new(
+                    ErrorKind::Internal,
+                    "locust-rs engine panicked while serving this request",
+                )
+            } else {
+                Error::new(ErrorKind::Closed, "request cancelled")
+            };
+            self.completions.push(Completion {
+                id: self.id,
+                outcome: Outcome::Http(Err(err)),
+            });
+        }
+    }
+}
+
+/// A submitted job. Cancelling aborts the tokio task; its late completion, if any, finds no
+/// waiter and is dropped by the Python side.
+#[pyclass(module = "locust_rs._native", frozen, freelist = 256)]
+pub struct Ticket {
+    #[pyo3(get)]
+    id: u64,
+    abort: AbortHandle,
+}
+
+#[pymethods]
+impl Ticket {
+    fn cancel(&self) {
+        self.abort.abort();
+    }
+}
+
+/// Spawns `fut` on this process's runtime and returns its ticket without waiting.
+pub fn submit<F>(fut: F) -> Result<Ticket, Error>
+where
+    F: Future<Output = Outcome> + Send + 'static,
+{
+    let process = runtime::get()?;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let reply = Reply {
+        id,
+        completions: &process.completions,
+        sent: false,
+    };
+    let handle = process.runtime.spawn(async move {
+        let outcome = fut.await;
+        reply.send(outcome);
+    });
+    Ok(Ticket {
+        id,
+        abort: handle.abort_handle(),
+    })
+}
+
+/// The eventfd the Python watcher listens on (starting the runtime if needed).
+#[pyfunction]
+pub fn eventfd() -> PyResult<i32> {
+    Ok(runtime::get().map_err(crate::py_err)?.completions.fd())
+}
+
+/// Drains up to `max` completions as a list of `(id, value)`, where value is a
+/// `NativeResponse`, a `NativeError`, or for a body chunk `bytes` (`None` at the end).
+#[pyfunction]
+#[pyo3(signature = (max = 512))]
+pub fn drain(py: Python<'_>, max: usize) -> PyResult<Bound<'_, PyList>> {
+    let list = PyList::empty(py);
+    if !runtime::is_started() {
+        return Ok(list);
+    }
+    let process = runtime::get().map_err(crate::py_err)?;
+    for c in process.completions.take(max) {
+        let value: Bound<'_, PyAny> = match c.outcome {
+            Outcome::Http(Ok(out)) => Bound::new(py, NativeResponse::from(out))?.into_any(),
+            Outcome::Http(Err(e)) | Outcome::Chunk(Err(e)) => {
+                Bound::new(py, NativeError::from(e))?.into_any()
+            }
+            Outcome::Chunk(Ok(Some(b))) => PyBytes::new(py, &b).into_any(),
+            Outcome::Chunk(Ok(None)) => py.None().into_bound(py),
+        };
+        list.append(PyTuple::new(
+            py,
+            [c.id.into_pyobject(py)?.into_any(), value],
+        )?)?;
+    }
+    Ok(list)
+}

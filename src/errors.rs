@@ -1,0 +1,165 @@
+//! Transport errors as a Rust enum. They cross into Python only as a (kind, message, errno)
+//! triple, which `locust_rs._errors` turns into the exception classes Locust users already catch.
+
+use std::fmt;
+use std::io;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The URL could not be parsed or has no host.
+    InvalidUrl,
+    /// The scheme is neither http nor https.
+    UnsupportedScheme,
+    /// Name resolution failed.
+    Dns,
+    ConnectRefused,
+    ConnectTimeout,
+    /// No response (or no next body chunk) within the network timeout.
+    Timeout,
+    ConnectionReset,
+    /// The peer closed the connection before the response or its body was complete.
+    Closed,
+    Tls,
+    Proxy,
+    /// The peer spoke something that is not valid HTTP.
+    Protocol,
+    /// The body could not be decoded with its Content-Encoding.
+    Decode,
+    TooManyRedirects,
+    /// Any other I/O error; errno tells which.
+    Io,
+    /// A bug: a panic inside the engine, caught before it reached Python.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::UnsupportedScheme => "unsupported_scheme",
+            ErrorKind::Dns => "dns",
+            ErrorKind::ConnectRefused => "connect_refused",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::ConnectionReset => "connection_reset",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Proxy => "proxy",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Decode => "decode",
+            ErrorKind::TooManyRedirects => "too_many_redirects",
+            ErrorKind::Io => "io",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Errors after which geventhttpclient retries an idempotent request; Locust users see
+    /// `RetriesExceeded` for them once `max_retries` is used up.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Timeout | ErrorKind::ConnectTimeout | ErrorKind::Closed
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub errno: Option<i32>,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            errno: None,
+        }
+    }
+
+    pub fn timeout() -> Self {
+        Error::new(ErrorKind::Timeout, "timed out")
+    }
+
+    /// Sorts an OS error the way Python's socket module would name it.
+    pub fn from_io(e: &io::Error, connecting: bool) -> Self {
+        let errno = e.raw_os_error();
+        let kind = match e.kind() {
+            io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => ErrorKind::ConnectionReset,
+            io::ErrorKind::TimedOut if connecting => ErrorKind::ConnectTimeout,
+            io::ErrorKind::TimedOut => ErrorKind::Timeout,
+            io::ErrorKind::UnexpectedEof => ErrorKind::Closed,
+            _ => ErrorKind::Io,
+        };
+        let message = match errno {
+            // Python's OSError already says "[Errno N] strerror"; keep only the strerror text.
+            Some(n) => strerror(n),
+            None => e.to_string(),
+        };
+        Error {
+            kind,
+            message,
+            errno,
+        }
+    }
+
+    /// Sorts a hyper error, looking through its source chain for an OS error.
+    pub fn from_hyper(e: &hyper::Error) -> Self {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<io::Error>() {
+                return Error::from_io(io, false);
+            }
+            source = s.source();
+        }
+        let kind = if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+            ErrorKind::Closed
+        } else if e.is_timeout() {
+            ErrorKind::Timeout
+        } else if e.is_parse() || e.is_parse_status() {
+            ErrorKind::Protocol
+        } else {
+            ErrorKind::Io
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)
+    }
+}
+
+fn strerror(errno: i32) -> String {
+    // std renders "Connection refused (os error 111)"; Python users know the bare strerror text.
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_maps_to_errno_and_kind() {
+        let e = Error::from_io(&io::Error::from_raw_os_error(libc::ECONNREFUSED), true);
+        assert_eq!(e.kind, ErrorKind::ConnectRefused);
+        assert_eq!(e.errno, Some(libc::ECONNREFUSED));
+        assert_eq!(e.message, "Connection refused");
+    }
+
+    #[test]
+    fn timeouts_are_retryable_refusals_are_not() {
+        assert!(ErrorKind::Timeout.is_retryable());
+        assert!(!ErrorKind::ConnectRefused.is_retryable());
+    }
+}

@@ -1,0 +1,621 @@
+//! One request, start to finish, on the tokio side: cookies, connection checkout, retries,
+//! redirects, body reading with the network timeout, decoding and timing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use cookie_store::CookieStore;
+use http::header::{
+    HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, COOKIE, HOST, LOCATION, SET_COOKIE,
+};
+use http::{HeaderMap, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use url::Url;
+
+use super::pool::{
+    connect, with_timeout, Body, ConnectOpts, ConnectionPool, Origin, PoolInner, Sender,
+};
+use super::response::{BodyStream, NativeError};
+use super::{decode, Hop, HttpOutcome};
+use crate::bridge::{self, Outcome, Ticket};
+use crate::errors::{Error, ErrorKind};
+
+const USER_AGENT: &str = concat!("locust-rs/", env!("CARGO_PKG_VERSION"));
+
+struct Config {
+    network_timeout: Option<Duration>,
+    max_redirects: u32,
+    max_retries: u32,
+    connect: ConnectOpts,
+    default_headers: HeaderMap,
+}
+
+struct Shared {
+    cfg: Config,
+    cookies: Mutex<CookieStore>,
+}
+
+struct Spec {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Bytes,
+    allow_redirects: bool,
+    stream: bool,
+}
+
+/// One user's HTTP client: its settings and cookies, plus the pool its connections live in.
+#[pyclass(module = "locust_rs._native", frozen)]
+pub struct Client {
+    shared: Arc<Shared>,
+    pool: Py<ConnectionPool>,
+}
+
+fn duration(secs: Option<f64>) -> Option<Duration> {
+    secs.filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+fn header_value(v: &Bound<'_, PyAny>) -> PyResult<HeaderValue> {
+    let text = match v.cast::<PyString>() {
+        Ok(s) => s.to_cow()?.into_owned(),
+        Err(_) => v.str()?.to_cow()?.into_owned(),
+    };
+    HeaderValue::from_str(&text).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!("invalid header value {text:?}"))
+    })
+}
+
+fn header_map(headers: Option<&Bound<'_, PyDict>>) -> PyResult<HeaderMap> {
+    let mut map = HeaderMap::new();
+    if let Some(h) = headers {
+        for (k, v) in h.iter() {
+            let name: String = k.extract()?;
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                pyo3::exceptions::PyValueError::new_err(format!("invalid header name {name:?}"))
+            })?;
+            if v.is_none() {
+                continue;
+            }
+            map.append(name, header_value(&v)?);
+        }
+    }
+    Ok(map)
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    #[pyo3(signature = (
+        *, network_timeout = None, connection_timeout = None, max_redirects = 30, max_retries = 0,
+        insecure = true, headers = None, proxy_host = None, proxy_port = None, pool = None,
+        concurrency = 10, http2_prior_knowledge = false,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        network_timeout: Option<f64>,
+        connection_timeout: Option<f64>,
+        max_redirects: u32,
+        max_retries: u32,
+        insecure: bool,
+        headers: Option<&Bound<'_, PyDict>>,
+        proxy_host: Option<String>,
+        proxy_port: Option<u16>,
+        pool: Option<Py<ConnectionPool>>,
+        concurrency: usize,
+        http2_prior_knowledge: bool,
+    ) -> PyResult<Self> {
+        let mut default_headers = HeaderMap::new();
+        default_headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
+        for (k, v) in header_map(headers)?.drain() {
+            if let Some(k) = k {
+                default_headers.insert(k, v);
+            }
+        }
+        let proxy = proxy_host.map(|h| (h, proxy_port.unwrap_or(8080)));
+        let pool = match pool {
+            Some(p) => p,
+            None => Py::new(py, ConnectionPool::new(concurrency))?,
+        };
+        let cfg = Config {
+            network_timeout: duration(network_timeout),
+            max_redirects,
+            max_retries,
+            connect: ConnectOpts {
+                connect_timeout: duration(connection_timeout),
+                insecure,
+                proxy,
+                http2_prior_knowledge,
+            },
+            default_headers,
+        };
+        Ok(Client {
+            shared: Arc::new(Shared {
+                cfg,
+                cookies: Mutex::new(CookieStore::default()),
+            }),
+            pool,
+        })
+    }
+
+    #[getter]
+    fn pool(&self, py: Python<'_>) -> Py<ConnectionPool> {
+        self.pool.clone_ref(py)
+    }
+
+    /// Submits a request and returns its ticket at once. `headers` is a dict of extra headers;
+    /// `body` the encoded request body. Errors (even a malformed URL) arrive through the ticket.
+    #[pyo3(signature = (method, url, headers = None, body = None, allow_redirects = true, stream = false))]
+    fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: Option<&Bound<'_, PyDict>>,
+        body: Option<&[u8]>,
+        allow_redirects: bool,
+        stream: bool,
+    ) -> PyResult<Ticket> {
+        let headers = header_map(headers)?;
+        let body = body.map(Bytes::copy_from_slice).unwrap_or_default();
+        let parsed = parse_url(url).and_then(|u| {
+            Method::from_bytes(method.as_bytes())
+                .map(|m| (m, u))
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::Protocol,
+                        format!("invalid HTTP method {method:?}"),
+                    )
+                })
+        });
+        let shared = self.shared.clone();
+        let pool = self.pool.get().current();
+        let fut = async move {
+            let result = match parsed {
+                Ok((method, url)) => {
+                    execute(
+                        shared,
+                        pool,
+                        Spec {
+                            method,
+                            url,
+                            headers,
+                            body,
+                            allow_redirects,
+                            stream,
+                        },
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            Outcome::Http(result)
+        };
+        bridge::submit(fut).map_err(crate::py_err)
+    }
+
+    /// The cookies this client holds, as (name, value, domain, path) tuples.
+    fn cookies(&self) -> Vec<(String, String, String, String)> {
+        let store = self.shared.cookies.lock();
+        store
+            .iter_unexpired()
+            .map(|c| {
+                let domain = match &c.domain {
+                    cookie_store::CookieDomain::HostOnly(d)
+                    | cookie_store::CookieDomain::Suffix(d) => d.clone(),
+                    _ => String::new(),
+                };
+                (
+                    c.name().to_string(),
+                    c.value().to_string(),
+                    domain,
+                    String::from(&c.path),
+                )
+            })
+            .collect()
+    }
+
+    /// Stores a cookie as if `url` had sent it in a Set-Cookie header.
+    fn set_cookie(&self, set_cookie: &str, url: &str) -> PyResult<()> {
+        let url = parse_url(url).map_err(crate::py_err)?;
+        self.shared
+            .cookies
+            .lock()
+            .parse(set_cookie, &url)
+            .map(|_| ())
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    }
+
+    fn clear_cookies(&self) {
+        self.shared.cookies.lock().clear();
+    }
+}
+
+fn parse_url(url: &str) -> Result<Url, Error> {
+    let u =
+        Url::parse(url).map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("{e}: {url:?}")))?;
+    match u.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(Error::new(
+                ErrorKind::UnsupportedScheme,
+                format!("unsupported scheme {other:?}"),
+            ))
+        }
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(Error::new(
+            ErrorKind::InvalidUrl,
+            format!("no host in URL {url:?}"),
+        ));
+    }
+    Ok(u)
+}
+
+fn origin_of(url: &Url) -> Origin {
+    let https = url.scheme() == "https";
+    Origin {
+        https,
+        host: url.host_str().unwrap_or_default().to_string(),
+        port: url.port().unwrap_or(if https { 443 } else { 80 }),
+    }
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+async fn execute(
+    shared: Arc<Shared>,
+    pool: Arc<PoolInner>,
+    mut spec: Spec,
+) -> Result<HttpOutcome, Error> {
+    let start = Instant::now();
+    let permit = pool
+        .limit
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| Error::new(ErrorKind::Internal, "connection pool closed"))?;
+    let max_redirects = if spec.allow_redirects {
+        shared.cfg.max_redirects
+    } else {
+        0
+    };
+    let mut history = Vec::new();
+    loop {
+        let origin = origin_of(&spec.url);
+        let (resp, sender) = send_with_retries(&shared, &pool, &spec, &origin).await?;
+        let status = resp.status().as_u16();
+        store_cookies(&shared, resp.headers(), &spec.url);
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let (true, true, Some(location)) = (max_redirects > 0, is_redirect(status), location) {
+            if history.len() as u32 >= max_redirects {
+                return Err(Error::new(
+                    ErrorKind::TooManyRedirects,
+                    format!("Redirection limit reached ({})", shared.cfg.max_redirects),
+                ));
+            }
+            let (parts, body) = resp.into_parts();
+            // Reading the redirect's body frees its connection for the next hop.
+            if read_body(body, shared.cfg.network_timeout)
+                .await
+                .1
+                .is_none()
+            {
+                pool.checkin(&origin, sender);
+            }
+            let next = spec.url.join(&location).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("bad redirect location {location:?}: {e}"),
+                )
+            })?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedScheme,
+                    format!("refusing to follow redirect to {:?} URL", next.scheme()),
+                ));
+            }
+            history.push(Hop {
+                status,
+                url: spec.url.to_string(),
+                headers: parts.headers,
+            });
+            redirect(&mut spec, status, next);
+            continue;
+        }
+        if spec.stream {
+            let (parts, body) = resp.into_parts();
+            return Ok(HttpOutcome {
+                status,
+                version: parts.version,
+                headers: parts.headers,
+                body: Bytes::new(),
+                url: spec.url.to_string(),
+                history,
+                response_time: start.elapsed().as_secs_f64() * 1000.0,
+                body_error: None,
+                stream: Some(BodyStream::new(
+                    body,
+                    sender,
+                    origin,
+                    pool.clone(),
+                    permit,
+                    shared.cfg.network_timeout,
+                )),
+            });
+        }
+        let (parts, body) = resp.into_parts();
+        let (raw, read_error) = read_body(body, shared.cfg.network_timeout).await;
+        let response_time = start.elapsed().as_secs_f64() * 1000.0;
+        if read_error.is_none() {
+            pool.checkin(&origin, sender);
+        }
+        let (body, body_error) = match read_error {
+            Some(e) => (raw, Some(e)),
+            None => match decode::decode(&parts.headers, raw) {
+                Ok(b) => (b, None),
+                Err(e) => (Bytes::new(), Some(e)),
+            },
+        };
+        drop(permit);
+        return Ok(HttpOutcome {
+            status,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+            url: spec.url.to_string(),
+            history,
+            response_time,
+            body_error,
+            stream: None,
+        });
+    }
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Rewrites the request for the next hop as geventhttpclient does (RFC 9110 §15.4).
+fn redirect(spec: &mut Spec, status: u16, next: Url) {
+    if matches!(status, 301..=303) {
+        if spec.method != Method::HEAD {
+            spec.method = Method::GET;
+        }
+        spec.body = Bytes::new();
+        for h in [
+            http::header::CONTENT_LENGTH,
+            http::header::CONTENT_TYPE,
+            http::header::CONTENT_ENCODING,
+        ] {
+            spec.headers.remove(h);
+        }
+    }
+    if origin_of(&next) != origin_of(&spec.url) {
+        spec.headers.remove(AUTHORIZATION);
+    }
+    spec.url = next;
+}
+
+fn store_cookies(shared: &Shared, headers: &HeaderMap, url: &Url) {
+    let mut values = headers.get_all(SET_COOKIE).iter().peekable();
+    if values.peek().is_none() {
+        return;
+    }
+    let mut store = shared.cookies.lock();
+    for v in values {
+        if let Ok(s) = v.to_str() {
+            // A malformed or foreign-domain cookie is ignored, as browsers and http.cookiejar do.
+            let _ = store.parse(s, url);
+        }
+    }
+}
+
+fn cookie_header(shared: &Shared, url: &Url) -> Option<HeaderValue> {
+    let store = shared.cookies.lock();
+    let mut out = String::new();
+    for (name, value) in store.get_request_values(url) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+    }
+    if out.is_empty() {
+        None
+    } else {
+        HeaderValue::from_str(&out).ok()
+    }
+}
+
+async fn send_with_retries(
+    shared: &Shared,
+    pool: &PoolInner,
+    spec: &Spec,
+    origin: &Origin,
+) -> Result<(Response<Incoming>, Sender), Error> {
+    let mut attempt = 0;
+    loop {
+        match send_once(shared, pool, spec, origin).await {
+            Ok(ok) => return Ok(ok),
+            Err(e)
+                if e.kind.is_retryable()
+                    && is_idempotent(&spec.method)
+                    && attempt < shared.cfg.max_retries =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn build_request(
+    shared: &Shared,
+    spec: &Spec,
+    origin: &Origin,
+    h2: bool,
+) -> Result<Request<Body>, Error> {
+    let absolute = h2 || (shared.cfg.connect.proxy.is_some() && !origin.https);
+    let target = if absolute {
+        spec.url.as_str().split('#').next().unwrap_or_default()
+    } else {
+        let s = &spec.url[url::Position::BeforePath..url::Position::AfterQuery];
+        if s.is_empty() {
+            "/"
+        } else {
+            s
+        }
+    };
+    let mut req = Request::builder()
+        .method(spec.method.clone())
+        .uri(target)
+        .body(Body::new(spec.body.clone()))
+        .map_err(|e| Error::new(ErrorKind::InvalidUrl, e.to_string()))?;
+    let headers = req.headers_mut();
+    if !h2 {
+        let host = match spec.url.port() {
+            Some(p) => format!("{}:{p}", origin.host),
+            None => origin.host.clone(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&host) {
+            headers.insert(HOST, v);
+        }
+    }
+    for (k, v) in &shared.cfg.default_headers {
+        headers.insert(k, v.clone());
+    }
+    headers.insert(
+        ACCEPT_ENCODING,
+        HeaderValue::from_static("gzip, deflate, br"),
+    );
+    let mut last: Option<HeaderName> = None;
+    for (k, v) in &spec.headers {
+        // A fresh name replaces the default; repeated values of one name are all kept.
+        if last.as_ref() != Some(k) {
+            headers.remove(k);
+            last = Some(k.clone());
+        }
+        headers.append(k, v.clone());
+    }
+    if !spec.headers.contains_key(COOKIE) {
+        if let Some(c) = cookie_header(shared, &spec.url) {
+            headers.insert(COOKIE, c);
+        }
+    }
+    Ok(req)
+}
+
+async fn send_once(
+    shared: &Shared,
+    pool: &PoolInner,
+    spec: &Spec,
+    origin: &Origin,
+) -> Result<(Response<Incoming>, Sender), Error> {
+    let (mut sender, mut reused) = match pool.checkout(origin) {
+        Some(s) => (s, true),
+        None => (connect(origin, &shared.cfg.connect).await?, false),
+    };
+    loop {
+        if let Sender::H1(s) = &mut sender {
+            if s.ready().await.is_err() {
+                if reused {
+                    sender = connect(origin, &shared.cfg.connect).await?;
+                    reused = false;
+                    continue;
+                }
+                return Err(Error::new(
+                    ErrorKind::Closed,
+                    "connection closed before the request was sent",
+                ));
+            }
+        }
+        let req = build_request(shared, spec, origin, matches!(sender, Sender::H2(_)))?;
+        let sent = match &mut sender {
+            Sender::H1(s) => {
+                with_timeout(shared.cfg.network_timeout, s.try_send_request(req)).await
+            }
+            Sender::H2(s) => {
+                with_timeout(shared.cfg.network_timeout, s.try_send_request(req)).await
+            }
+        };
+        match sent {
+            Err(()) => return Err(Error::timeout()),
+            Ok(Ok(resp)) => return Ok((resp, sender)),
+            Ok(Err(mut e)) => {
+                let err = Error::from_hyper(e.error());
+                let unsent = e.take_message().is_some();
+                // A kept-alive connection the server closed meanwhile: the request never got an
+                // answer, so send it again on a fresh connection (as browsers do).
+                let stale = reused
+                    && (unsent || (err.kind == ErrorKind::Closed && is_idempotent(&spec.method)));
+                if stale {
+                    sender = connect(origin, &shared.cfg.connect).await?;
+                    reused = false;
+                    continue;
+                }
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// Reads a whole body, with the network timeout applied to each wait for data. On failure
+/// returns what arrived so far together with the error.
+pub async fn read_body(mut body: Incoming, timeout: Option<Duration>) -> (Bytes, Option<Error>) {
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    loop {
+        let frame = match with_timeout(timeout, body.frame()).await {
+            Err(()) => return (join(first, rest), Some(Error::timeout())),
+            Ok(None) => return (join(first, rest), None),
+            Ok(Some(Err(e))) => return (join(first, rest), Some(Error::from_hyper(&e))),
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut b = BytesMut::with_capacity(f.len() + data.len());
+                b.extend_from_slice(f);
+                b.extend_from_slice(&data);
+                rest = Some(b);
+            }
+            (Some(_), Some(b)) => b.extend_from_slice(&data),
+        }
+    }
+}
+
+fn join(first: Option<Bytes>, rest: Option<BytesMut>) -> Bytes {
+    match (first, rest) {
+        (_, Some(b)) => b.freeze(),
+        (Some(f), None) => f,
+        (None, None) => Bytes::new(),
+    }
+}
+
+impl From<Error> for NativeError {
+    fn from(e: Error) -> Self {
+        NativeError::new(e)
+    }
+}

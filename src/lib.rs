@@ -1,0 +1,47 @@
+//! locust_rs._native: the Rust core of locust-rs. This is the one place that registers Python
+//! names; each module below has one job.
+
+mod bridge;
+mod errors;
+mod http;
+mod runtime;
+
+use pyo3::prelude::*;
+
+/// Turns an engine error raised synchronously (not through a ticket) into a Python exception.
+pub(crate) fn py_err(e: errors::Error) -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err(e.to_string())
+}
+
+/// Sets the tokio worker-thread count for runtimes created from now on (default 1, or the
+/// LOCUST_RS_WORKER_THREADS environment variable). Returns the count now in force.
+#[pyfunction]
+#[pyo3(signature = (worker_threads = None))]
+fn configure(worker_threads: Option<usize>) -> usize {
+    if let Some(n) = worker_threads.filter(|n| *n > 0) {
+        runtime::set_worker_threads(n);
+    }
+    runtime::worker_threads()
+}
+
+/// True once this process has built its runtime (false again in a fresh fork child).
+#[pyfunction]
+fn runtime_started() -> bool {
+    runtime::is_started()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    runtime::install_fork_hook();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(configure, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::eventfd, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
+    m.add_class::<bridge::Ticket>()?;
+    m.add_class::<http::client::Client>()?;
+    m.add_class::<http::pool::ConnectionPool>()?;
+    m.add_class::<http::response::NativeResponse>()?;
+    m.add_class::<http::response::NativeError>()?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+"""Shared fixtures of the test suite.
+
+Pytest configuration lives in ``pyproject.toml``, not here::
+
+    [tool.pytest.ini_options]
+    testpaths = ["tests"]
+    timeout = 120
+
+Until that is there, ``pytest_collection_modifyitems`` below gives every test without its own ``timeout`` marker a
+default one, so a hung socket can never hang the whole run.
+
+``locust`` is imported first on purpose: importing it runs ``gevent.monkey.patch_all()``, which has to happen before
+anything else imports ``socket``, ``ssl`` or ``threading`` (Locust's own test suite relies on the same import
+order). Both implementations under test then run under a patched, gevent-cooperative stdlib, as in a real run.
+"""
+
+import locust  # noqa: F401,I001 - must stay the first import, see above
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import gevent
+import pytest
+
+# contract.py's own asserts get pytest's detailed messages too; must run before anything imports it
+pytest.register_assert_rewrite("contract")
+
+from contract import Contract, Endpoints, SessionFactory  # noqa: E402
+
+DEFAULT_TEST_TIMEOUT = 60
+SERVER_SCRIPT = Path(__file__).with_name("servers.py")
+SERVER_START_TIMEOUT = 20
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "impl_ref: runs against the reference, locust.contrib.fasthttp (id `ref`)")
+    config.addinivalue_line("markers", "impl_rs: runs against the candidate, locust_rs (id `rs`)")
+
+
+def pytest_collection_modifyitems(config, items):
+    # an explicit --timeout / ini timeout wins; this is only the fallback for a bare `pytest tests`
+    if config.getoption("timeout", None) or config.getini("timeout"):
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT))
+
+
+class TestServer:
+    """Handle on the server subprocess of ``tests/servers.py``."""
+
+    __test__ = False  # not a test class, despite the name
+
+    def __init__(self, proc: subprocess.Popen, port: int, blackhole_port: int):
+        self.proc = proc
+        self.port = port
+        self.blackhole_port = blackhole_port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.blackhole_url = f"http://127.0.0.1:{blackhole_port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            # closing stdin is the server's own way out; kill() covers a wedged server
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def start_server(lifetime: float = 900.0) -> TestServer:
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT), "--lifetime", str(lifetime)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=None,  # let the server's tracebacks reach pytest's captured output
+        cwd=SERVER_SCRIPT.parent,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        with gevent.Timeout(SERVER_START_TIMEOUT, RuntimeError("test server did not report its port in time")):
+            line = proc.stdout.readline()
+        info = json.loads(line)
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=5)
+        raise
+    return TestServer(proc, info["port"], info["blackhole_port"])
+
+
+@pytest.fixture(scope="session")
+def test_server():
+    """The server subprocess (see ``tests/servers.py``), shared by the whole session."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_server(test_server) -> str:
+    """Base URL of the test server: ``http://127.0.0.1:PORT`` (no trailing slash)."""
+    return test_server.base_url
+
+
+@pytest.fixture(scope="session")
+def blackhole_url(test_server) -> str:
+    """A loopback URL whose TCP connect hangs (full accept queue): provokes connection timeouts."""
+    return test_server.blackhole_url
+
+
+def _free_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def refused_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago; nothing in this suite binds it again)."""
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def refused_url(refused_port) -> str:
+    """``http://127.0.0.1:PORT`` where connecting is refused (ECONNREFUSED)."""
+    return f"http://127.0.0.1:{refused_port}"
+
+
+@pytest.fixture(scope="session")
+def endpoints(http_server, refused_url, blackhole_url) -> Endpoints:
+    return Endpoints(base_url=http_server, refused_url=refused_url, blackhole_url=blackhole_url)
+
+
+# Param ids `ref` / `rs` also appear inside ordinary words (`refused`, `headers`), so `-k` cannot tell them apart:
+# select an implementation with the markers instead, `-m impl_ref` or `-m impl_rs`.
+@pytest.fixture(
+    params=[
+        pytest.param("ref", marks=pytest.mark.impl_ref, id="ref"),
+        pytest.param("rs", marks=pytest.mark.impl_rs, id="rs"),
+    ]
+)
+def session_factory(request, endpoints) -> SessionFactory:
+    """Builds sessions of the implementation under test: ``session_factory(base_url=..., **kwargs)``.
+
+    ``ref`` is Locust's own FastHttpSession (checks the harness against itself), ``rs`` is locust_rs's.
+    """
+    return SessionFactory(request.param, endpoints)
+
+
+@pytest.fixture
+def contract(request, session_factory) -> Contract:
+    """``contract.check(scenario, **session_kwargs)``: the scenario's record must equal Locust's.
+
+    The reference record is cached per test (its name and parameters other than the implementation), so Locust runs
+    each scenario once for the `rs` variant, and twice for `ref` (which then checks the harness is deterministic).
+    """
+    callspec = getattr(request.node, "callspec", None)
+    params = {} if callspec is None else {k: v for k, v in callspec.params.items() if k != "session_factory"}
+    key = (request.node.path.name, request.node.originalname, repr(sorted(params.items())))
+    return Contract(session_factory, key)
