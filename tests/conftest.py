@@ -6,8 +6,8 @@ Pytest configuration lives in ``pyproject.toml``, not here::
     testpaths = ["tests"]
     timeout = 120
 
-Until that is there, ``pytest_collection_modifyitems`` below gives every test without its own ``timeout`` marker a
-default one, so a hung socket can never hang the whole run.
+When that is not in effect (no ``timeout`` ini value nor ``--timeout``), ``pytest_collection_modifyitems`` below
+gives every test without its own ``timeout`` marker a default one, so a hung socket can never hang the whole run.
 
 ``locust`` is imported first on purpose: importing it runs ``gevent.monkey.patch_all()``, which has to happen before
 anything else imports ``socket``, ``ssl`` or ``threading`` (Locust's own test suite relies on the same import

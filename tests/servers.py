@@ -29,7 +29,8 @@ Routes (any verb unless noted):
 * ``/cookies/set-redirect?name=value...``: same cookies, then 302 to ``/cookies``.
 * ``/cookies/delete?name...``: expires those cookies, then 200.
 * ``/cookies``: the cookies received, as JSON.
-* ``/basic-auth/<user>/<pass>``: 200 JSON if the Authorization header matches, else 401 + WWW-Authenticate.
+* ``/basic-auth/<user>/<pass>``: 200 JSON if the Authorization header matches (credentials percent-decoded from the
+  path, encoded latin-1 in the header, as Locust does), else 401 + WWW-Authenticate.
 * ``/slow?delay=seconds``: answers JSON after the delay (capped at 30 s).
 * ``/never``: reads the request, never answers; holds the socket until the client closes it (60 s at most).
 * ``/close-mid-body``: headers with Content-Length: 1000, then 100 bytes, then closes the socket.
@@ -63,7 +64,7 @@ import time
 import zlib
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 try:
     import brotli
@@ -103,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - signature of the base class
         # the parent reads our stdout for the port; keep both streams quiet unless debugging
         if os.environ.get("LOCUST_RS_TESTSERVER_DEBUG"):
-            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
 
     # ---- request plumbing -------------------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(404, b"no such route: " + self.url_path.encode(), ctype="text/plain")
         except _Close:
             self.close_connection = True
-        except (ConnectionError, socket.timeout, BrokenPipeError):
+        except (ConnectionError, TimeoutError):
             self.close_connection = True
 
     # ---- routes -----------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def r_absolute_redirect(self, n):
         n = min(int(n), MAX_REDIRECTS_SERVED)
-        host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         location = f"http://{host}/absolute-redirect/{n - 1}" if n > 1 else f"http://{host}/echo"
         self._send(302, b"", [("Location", location)])
 
@@ -307,6 +308,7 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def r_basic_auth(self, user, password):
+        user, password = unquote(user), unquote(password)
         expected = "Basic " + base64.b64encode(f"{user}:{password}".encode("latin1")).decode("ascii")
         if self.headers.get("Authorization") == expected:
             self._json(200, {"authenticated": True, "user": user})

@@ -185,8 +185,8 @@ pub async fn connect(origin: &Origin, opts: &ConnectOpts) -> Result<Sender, Erro
         Err(()) => return Err(Error::new(ErrorKind::ConnectTimeout, "timed out")),
         Ok(Err(e)) => {
             let mut err = Error::from_io(&e, true);
-            if e.kind() == std::io::ErrorKind::Other && e.raw_os_error().is_none() {
-                // tokio reports resolver failures as a bare message.
+            if e.raw_os_error().is_none() && err.kind == ErrorKind::Io {
+                // tokio reports resolver failures as a bare message with no errno.
                 err.kind = ErrorKind::Dns;
             }
             return Err(err);

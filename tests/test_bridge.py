@@ -1,0 +1,151 @@
+"""The gevent <-> tokio bridge: many waiters, cancellation, timeouts, fork, bad peers."""
+
+import locust  # noqa: F401,I001 - monkey-patches first
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import gevent
+import pytest
+from locust.event import EventHook
+
+import locust_rs
+from locust_rs import _bridge
+
+
+def _session(base_url, pool=None, **kwargs):
+    events = []
+    hook = EventHook()
+    hook.add_listener(lambda **kw: events.append(kw))
+    return locust_rs.FastHttpSession(base_url, hook, None, client_pool=pool, **kwargs), events
+
+
+def _settle(pool=None, deadline=5.0):
+    """Waits until nothing is pending in the bridge (and the pool has no request in flight)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if _bridge.pending() == 0 and (pool is None or pool.in_flight() == 0):
+            return
+        gevent.sleep(0.02)
+    raise AssertionError(f"still pending: waiters={_bridge.pending()} in_flight={pool and pool.in_flight()}")
+
+
+def test_thousand_concurrent_greenlets_all_complete(http_server):
+    pool = locust_rs.ConnectionPool(concurrency=64)
+    session, events = _session(http_server, pool)
+    peak = 0
+
+    def one(i):
+        r = session.get(f"/bytes/16?i={i}", name="/bytes")
+        assert r.status_code == 200, r.error
+        assert len(r.content) == 16
+
+    def sample():
+        nonlocal peak
+        while True:
+            peak = max(peak, _bridge.pending())
+            gevent.sleep(0.001)
+
+    sampler = gevent.spawn(sample)
+    greenlets = [gevent.spawn(one, i) for i in range(1000)]
+    gevent.joinall(greenlets, timeout=60, raise_error=True)
+    sampler.kill()
+    assert all(g.successful() for g in greenlets)
+    assert len(events) == 1000
+    assert all(e["exception"] is None for e in events)
+    # They really were waiting at the same time, not one after another.
+    assert peak >= 500
+    _settle(pool)
+
+
+def test_killed_greenlet_leaves_no_waiter_and_late_completion_is_dropped(http_server):
+    pool = locust_rs.ConnectionPool(concurrency=4)
+    session, events = _session(http_server, pool)
+    g = gevent.spawn(session.get, "/slow?delay=0.5")
+    gevent.sleep(0.15)
+    assert _bridge.pending() == 1
+    g.kill()
+    assert isinstance(g.value, gevent.GreenletExit)
+    assert _bridge.pending() == 0
+    # The Rust task was aborted: its concurrency slot is free at once, and no event fires.
+    _settle(pool, deadline=0.3)
+    gevent.sleep(0.6)  # past the time the server answers: the late completion must go nowhere
+    assert events == []
+    r = session.get("/bytes/3")
+    assert r.status_code == 200 and r.content == b"\x00\x00\x00" or len(r.content) == 3
+    assert len(events) == 1
+
+
+def test_gevent_timeout_around_a_request(http_server):
+    pool = locust_rs.ConnectionPool(concurrency=2)
+    session, events = _session(http_server, pool)
+    started = time.monotonic()
+    with pytest.raises(gevent.Timeout):
+        with gevent.Timeout(0.3):
+            session.get("/never")
+    assert time.monotonic() - started < 2
+    assert _bridge.pending() == 0
+    _settle(pool, deadline=0.5)
+    assert events == []
+    assert session.get("/bytes/1").status_code == 200
+
+
+def test_server_that_never_answers_times_out(http_server):
+    session, events = _session(http_server, network_timeout=0.5)
+    started = time.monotonic()
+    r = session.get("/never")
+    assert time.monotonic() - started < 3
+    assert r.status_code == 0
+    assert events[-1]["exception"] is r.error
+    assert "timed out" in repr(r.error)
+
+
+def test_server_closing_mid_body_is_a_readable_failure(http_server):
+    session, events = _session(http_server)
+    r = session.get("/close-mid-body")
+    assert events[-1]["exception"] is not None
+    assert str(events[-1]["exception"])
+    assert _bridge.pending() == 0
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "ftp://127.0.0.1/x", "http://"])
+def test_malformed_urls_fail_cleanly(url):
+    session, events = _session("http://127.0.0.1:1")
+    r = session.get(url)
+    assert r.status_code == 0
+    assert isinstance(events[-1]["exception"], ValueError)
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import locust  # noqa
+    import os, sys
+    import gevent
+    from locust.event import EventHook
+    import locust_rs
+    from locust_rs import _native
+
+    base = sys.argv[1]
+    s = locust_rs.FastHttpSession(base, EventHook(), None)
+    assert s.get("/bytes/4").status_code == 200          # the parent's runtime is running
+    pid = os.fork()
+    if pid == 0:
+        assert not _native.runtime_started()             # the child starts clean
+        results = gevent.joinall([gevent.spawn(s.get, f"/bytes/{i}") for i in range(1, 21)], timeout=20)
+        ok = [g.value.status_code for g in results] == [200] * 20
+        ok = ok and _native.runtime_started()
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    assert s.get("/bytes/4").status_code == 200          # and the parent still works
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+def test_fork_then_requests_in_the_child(http_server, tmp_path):
+    script = tmp_path / "fork_child.py"
+    script.write_text(FORK_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), http_server], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
