@@ -34,6 +34,7 @@ fn runtime_started() -> bool {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::install_fork_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("USER_AGENT", http::client::USER_AGENT)?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::eventfd, m)?)?;

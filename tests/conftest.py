@@ -41,7 +41,28 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "impl_rs: runs against the candidate, locust_rs (id `rs`)")
 
 
+# Differences from Locust's FastHttpSession that are known and documented in docs/compatibility.md. Each is a
+# strict xfail: the day one of them starts to match, the suite says so and the entry must go.
+KNOWN_DIFFERENCES = {
+    "test_url_escaping_in_path[rs]": "percent-escapes of unreserved characters are sent as written (%41 stays %41)",
+    "test_stream_iter_content[rs-default-/gzip]": ".content after a streamed gzip body is empty, not a zlib.error",
+    "test_stream_iter_content[rs-7-/gzip]": ".content after a streamed gzip body is empty, not a zlib.error",
+    "test_stream_iter_content[rs-raw-/gzip]": ".content after a streamed gzip body is empty, not a zlib.error",
+    "test_server_closes_mid_body[rs-stream]": ".content after a failed stream does not hold the bytes already read",
+    "test_server_misbehaves[rs-None-GET-/close-no-response]": "retries follow max_retries, not the pool size",
+    "test_server_misbehaves[rs-4-GET-/close-no-response]": "retries follow max_retries, not the pool size",
+    "test_server_misbehaves[rs-None-GET-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
+    "test_server_misbehaves[rs-None-POST-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
+    "test_server_misbehaves[rs-4-GET-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
+    "test_server_misbehaves[rs-4-POST-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
+}
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        reason = KNOWN_DIFFERENCES.get(item.name)
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=f"known difference: {reason}"))
     # an explicit --timeout / ini timeout wins; this is only the fallback for a bare `pytest tests`
     if config.getoption("timeout", None) or config.getini("timeout"):
         return

@@ -104,7 +104,7 @@ def test_server_that_never_answers_times_out(http_server):
 
 def test_server_closing_mid_body_is_a_readable_failure(http_server):
     session, events = _session(http_server)
-    r = session.get("/close-mid-body")
+    session.get("/close-mid-body")
     assert events[-1]["exception"] is not None
     assert str(events[-1]["exception"])
     assert _bridge.pending() == 0

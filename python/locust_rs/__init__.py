@@ -1,6 +1,6 @@
 """locust-rs: Locust's user classes with the HTTP work done in Rust.
 
-    from locust_rs import FastHttpUser
+from locust_rs import FastHttpUser
 """
 
 from locust_rs._native import __version__, configure

@@ -10,6 +10,7 @@ import socket
 import ssl
 import zlib
 
+from geventhttpclient._parser import HTTPParseError
 from geventhttpclient.response import HTTPConnectionClosed
 from geventhttpclient.useragent import ConnectionError as GhcConnectionError
 from geventhttpclient.useragent import RetriesExceeded
@@ -32,7 +33,7 @@ def to_exception(err, url: str, method: str, max_retries: int) -> BaseException:
     elif kind in ("timeout", "connect_timeout"):
         exc = TimeoutError("timed out")
     elif kind == "closed":
-        exc = HTTPConnectionClosed(err.message)
+        exc = HTTPConnectionClosed("connection closed.")
     elif kind == "dns":
         exc = socket.gaierror(-2, err.message)
     elif kind == "tls":
@@ -45,11 +46,21 @@ def to_exception(err, url: str, method: str, max_retries: int) -> BaseException:
         exc = ValueError(err.message)
     elif kind == "io" and err.errno is not None:
         exc = OSError(err.errno, err.message)
-    elif kind in ("proxy", "protocol"):
+    elif kind == "protocol":
+        exc = HTTPParseError(err.message)
+    elif kind == "proxy":
         exc = GhcConnectionError(url, err.message)
     else:
         exc = RuntimeError(f"locust-rs: {err.message}")
-    if kind in ("timeout", "connect_timeout", "closed") and method.upper() in IDEMPOTENT_METHODS:
-        # geventhttpclient treats these as temporary and, once max_retries is used up, wraps them.
+    if kind in ("timeout", "connect_timeout"):
+        # geventhttpclient treats timeouts as temporary and, once max_retries is used up (at once for a
+        # method it may not resend), wraps them.
         return RetriesExceeded(url, max_retries, original=exc)
     return exc
+
+
+def body_exception(err, url: str, method: str, max_retries: int) -> BaseException:
+    """The error of a body that failed after the headers arrived."""
+    if err.kind == "closed":
+        return HTTPParseError("Incomplete response.")
+    return to_exception(err, url, method, max_retries)

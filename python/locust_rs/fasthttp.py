@@ -4,12 +4,13 @@ The names, signatures, defaults and failure behaviour mirror ``locust.contrib.fa
 contract tests in ``tests/test_contract_fasthttp.py`` compare the two side by side.
 """
 
-from __future__ import annotations
-
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS as _LOCUST_FAILURE_EXCEPTIONS
 from locust.contrib.fasthttp import LocustBadStatusCode
 from locust.exception import CatchResponseError, LocustError, ResponseError, StopTest
 from locust.user import User
 from locust.user.users import RestMixin
+
+from __future__ import annotations
 
 import json as _json
 import re
@@ -26,12 +27,13 @@ from geventhttpclient.header import Headers
 from requests.utils import get_encoding_from_headers
 
 from locust_rs import _bridge, _native
-from locust_rs._errors import to_exception
+from locust_rs._errors import body_exception, to_exception
 
 absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
 
 # The exceptions that turn a request into a Locust failure rather than escaping the task.
-FAILURE_EXCEPTIONS: tuple[type[BaseException], ...] = (OSError, ConnectionError, ValueError, LocustBadStatusCode)
+# Locust's own list, plus ValueError for URLs the engine cannot parse.
+FAILURE_EXCEPTIONS: tuple[type[BaseException], ...] = (*_LOCUST_FAILURE_EXCEPTIONS, ValueError)
 
 VALID_RESPONSE_CODES = frozenset([200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 301, 302, 303, 304, 307, 308])
 
@@ -69,12 +71,16 @@ def _encode_body(data, files, headers: dict) -> bytes | None:
     if data is None:
         return None
     if isinstance(data, bytes):
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/octet-stream"
         return data
     if isinstance(data, str):
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "text/plain; charset=utf-8"
         return data.encode()
     if isinstance(data, dict | list | tuple):
         if not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
         return urlencode(data, doseq=True).encode()
     if hasattr(data, "read"):
         raw = data.read()
@@ -99,10 +105,14 @@ class FastRequest:
 
     __slots__ = ("method", "url", "headers", "payload")
 
-    def __init__(self, method: str, url: str, headers: dict | None, payload: bytes | None) -> None:
-        self.method = method
+    def __init__(self, method: str, url: str, headers: dict | None, payload: bytes | str | None) -> None:
+        self.method = method.upper()
         self.url = url
-        self.headers = Headers(headers or {})
+        sent = Headers({"User-Agent": _native.USER_AGENT, "Accept-Encoding": "gzip, deflate, br"})
+        if isinstance(payload, bytes):
+            sent["Content-Length"] = str(len(payload))
+        sent.update(headers or {})
+        self.headers = sent
         self.payload = payload
 
     @property
@@ -119,7 +129,7 @@ class FastResponse:
     encoding: str | None = None
     """In some cases setting the encoding explicitly is needed. If so, do it before calling .text"""
 
-    error: BaseException | None = None
+    # Like Locust's, a response that succeeded has no ``error`` attribute at all.
 
     def __init__(self, native, request_args: tuple, error: BaseException | None = None) -> None:
         self._native = native
@@ -178,8 +188,15 @@ class FastResponse:
 
     @property
     def url(self) -> str | None:
-        """The URL that answered (after redirects)."""
-        return self._native.url
+        """The URL that answered: after redirects, and (as in Locust) without ``params``."""
+        native = self._native
+        return native.url if native.redirected else self._request_args[1]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args) -> None:
+        pass
 
     @property
     def history(self) -> list:
@@ -197,8 +214,8 @@ class FastResponse:
 
     def raise_for_status(self) -> None:
         """Raise any connection errors that occurred during the request"""
-        if self.error is not None:
-            raise self.error
+        if error := getattr(self, "error", None):
+            raise error
 
     def _iter_raw(self) -> Generator[bytes]:
         native = self._native
@@ -209,16 +226,15 @@ class FastResponse:
             if isinstance(value, bytes):
                 yield value
             else:
-                raise to_exception(value, native.url, self._request_args[0], 0)
+                raise body_exception(value, native.url, self._request_args[0], 0)
 
     def iter_content(self, chunk_size: int = 1024, decode_content: bool = True) -> Generator[bytes | str]:
         """Yields the body in chunks, as ``requests.Response.iter_content`` does; with
         ``stream=True`` the chunks are read from the network as they arrive."""
         if "_content" in self.__dict__ or not self._native.is_stream:
-            data = self.content or b""
-            chunks = (data[i : i + chunk_size] for i in range(0, len(data), chunk_size))
-        else:
-            chunks = self._iter_raw()
+            # As in Locust, a body already read is not read again: there is nothing left to stream.
+            return
+        chunks = _rechunk(self._iter_raw(), chunk_size)
         for chunk in chunks:
             if decode_content:
                 try:
@@ -236,6 +252,18 @@ class FastResponse:
 
 
 _MISSING = object()
+
+
+def _rechunk(raw, size: int) -> Generator[bytes]:
+    """Regroups network chunks into chunks of exactly ``size`` bytes (the last may be shorter)."""
+    buf = b""
+    for piece in raw:
+        buf += piece
+        while len(buf) >= size:
+            yield buf[:size]
+            buf = buf[size:]
+    if buf:
+        yield buf
 
 
 class ErrorResponse(FastResponse):
@@ -405,8 +433,24 @@ class _CookieJarView(CookieJar):
         super().clear()
         for name, value, domain, path in self._client.cookies():
             self.set_cookie(
-                Cookie(0, name, value, None, False, domain, bool(domain), False, path, True, False, None, False, None,
-                       None, {})
+                Cookie(
+                    0,
+                    name,
+                    value,
+                    None,
+                    False,
+                    domain,
+                    bool(domain),
+                    False,
+                    path,
+                    True,
+                    False,
+                    None,
+                    False,
+                    None,
+                    None,
+                    {},
+                )
             )
 
     def __iter__(self):
@@ -442,19 +486,20 @@ class FastHttpSession:
         self.request_event = request_event
         self.user = user
         self.request_name: str | None = None
-        self.max_retries = int(kwargs.get("max_retries", 0) or 0)
+        # Defaults are geventhttpclient's, which a bare FastHttpSession gets; FastHttpUser passes its own.
+        self.max_retries = int(kwargs.get("max_retries", 3))
         headers = kwargs.get("headers")
         self._client = _native.Client(
-            network_timeout=kwargs.get("network_timeout", 60.0),
-            connection_timeout=kwargs.get("connection_timeout", 60.0),
-            max_redirects=int(kwargs.get("max_redirects", 30)),
+            network_timeout=kwargs.get("network_timeout", 5.0),
+            connection_timeout=kwargs.get("connection_timeout", 5.0),
+            max_redirects=int(kwargs.get("max_redirects", 3)),
             max_retries=self.max_retries,
             insecure=bool(insecure),
             headers=dict(headers) if headers else None,
             proxy_host=kwargs.get("proxy_host"),
             proxy_port=kwargs.get("proxy_port"),
             pool=_native_pool(client_pool),
-            concurrency=int(kwargs.get("concurrency", 10)),
+            concurrency=int(kwargs.get("concurrency", 1)),
             http2_prior_knowledge=bool(kwargs.get("http2_prior_knowledge", False)),
         )
         self.cookiejar = _CookieJarView(self._client)
@@ -543,34 +588,39 @@ class FastHttpSession:
                     hdrs["Content-Type"] = "application/json"
                 if "Accept" not in hdrs and "accept" not in hdrs:
                     hdrs["Accept"] = "application/json"
-            if kwargs:
-                built_url = _with_params(built_url, kwargs.pop("params", None))
+            # geventhttpclient keeps a str body as str when the caller typed it (JSON does); .request shows that.
+            typed = isinstance(data, str) and any(k.lower() == "content-type" for k in hdrs)
             payload = _encode_body(data, kwargs.pop("files", None), hdrs)
         else:
+            typed = False
             hdrs = None
-            payload = data if data is None or isinstance(data, bytes) else _encode_body(data, None, hdrs := {})
+            payload = None if data is None else _encode_body(data, None, hdrs := {})
 
-        request_args = (method, built_url, hdrs, payload)
-        value = _bridge.wait(self._client.request(method, built_url, hdrs, payload, allow_redirects, stream))
+        # Like geventhttpclient's, the request URL (events, .url, errors) leaves out ``params``.
+        send_url = _with_params(built_url, kwargs.pop("params", None)) if kwargs else built_url
+        request_args = (method, built_url, hdrs, data if typed else payload)
+        value = _bridge.wait(self._client.request(method, send_url, hdrs, payload, allow_redirects, stream))
 
         if type(value) is _native.NativeResponse:
             body_error = value.body_error
             if body_error is not None:
+                # As in Locust: the response stands (no .error), the event carries the failure.
                 response = FastResponse(value, request_args)
-                exception = to_exception(body_error, built_url, method, self.max_retries)
-                response.error = exception
+                exception = body_exception(body_error, built_url, method, self.max_retries)
             else:
                 status = value.status_code
                 if status in VALID_RESPONSE_CODES:
                     response = FastResponse(value, request_args)
                     exception = None
                 else:
-                    exception = LocustBadStatusCode(value.url, code=status)
+                    exception = LocustBadStatusCode(value.url if value.redirected else built_url, code=status)
                     response = FastResponse(value, request_args, exception)
             response_time = value.response_time
             if stream:
                 cl = value.header("content-length")
                 response_length = int(cl) if cl and cl.isdigit() else 0
+            elif body_error is not None:
+                response_length = 0
             else:
                 response_length = value.content_length
         else:

@@ -25,7 +25,7 @@ use super::{decode, Hop, HttpOutcome};
 use crate::bridge::{self, Outcome, Ticket};
 use crate::errors::{Error, ErrorKind};
 
-const USER_AGENT: &str = concat!("locust-rs/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT: &str = concat!("locust-rs/", env!("CARGO_PKG_VERSION"));
 
 struct Config {
     network_timeout: Option<Duration>,
@@ -37,7 +37,61 @@ struct Config {
 
 struct Shared {
     cfg: Config,
-    cookies: Mutex<CookieStore>,
+    cookies: Mutex<Jar>,
+}
+
+/// The cookie store plus the order cookies were first set in: like http.cookiejar, a request
+/// sends longer paths first and, within a path, older cookies first.
+#[derive(Default)]
+struct Jar {
+    store: CookieStore,
+    order: std::collections::HashMap<String, u64>,
+    next: u64,
+}
+
+impl Jar {
+    fn parse(&mut self, set_cookie: &str, url: &Url) -> Result<(), String> {
+        self.store
+            .parse(set_cookie, url)
+            .map_err(|e| e.to_string())?;
+        if let Some(name) = set_cookie.split(['=', ';']).next() {
+            let name = name.trim().to_string();
+            if !self.order.contains_key(&name) {
+                self.order.insert(name, self.next);
+                self.next += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn header(&self, url: &Url) -> Option<HeaderValue> {
+        let mut cookies = self.store.matches(url);
+        if cookies.is_empty() {
+            return None;
+        }
+        cookies.sort_by_key(|c| {
+            let path_len = String::from(&c.path).len();
+            (
+                std::cmp::Reverse(path_len),
+                self.order.get(c.name()).copied().unwrap_or(u64::MAX),
+            )
+        });
+        let mut out = String::new();
+        for c in cookies {
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            out.push_str(c.name());
+            out.push('=');
+            out.push_str(c.value());
+        }
+        HeaderValue::from_str(&out).ok()
+    }
+
+    fn clear(&mut self) {
+        self.store.clear();
+        self.order.clear();
+    }
 }
 
 struct Spec {
@@ -141,7 +195,7 @@ impl Client {
         Ok(Client {
             shared: Arc::new(Shared {
                 cfg,
-                cookies: Mutex::new(CookieStore::default()),
+                cookies: Mutex::new(Jar::default()),
             }),
             pool,
         })
@@ -167,7 +221,7 @@ impl Client {
         let headers = header_map(headers)?;
         let body = body.map(Bytes::copy_from_slice).unwrap_or_default();
         let parsed = parse_url(url).and_then(|u| {
-            Method::from_bytes(method.as_bytes())
+            Method::from_bytes(method.to_ascii_uppercase().as_bytes())
                 .map(|m| (m, u))
                 .map_err(|_| {
                     Error::new(
@@ -204,8 +258,8 @@ impl Client {
 
     /// The cookies this client holds, as (name, value, domain, path) tuples.
     fn cookies(&self) -> Vec<(String, String, String, String)> {
-        let store = self.shared.cookies.lock();
-        store
+        let jar = self.shared.cookies.lock();
+        jar.store
             .iter_unexpired()
             .map(|c| {
                 let domain = match &c.domain {
@@ -230,8 +284,7 @@ impl Client {
             .cookies
             .lock()
             .parse(set_cookie, &url)
-            .map(|_| ())
-            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+            .map_err(pyo3::exceptions::PyValueError::new_err)
     }
 
     fn clear_cookies(&self) {
@@ -303,6 +356,7 @@ async fn execute(
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
             .map(str::to_owned);
         if let (true, true, Some(location)) = (max_redirects > 0, is_redirect(status), location) {
             if history.len() as u32 >= max_redirects {
@@ -429,21 +483,7 @@ fn store_cookies(shared: &Shared, headers: &HeaderMap, url: &Url) {
 }
 
 fn cookie_header(shared: &Shared, url: &Url) -> Option<HeaderValue> {
-    let store = shared.cookies.lock();
-    let mut out = String::new();
-    for (name, value) in store.get_request_values(url) {
-        if !out.is_empty() {
-            out.push_str("; ");
-        }
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
-    }
-    if out.is_empty() {
-        None
-    } else {
-        HeaderValue::from_str(&out).ok()
-    }
+    shared.cookies.lock().header(url)
 }
 
 async fn send_with_retries(
@@ -515,6 +555,10 @@ fn build_request(
             last = Some(k.clone());
         }
         headers.append(k, v.clone());
+    }
+    if spec.body.is_empty() && matches!(spec.method, Method::POST | Method::PUT | Method::PATCH) {
+        // An empty body is still a body for these methods; servers may wait for a length.
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
     if !spec.headers.contains_key(COOKIE) {
         if let Some(c) = cookie_header(shared, &spec.url) {

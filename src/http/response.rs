@@ -187,6 +187,12 @@ impl NativeResponse {
         self.body_error.clone().map(NativeError::new)
     }
 
+    /// True when at least one redirect was followed.
+    #[getter]
+    fn redirected(&self) -> bool {
+        !self.history.is_empty()
+    }
+
     #[getter]
     fn is_stream(&self) -> bool {
         self.stream.is_some()
