@@ -4,13 +4,13 @@ The names, signatures, defaults and failure behaviour mirror ``locust.contrib.fa
 contract tests in ``tests/test_contract_fasthttp.py`` compare the two side by side.
 """
 
+from __future__ import annotations
+
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS as _LOCUST_FAILURE_EXCEPTIONS
 from locust.contrib.fasthttp import LocustBadStatusCode
 from locust.exception import CatchResponseError, LocustError, ResponseError, StopTest
 from locust.user import User
 from locust.user.users import RestMixin
-
-from __future__ import annotations
 
 import json as _json
 import re
