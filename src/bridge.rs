@@ -86,7 +86,9 @@ impl Completions {
         self.notified.store(false, Ordering::Release);
         let mut q = self.queue.lock();
         if q.len() <= max {
-            return std::mem::take(&mut *q);
+            // Hand over the full vector and leave a sized one, so pushes do not regrow it.
+            let capacity = q.capacity().max(64);
+            return std::mem::replace(&mut *q, Vec::with_capacity(capacity));
         }
         let rest = q.split_off(max);
         let batch = std::mem::replace(&mut *q, rest);
@@ -172,6 +174,20 @@ where
         id,
         abort: handle.abort_handle(),
     })
+}
+
+/// Submits a task that panics, to prove a panic inside the engine reaches its waiter as a
+/// `NativeError(kind="internal")` instead of aborting the process or hanging. For tests.
+#[pyfunction]
+pub fn _submit_panicking_task() -> PyResult<Ticket> {
+    submit(async {
+        #[allow(clippy::panic)]
+        if NEXT_ID.load(Ordering::Relaxed) > 0 {
+            panic!("deliberate panic for the test suite");
+        }
+        Outcome::Chunk(Ok(None))
+    })
+    .map_err(crate::py_err)
 }
 
 /// The eventfd the Python watcher listens on (starting the runtime if needed).

@@ -39,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::eventfd, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::_submit_panicking_task, m)?)?;
     m.add_class::<bridge::Ticket>()?;
     m.add_class::<http::client::Client>()?;
     m.add_class::<http::pool::ConnectionPool>()?;

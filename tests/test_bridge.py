@@ -149,3 +149,13 @@ def test_fork_then_requests_in_the_child(http_server, tmp_path):
     script.write_text(FORK_SCRIPT)
     proc = subprocess.run([sys.executable, str(script), http_server], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_panic_in_the_engine_reaches_the_waiter_as_an_error():
+    from locust_rs import _native
+
+    value = _bridge.wait(_native._submit_panicking_task())
+    assert isinstance(value, _native.NativeError)
+    assert value.kind == "internal"
+    assert "panicked" in value.message
+    assert _bridge.pending() == 0

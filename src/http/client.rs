@@ -253,6 +253,9 @@ impl Client {
             };
             Outcome::Http(result)
         };
+        if cfg!(debug_assertions) && std::env::var_os("LOCUST_RS_DEBUG_SIZES").is_some() {
+            eprintln!("request future: {} bytes", std::mem::size_of_val(&fut));
+        }
         bridge::submit(fut).map_err(crate::py_err)
     }
 
@@ -576,13 +579,13 @@ async fn send_once(
 ) -> Result<(Response<Incoming>, Sender), Error> {
     let (mut sender, mut reused) = match pool.checkout(origin) {
         Some(s) => (s, true),
-        None => (connect(origin, &shared.cfg.connect).await?, false),
+        None => (Box::pin(connect(origin, &shared.cfg.connect)).await?, false),
     };
     loop {
         if let Sender::H1(s) = &mut sender {
             if s.ready().await.is_err() {
                 if reused {
-                    sender = connect(origin, &shared.cfg.connect).await?;
+                    sender = Box::pin(connect(origin, &shared.cfg.connect)).await?;
                     reused = false;
                     continue;
                 }
@@ -612,7 +615,7 @@ async fn send_once(
                 let stale = reused
                     && (unsent || (err.kind == ErrorKind::Closed && is_idempotent(&spec.method)));
                 if stale {
-                    sender = connect(origin, &shared.cfg.connect).await?;
+                    sender = Box::pin(connect(origin, &shared.cfg.connect)).await?;
                     reused = false;
                     continue;
                 }
