@@ -49,6 +49,8 @@ def _let_csv_writer_catch_up(environment, **_kwargs):
 
 # start-up (imports, forking, web UI) and shutdown on top of the run time, before a run counts as hung
 RUN_GRACE_S = 30
+# how long processes of the run (forked workers) may outlive the locust process itself
+LINGER_S = 5.0
 
 
 @dataclass
@@ -57,7 +59,11 @@ class LocustRun:
     pid: int
     output: str  # stdout and stderr together, for assertion messages
     csv_prefix: Path
-    duration_s: float
+    leftover: list[int]  # processes of the run still alive after the locust process exited (then killed)
+
+    def assert_exit(self, code: int) -> None:
+        assert self.returncode == code, f"locust exited with {self.returncode}, expected {code}:\n{self.output}"
+        assert self.leftover == [], f"processes {self.leftover} outlived locust by {LINGER_S} s:\n{self.output}"
 
     def stats(self) -> dict[tuple[str, str], dict[str, str]]:
         """The rows of ``_stats.csv``, keyed by (Type, Name); the Aggregated row has an empty Type."""
@@ -76,19 +82,20 @@ def write_locustfile(directory: Path, body: str) -> Path:
     return path
 
 
-def locust_env() -> dict[str, str]:
+def locust_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # LOCUST_* variables from the caller's shell would silently change the runs
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
     return env
 
 
-def start_locust(locustfile: Path, *args: str) -> subprocess.Popen:
+def start_locust(locustfile: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(locustfile), *args],
         # the temporary directory holds no locust.conf nor pyproject.toml that locust would read
         cwd=locustfile.parent,
-        env=locust_env(),
+        env=locust_env(env_extra),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -98,26 +105,47 @@ def start_locust(locustfile: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def finish_locust(proc: subprocess.Popen, timeout: float, started: float, csv_prefix: Path) -> LocustRun:
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of the processes in group ``pgid`` that still run: zombies left to a non-reaping init do not count."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # the command name, in parentheses, may hold spaces; state, ppid and pgrp follow it
+            state, _ppid, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue  # the process ended while we looked
+        if int(pgrp) == pgid and state != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def finish_locust(proc: subprocess.Popen, timeout: float, csv_prefix: Path) -> LocustRun:
+    leftover: list[int] = []
     try:
         output, _ = proc.communicate(timeout=timeout)
+        # Locust's master polls its forked workers only once (WNOHANG) before exiting, so a worker stuck at exit
+        # would outlive it unnoticed. The run's own session holds exactly its processes.
+        deadline = time.monotonic() + LINGER_S
+        while (leftover := live_group_members(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate(timeout=10)
         pytest.fail(f"locust did not exit within {timeout} s; its output:\n{output}")
     finally:
-        # workers that outlived their master would keep hammering the shared test server
+        # whatever is left would keep loading the test server the other tests share
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return LocustRun(proc.returncode, proc.pid, output, csv_prefix, time.monotonic() - started)
+    return LocustRun(proc.returncode, proc.pid, output, csv_prefix, leftover)
 
 
-def run_locust(locustfile: Path, host: str, run_time_s: int, *args: str) -> LocustRun:
+def run_locust(
+    locustfile: Path, host: str, run_time_s: int, *args: str, env_extra: dict[str, str] | None = None
+) -> LocustRun:
     """A headless run of ``run_time_s`` seconds, with its CSV files next to the locustfile."""
     csv_prefix = locustfile.parent / "run"
-    started = time.monotonic()
     proc = start_locust(
         locustfile,
         "--headless",
@@ -129,8 +157,9 @@ def run_locust(locustfile: Path, host: str, run_time_s: int, *args: str) -> Locu
         str(csv_prefix),
         "--only-summary",
         *args,
+        env_extra=env_extra,
     )
-    return finish_locust(proc, run_time_s + RUN_GRACE_S, started, csv_prefix)
+    return finish_locust(proc, run_time_s + RUN_GRACE_S, csv_prefix)
 
 
 def count(row: dict[str, str], column: str = "Request Count") -> int:
@@ -207,7 +236,7 @@ def mixed_run(tmp_path_factory, http_server) -> LocustRun:
 def test_headless_run_counts_successes_and_failures(mixed_run):
     run = mixed_run
     # failures make locust exit with --exit-code-on-error, 1 by default; anything else is a crash
-    assert run.returncode == 1, run.output
+    run.assert_exit(1)
     stats = run.stats()
     total = stats.pop(("", "Aggregated"))
 
@@ -290,7 +319,7 @@ def test_exact_request_count(tmp_path, http_server):
     # -t is only the safety net: the run must end long before, when the last user quits
     run = run_locust(locustfile, http_server, 20, "-u", str(USERS), "-r", "100")
 
-    assert run.returncode == 0, run.output
+    run.assert_exit(0)
     assert "--run-time limit reached" not in run.output, "the users' own quit() should have ended the run"
     stats = run.stats()
     assert count(stats["GET", "bytes"]) == USERS * REQUESTS_PER_USER, run.output
@@ -309,54 +338,61 @@ def test_exact_request_count(tmp_path, http_server):
 FORKED_LOCUSTFILE = """
 import os
 
-from locust import constant, task
+from locust import constant, events, task
 
-from locust_rs import ConnectionPool
+from locust_rs import ConnectionPool, FastHttpSession
 
-# made at import time, so before the fork: every worker inherits the parent's object
+# made at import time, so before locust forks: every worker inherits the parent's pool object
 SHARED_POOL = ConnectionPool(concurrency=4)
 
-
-class OwnConnections(FastHttpUser):
-    wait_time = constant(0.02)
-
-    @task
-    def hit(self):
-        # the stats row names the process that made the request
-        self.client.get("/echo/own", name=f"own pid={os.getpid()}")
+# A request before the fork too: the parent's runtime, gevent bridge and a pooled keep-alive connection then all
+# exist when locust forks. A worker that kept using any of them would hang, or read answers meant for another process.
+_warmup = FastHttpSession(os.environ["E2E_TARGET"], events.request, None, client_pool=SHARED_POOL)
+assert _warmup.get("/echo/warmup").status_code == 200
 
 
-class SharedPool(FastHttpUser):
+class Forked(FastHttpUser):
     wait_time = constant(0.02)
     client_pool = SHARED_POOL
 
+    def on_start(self):
+        self.own_client = FastHttpSession(self.host, self.environment.events.request, self)
+
+    # the stats rows name the process that made the request
     @task
-    def hit(self):
+    def shared(self):
         self.client.get("/echo/shared", name=f"shared pid={os.getpid()}")
+
+    @task
+    def own(self):
+        self.own_client.get("/echo/own", name=f"own pid={os.getpid()}")
 """
 
 
 def test_processes_fork(tmp_path, http_server):
     locustfile = write_locustfile(tmp_path, FORKED_LOCUSTFILE)
-    # 4 users over 2 workers: each worker runs users of both classes
-    run = run_locust(locustfile, http_server, 3, "-u", "4", "-r", "4", "--processes", "2")
+    run = run_locust(
+        locustfile, http_server, 3, "-u", "4", "-r", "4", "--processes", "2", env_extra={"E2E_TARGET": http_server}
+    )
 
-    assert run.returncode == 0, run.output
+    run.assert_exit(0)
     stats = run.stats()
     total = stats.pop(("", "Aggregated"))
     assert count(total) > 0, run.output
     assert count(total, "Failure Count") == 0, run.failures()
     assert count(total) == sum(count(row) for row in stats.values())
 
-    pids = {}
-    for method, name in stats:
-        assert method == "GET", name
+    # the warmup request fired before locust listened to requests: only the users' rows are there
+    pids: dict[str, set[int]] = {}
+    for (method, name), row in stats.items():
+        assert method == "GET" and " pid=" in name, name
         kind, _, pid = name.partition(" pid=")
+        assert count(row) > 0, name
         pids.setdefault(kind, set()).add(int(pid))
-    assert set(pids) == {"own", "shared"}, stats.keys()
-    workers = pids["own"] | pids["shared"]
-    assert len(workers) == 2, f"expected requests from 2 worker processes, got {sorted(workers)}"
-    assert run.pid not in workers, "the master process should not run users"
+    assert set(pids) == {"shared", "own"}, list(stats)
+    assert len(pids["shared"]) == 2, f"expected requests from 2 worker processes, got {sorted(pids['shared'])}"
+    assert pids["own"] == pids["shared"], "every worker should have used both kinds of session"
+    assert run.pid not in pids["shared"], "the master process should not run users"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -423,12 +459,12 @@ def test_web_ui_autostart(tmp_path, http_server):
             time.sleep(0.2)
         page_status, page = http_get(f"{web}/") if proc.poll() is None else (None, b"")
     finally:
-        run = finish_locust(proc, run_time_s + RUN_GRACE_S, started, csv_prefix)
+        run = finish_locust(proc, run_time_s + RUN_GRACE_S, csv_prefix)
 
     assert live_stats is not None, f"the web UI never answered on {web}; locust output:\n{run.output}"
     assert any(s["name"] == "web" and s["num_requests"] > 0 for s in live_stats["stats"]), live_stats
     assert page_status == 200 and b"<html" in page.lower(), page[:300]
-    assert run.returncode == 0, run.output
+    run.assert_exit(0)
     stats = run.stats()
     assert count(stats["GET", "web"]) > 0, run.output
     assert count(stats["GET", "web"], "Failure Count") == 0, run.failures()
