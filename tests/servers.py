@@ -97,6 +97,8 @@ class _Close(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # http.server writes headers and body separately; with Nagle on, each response waits ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
     server_version = "locust-rs-testserver/1.0"
     # socket timeout: bounds how long an idle keep-alive connection keeps its thread
     timeout = IDLE_KEEPALIVE_TIMEOUT

@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import gevent
+import gevent.event
 import pytest
 from locust.event import EventHook
 
@@ -36,8 +37,10 @@ def test_thousand_concurrent_greenlets_all_complete(http_server):
     pool = locust_rs.ConnectionPool(concurrency=64)
     session, events = _session(http_server, pool)
     peak = 0
+    go = gevent.event.Event()
 
     def one(i):
+        go.wait()  # all start in the same hub iteration, so they are in flight together
         r = session.get(f"/bytes/16?i={i}", name="/bytes")
         assert r.status_code == 200, r.error
         assert len(r.content) == 16
@@ -48,15 +51,17 @@ def test_thousand_concurrent_greenlets_all_complete(http_server):
             peak = max(peak, _bridge.pending())
             gevent.sleep(0.001)
 
-    sampler = gevent.spawn(sample)
     greenlets = [gevent.spawn(one, i) for i in range(1000)]
+    gevent.sleep(0.05)
+    sampler = gevent.spawn(sample)
+    go.set()
     gevent.joinall(greenlets, timeout=60, raise_error=True)
     sampler.kill()
     assert all(g.successful() for g in greenlets)
     assert len(events) == 1000
     assert all(e["exception"] is None for e in events)
     # They really were waiting at the same time, not one after another.
-    assert peak >= 500
+    assert peak >= 900
     _settle(pool)
 
 
@@ -159,3 +164,18 @@ def test_a_panic_in_the_engine_reaches_the_waiter_as_an_error():
     assert value.kind == "internal"
     assert "panicked" in value.message
     assert _bridge.pending() == 0
+
+
+def test_a_geventhttpclient_pool_is_shared_with_its_concurrency(http_server):
+    from geventhttpclient.client import HTTPClientPool
+
+    foreign = HTTPClientPool(concurrency=3)
+    a, _ = _session(http_server, foreign)
+    b, _ = _session(http_server, foreign)
+    assert a.pool is b.pool
+    assert a.pool.concurrency == 3
+    greenlets = [gevent.spawn(s.get, "/slow?delay=0.2") for s in (a, b) for _ in range(3)]
+    gevent.sleep(0.1)
+    assert a.pool.in_flight() == 3  # six requests, three slots
+    gevent.joinall(greenlets, timeout=10, raise_error=True)
+    assert all(g.value.status_code == 200 for g in greenlets)

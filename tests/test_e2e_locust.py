@@ -91,18 +91,23 @@ def locust_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def start_locust(locustfile: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(locustfile), *args],
-        # the temporary directory holds no locust.conf nor pyproject.toml that locust would read
-        cwd=locustfile.parent,
-        env=locust_env(env_extra),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        # own process group: a timeout then kills forked workers too
-        start_new_session=True,
-    )
+    """Starts locust with its output in ``locust.log`` next to the locustfile.
+
+    A file rather than a pipe: forked workers inherit the output, and a pipe held open by a worker that outlived
+    its master would block the reader, where a file lets ``finish_locust`` see the master end and the worker linger.
+    """
+    with open(locustfile.parent / "locust.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(locustfile), *args],
+            # the temporary directory holds no locust.conf nor pyproject.toml that locust would read
+            cwd=locustfile.parent,
+            env=locust_env(env_extra),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # own process group: a timeout then kills forked workers too
+            start_new_session=True,
+        )
 
 
 def live_group_members(pgid: int) -> list[int]:
@@ -120,9 +125,10 @@ def live_group_members(pgid: int) -> list[int]:
 
 
 def finish_locust(proc: subprocess.Popen, timeout: float, csv_prefix: Path) -> LocustRun:
+    log = csv_prefix.parent / "locust.log"
     leftover: list[int] = []
     try:
-        output, _ = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
         # Locust's master polls its forked workers only once (WNOHANG) before exiting, so a worker stuck at exit
         # would outlive it unnoticed. The run's own session holds exactly its processes.
         deadline = time.monotonic() + LINGER_S
@@ -130,15 +136,15 @@ def finish_locust(proc: subprocess.Popen, timeout: float, csv_prefix: Path) -> L
             time.sleep(0.1)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate(timeout=10)
-        pytest.fail(f"locust did not exit within {timeout} s; its output:\n{output}")
+        proc.wait(timeout=10)
+        pytest.fail(f"locust did not exit within {timeout} s; its output:\n{log.read_text(errors='replace')}")
     finally:
         # whatever is left would keep loading the test server the other tests share
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return LocustRun(proc.returncode, proc.pid, output, csv_prefix, leftover)
+    return LocustRun(proc.returncode, proc.pid, log.read_text(errors="replace"), csv_prefix, leftover)
 
 
 def run_locust(

@@ -417,7 +417,9 @@ def _native_pool(client_pool) -> _native.ConnectionPool | None:
     # such object, with the concurrency it was made with.
     entry = _foreign_pools.get(id(client_pool))
     if entry is None or entry[0] is not client_pool:
-        concurrency = getattr(client_pool, "concurrency", None) or getattr(client_pool, "_concurrency", 10)
+        # HTTPClientPool keeps its HTTPClient arguments in client_args; HTTPClient's default concurrency is 1.
+        args = getattr(client_pool, "client_args", None) or {}
+        concurrency = args.get("concurrency") or getattr(client_pool, "concurrency", None) or 1
         entry = _foreign_pools[id(client_pool)] = (client_pool, _native.ConnectionPool(int(concurrency)))
     return entry[1]
 
