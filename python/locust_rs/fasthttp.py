@@ -30,6 +30,7 @@ from locust_rs import _bridge, _native
 from locust_rs._errors import body_exception, to_exception
 
 absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
+_NativeResponse = _native.NativeResponse
 
 # The exceptions that turn a request into a Locust failure rather than escaping the task.
 # Locust's own list, plus ValueError for URLs the engine cannot parse.
@@ -573,7 +574,14 @@ class FastHttpSession:
         """
         if self.request_name and not name:
             name = self.request_name
-        built_url = url if absolute_http_url_regexp.match(url) else f"{self.base_url}{url}"
+        # The common case, a path, skips the regex.
+        built_url = (
+            self.base_url + url
+            if url[:1] == "/" and self.base_url
+            else url
+            if absolute_http_url_regexp.match(url)
+            else f"{self.base_url}{url}"
+        )
         start_time = time.time()
         if self.user:
             context = {**self.user.context(), **context}
@@ -603,7 +611,7 @@ class FastHttpSession:
         request_args = (method, built_url, hdrs, data if typed else payload)
         value = _bridge.wait(self._client.request(method, send_url, hdrs, payload, allow_redirects, stream))
 
-        if type(value) is _native.NativeResponse:
+        if type(value) is _NativeResponse:
             body_error = value.body_error
             if body_error is not None:
                 # As in Locust: the response stands (no .error), the event carries the failure.

@@ -221,7 +221,14 @@ impl Client {
         let headers = header_map(headers)?;
         let body = body.map(Bytes::copy_from_slice).unwrap_or_default();
         let parsed = parse_url(url).and_then(|u| {
-            Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            let upper;
+            let name = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+                upper = method.to_ascii_uppercase();
+                upper.as_str()
+            } else {
+                method
+            };
+            Method::from_bytes(name.as_bytes())
                 .map(|m| (m, u))
                 .map_err(|_| {
                     Error::new(
