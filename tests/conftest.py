@@ -48,7 +48,6 @@ KNOWN_DIFFERENCES = {
     "test_stream_iter_content[rs-default-/gzip]": ".content after a streamed gzip body is empty, not a zlib.error",
     "test_stream_iter_content[rs-7-/gzip]": ".content after a streamed gzip body is empty, not a zlib.error",
     "test_stream_iter_content[rs-raw-/gzip]": ".content after a streamed gzip body is empty, not a zlib.error",
-    "test_server_closes_mid_body[rs-stream]": ".content after a failed stream does not hold the bytes already read",
     "test_server_misbehaves[rs-None-GET-/close-no-response]": "retries follow max_retries, not the pool size",
     "test_server_misbehaves[rs-4-GET-/close-no-response]": "retries follow max_retries, not the pool size",
     "test_server_misbehaves[rs-None-GET-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",

@@ -18,6 +18,7 @@ import time
 from base64 import b64encode
 from collections.abc import Generator
 from contextlib import contextmanager
+from datetime import timedelta
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
 from urllib.parse import unquote, urlencode, urlparse, urlunparse
@@ -169,7 +170,8 @@ class FastResponse:
         if c is _MISSING:
             native = self._native
             if native.is_stream:
-                c = b"".join(self._iter_raw())
+                # What iter_content has not handed out yet, as Locust's buffered socket would give it.
+                c = self.__dict__.pop("_pending", b"") + b"".join(self._iter_raw())
             else:
                 c = native.content
             self.__dict__["_content"] = c
@@ -200,9 +202,9 @@ class FastResponse:
         pass
 
     @property
-    def history(self) -> list:
-        """The redirect responses that were followed, oldest first, as (status, url, headers)."""
-        return self._native.history()
+    def history(self) -> list[RedirectResponse]:
+        """The redirect responses that were followed, oldest first."""
+        return [RedirectResponse(*hop) for hop in self._native.history()]
 
     @property
     def elapsed_ms(self) -> float:
@@ -235,8 +237,7 @@ class FastResponse:
         if "_content" in self.__dict__ or not self._native.is_stream:
             # As in Locust, a body already read is not read again: there is nothing left to stream.
             return
-        chunks = _rechunk(self._iter_raw(), chunk_size)
-        for chunk in chunks:
+        for chunk in self._rechunked(chunk_size):
             if decode_content:
                 try:
                     yield chunk.decode("utf-8")
@@ -245,6 +246,26 @@ class FastResponse:
                     pass
             yield chunk
 
+    def _rechunked(self, size: int) -> Generator[bytes]:
+        """Regroups network chunks into chunks of exactly ``size`` bytes (the last may be shorter). Bytes not yet
+        handed out stay in ``_pending``, so ``.content`` after a partial or failed iteration returns the rest."""
+        d = self.__dict__
+        for piece in self._iter_raw():
+            buf = d.get("_pending", b"") + piece
+            while len(buf) >= size:
+                d["_pending"] = buf[size:]
+                yield buf[:size]
+                buf = d["_pending"]
+            d["_pending"] = buf
+        buf = d.pop("_pending", b"")
+        if buf:
+            yield buf
+
+    @property
+    def elapsed(self) -> timedelta:
+        """Time from sending the request until the body was complete, measured in Rust."""
+        return timedelta(milliseconds=self._native.response_time)
+
     def success(self):
         raise LocustError(_CATCH_HINT)
 
@@ -252,19 +273,25 @@ class FastResponse:
         raise LocustError(_CATCH_HINT)
 
 
+class RedirectResponse:
+    """One response of a followed redirect chain (see ``FastResponse.history``)."""
+
+    __slots__ = ("status_code", "url", "headers")
+
+    def __init__(self, status_code: int, url: str, headers: list) -> None:
+        self.status_code = status_code
+        self.url = url
+        self.headers = Headers(headers)
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    def __repr__(self) -> str:
+        return f"<RedirectResponse [{self.status_code}] {self.url}>"
+
+
 _MISSING = object()
-
-
-def _rechunk(raw, size: int) -> Generator[bytes]:
-    """Regroups network chunks into chunks of exactly ``size`` bytes (the last may be shorter)."""
-    buf = b""
-    for piece in raw:
-        buf += piece
-        while len(buf) >= size:
-            yield buf[:size]
-            buf = buf[size:]
-    if buf:
-        yield buf
 
 
 class ErrorResponse(FastResponse):

@@ -1,0 +1,61 @@
+"""What locust_rs.FastHttpSession offers beyond the contract with Locust: history, elapsed, cookies view, pools."""
+
+import locust  # noqa: F401,I001 - monkey-patches first
+
+from datetime import timedelta
+
+from locust.event import EventHook
+
+import locust_rs
+
+
+def _session(base_url, **kwargs):
+    events = []
+    hook = EventHook()
+    hook.add_listener(lambda **kw: events.append(kw))
+    return locust_rs.FastHttpSession(base_url, hook, None, **kwargs), events
+
+
+def test_history_lists_the_redirects_followed(http_server):
+    session, events = _session(http_server)
+    r = session.get("/redirect/2")
+    assert r.status_code == 200
+    assert [(h.status_code, h.url.removeprefix(http_server)) for h in r.history] == [
+        (302, "/redirect/2"),
+        (302, "/redirect/1"),
+    ]
+    assert r.history[0].headers["location"] == "/redirect/1"
+    assert r.url == f"{http_server}/echo"
+    assert events[-1]["url"] == f"{http_server}/redirect/2"
+
+
+def test_elapsed_is_the_rust_measured_response_time(http_server):
+    session, events = _session(http_server)
+    r = session.get("/slow?delay=0.2")
+    assert isinstance(r.elapsed, timedelta)
+    assert 0.19 <= r.elapsed.total_seconds() < 2
+    # timedelta keeps microseconds
+    assert abs(r.elapsed.total_seconds() * 1000 - events[-1]["response_time"]) < 0.001
+
+
+def test_cookiejar_shows_the_cookies_the_engine_holds(http_server):
+    session, _ = _session(http_server)
+    session.get("/cookies/set?flavour=oatmeal")
+    assert {c.name: c.value for c in session.cookiejar} == {"flavour": "oatmeal"}
+    session.cookiejar.clear()
+    assert list(session.cookiejar) == []
+    assert session.get("/cookies").json()["cookies"] == {}
+
+
+def test_users_of_one_connection_pool_share_connections(http_server):
+    pool = locust_rs.ConnectionPool(concurrency=4)
+    a, _ = _session(http_server, client_pool=pool)
+    b, _ = _session(http_server, client_pool=pool)
+    a.get("/bytes/1")
+    b.get("/bytes/1")
+    # b reused the connection a left behind.
+    assert pool.idle_connections() == 1
+
+
+def test_worker_threads_are_configurable():
+    assert locust_rs.configure() >= 1
