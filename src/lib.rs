@@ -2,6 +2,7 @@
 //! names; each module below has one job.
 
 mod bridge;
+mod demo;
 mod errors;
 mod http;
 mod runtime;
@@ -45,5 +46,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::pool::ConnectionPool>()?;
     m.add_class::<http::response::NativeResponse>()?;
     m.add_class::<http::response::NativeError>()?;
+    m.add_class::<demo::DemoServer>()?;
     Ok(())
 }

@@ -1,0 +1,217 @@
+//! The VoiceAssist demo server: an axum app on this process's tokio runtime, started and stopped
+//! from Python through `DemoServer`. See `docs/demo-server.md`.
+
+mod auth;
+mod config;
+mod errors;
+mod ratelimit;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use tokio::sync::oneshot;
+
+use crate::runtime;
+pub use config::Config;
+
+/// What a running server needs to be stopped.
+struct Running {
+    shutdown: oneshot::Sender<()>,
+    done: mpsc::Receiver<()>,
+    task: tokio::task::AbortHandle,
+}
+
+/// A running demo server, listening once the constructor returns.
+#[pyclass(module = "locust_rs._native", frozen)]
+pub struct DemoServer {
+    addr: SocketAddr,
+    running: Mutex<Option<Running>>,
+}
+
+impl DemoServer {
+    /// Asks the server to stop and waits up to `timeout` for open connections to finish, then
+    /// aborts it. Returns false if it had to abort.
+    fn shutdown(&self, timeout: Duration) -> bool {
+        let Some(running) = self.running.lock().take() else {
+            return true;
+        };
+        let _ = running.shutdown.send(());
+        let clean = running.done.recv_timeout(timeout).is_ok();
+        if !clean {
+            running.task.abort();
+        }
+        clean
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.lock().take() {
+            let _ = running.shutdown.send(());
+        }
+    }
+}
+
+#[pymethods]
+impl DemoServer {
+    #[new]
+    #[pyo3(signature = (
+        host = "127.0.0.1".to_owned(), port = 0, *, admin_email = None, admin_password = None,
+        jwt_secret = None, access_token_ttl = None, refresh_token_ttl = None,
+        password_hash_iterations = None, register_per_minute = None,
+        login_attempts_per_minute = None, max_users = None, max_revoked_tokens = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        admin_email: Option<String>,
+        admin_password: Option<String>,
+        jwt_secret: Option<String>,
+        access_token_ttl: Option<u64>,
+        refresh_token_ttl: Option<u64>,
+        password_hash_iterations: Option<u32>,
+        register_per_minute: Option<u32>,
+        login_attempts_per_minute: Option<u32>,
+        max_users: Option<usize>,
+        max_revoked_tokens: Option<usize>,
+    ) -> PyResult<Self> {
+        let d = Config::default();
+        let config = Config {
+            admin_email: admin_email.unwrap_or(d.admin_email),
+            admin_password: admin_password.unwrap_or(d.admin_password),
+            jwt_secret: jwt_secret.or(d.jwt_secret),
+            access_token_ttl: access_token_ttl.unwrap_or(d.access_token_ttl),
+            refresh_token_ttl: refresh_token_ttl.unwrap_or(d.refresh_token_ttl),
+            password_hash_iterations: password_hash_iterations
+                .unwrap_or(d.password_hash_iterations),
+            register_per_minute: register_per_minute.unwrap_or(d.register_per_minute),
+            login_attempts_per_minute: login_attempts_per_minute
+                .unwrap_or(d.login_attempts_per_minute),
+            max_users: max_users.unwrap_or(d.max_users),
+            max_revoked_tokens: max_revoked_tokens.unwrap_or(d.max_revoked_tokens),
+        };
+        py.detach(|| Self::start(&host, port, config))
+    }
+
+    /// The address the server listens on.
+    #[getter]
+    fn host(&self) -> String {
+        self.addr.ip().to_string()
+    }
+
+    #[getter]
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `http://host:port`, ready to be a Locust `host`.
+    #[getter]
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.running.lock().is_some()
+    }
+
+    /// Stops the server: no new connections, open ones may finish for up to `timeout` seconds,
+    /// then they are dropped. Returns true when it stopped cleanly. Safe to call twice.
+    #[pyo3(signature = (timeout = 5.0))]
+    fn stop(&self, py: Python<'_>, timeout: f64) -> bool {
+        let timeout = Duration::from_secs_f64(if timeout.is_finite() {
+            timeout.max(0.0)
+        } else {
+            5.0
+        });
+        py.detach(|| self.shutdown(timeout))
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.stop(py, 5.0);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<DemoServer {} {}>",
+            self.url(),
+            if self.running() { "running" } else { "stopped" }
+        )
+    }
+
+    /// The default of every option, as a dict (the CLI's help and the docs use it).
+    #[staticmethod]
+    fn default_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        let d = Config::default();
+        let out = PyDict::new(py);
+        out.set_item("admin_email", d.admin_email)?;
+        out.set_item("admin_password", d.admin_password)?;
+        out.set_item("jwt_secret", d.jwt_secret)?;
+        out.set_item("access_token_ttl", d.access_token_ttl)?;
+        out.set_item("refresh_token_ttl", d.refresh_token_ttl)?;
+        out.set_item("password_hash_iterations", d.password_hash_iterations)?;
+        out.set_item("register_per_minute", d.register_per_minute)?;
+        out.set_item("login_attempts_per_minute", d.login_attempts_per_minute)?;
+        out.set_item("max_users", d.max_users)?;
+        out.set_item("max_revoked_tokens", d.max_revoked_tokens)?;
+        Ok(out)
+    }
+}
+
+impl DemoServer {
+    fn start(host: &str, port: u16, config: Config) -> PyResult<Self> {
+        let state = state::AppState::new(config).map_err(PyValueError::new_err)?;
+        let process = runtime::get().map_err(crate::py_err)?;
+        let listener = std::net::TcpListener::bind((host, port))
+            .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let listener = {
+            let _guard = process.runtime.enter();
+            tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+        }
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let app = routes::router(state);
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let (done_tx, done) = mpsc::channel();
+        let task = process.runtime.spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.await;
+                })
+                .await;
+            let _ = done_tx.send(());
+        });
+        Ok(Self {
+            addr,
+            running: Mutex::new(Some(Running {
+                shutdown,
+                done,
+                task: task.abort_handle(),
+            })),
+        })
+    }
+}

@@ -1,0 +1,128 @@
+"""Starting and stopping the demo server, in process and from the command line."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from locust_rs import demo
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_start_returns_a_listening_server_and_stop_closes_it():
+    server = demo.start()
+    try:
+        assert server.host == "127.0.0.1"
+        assert server.port > 0
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert server.running
+        assert requests.get(server.url + "/health", timeout=5).json()["status"] == "ok"
+    finally:
+        assert server.stop() is True
+    assert not server.running
+    assert server.stop() is True  # twice is fine
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url + "/health", timeout=5)
+
+
+def test_context_manager_stops_even_with_a_kept_alive_connection():
+    with requests.Session() as session:
+        with demo.start() as server:
+            assert session.get(server.url + "/health", timeout=5).status_code == 200
+            started = time.monotonic()
+        assert time.monotonic() - started < 5
+        assert not server.running
+
+
+def test_an_explicit_port_is_used():
+    port = free_port()
+    with demo.start(port=port) as server:
+        assert server.port == port
+
+
+def test_a_busy_port_raises_oserror():
+    with demo.start() as server:
+        with pytest.raises(OSError):
+            demo.start(port=server.port)
+
+
+def test_unknown_and_invalid_options_raise():
+    with pytest.raises(TypeError):
+        demo.start(no_such_option=1)
+    with pytest.raises(ValueError, match="access_token_ttl"):
+        demo.start(access_token_ttl=0)
+
+
+def test_defaults_are_documented_values():
+    d = demo.DemoServer.default_options()
+    assert d["admin_email"] == "admin@voiceassist.local"
+    assert d["password_hash_iterations"] == 1000
+    assert d["access_token_ttl"] == 900
+
+
+def test_cli_serves_health_until_sigterm():
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust_rs.demo",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--register-per-minute",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.communicate(timeout=5)
+                assert time.monotonic() < deadline, "the CLI did not start listening"
+                time.sleep(0.1)
+        assert r.json()["status"] == "ok"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        assert f"listening on http://127.0.0.1:{port}" in out.decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+
+
+def test_cli_help_lists_the_options():
+    out = subprocess.run(
+        [sys.executable, "-m", "locust_rs.demo", "--help"], capture_output=True, timeout=30, check=True
+    ).stdout.decode()
+    for flag in ("--port", "--admin-password", "--password-hash-iterations", "--login-attempts-per-minute"):
+        assert flag in out
+
+
+def test_cli_reports_a_busy_port():
+    with demo.start() as server:
+        r = subprocess.run(
+            [sys.executable, "-m", "locust_rs.demo", "--port", str(server.port)], capture_output=True, timeout=30
+        )
+    assert r.returncode == 2
+    assert b"cannot listen" in r.stderr
