@@ -59,3 +59,14 @@ def test_users_of_one_connection_pool_share_connections(http_server):
 
 def test_worker_threads_are_configurable():
     assert locust_rs.configure() >= 1
+
+
+def test_a_cookie_set_on_the_jar_is_sent(http_server):
+    from requests.cookies import create_cookie
+
+    session, _ = _session(http_server)
+    session.cookiejar.set_cookie(create_cookie("session", "abc123", domain="127.0.0.1", path="/"))
+    assert session.get("/cookies").json()["cookies"] == {"session": "abc123"}
+    session.get("/cookies/set?other=1")
+    session.cookiejar.clear(name="session")
+    assert session.get("/cookies").json()["cookies"] == {"other": "1"}

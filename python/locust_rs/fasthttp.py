@@ -453,35 +453,21 @@ def _native_pool(client_pool) -> _native.ConnectionPool | None:
 
 
 class _CookieJarView(CookieJar):
-    """A ``CookieJar`` filled from the Rust cookie store each time it is read."""
+    """The session's cookies as a ``CookieJar``. Reads are rebuilt from the Rust cookie store; ``set_cookie`` and
+    ``clear`` write through to it, so a cookie set here is sent by the next matching request."""
 
     def __init__(self, client) -> None:
         super().__init__()
         self._client = client
 
     def _refresh(self) -> None:
-        super().clear()
+        CookieJar.clear(self)
         for name, value, domain, path in self._client.cookies():
-            self.set_cookie(
-                Cookie(
-                    0,
-                    name,
-                    value,
-                    None,
-                    False,
-                    domain,
-                    bool(domain),
-                    False,
-                    path,
-                    True,
-                    False,
-                    None,
-                    False,
-                    None,
-                    None,
-                    {},
-                )
-            )
+            CookieJar.set_cookie(
+                self,
+                Cookie(0, name, value, None, False, domain, bool(domain), False, path, True, False, None, False, None,
+                       None, {}),
+            )  # fmt: skip
 
     def __iter__(self):
         self._refresh()
@@ -491,9 +477,36 @@ class _CookieJarView(CookieJar):
         self._refresh()
         return super().__len__()
 
+    def set_cookie(self, cookie: Cookie) -> None:
+        host = cookie.domain.lstrip(".") or "localhost"
+        attrs = [f"{cookie.name}={cookie.value or ''}", f"Path={cookie.path or '/'}"]
+        if cookie.domain_specified or cookie.domain.startswith("."):
+            attrs.append(f"Domain={host}")
+        if cookie.secure:
+            attrs.append("Secure")
+        if cookie.expires is not None:
+            attrs.append(f"Max-Age={max(0, int(cookie.expires - time.time()))}")
+        scheme = "https" if cookie.secure else "http"
+        self._client.set_cookie("; ".join(attrs), f"{scheme}://{host}{cookie.path or '/'}")
+
     def clear(self, domain=None, path=None, name=None) -> None:
+        if domain is None and path is None and name is None:
+            self._client.clear_cookies()
+            CookieJar.clear(self)
+            return
+        # A partial clear: keep every other cookie by clearing all and writing the rest back.
+        keep = [c for c in self if not _cookie_matches(c, domain, path, name)]
         self._client.clear_cookies()
-        super().clear()
+        for c in keep:
+            self.set_cookie(c)
+
+
+def _cookie_matches(cookie: Cookie, domain, path, name) -> bool:
+    return (
+        (domain is None or cookie.domain.lstrip(".") == domain.lstrip("."))
+        and (path is None or cookie.path == path)
+        and (name is None or cookie.name == name)
+    )
 
 
 class FastHttpSession:
