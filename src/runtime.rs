@@ -58,6 +58,12 @@ pub fn install_fork_hook() {
     }
 }
 
+/// This process's pid as recorded at import and after each fork: an atomic load instead of a
+/// getpid syscall on the per-request path.
+pub fn current_pid() -> u32 {
+    PID.load(Ordering::Relaxed)
+}
+
 /// True when a process state exists and belongs to this process.
 pub fn is_started() -> bool {
     let p = CURRENT.load(Ordering::Acquire);

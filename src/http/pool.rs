@@ -62,7 +62,7 @@ pub struct PoolInner {
 impl PoolInner {
     fn new(concurrency: usize) -> Self {
         PoolInner {
-            pid: std::process::id(),
+            pid: crate::runtime::current_pid(),
             idle: Mutex::new(HashMap::new()),
             limit: Arc::new(Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS))),
         }
@@ -124,7 +124,7 @@ pub struct ConnectionPool {
 impl ConnectionPool {
     pub fn current(&self) -> Arc<PoolInner> {
         let mut inner = self.inner.lock();
-        if inner.pid != std::process::id() {
+        if inner.pid != crate::runtime::current_pid() {
             // The parent's connections belong to its runtime; leak rather than drop them here.
             let stale = std::mem::replace(&mut *inner, Arc::new(PoolInner::new(self.concurrency)));
             std::mem::forget(stale);
