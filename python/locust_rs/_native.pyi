@@ -113,6 +113,14 @@ class DemoServer:
         login_attempts_per_minute: int | None = None,
         max_users: int | None = None,
         max_revoked_tokens: int | None = None,
+        chat_latency_ms: int | None = None,
+        chat_latency_jitter_ms: int | None = None,
+        max_conversations_per_user: int | None = None,
+        max_conversations: int | None = None,
+        max_messages_per_conversation: int | None = None,
+        error_rate: float | None = None,
+        latency_scale: float | None = None,
+        drop_rate: float | None = None,
     ) -> None: ...
     @property
     def host(self) -> str: ...

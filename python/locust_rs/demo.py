@@ -39,6 +39,14 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "login_attempts_per_minute": (int, "login attempts per account per minute (0: no limit)"),
     "max_users": (int, "users kept; one more evicts the oldest non-admin user"),
     "max_revoked_tokens": (int, "revoked token ids remembered until they expire"),
+    "chat_latency_ms": (int, "mean added latency of a chat answer, ms (0: none)"),
+    "chat_latency_jitter_ms": (int, "spread of the chat latency: uniform in mean +/- jitter, ms"),
+    "max_conversations_per_user": (int, "conversations kept per user; one more evicts the user's oldest"),
+    "max_conversations": (int, "conversations kept in all; one more evicts the oldest"),
+    "max_messages_per_conversation": (int, "messages kept per conversation; the oldest are dropped"),
+    "error_rate": (float, "fault injection: fraction (0..1) of non-health requests answered 500"),
+    "latency_scale": (float, "fault injection: multiplies the chat latency"),
+    "drop_rate": (float, "fault injection: probability (0..1) of dropping a chat answer mid-body"),
 }
 
 

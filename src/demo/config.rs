@@ -25,12 +25,30 @@ pub struct Config {
     pub max_users: usize,
     /// Most revoked-token ids remembered (expired ones are pruned first).
     pub max_revoked_tokens: usize,
+    /// Mean extra latency of a chat answer, in milliseconds (0: none).
+    pub chat_latency_ms: u64,
+    /// Spread of the chat latency: uniform in mean ± jitter, in milliseconds.
+    pub chat_latency_jitter_ms: u64,
+    /// Most conversations kept per user; one more evicts that user's oldest.
+    pub max_conversations_per_user: usize,
+    /// Most conversations kept in all; one more evicts the oldest.
+    pub max_conversations: usize,
+    /// Most messages kept per conversation; the oldest are dropped first.
+    pub max_messages_per_conversation: usize,
+    /// Fault injection: fraction (0..=1) of non-health requests answered 500.
+    pub error_rate: f64,
+    /// Fault injection: multiplies the chat latency (1: unchanged, 0: none).
+    pub latency_scale: f64,
+    /// Fault injection: probability (0..=1) that a chat answer's connection is dropped mid-body.
+    pub drop_rate: f64,
 }
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@voiceassist.local";
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin12345";
 /// Minimum length of a registered password (the seeded admin's is not checked).
 pub const MIN_PASSWORD_LEN: usize = 8;
+/// Longest configurable chat latency (mean + jitter), before `latency_scale`: one minute.
+pub const MAX_CHAT_LATENCY_MS: u64 = 60_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -45,6 +63,14 @@ impl Default for Config {
             login_attempts_per_minute: 60,
             max_users: 100_000,
             max_revoked_tokens: 100_000,
+            chat_latency_ms: 20,
+            chat_latency_jitter_ms: 10,
+            max_conversations_per_user: 100,
+            max_conversations: 100_000,
+            max_messages_per_conversation: 200,
+            error_rate: 0.0,
+            latency_scale: 1.0,
+            drop_rate: 0.0,
         }
     }
 }
@@ -66,6 +92,41 @@ impl Config {
         }
         if self.max_revoked_tokens == 0 {
             return Err("max_revoked_tokens must be at least 1".into());
+        }
+        for (name, cap) in [
+            (
+                "max_conversations_per_user",
+                self.max_conversations_per_user,
+            ),
+            ("max_conversations", self.max_conversations),
+            (
+                "max_messages_per_conversation",
+                self.max_messages_per_conversation,
+            ),
+        ] {
+            if cap == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("drop_rate", self.drop_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1"));
+            }
+        }
+        if !self.latency_scale.is_finite() || self.latency_scale < 0.0 {
+            return Err("latency_scale must be a finite number >= 0".into());
+        }
+        if self
+            .chat_latency_ms
+            .saturating_add(self.chat_latency_jitter_ms)
+            > MAX_CHAT_LATENCY_MS
+        {
+            return Err(format!(
+                "chat_latency_ms + chat_latency_jitter_ms must be at most {MAX_CHAT_LATENCY_MS}"
+            ));
         }
         if !self.admin_email.contains('@') {
             return Err("admin_email must be an email address".into());
@@ -96,5 +157,26 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("access_token_ttl"));
+    }
+
+    #[test]
+    fn fault_rates_must_be_fractions() {
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let c = Config {
+                error_rate: bad,
+                ..Config::default()
+            };
+            assert!(c.validate().unwrap_err().contains("error_rate"));
+            let c = Config {
+                drop_rate: bad,
+                ..Config::default()
+            };
+            assert!(c.validate().unwrap_err().contains("drop_rate"));
+        }
+        let c = Config {
+            latency_scale: f64::INFINITY,
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("latency_scale"));
     }
 }

@@ -12,6 +12,8 @@ pub enum ApiError {
     Validation { field: String, message: String },
     /// 401, with `WWW-Authenticate: Bearer`.
     Unauthorized(String),
+    /// 403: authenticated, but not allowed (not an admin).
+    Forbidden(String),
     /// 404.
     NotFound(String),
     /// 409.
@@ -38,6 +40,7 @@ impl ApiError {
         match self {
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -56,6 +59,7 @@ impl IntoResponse for ApiError {
                 "message": format!("{field}: {message}"),
             }),
             Self::Unauthorized(m) => json!({"error": "unauthorized", "message": m}),
+            Self::Forbidden(m) => json!({"error": "forbidden", "message": m}),
             Self::NotFound(m) => json!({"error": "not_found", "message": m}),
             Self::Conflict(m) => json!({"error": "conflict", "message": m}),
             Self::RateLimited {

@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod errors;
+mod kb;
 mod ratelimit;
 mod routes;
 mod state;
@@ -68,6 +69,9 @@ impl DemoServer {
         jwt_secret = None, access_token_ttl = None, refresh_token_ttl = None,
         password_hash_iterations = None, register_per_minute = None,
         login_attempts_per_minute = None, max_users = None, max_revoked_tokens = None,
+        chat_latency_ms = None, chat_latency_jitter_ms = None, max_conversations_per_user = None,
+        max_conversations = None, max_messages_per_conversation = None, error_rate = None,
+        latency_scale = None, drop_rate = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -84,6 +88,14 @@ impl DemoServer {
         login_attempts_per_minute: Option<u32>,
         max_users: Option<usize>,
         max_revoked_tokens: Option<usize>,
+        chat_latency_ms: Option<u64>,
+        chat_latency_jitter_ms: Option<u64>,
+        max_conversations_per_user: Option<usize>,
+        max_conversations: Option<usize>,
+        max_messages_per_conversation: Option<usize>,
+        error_rate: Option<f64>,
+        latency_scale: Option<f64>,
+        drop_rate: Option<f64>,
     ) -> PyResult<Self> {
         let d = Config::default();
         let config = Config {
@@ -99,6 +111,16 @@ impl DemoServer {
                 .unwrap_or(d.login_attempts_per_minute),
             max_users: max_users.unwrap_or(d.max_users),
             max_revoked_tokens: max_revoked_tokens.unwrap_or(d.max_revoked_tokens),
+            chat_latency_ms: chat_latency_ms.unwrap_or(d.chat_latency_ms),
+            chat_latency_jitter_ms: chat_latency_jitter_ms.unwrap_or(d.chat_latency_jitter_ms),
+            max_conversations_per_user: max_conversations_per_user
+                .unwrap_or(d.max_conversations_per_user),
+            max_conversations: max_conversations.unwrap_or(d.max_conversations),
+            max_messages_per_conversation: max_messages_per_conversation
+                .unwrap_or(d.max_messages_per_conversation),
+            error_rate: error_rate.unwrap_or(d.error_rate),
+            latency_scale: latency_scale.unwrap_or(d.latency_scale),
+            drop_rate: drop_rate.unwrap_or(d.drop_rate),
         };
         py.detach(|| Self::start(&host, port, config))
     }
@@ -170,6 +192,17 @@ impl DemoServer {
         out.set_item("login_attempts_per_minute", d.login_attempts_per_minute)?;
         out.set_item("max_users", d.max_users)?;
         out.set_item("max_revoked_tokens", d.max_revoked_tokens)?;
+        out.set_item("chat_latency_ms", d.chat_latency_ms)?;
+        out.set_item("chat_latency_jitter_ms", d.chat_latency_jitter_ms)?;
+        out.set_item("max_conversations_per_user", d.max_conversations_per_user)?;
+        out.set_item("max_conversations", d.max_conversations)?;
+        out.set_item(
+            "max_messages_per_conversation",
+            d.max_messages_per_conversation,
+        )?;
+        out.set_item("error_rate", d.error_rate)?;
+        out.set_item("latency_scale", d.latency_scale)?;
+        out.set_item("drop_rate", d.drop_rate)?;
         Ok(out)
     }
 }

@@ -1,13 +1,18 @@
 //! The router, and the helpers the handlers share: JSON bodies read field by field (so a 422
 //! names the field) and bearer-token authentication.
 
+mod admin;
 mod auth;
+mod chat;
 mod health;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{Map, Value};
@@ -19,15 +24,90 @@ use super::state::{AppState, User};
 pub type Shared = Arc<AppState>;
 
 pub fn router(state: Shared) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/health", get(health::health))
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/refresh", post(auth::refresh))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/users/me", get(auth::me))
-        .fallback(not_found)
-        .with_state(state)
+        .route("/api/chat/query", post(chat::query))
+        .route("/api/conversations", get(chat::list).post(chat::create))
+        .route("/api/conversations/{id}/messages", get(chat::messages))
+        .route("/api/admin/dashboard", get(admin::dashboard))
+        .route("/api/admin/users", get(admin::users))
+        .fallback(not_found);
+    // only a server with an error rate pays for the middleware
+    let router = if state.config.error_rate > 0.0 {
+        router.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            inject_errors,
+        ))
+    } else {
+        router
+    };
+    router.with_state(state)
+}
+
+/// Fault injection: answers a fraction `error_rate` of the requests (all but `/health`) with a
+/// JSON 500 before they reach their handler.
+async fn inject_errors(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if request.uri().path() != "/health" && chat::roll(state.config.error_rate) {
+        return ApiError::Internal("injected fault (error_rate)".into()).into_response();
+    }
+    next.run(request).await
+}
+
+/// Default and largest `page_size` of the paginated lists.
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// `?page=` (1-based, default 1) and `?page_size=` (1..=100, default 20).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub page: usize,
+    pub page_size: usize,
+}
+
+impl Page {
+    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let mut out = Page {
+            page: 1,
+            page_size: DEFAULT_PAGE_SIZE,
+        };
+        for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            let (field, slot, max) = match key.as_ref() {
+                "page" => ("page", &mut out.page, 1_000_000_000),
+                "page_size" => ("page_size", &mut out.page_size, MAX_PAGE_SIZE),
+                _ => continue,
+            };
+            match value.trim().parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => *slot = n,
+                _ => {
+                    return Err(ApiError::invalid(
+                        field,
+                        format!("must be an integer from 1 to {max}"),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn offset(self) -> usize {
+        (self.page - 1).saturating_mul(self.page_size)
+    }
+}
+
+/// `{"items", "total", "page", "page_size", "pages"}`.
+pub fn page_json(items: Vec<Value>, total: usize, page: Page) -> Value {
+    serde_json::json!({
+        "items": items,
+        "total": total,
+        "page": page.page,
+        "page_size": page.page_size,
+        "pages": total.div_ceil(page.page_size),
+    })
 }
 
 async fn not_found() -> ApiError {
@@ -107,4 +187,33 @@ pub fn authenticate(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
     check_token(state, token, TokenKind::Access)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_parse_and_refuse_bad_values_by_name() {
+        assert_eq!(
+            Page::parse(None).unwrap(),
+            Page {
+                page: 1,
+                page_size: DEFAULT_PAGE_SIZE
+            }
+        );
+        let p = Page::parse(Some("page=3&page_size=5&x=y")).unwrap();
+        assert_eq!((p.page, p.page_size, p.offset()), (3, 5, 10));
+        for (raw, field) in [
+            ("page=0", "page"),
+            ("page=x", "page"),
+            ("page_size=101", "page_size"),
+            ("page_size=-1", "page_size"),
+        ] {
+            match Page::parse(Some(raw)) {
+                Err(ApiError::Validation { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{raw}: {other:?}"),
+            }
+        }
+    }
 }

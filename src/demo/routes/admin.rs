@@ -1,0 +1,51 @@
+//! Admin-only routes (403 for anyone else): the dashboard and the user list.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{authenticate, page_json, Page, Shared};
+use crate::demo::errors::ApiError;
+use crate::demo::state::User;
+
+/// The caller, if an admin: 401 without a valid token, 403 for a non-admin.
+fn require_admin(state: &Shared, headers: &HeaderMap) -> Result<Arc<User>, ApiError> {
+    let (user, _) = authenticate(state, headers)?;
+    if !user.is_admin {
+        return Err(ApiError::Forbidden("admin privileges required".into()));
+    }
+    Ok(user)
+}
+
+pub async fn dashboard(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let (conversations, messages) = state.conversations.counts();
+    Ok(Json(json!({
+        "users": state.users.len(),
+        "conversations": conversations,
+        "messages": messages,
+        "queries": state.queries.load(Ordering::Relaxed),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+    }))
+    .into_response())
+}
+
+pub async fn users(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let page = Page::parse(raw.as_deref())?;
+    let (users, total) = state.users.page(page.offset(), page.page_size);
+    let items = users.iter().map(|u| u.to_json()).collect();
+    Ok(Json(page_json(items, total, page)).into_response())
+}
