@@ -10,17 +10,14 @@ import time
 import gevent
 import gevent.event
 import pytest
-from locust.event import EventHook
 
 import locust_rs
+from sessions import recording_session
 from locust_rs import _bridge
 
 
 def _session(base_url, pool=None, **kwargs):
-    events = []
-    hook = EventHook()
-    hook.add_listener(lambda **kw: events.append(kw))
-    return locust_rs.FastHttpSession(base_url, hook, None, client_pool=pool, **kwargs), events
+    return recording_session(base_url, client_pool=pool, **kwargs)
 
 
 def _settle(pool=None, deadline=5.0):

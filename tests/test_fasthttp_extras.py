@@ -4,20 +4,13 @@ import locust  # noqa: F401,I001 - monkey-patches first
 
 from datetime import timedelta
 
-from locust.event import EventHook
 
 import locust_rs
-
-
-def _session(base_url, **kwargs):
-    events = []
-    hook = EventHook()
-    hook.add_listener(lambda **kw: events.append(kw))
-    return locust_rs.FastHttpSession(base_url, hook, None, **kwargs), events
+from sessions import recording_session
 
 
 def test_history_lists_the_redirects_followed(http_server):
-    session, events = _session(http_server)
+    session, events = recording_session(http_server)
     r = session.get("/redirect/2")
     assert r.status_code == 200
     assert [(h.status_code, h.url.removeprefix(http_server)) for h in r.history] == [
@@ -30,7 +23,7 @@ def test_history_lists_the_redirects_followed(http_server):
 
 
 def test_elapsed_is_the_rust_measured_response_time(http_server):
-    session, events = _session(http_server)
+    session, events = recording_session(http_server)
     r = session.get("/slow?delay=0.2")
     assert isinstance(r.elapsed, timedelta)
     assert 0.19 <= r.elapsed.total_seconds() < 2
@@ -39,7 +32,7 @@ def test_elapsed_is_the_rust_measured_response_time(http_server):
 
 
 def test_cookiejar_shows_the_cookies_the_engine_holds(http_server):
-    session, _ = _session(http_server)
+    session, _ = recording_session(http_server)
     session.get("/cookies/set?flavour=oatmeal")
     assert {c.name: c.value for c in session.cookiejar} == {"flavour": "oatmeal"}
     session.cookiejar.clear()
@@ -49,8 +42,8 @@ def test_cookiejar_shows_the_cookies_the_engine_holds(http_server):
 
 def test_users_of_one_connection_pool_share_connections(http_server):
     pool = locust_rs.ConnectionPool(concurrency=4)
-    a, _ = _session(http_server, client_pool=pool)
-    b, _ = _session(http_server, client_pool=pool)
+    a, _ = recording_session(http_server, client_pool=pool)
+    b, _ = recording_session(http_server, client_pool=pool)
     a.get("/bytes/1")
     b.get("/bytes/1")
     # b reused the connection a left behind.
@@ -64,7 +57,7 @@ def test_worker_threads_are_configurable():
 def test_a_cookie_set_on_the_jar_is_sent(http_server):
     from requests.cookies import create_cookie
 
-    session, _ = _session(http_server)
+    session, _ = recording_session(http_server)
     session.cookiejar.set_cookie(create_cookie("session", "abc123", domain="127.0.0.1", path="/"))
     assert session.get("/cookies").json()["cookies"] == {"session": "abc123"}
     session.get("/cookies/set?other=1")

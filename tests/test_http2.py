@@ -14,9 +14,8 @@ import time
 import gevent
 import pytest
 import trustme
-from locust.event import EventHook
 
-import locust_rs
+from sessions import recording_session
 
 APP = textwrap.dedent(
     """
@@ -74,15 +73,8 @@ def h2_servers(tmp_path_factory):
             p.wait(timeout=10)
 
 
-def _session(base_url, **kwargs):
-    hook = EventHook()
-    events = []
-    hook.add_listener(lambda **kw: events.append(kw))
-    return locust_rs.FastHttpSession(base_url, hook, None, **kwargs), events
-
-
 def test_alpn_picks_http2_over_tls(h2_servers):
-    session, events = _session(h2_servers["tls"], concurrency=8)
+    session, events = recording_session(h2_servers["tls"], concurrency=8)
     assert session.get("/a").text == "2 GET /a"
     # Many requests at once share the one multiplexed connection.
     greenlets = [gevent.spawn(session.get, f"/m{i}") for i in range(20)]
@@ -93,11 +85,11 @@ def test_alpn_picks_http2_over_tls(h2_servers):
 
 
 def test_plain_http_stays_http1_by_default(h2_servers):
-    session, _ = _session(h2_servers["plain"])
+    session, _ = recording_session(h2_servers["plain"])
     assert session.get("/b").text == "1.1 GET /b"
 
 
 def test_h2c_by_prior_knowledge(h2_servers):
-    session, events = _session(h2_servers["plain"], http2_prior_knowledge=True)
+    session, events = recording_session(h2_servers["plain"], http2_prior_knowledge=True)
     assert session.post("/c", data="x").text == "2 POST /c"
     assert events[-1]["exception"] is None

@@ -11,9 +11,9 @@ import textwrap
 import gevent
 import pytest
 import trustme
-from locust.event import EventHook
 
 import locust_rs
+from sessions import recording_session
 
 SERVER = textwrap.dedent(
     """
@@ -57,15 +57,8 @@ def https_url(tmp_path_factory):
         proc.wait(timeout=10)
 
 
-def _session(base_url, **kwargs):
-    events = []
-    hook = EventHook()
-    hook.add_listener(lambda **kw: events.append(kw))
-    return locust_rs.FastHttpSession(base_url, hook, None, **kwargs), events
-
-
 def test_insecure_accepts_a_certificate_it_cannot_verify(https_url):
-    session, events = _session(https_url)  # insecure=True is Locust's default
+    session, events = recording_session(https_url)  # insecure=True is Locust's default
     r = session.get("/hello")
     assert r.status_code == 200, getattr(r, "error", None)
     assert r.content == b"tls ok /hello"
@@ -76,7 +69,7 @@ def test_insecure_accepts_a_certificate_it_cannot_verify(https_url):
 
 
 def test_verification_rejects_an_unknown_issuer(https_url):
-    session, events = _session(https_url, insecure=False)
+    session, events = recording_session(https_url, insecure=False)
     r = session.get("/hello")
     assert r.status_code == 0
     assert isinstance(events[-1]["exception"], ssl.SSLError)
@@ -155,7 +148,7 @@ def test_https_through_a_connect_proxy(https_url, tmp_path):
     try:
         with gevent.Timeout(20):
             port = json.loads(proc.stdout.readline())["port"]
-        session, events = _session(https_url, proxy_host="127.0.0.1", proxy_port=port)
+        session, events = recording_session(https_url, proxy_host="127.0.0.1", proxy_port=port)
         assert session.get("/via-proxy").content == b"tls ok /via-proxy"
         assert session.get("/again").content == b"tls ok /again"
         assert events[-1]["exception"] is None
