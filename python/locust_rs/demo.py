@@ -47,6 +47,9 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "error_rate": (float, "fault injection: fraction (0..1) of non-health requests answered 500"),
     "latency_scale": (float, "fault injection: multiplies the chat latency"),
     "drop_rate": (float, "fault injection: probability (0..1) of dropping a chat answer mid-body"),
+    "ws_max_message_size": (int, "largest realtime WebSocket message, bytes; a larger one closes with 1009"),
+    "ws_max_audio_bytes": (int, "most audio bytes between audio_start and audio_end; more closes with 1009"),
+    "ws_max_connections": (int, "most realtime WebSocket connections at once; more are refused with 503"),
 }
 
 

@@ -41,6 +41,14 @@ pub struct Config {
     pub latency_scale: f64,
     /// Fault injection: probability (0..=1) that a chat answer's connection is dropped mid-body.
     pub drop_rate: f64,
+    // --- realtime WebSocket (src/demo/realtime.rs) ---
+    /// Largest WebSocket message (text or binary) accepted, in bytes; a larger one closes the
+    /// connection with 1009.
+    pub ws_max_message_size: usize,
+    /// Most audio bytes accepted between `audio_start` and `audio_end`; more closes with 1009.
+    pub ws_max_audio_bytes: usize,
+    /// Most realtime connections open at once; one more is refused at the handshake with 503.
+    pub ws_max_connections: usize,
 }
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@voiceassist.local";
@@ -49,6 +57,9 @@ pub const DEFAULT_ADMIN_PASSWORD: &str = "admin12345";
 pub const MIN_PASSWORD_LEN: usize = 8;
 /// Longest configurable chat latency (mean + jitter), before `latency_scale`: one minute.
 pub const MAX_CHAT_LATENCY_MS: u64 = 60_000;
+/// Largest configurable `ws_max_message_size`: 16 MiB (the WebSocket layer buffers up to four
+/// times it per connection, see `realtime::hard_limit`).
+pub const MAX_WS_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 impl Default for Config {
     fn default() -> Self {
@@ -71,6 +82,9 @@ impl Default for Config {
             error_rate: 0.0,
             latency_scale: 1.0,
             drop_rate: 0.0,
+            ws_max_message_size: 64 * 1024,
+            ws_max_audio_bytes: 2 * 1024 * 1024,
+            ws_max_connections: 10_000,
         }
     }
 }
@@ -126,6 +140,20 @@ impl Config {
         {
             return Err(format!(
                 "chat_latency_ms + chat_latency_jitter_ms must be at most {MAX_CHAT_LATENCY_MS}"
+            ));
+        }
+        for (name, value) in [
+            ("ws_max_message_size", self.ws_max_message_size),
+            ("ws_max_audio_bytes", self.ws_max_audio_bytes),
+            ("ws_max_connections", self.ws_max_connections),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.ws_max_message_size > MAX_WS_MESSAGE_SIZE {
+            return Err(format!(
+                "ws_max_message_size must be at most {MAX_WS_MESSAGE_SIZE}"
             ));
         }
         if !self.admin_email.contains('@') {

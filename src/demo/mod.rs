@@ -6,6 +6,7 @@ mod config;
 mod errors;
 mod kb;
 mod ratelimit;
+mod realtime;
 mod routes;
 mod state;
 
@@ -35,6 +36,7 @@ struct Running {
 pub struct DemoServer {
     addr: SocketAddr,
     running: Mutex<Option<Running>>,
+    realtime: std::sync::Arc<realtime::Hub>,
 }
 
 impl DemoServer {
@@ -72,6 +74,7 @@ impl DemoServer {
         chat_latency_ms = None, chat_latency_jitter_ms = None, max_conversations_per_user = None,
         max_conversations = None, max_messages_per_conversation = None, error_rate = None,
         latency_scale = None, drop_rate = None,
+        ws_max_message_size = None, ws_max_audio_bytes = None, ws_max_connections = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -96,6 +99,9 @@ impl DemoServer {
         error_rate: Option<f64>,
         latency_scale: Option<f64>,
         drop_rate: Option<f64>,
+        ws_max_message_size: Option<usize>,
+        ws_max_audio_bytes: Option<usize>,
+        ws_max_connections: Option<usize>,
     ) -> PyResult<Self> {
         let d = Config::default();
         let config = Config {
@@ -121,6 +127,9 @@ impl DemoServer {
             error_rate: error_rate.unwrap_or(d.error_rate),
             latency_scale: latency_scale.unwrap_or(d.latency_scale),
             drop_rate: drop_rate.unwrap_or(d.drop_rate),
+            ws_max_message_size: ws_max_message_size.unwrap_or(d.ws_max_message_size),
+            ws_max_audio_bytes: ws_max_audio_bytes.unwrap_or(d.ws_max_audio_bytes),
+            ws_max_connections: ws_max_connections.unwrap_or(d.ws_max_connections),
         };
         py.detach(|| Self::start(&host, port, config))
     }
@@ -177,6 +186,20 @@ impl DemoServer {
         )
     }
 
+    /// The realtime WebSocket endpoint's counters (connections open/total/refused, messages and
+    /// bytes in/out, ...), as a dict of ints; see docs/demo-server.md.
+    fn realtime_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        if let serde_json::Value::Object(map) = serde_json::to_value(self.realtime.snapshot())
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+        {
+            for (k, v) in map {
+                out.set_item(k, v.as_u64().unwrap_or(0))?;
+            }
+        }
+        Ok(out)
+    }
+
     /// The default of every option, as a dict (the CLI's help and the docs use it).
     #[staticmethod]
     fn default_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -203,6 +226,9 @@ impl DemoServer {
         out.set_item("error_rate", d.error_rate)?;
         out.set_item("latency_scale", d.latency_scale)?;
         out.set_item("drop_rate", d.drop_rate)?;
+        out.set_item("ws_max_message_size", d.ws_max_message_size)?;
+        out.set_item("ws_max_audio_bytes", d.ws_max_audio_bytes)?;
+        out.set_item("ws_max_connections", d.ws_max_connections)?;
         Ok(out)
     }
 }
@@ -227,19 +253,26 @@ impl DemoServer {
         .tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        // upgraded WebSockets outlive axum's connection tracking: the hub closes them on stop
+        let realtime = state.realtime.clone();
         let app = routes::router(state);
         let (shutdown, stop) = oneshot::channel::<()>();
         let (done_tx, done) = mpsc::channel();
+        let stop_realtime = realtime.clone();
+        let realtime_stats = realtime.clone();
         let task = process.runtime.spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.await;
+                    stop_realtime.shutdown();
                 })
                 .await;
+            realtime.closed().await;
             let _ = done_tx.send(());
         });
         Ok(Self {
             addr,
+            realtime: realtime_stats,
             running: Mutex::new(Some(Running {
                 shutdown,
                 done,

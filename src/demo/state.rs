@@ -436,6 +436,8 @@ pub struct AppState {
     pub conversations: Conversations,
     /// Chat queries answered since start.
     pub queries: AtomicU64,
+    /// The realtime WebSocket endpoint's connections, limits and counters.
+    pub realtime: Arc<super::realtime::Hub>,
 }
 
 impl AppState {
@@ -474,6 +476,7 @@ impl AppState {
                 config.max_messages_per_conversation,
             ),
             queries: AtomicU64::new(0),
+            realtime: Arc::new(super::realtime::Hub::new(&config)),
             users,
             tokens,
             config,

@@ -19,7 +19,7 @@ use crate::demo::kb;
 pub const MAX_QUERY_CHARS: usize = 4000;
 /// Longest conversation title, in characters (a query-derived title is cut to `AUTO_TITLE_CHARS`).
 const MAX_TITLE_CHARS: usize = 200;
-const AUTO_TITLE_CHARS: usize = 60;
+pub const AUTO_TITLE_CHARS: usize = 60;
 /// How long a dropped answer's connection stays open after its first half was taken.
 const DROP_AFTER: Duration = Duration::from_millis(20);
 
@@ -47,6 +47,21 @@ pub fn chat_latency(config: &Config, draw: f64) -> Duration {
     let jitter = config.chat_latency_jitter_ms as f64;
     let ms = (mean - jitter + 2.0 * jitter * draw).max(0.0) * config.latency_scale;
     Duration::from_secs_f64(ms / 1000.0)
+}
+
+/// The citations of an answer, as the chat route and the realtime WebSocket both send them.
+pub fn citations(hits: &[kb::Hit]) -> Value {
+    hits.iter()
+        .map(|h| {
+            json!({
+                "id": h.entry.id,
+                "document_id": h.entry.id,
+                "title": h.entry.title,
+                "snippet": h.snippet(),
+                "score": h.score,
+            })
+        })
+        .collect()
 }
 
 fn new_conversation(state: &Shared, user_id: u64, title: String) -> Result<Value, ApiError> {
@@ -92,19 +107,7 @@ pub async fn query(
     }
     let hits = kb::search(query);
     let answer = kb::answer(&hits);
-    let citations: Vec<Value> = hits
-        .iter()
-        .map(|h| {
-            json!({
-                "id": h.entry.id,
-                "document_id": h.entry.id,
-                "title": h.entry.title,
-                "snippet": h.snippet(),
-                "score": h.score,
-            })
-        })
-        .collect();
-    let citations = Value::Array(citations);
+    let citations = citations(&hits);
     state.queries.fetch_add(1, Ordering::Relaxed);
     // the conversation may have been evicted meanwhile: the answer stands, unrecorded
     let message_id = state

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod chat;
 mod health;
+mod realtime;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/conversations/{id}/messages", get(chat::messages))
         .route("/api/admin/dashboard", get(admin::dashboard))
         .route("/api/admin/users", get(admin::users))
+        .route("/api/realtime/ws", get(realtime::ws))
         .fallback(not_found);
     // only a server with an error rate pays for the middleware
     let router = if state.config.error_rate > 0.0 {
