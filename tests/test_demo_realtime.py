@@ -463,7 +463,8 @@ def test_an_expired_token_is_refused_and_ends_its_session():
 
 def test_a_plain_get_is_not_upgraded(server, token):
     r = requests.get(server.url + "/api/realtime/ws", params={"token": token}, timeout=T)
-    assert 400 <= r.status_code < 500 and r.status_code != 401, r.status_code
+    assert r.status_code == 400, r.status_code
+    assert r.json()["error"] == "upgrade_required" and "upgrade" in r.json()["message"]
     r = requests.get(server.url + "/api/realtime/ws", timeout=T)
     assert r.status_code == 401
 
@@ -615,3 +616,22 @@ def test_the_options_have_documented_defaults_and_are_checked():
         demo.start(ws_max_message_size=17 * 1024 * 1024)
     args = demo._parser().parse_args(["--ws-max-message-size", "2048", "--ws-max-connections", "5"])
     assert (args.ws_max_message_size, args.ws_max_connections) == (2048, 5)
+
+
+# --- protocol violations close with their RFC 6455 codes ------------------------------------------------------------
+
+
+def test_invalid_utf8_closes_with_1007_and_an_unmasked_frame_with_1002(server, token):
+    with closing(connect(server, token)) as ws:
+        ws.send_frame(ABNF(fin=1, opcode=ABNF.OPCODE_TEXT, data=b'{"type":"ping","x":"\xff\xfe"}'))
+        code, reason, _ = read_close(ws)
+        assert code == 1007, reason
+    ws = connect(server, token)
+    try:
+        ws.send_frame(ABNF(fin=1, opcode=ABNF.OPCODE_TEXT, mask_value=0, data=b'{"type":"ping"}'))
+        frame = ws.recv_frame()
+        assert frame.opcode == ABNF.OPCODE_CLOSE
+        code, reason = close_code(frame.data)
+        assert code == 1002 and "protocol error" in reason
+    finally:
+        ws.shutdown()

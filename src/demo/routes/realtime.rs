@@ -48,7 +48,11 @@ pub async fn ws(
     };
     let upgrade = match upgrade {
         Ok(u) => u,
-        Err(rejection) => return rejection.into_response(),
+        // axum's own text, in the API's JSON error shape
+        Err(rejection) => {
+            let body = json!({"error": "upgrade_required", "message": rejection.body_text()});
+            return (rejection.status(), Json(body)).into_response();
+        }
     };
     let slot = match state.realtime.open() {
         Ok(slot) => slot,
