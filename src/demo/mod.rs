@@ -253,26 +253,26 @@ impl DemoServer {
         .tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        // upgraded WebSockets outlive axum's connection tracking: the hub closes them on stop
         let realtime = state.realtime.clone();
         let app = routes::router(state);
         let (shutdown, stop) = oneshot::channel::<()>();
         let (done_tx, done) = mpsc::channel();
-        let stop_realtime = realtime.clone();
-        let realtime_stats = realtime.clone();
+        let hub = realtime.clone();
         let task = process.runtime.spawn(async move {
+            // upgraded WebSockets outlive axum's connection tracking: the hub closes them
+            let stopping = hub.clone();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.await;
-                    stop_realtime.shutdown();
+                    stopping.shutdown();
                 })
                 .await;
-            realtime.closed().await;
+            hub.closed().await;
             let _ = done_tx.send(());
         });
         Ok(Self {
             addr,
-            realtime: realtime_stats,
+            realtime,
             running: Mutex::new(Some(Running {
                 shutdown,
                 done,
