@@ -143,7 +143,8 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=10)
     print(f"\n{args.connections} connections, {args.duration:g} s per phase; server on core 0, client on core 1\n")
-    print("| exchange | exchanges/s | p50 ms | p99 ms | frames out/exchange | server CPU s | frames out per server CPU-s |")
+    columns = ["exchange", "exchanges/s", "p50 ms", "p99 ms", "frames out/exchange", "server CPU s"]
+    print("| " + " | ".join([*columns, "frames out per server CPU-s"]) + " |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
         per_cpu = r["frames_out"] / r["server_cpu_s"] if r["server_cpu_s"] > 0 else float("inf")
