@@ -47,6 +47,10 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "error_rate": (float, "fault injection: fraction (0..1) of non-health requests answered 500"),
     "latency_scale": (float, "fault injection: multiplies the chat latency"),
     "drop_rate": (float, "fault injection: probability (0..1) of dropping a chat answer mid-body"),
+    "max_upload_bytes": (int, "largest document upload, bytes (more is a 413)"),
+    "document_processing_ms": (int, "ms a document stays 'processing' before 'ready' (0: at once)"),
+    "max_documents": (int, "documents kept; one more evicts the oldest"),
+    "access_log": (str, "access log, one line per request: '-' for stderr or a file path (default: off)"),
 }
 
 
@@ -72,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any (default: %(default)s)")
     for name, (kind, text) in _OPTIONS.items():
         default = defaults.get(name)
-        shown = "" if name == "jwt_secret" else f" (default: {default})"
+        shown = "" if name in ("jwt_secret", "access_log") else f" (default: {default})"
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text + shown)
     return p
 

@@ -41,6 +41,14 @@ pub struct Config {
     pub latency_scale: f64,
     /// Fault injection: probability (0..=1) that a chat answer's connection is dropped mid-body.
     pub drop_rate: f64,
+    /// Largest accepted document upload (the file's bytes), in bytes; more is a 413.
+    pub max_upload_bytes: usize,
+    /// How long an uploaded document stays `processing` before it is `ready`, in ms (0: at once).
+    pub document_processing_ms: u64,
+    /// Most documents kept; one more evicts the oldest.
+    pub max_documents: usize,
+    /// Where the access log goes: `None` (off), `"-"` (stderr) or a file path (appended to).
+    pub access_log: Option<String>,
 }
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@voiceassist.local";
@@ -49,6 +57,10 @@ pub const DEFAULT_ADMIN_PASSWORD: &str = "admin12345";
 pub const MIN_PASSWORD_LEN: usize = 8;
 /// Longest configurable chat latency (mean + jitter), before `latency_scale`: one minute.
 pub const MAX_CHAT_LATENCY_MS: u64 = 60_000;
+/// Largest configurable upload limit: 1 GiB (an upload is held in memory while it is checked).
+pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
+/// Longest configurable document processing delay: one hour.
+pub const MAX_DOCUMENT_PROCESSING_MS: u64 = 3_600_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -71,6 +83,10 @@ impl Default for Config {
             error_rate: 0.0,
             latency_scale: 1.0,
             drop_rate: 0.0,
+            max_upload_bytes: 10 * 1024 * 1024,
+            document_processing_ms: 500,
+            max_documents: 10_000,
+            access_log: None,
         }
     }
 }
@@ -103,6 +119,8 @@ impl Config {
                 "max_messages_per_conversation",
                 self.max_messages_per_conversation,
             ),
+            ("max_upload_bytes", self.max_upload_bytes),
+            ("max_documents", self.max_documents),
         ] {
             if cap == 0 {
                 return Err(format!("{name} must be at least 1"));
@@ -133,6 +151,19 @@ impl Config {
         }
         if self.admin_password.is_empty() {
             return Err("admin_password must not be empty".into());
+        }
+        if self.max_upload_bytes > MAX_UPLOAD_BYTES {
+            return Err(format!(
+                "max_upload_bytes must be at most {MAX_UPLOAD_BYTES}"
+            ));
+        }
+        if self.document_processing_ms > MAX_DOCUMENT_PROCESSING_MS {
+            return Err(format!(
+                "document_processing_ms must be at most {MAX_DOCUMENT_PROCESSING_MS}"
+            ));
+        }
+        if matches!(&self.access_log, Some(s) if s.is_empty()) {
+            return Err("access_log must be \"-\" (stderr) or a file path".into());
         }
         if matches!(&self.jwt_secret, Some(s) if s.is_empty()) {
             return Err("jwt_secret must not be empty".into());

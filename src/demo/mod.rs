@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod documents;
 mod errors;
 mod kb;
 mod ratelimit;
@@ -71,7 +72,8 @@ impl DemoServer {
         login_attempts_per_minute = None, max_users = None, max_revoked_tokens = None,
         chat_latency_ms = None, chat_latency_jitter_ms = None, max_conversations_per_user = None,
         max_conversations = None, max_messages_per_conversation = None, error_rate = None,
-        latency_scale = None, drop_rate = None,
+        latency_scale = None, drop_rate = None, max_upload_bytes = None,
+        document_processing_ms = None, max_documents = None, access_log = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -96,6 +98,10 @@ impl DemoServer {
         error_rate: Option<f64>,
         latency_scale: Option<f64>,
         drop_rate: Option<f64>,
+        max_upload_bytes: Option<usize>,
+        document_processing_ms: Option<u64>,
+        max_documents: Option<usize>,
+        access_log: Option<String>,
     ) -> PyResult<Self> {
         let d = Config::default();
         let config = Config {
@@ -121,6 +127,10 @@ impl DemoServer {
             error_rate: error_rate.unwrap_or(d.error_rate),
             latency_scale: latency_scale.unwrap_or(d.latency_scale),
             drop_rate: drop_rate.unwrap_or(d.drop_rate),
+            max_upload_bytes: max_upload_bytes.unwrap_or(d.max_upload_bytes),
+            document_processing_ms: document_processing_ms.unwrap_or(d.document_processing_ms),
+            max_documents: max_documents.unwrap_or(d.max_documents),
+            access_log: access_log.or(d.access_log),
         };
         py.detach(|| Self::start(&host, port, config))
     }
@@ -203,6 +213,10 @@ impl DemoServer {
         out.set_item("error_rate", d.error_rate)?;
         out.set_item("latency_scale", d.latency_scale)?;
         out.set_item("drop_rate", d.drop_rate)?;
+        out.set_item("max_upload_bytes", d.max_upload_bytes)?;
+        out.set_item("document_processing_ms", d.document_processing_ms)?;
+        out.set_item("max_documents", d.max_documents)?;
+        out.set_item("access_log", d.access_log)?;
         Ok(out)
     }
 }

@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::auth::{now_secs, PasswordHash, Tokens};
 use super::config::Config;
+use super::documents::Documents;
 use super::ratelimit::FixedWindow;
 
 #[derive(Debug)]
@@ -436,6 +437,7 @@ pub struct AppState {
     pub conversations: Conversations,
     /// Chat queries answered since start.
     pub queries: AtomicU64,
+    pub documents: Documents,
 }
 
 impl AppState {
@@ -474,6 +476,10 @@ impl AppState {
                 config.max_messages_per_conversation,
             ),
             queries: AtomicU64::new(0),
+            documents: Documents::new(
+                config.max_documents,
+                Duration::from_millis(config.document_processing_ms),
+            ),
             users,
             tokens,
             config,

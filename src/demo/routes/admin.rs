@@ -1,4 +1,5 @@
-//! Admin-only routes (403 for anyone else): the dashboard and the user list.
+//! Admin-only routes (403 for anyone else): the dashboard and the user list; `require_admin`
+//! guards the other admin routes too.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use crate::demo::errors::ApiError;
 use crate::demo::state::User;
 
 /// The caller, if an admin: 401 without a valid token, 403 for a non-admin.
-fn require_admin(state: &Shared, headers: &HeaderMap) -> Result<Arc<User>, ApiError> {
+pub fn require_admin(state: &Shared, headers: &HeaderMap) -> Result<Arc<User>, ApiError> {
     let (user, _) = authenticate(state, headers)?;
     if !user.is_admin {
         return Err(ApiError::Forbidden("admin privileges required".into()));
@@ -28,11 +29,14 @@ pub async fn dashboard(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     let (conversations, messages) = state.conversations.counts();
+    let (documents, documents_ready) = state.documents.counts();
     Ok(Json(json!({
         "users": state.users.len(),
         "conversations": conversations,
         "messages": messages,
         "queries": state.queries.load(Ordering::Relaxed),
+        "documents": documents,
+        "documents_ready": documents_ready,
         "uptime_seconds": state.started.elapsed().as_secs(),
     }))
     .into_response())

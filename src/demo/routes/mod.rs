@@ -4,11 +4,13 @@
 mod admin;
 mod auth;
 mod chat;
+mod documents;
 mod health;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
@@ -24,6 +26,7 @@ use super::state::{AppState, User};
 pub type Shared = Arc<AppState>;
 
 pub fn router(state: Shared) -> Router {
+    let upload_limit = state.config.max_upload_bytes;
     let router = Router::new()
         .route("/health", get(health::health))
         .route("/api/auth/register", post(auth::register))
@@ -36,6 +39,18 @@ pub fn router(state: Shared) -> Router {
         .route("/api/conversations/{id}/messages", get(chat::messages))
         .route("/api/admin/dashboard", get(admin::dashboard))
         .route("/api/admin/users", get(admin::users))
+        .route(
+            "/api/admin/kb/documents",
+            get(documents::list)
+                .post(documents::upload)
+                .layer(DefaultBodyLimit::max(
+                    upload_limit.saturating_add(documents::MULTIPART_OVERHEAD),
+                )),
+        )
+        .route(
+            "/api/admin/kb/documents/{id}",
+            get(documents::get_one).delete(documents::delete),
+        )
         .fallback(not_found);
     // only a server with an error rate pays for the middleware
     let router = if state.config.error_rate > 0.0 {
