@@ -1,11 +1,13 @@
 //! The VoiceAssist demo server: an axum app on this process's tokio runtime, started and stopped
 //! from Python through `DemoServer`. See `docs/demo-server.md`.
 
+mod accesslog;
 mod auth;
 mod config;
 mod documents;
 mod errors;
 mod kb;
+mod metrics;
 mod ratelimit;
 mod routes;
 mod state;
@@ -245,6 +247,7 @@ impl DemoServer {
         let (shutdown, stop) = oneshot::channel::<()>();
         let (done_tx, done) = mpsc::channel();
         let task = process.runtime.spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.await;

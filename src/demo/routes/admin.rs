@@ -1,4 +1,4 @@
-//! Admin-only routes (403 for anyone else): the dashboard and the user list; `require_admin`
+//! Admin-only routes (403 for anyone else): the dashboard, the request metrics and the user list; `require_admin`
 //! guards the other admin routes too.
 
 use std::sync::atomic::Ordering;
@@ -52,4 +52,12 @@ pub async fn users(
     let (users, total) = state.users.page(page.offset(), page.page_size);
     let items = users.iter().map(|u| u.to_json()).collect();
     Ok(Json(page_json(items, total, page)).into_response())
+}
+
+pub async fn metrics(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.metrics.to_json()).into_response())
 }

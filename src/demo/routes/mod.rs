@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -39,6 +41,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/conversations/{id}/messages", get(chat::messages))
         .route("/api/admin/dashboard", get(admin::dashboard))
         .route("/api/admin/users", get(admin::users))
+        .route("/api/admin/metrics", get(admin::metrics))
         .route(
             "/api/admin/kb/documents",
             get(documents::list)
@@ -61,7 +64,43 @@ pub fn router(state: Shared) -> Router {
     } else {
         router
     };
-    router.with_state(state)
+    // outermost, so that injected faults are counted and logged too
+    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Records every request in the server's metrics and, when enabled, the access log.
+async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let in_flight = state.metrics.begin();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    // only the access log needs the path and the client
+    let logged = state.access_log.as_ref().map(|_| {
+        let path = request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |p| p.as_str().to_owned(),
+        );
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        (path, client)
+    });
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let took = in_flight.finish(
+        &method,
+        route.as_deref().unwrap_or(crate::demo::metrics::UNMATCHED),
+        status,
+    );
+    if let (Some(log), Some((path, client))) = (&state.access_log, logged) {
+        log.log(client, method.as_str(), &path, status, took);
+    }
+    response
 }
 
 /// Fault injection: answers a fraction `error_rate` of the requests (all but `/health`) with a
