@@ -12,6 +12,9 @@ install:  ## build (release) and install the package with its pinned dependencie
 
 test-deps:  ## install the pinned test tools
 	$(PIP) install -c constraints.txt pytest pytest-timeout ruff trustme hypercorn
+	# schemathesis in its own venv: beside the suite, its pytest plugin breaks gevent's ssl patching
+	$(PY) -m venv .venv-schemathesis
+	.venv-schemathesis/bin/pip install -q -c constraints.txt schemathesis
 
 format:  ## format Rust and Python
 	cargo fmt

@@ -8,8 +8,10 @@ mod documents;
 mod errors;
 mod kb;
 mod metrics;
+mod openapi;
 mod ratelimit;
 mod routes;
+mod schemas;
 mod state;
 
 use std::net::SocketAddr;
@@ -187,6 +189,12 @@ impl DemoServer {
             self.url(),
             if self.running() { "running" } else { "stopped" }
         )
+    }
+
+    /// The OpenAPI document of the demo API (what `/openapi.json` serves), as JSON text.
+    #[staticmethod]
+    fn openapi_json() -> PyResult<String> {
+        openapi::json().map_err(PyRuntimeError::new_err)
     }
 
     /// The default of every option, as a dict (the CLI's help and the docs use it).

@@ -1,11 +1,11 @@
 //! The router, and the helpers the handlers share: JSON bodies read field by field (so a 422
 //! names the field) and bearer-token authentication.
 
-mod admin;
-mod auth;
-mod chat;
-mod documents;
-mod health;
+pub(super) mod admin;
+pub(super) mod auth;
+pub(super) mod chat;
+pub(super) mod documents;
+pub(super) mod health;
 
 use std::sync::Arc;
 
@@ -29,8 +29,13 @@ pub type Shared = Arc<AppState>;
 
 pub fn router(state: Shared) -> Router {
     let upload_limit = state.config.max_upload_bytes;
+    let spec = Bytes::from(super::openapi::json().unwrap_or_default());
     let router = Router::new()
         .route("/health", get(health::health))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
+        )
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/refresh", post(auth::refresh))
@@ -175,6 +180,15 @@ pub fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
         Ok(_) => Err(ApiError::invalid("body", "must be a JSON object")),
         Err(e) => Err(ApiError::invalid("body", format!("invalid JSON: {e}"))),
     }
+}
+
+/// An optional body: empty, blank or JSON `null` is `None`, else it must be a JSON object.
+pub fn optional_json_object(body: &Bytes) -> Result<Option<Map<String, Value>>, ApiError> {
+    let text = body.trim_ascii();
+    if text.is_empty() || text == b"null" {
+        return Ok(None);
+    }
+    json_object(body).map(Some)
 }
 
 /// A required string field.
