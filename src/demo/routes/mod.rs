@@ -79,10 +79,8 @@ pub fn router(state: Shared) -> Router {
 async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let in_flight = state.metrics.begin();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    // an Arc clone, not a copy of the pattern
+    let route = request.extensions().get::<MatchedPath>().cloned();
     // only the access log needs the path and the client
     let logged = state.access_log.as_ref().map(|_| {
         let path = request.uri().path_and_query().map_or_else(
@@ -99,7 +97,9 @@ async fn observe(State(state): State<Shared>, request: Request, next: Next) -> R
     let status = response.status().as_u16();
     let took = in_flight.finish(
         &method,
-        route.as_deref().unwrap_or(crate::demo::metrics::UNMATCHED),
+        route
+            .as_ref()
+            .map_or(crate::demo::metrics::UNMATCHED, MatchedPath::as_str),
         status,
     );
     if let (Some(log), Some((path, client))) = (&state.access_log, logged) {
