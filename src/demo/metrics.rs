@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
@@ -46,13 +47,13 @@ pub struct Metrics {
 
 /// Counts a request as in flight until it is dropped; `finish` records it, and dropping it
 /// unfinished (the client went away, the future was cancelled) counts it as cancelled.
-pub struct InFlight<'a> {
-    metrics: &'a Metrics,
+pub struct InFlight {
+    metrics: Arc<Metrics>,
     start: Instant,
     finished: bool,
 }
 
-impl InFlight<'_> {
+impl InFlight {
     /// Records the request and returns how long it took.
     pub fn finish(mut self, method: &Method, route: &str, status: u16) -> Duration {
         self.finished = true;
@@ -62,7 +63,7 @@ impl InFlight<'_> {
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
         if !self.finished {
@@ -87,10 +88,10 @@ impl Metrics {
         }
     }
 
-    pub fn begin(&self) -> InFlight<'_> {
+    pub fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight {
-            metrics: self,
+            metrics: self.clone(),
             start: Instant::now(),
             finished: false,
         }
@@ -192,7 +193,7 @@ mod tests {
 
     #[test]
     fn requests_are_counted_per_route_method_and_status() {
-        let m = Metrics::new();
+        let m = Arc::new(Metrics::new());
         for status in [200, 200, 404] {
             let f = m.begin();
             f.finish(&Method::GET, "/api/x/{id}", status);

@@ -251,16 +251,25 @@ impl DemoServer {
         .tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        // only the access log needs each request's client address
+        let with_client = state.access_log.is_some();
         let app = routes::router(state);
         let (shutdown, stop) = oneshot::channel::<()>();
         let (done_tx, done) = mpsc::channel();
         let task = process.runtime.spawn(async move {
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.await;
-                })
-                .await;
+            let stopped = async move {
+                let _ = stop.await;
+            };
+            let _ = if with_client {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            } else {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            };
             let _ = done_tx.send(());
         });
         Ok(Self {

@@ -440,7 +440,7 @@ pub struct AppState {
     /// Chat queries answered since start.
     pub queries: AtomicU64,
     pub documents: Documents,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// `None` when the access log is off.
     pub access_log: Option<AccessLog>,
 }
@@ -485,7 +485,7 @@ impl AppState {
                 config.max_documents,
                 Duration::from_millis(config.document_processing_ms),
             ),
-            metrics: Metrics::new(),
+            metrics: Arc::new(Metrics::new()),
             access_log: config
                 .access_log
                 .as_deref()

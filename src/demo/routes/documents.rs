@@ -108,13 +108,17 @@ pub async fn upload(State(state): State<Shared>, request: Request) -> Result<Res
     }
     kind.check(&bytes)
         .map_err(|m| ApiError::UnsupportedMediaType(m.into()))?;
+    // the limit counts the title as sent, as the OpenAPI document's maxLength does
+    if title
+        .as_deref()
+        .is_some_and(|t| t.chars().count() > MAX_TITLE_CHARS)
+    {
+        return Err(ApiError::invalid(
+            "title",
+            format!("must be at most {MAX_TITLE_CHARS} characters"),
+        ));
+    }
     let title = match title.as_deref().map(str::trim) {
-        Some(t) if t.chars().count() > MAX_TITLE_CHARS => {
-            return Err(ApiError::invalid(
-                "title",
-                format!("must be at most {MAX_TITLE_CHARS} characters"),
-            ))
-        }
         Some(t) if !t.is_empty() => t.to_owned(),
         _ if !filename.is_empty() => filename.chars().take(MAX_TITLE_CHARS).collect(),
         _ => "Untitled".to_owned(),

@@ -6,14 +6,13 @@ pub(super) mod auth;
 pub(super) mod chat;
 pub(super) mod documents;
 pub(super) mod health;
+mod observe;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -71,41 +70,10 @@ pub fn router(state: Shared) -> Router {
     };
     // outermost, so that injected faults are counted and logged too
     router
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(observe::ObserveLayer {
+            state: state.clone(),
+        })
         .with_state(state)
-}
-
-/// Records every request in the server's metrics and, when enabled, the access log.
-async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    let in_flight = state.metrics.begin();
-    let method = request.method().clone();
-    // an Arc clone, not a copy of the pattern
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    // only the access log needs the path and the client
-    let logged = state.access_log.as_ref().map(|_| {
-        let path = request.uri().path_and_query().map_or_else(
-            || request.uri().path().to_owned(),
-            |p| p.as_str().to_owned(),
-        );
-        let client = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        (path, client)
-    });
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    let took = in_flight.finish(
-        &method,
-        route
-            .as_ref()
-            .map_or(crate::demo::metrics::UNMATCHED, MatchedPath::as_str),
-        status,
-    );
-    if let (Some(log), Some((path, client))) = (&state.access_log, logged) {
-        log.log(client, method.as_str(), &path, status, took);
-    }
-    response
 }
 
 /// Fault injection: answers a fraction `error_rate` of the requests (all but `/health`) with a
