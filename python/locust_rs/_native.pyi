@@ -124,6 +124,10 @@ class DemoServer:
         ws_max_message_size: int | None = None,
         ws_max_audio_bytes: int | None = None,
         ws_max_connections: int | None = None,
+        max_upload_bytes: int | None = None,
+        document_processing_ms: int | None = None,
+        max_documents: int | None = None,
+        access_log: str | None = None,
     ) -> None: ...
     @property
     def host(self) -> str: ...
@@ -139,3 +143,5 @@ class DemoServer:
     def __exit__(self, *args: object) -> bool: ...
     @staticmethod
     def default_options() -> dict[str, object]: ...
+    @staticmethod
+    def openapi_json() -> str: ...

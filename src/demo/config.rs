@@ -49,6 +49,14 @@ pub struct Config {
     pub ws_max_audio_bytes: usize,
     /// Most realtime connections open at once; one more is refused at the handshake with 503.
     pub ws_max_connections: usize,
+    /// Largest accepted document upload (the file's bytes), in bytes; more is a 413.
+    pub max_upload_bytes: usize,
+    /// How long an uploaded document stays `processing` before it is `ready`, in ms (0: at once).
+    pub document_processing_ms: u64,
+    /// Most documents kept; one more evicts the oldest.
+    pub max_documents: usize,
+    /// Where the access log goes: `None` (off), `"-"` (stderr) or a file path (appended to).
+    pub access_log: Option<String>,
 }
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@voiceassist.local";
@@ -60,6 +68,10 @@ pub const MAX_CHAT_LATENCY_MS: u64 = 60_000;
 /// Largest configurable `ws_max_message_size`: 16 MiB (the WebSocket layer buffers up to four
 /// times it per connection, see `realtime::hard_limit`).
 pub const MAX_WS_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Largest configurable upload limit: 1 GiB (an upload is held in memory while it is checked).
+pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
+/// Longest configurable document processing delay: one hour.
+pub const MAX_DOCUMENT_PROCESSING_MS: u64 = 3_600_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -85,6 +97,10 @@ impl Default for Config {
             ws_max_message_size: 64 * 1024,
             ws_max_audio_bytes: 2 * 1024 * 1024,
             ws_max_connections: 10_000,
+            max_upload_bytes: 10 * 1024 * 1024,
+            document_processing_ms: 500,
+            max_documents: 10_000,
+            access_log: None,
         }
     }
 }
@@ -117,6 +133,8 @@ impl Config {
                 "max_messages_per_conversation",
                 self.max_messages_per_conversation,
             ),
+            ("max_upload_bytes", self.max_upload_bytes),
+            ("max_documents", self.max_documents),
         ] {
             if cap == 0 {
                 return Err(format!("{name} must be at least 1"));
@@ -161,6 +179,19 @@ impl Config {
         }
         if self.admin_password.is_empty() {
             return Err("admin_password must not be empty".into());
+        }
+        if self.max_upload_bytes > MAX_UPLOAD_BYTES {
+            return Err(format!(
+                "max_upload_bytes must be at most {MAX_UPLOAD_BYTES}"
+            ));
+        }
+        if self.document_processing_ms > MAX_DOCUMENT_PROCESSING_MS {
+            return Err(format!(
+                "document_processing_ms must be at most {MAX_DOCUMENT_PROCESSING_MS}"
+            ));
+        }
+        if matches!(&self.access_log, Some(s) if s.is_empty()) {
+            return Err("access_log must be \"-\" (stderr) or a file path".into());
         }
         if matches!(&self.jwt_secret, Some(s) if s.is_empty()) {
             return Err("jwt_secret must not be empty".into());
