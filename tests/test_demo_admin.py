@@ -128,6 +128,27 @@ def test_metrics_see_in_flight_requests():
         assert m["in_flight"] == 2  # the chat query and this request
 
 
+def test_a_request_its_client_abandons_counts_as_cancelled():
+    with demo.start(chat_latency_ms=2000, chat_latency_jitter_ms=0, **FAST) as s:
+        token = login(s)
+        with pytest.raises(requests.exceptions.Timeout):
+            requests.post(
+                s.url + "/api/chat/query",
+                json={"query": "pricing"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=0.3,
+            )
+        deadline = time.monotonic() + 5
+        while True:
+            m = get(s, "/api/admin/metrics", token).json()
+            if m["cancelled"] == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert m["cancelled"] == 1
+        assert m["in_flight"] == 1  # only this request
+        assert all(r["route"] != "/api/chat/query" for r in m["routes"])  # never finished, so not recorded
+
+
 def test_injected_faults_are_logged(tmp_path):
     # error_rate 1 answers the metrics route 500 too: the access log (same middleware) shows them
     log = tmp_path / "access.log"
