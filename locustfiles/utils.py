@@ -24,6 +24,7 @@ from typing import Any
 import config
 import gevent
 import gevent.lock
+import gevent.pool
 import requests
 
 log = logging.getLogger("voiceassist")
@@ -348,7 +349,9 @@ class UserPool:
         accounts = [Account(pool_email(i), config.TEST_USER_PASSWORD) for i in range(size)]
         started = time.time()
         session = requests.Session()
-        jobs = [gevent.spawn(_prepare_account, session, host, a) for a in accounts + [ADMIN]]
+        # as many at a time as the session keeps connections (urllib3's pool: 10)
+        group = gevent.pool.Pool(10)
+        jobs = [group.spawn(_prepare_account, session, host, a) for a in accounts + [ADMIN]]
         gevent.joinall(jobs, timeout=60)
         ready = [a for a, job in zip(accounts, jobs, strict=False) if job.successful() and job.value]
         cls.accounts = ready or accounts  # on failure the users log in themselves and report what goes wrong
