@@ -57,7 +57,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def check(prefix: Path, max_error_rate: float, out=sys.stdout) -> bool:
+def check(prefix: Path, max_error_rate: float, out=None) -> bool:
     stats = read_rows(Path(f"{prefix}_stats.csv"))
     if not stats:
         raise FileNotFoundError(f"{prefix}_stats.csv is missing or empty")
@@ -86,6 +86,7 @@ def check(prefix: Path, max_error_rate: float, out=sys.stdout) -> bool:
     custom = json.loads(metrics_file.read_text()) if metrics_file.exists() else None
 
     ok = True
+    out = out or sys.stdout
     p = lambda *a: print(*a, file=out)  # noqa: E731
     p(f"Results: {prefix}")
     p(f"  requests        {requests}")
