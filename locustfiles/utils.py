@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+import csv
 import json
 import logging
 import os
@@ -587,6 +589,19 @@ def metrics_path(environment) -> str | None:
     return None
 
 
+def write_final_csv(environment) -> None:
+    """Rewrite ``<prefix>_stats.csv`` and ``_failures.csv`` with the final figures. Locust refreshes them once a
+    second while the test runs, so without this they can miss the last second's requests and disagree with the
+    console summary, the HTML report and the custom metrics."""
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if not prefix:
+        return
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (("_stats.csv", writer.requests_csv), ("_failures.csv", writer.failures_csv)):
+        with open(prefix + suffix, "w", newline="") as f:
+            write(csv.writer(f))
+
+
 _report_lock = threading.Lock()
 
 
@@ -612,6 +627,7 @@ def _final_report(environment, **_kw) -> None:
                 r.count,
             )
         log.info("thresholds: %s", "all passed" if not failed else "FAILED: " + ", ".join(r.label for r in failed))
+        write_final_csv(environment)
         path = metrics_path(environment)
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
