@@ -121,6 +121,10 @@ class DemoServer:
         error_rate: float | None = None,
         latency_scale: float | None = None,
         drop_rate: float | None = None,
+        max_upload_bytes: int | None = None,
+        document_processing_ms: int | None = None,
+        max_documents: int | None = None,
+        access_log: str | None = None,
     ) -> None: ...
     @property
     def host(self) -> str: ...
@@ -135,3 +139,5 @@ class DemoServer:
     def __exit__(self, *args: object) -> bool: ...
     @staticmethod
     def default_options() -> dict[str, object]: ...
+    @staticmethod
+    def openapi_json() -> str: ...

@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any (default: %(default)s)")
+    p.add_argument(
+        "--print-openapi",
+        action="store_true",
+        help="print the OpenAPI document (what /openapi.json serves) and exit",
+    )
     for name, (kind, text) in _OPTIONS.items():
         default = defaults.get(name)
         shown = "" if name in ("jwt_secret", "access_log") else f" (default: {default})"
@@ -84,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m locust_rs.demo`` and ``voiceassist-demo``."""
     args = _parser().parse_args(argv)
+    if args.print_openapi:
+        print(DemoServer.openapi_json())
+        return 0
     options = {name: getattr(args, name) for name in _OPTIONS if getattr(args, name) is not None}
     try:
         server = start(args.host, args.port, **options)

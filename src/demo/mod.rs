@@ -1,13 +1,17 @@
 //! The VoiceAssist demo server: an axum app on this process's tokio runtime, started and stopped
 //! from Python through `DemoServer`. See `docs/demo-server.md`.
 
+mod accesslog;
 mod auth;
 mod config;
 mod documents;
 mod errors;
 mod kb;
+mod metrics;
+mod openapi;
 mod ratelimit;
 mod routes;
+mod schemas;
 mod state;
 
 use std::net::SocketAddr;
@@ -187,6 +191,12 @@ impl DemoServer {
         )
     }
 
+    /// The OpenAPI document of the demo API (what `/openapi.json` serves), as JSON text.
+    #[staticmethod]
+    fn openapi_json() -> PyResult<String> {
+        openapi::json().map_err(PyRuntimeError::new_err)
+    }
+
     /// The default of every option, as a dict (the CLI's help and the docs use it).
     #[staticmethod]
     fn default_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -245,6 +255,7 @@ impl DemoServer {
         let (shutdown, stop) = oneshot::channel::<()>();
         let (done_tx, done) = mpsc::channel();
         let task = process.runtime.spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.await;

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::accesslog::AccessLog;
 use super::auth::{now_secs, PasswordHash, Tokens};
 use super::config::Config;
 use super::documents::Documents;
+use super::metrics::Metrics;
 use super::ratelimit::FixedWindow;
 
 #[derive(Debug)]
@@ -438,6 +440,9 @@ pub struct AppState {
     /// Chat queries answered since start.
     pub queries: AtomicU64,
     pub documents: Documents,
+    pub metrics: Metrics,
+    /// `None` when the access log is off.
+    pub access_log: Option<AccessLog>,
 }
 
 impl AppState {
@@ -480,6 +485,12 @@ impl AppState {
                 config.max_documents,
                 Duration::from_millis(config.document_processing_ms),
             ),
+            metrics: Metrics::new(),
+            access_log: config
+                .access_log
+                .as_deref()
+                .map(AccessLog::open)
+                .transpose()?,
             users,
             tokens,
             config,

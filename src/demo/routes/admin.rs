@@ -1,4 +1,4 @@
-//! Admin-only routes (403 for anyone else): the dashboard and the user list; `require_admin`
+//! Admin-only routes (403 for anyone else): the dashboard, the request metrics and the user list; `require_admin`
 //! guards the other admin routes too.
 
 use std::sync::atomic::Ordering;
@@ -23,6 +23,15 @@ pub fn require_admin(state: &Shared, headers: &HeaderMap) -> Result<Arc<User>, A
     Ok(user)
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/dashboard", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "counts", body = crate::demo::schemas::Dashboard),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn dashboard(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -42,6 +51,17 @@ pub async fn dashboard(
     .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/users", tag = "admin",
+    params(crate::demo::schemas::PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "users in registration order", body = crate::demo::schemas::UserPage),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+        (status = 422, description = "bad `page` or `page_size`", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn users(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -52,4 +72,21 @@ pub async fn users(
     let (users, total) = state.users.page(page.offset(), page.page_size);
     let items = users.iter().map(|u| u.to_json()).collect();
     Ok(Json(page_json(items, total, page)).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/api/admin/metrics", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "request metrics the server keeps", body = crate::demo::schemas::Metrics),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+    )
+)]
+pub async fn metrics(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.metrics.to_json()).into_response())
 }

@@ -32,6 +32,20 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) ->
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/kb/documents", tag = "documents",
+    request_body(content = crate::demo::schemas::DocumentUpload, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "stored; `processing` until `document_processing_ms` has passed", body = crate::demo::schemas::Document),
+        (status = 400, description = "malformed multipart body", body = crate::demo::schemas::Error),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+        (status = 413, description = "the file is over `max_upload_bytes`", body = crate::demo::schemas::Error),
+        (status = 415, description = "not multipart, or not a .txt, .md or .pdf file", body = crate::demo::schemas::Error),
+        (status = 422, description = "`file` missing or empty, or `title` too long", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn upload(State(state): State<Shared>, request: Request) -> Result<Response, ApiError> {
     // authenticate before reading a byte of the body
     let admin = require_admin(&state, request.headers())?;
@@ -145,6 +159,17 @@ fn file_kind(filename: &str, part_type: Option<&str>) -> Result<Kind, ApiError> 
         })
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/kb/documents", tag = "documents",
+    params(crate::demo::schemas::PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "documents, newest first", body = crate::demo::schemas::DocumentPage),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+        (status = 422, description = "bad `page` or `page_size`", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn list(
     State(state): State<Shared>,
     headers: axum::http::HeaderMap,
@@ -156,6 +181,17 @@ pub async fn list(
     Ok(Json(page_json(items, total, page)).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/kb/documents/{id}", tag = "documents",
+    params(("id" = String, Path, description = "document id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the document", body = crate::demo::schemas::Document),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+        (status = 404, description = "no such document", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn get_one(
     State(state): State<Shared>,
     headers: axum::http::HeaderMap,
@@ -169,6 +205,17 @@ pub async fn get_one(
     Ok(Json(doc).into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/api/admin/kb/documents/{id}", tag = "documents",
+    params(("id" = String, Path, description = "document id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+        (status = 404, description = "no such document", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn delete(
     State(state): State<Shared>,
     headers: axum::http::HeaderMap,

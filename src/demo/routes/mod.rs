@@ -1,17 +1,19 @@
 //! The router, and the helpers the handlers share: JSON bodies read field by field (so a 422
 //! names the field) and bearer-token authentication.
 
-mod admin;
-mod auth;
-mod chat;
-mod documents;
-mod health;
+pub(super) mod admin;
+pub(super) mod auth;
+pub(super) mod chat;
+pub(super) mod documents;
+pub(super) mod health;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -27,8 +29,13 @@ pub type Shared = Arc<AppState>;
 
 pub fn router(state: Shared) -> Router {
     let upload_limit = state.config.max_upload_bytes;
+    let spec = Bytes::from(super::openapi::json().unwrap_or_default());
     let router = Router::new()
         .route("/health", get(health::health))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
+        )
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/refresh", post(auth::refresh))
@@ -39,6 +46,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/conversations/{id}/messages", get(chat::messages))
         .route("/api/admin/dashboard", get(admin::dashboard))
         .route("/api/admin/users", get(admin::users))
+        .route("/api/admin/metrics", get(admin::metrics))
         .route(
             "/api/admin/kb/documents",
             get(documents::list)
@@ -61,7 +69,43 @@ pub fn router(state: Shared) -> Router {
     } else {
         router
     };
-    router.with_state(state)
+    // outermost, so that injected faults are counted and logged too
+    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Records every request in the server's metrics and, when enabled, the access log.
+async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let in_flight = state.metrics.begin();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    // only the access log needs the path and the client
+    let logged = state.access_log.as_ref().map(|_| {
+        let path = request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |p| p.as_str().to_owned(),
+        );
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        (path, client)
+    });
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let took = in_flight.finish(
+        &method,
+        route.as_deref().unwrap_or(crate::demo::metrics::UNMATCHED),
+        status,
+    );
+    if let (Some(log), Some((path, client))) = (&state.access_log, logged) {
+        log.log(client, method.as_str(), &path, status, took);
+    }
+    response
 }
 
 /// Fault injection: answers a fraction `error_rate` of the requests (all but `/health`) with a
@@ -136,6 +180,15 @@ pub fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
         Ok(_) => Err(ApiError::invalid("body", "must be a JSON object")),
         Err(e) => Err(ApiError::invalid("body", format!("invalid JSON: {e}"))),
     }
+}
+
+/// An optional body: empty, blank or JSON `null` is `None`, else it must be a JSON object.
+pub fn optional_json_object(body: &Bytes) -> Result<Option<Map<String, Value>>, ApiError> {
+    let text = body.trim_ascii();
+    if text.is_empty() || text == b"null" {
+        return Ok(None);
+    }
+    json_object(body).map(Some)
 }
 
 /// A required string field.
