@@ -427,11 +427,13 @@ class RealtimeVoiceTasks(VisitTaskSet):
             raise InterruptTaskSet(reschedule=False) from None
         metrics.add("ws_connections")
 
-    def _exchange(self, name: str, send, until: str) -> dict[str, Any] | None:
-        """Run ``send(conn)``, then read frames until one of type ``until``; report it as one WS request."""
+    def _exchange(self, name: str, send, until: str, expect_transcript: bool = False) -> dict[str, Any] | None:
+        """Run ``send(conn)``, then read frames until one of type ``until``; report it as one WS request. A voice
+        answer must bring its ``transcript`` first."""
         conn = self.user.realtime
         started = time.perf_counter()
         received = 0
+        transcripts = 0
         try:
             send(conn)
             while True:
@@ -439,8 +441,12 @@ class RealtimeVoiceTasks(VisitTaskSet):
                 received += len(json.dumps(frame))
                 kind = frame.get("type") if isinstance(frame, dict) else None
                 if kind == "error":
-                    raise RuntimeError(f"server error frame: {frame.get('message') or frame}")
+                    raise RuntimeError(f"error frame {frame.get('error')}: {frame.get('detail') or frame}")
+                if kind == "transcript":
+                    transcripts += 1
                 if kind == until:
+                    if expect_transcript and not transcripts:
+                        raise RuntimeError(f"{until} without a transcript first")
                     fire(self.user, name, started, received)
                     return frame
         except Exception as e:
@@ -463,12 +469,12 @@ class RealtimeVoiceTasks(VisitTaskSet):
     @task(2)
     def voice_utterance(self) -> None:
         def speak(conn) -> None:
-            conn.send_json({"type": "audio_start", "format": "pcm16", "sample_rate": 16000})
+            conn.send_json({"type": "audio_start", "sample_rate": 16000})
             for chunk in utils.audio_frames():
                 conn.send(chunk)
             conn.send_json({"type": "audio_end"})
 
-        frame = self._exchange("ws: voice", speak, "message_complete")
+        frame = self._exchange("ws: voice", speak, "message_complete", expect_transcript=True)
         if frame is not None:
             record_answer(frame)
 

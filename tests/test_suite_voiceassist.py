@@ -393,7 +393,7 @@ def test_realtime_exchange_against_a_scripted_connection(tmp_path):
         kinds = [m["type"] if isinstance(m, dict) else "binary" for m in conn.sent]
         assert kinds[0] == "audio_start" and kinds[-1] == "audio_end" and kinds.count("binary") == 10, kinds
 
-        conn = Conn([{"type": "error", "message": "token expired"}])
+        conn = Conn([{"type": "error", "error": "not_found", "detail": "token expired"}])
         user.realtime = conn
         tasks.RealtimeVoiceTasks.ping(ts)
         assert fired[-1]["name"] == "ws: ping" and "token expired" in str(fired[-1]["exception"])
@@ -402,6 +402,9 @@ def test_realtime_exchange_against_a_scripted_connection(tmp_path):
         user.realtime = Conn([])
         tasks.RealtimeVoiceTasks.ping(ts)
         assert isinstance(fired[-1]["exception"], TimeoutError)
+        user.realtime = Conn([{"type": "message_complete", "citations": []}])
+        tasks.RealtimeVoiceTasks.voice_utterance(ts)
+        assert "without a transcript" in str(fired[-1]["exception"]), fired[-1]
         print("ok")
         """,
         tmp_path,
