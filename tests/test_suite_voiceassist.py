@@ -425,3 +425,18 @@ def test_docker_compose_file_is_valid():
     assert proc.returncode == 0, proc.stdout
     for service in ("voiceassist-demo", "locust-master", "locust-worker"):
         assert f"{service}:" in proc.stdout
+
+
+def test_dockerfile_copies_only_what_exists():
+    """docker-compose config does not read the Dockerfile: check its sources against the build context here."""
+    text = (SUITE / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(stages) == 2, stages
+    for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.M):
+        *sources, _dest = line.split()
+        for src in sources:
+            assert src == "." or (ROOT / src).exists(), f"COPY {src}: not in the build context (the repository root)"
+    compose = (SUITE / "docker-compose.yml").read_text()
+    assert "dockerfile: locustfiles/Dockerfile" in compose and "context: .." in compose
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "target/" in ignored  # the build context must not carry gigabytes of cargo output
