@@ -62,7 +62,7 @@ class UserJourney(SequentialTaskSet):
             config.LOGIN, json={"email": self.account.email, "password": self.account.password}, catch_response=True
         ) as resp:
             if not check(resp, 200):
-                if resp.status_code != 429:
+                if resp.status_code not in (429, 401):  # check() counted a 401 already
                     utils.metrics.add("auth_failures")
                 self.restart(resp)
             body = json_of(resp)
