@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import check_results  # noqa: E402
 
 RATE_LIMITED = " [429 rate-limited]"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def suite_env(results: Path) -> dict[str, str]:
@@ -313,8 +320,9 @@ def test_check_results_fails_on_a_failed_threshold_and_without_results(tmp_path,
 # --- pieces of the suite, in a subprocess (importing them registers listeners on locust.events) --------------------
 
 
-def run_python(code: str, tmp_path: Path) -> str:
+def run_python(code: str, tmp_path: Path, env_extra: dict[str, str] | None = None) -> str:
     env = suite_env(tmp_path)
+    env.update(env_extra or {})
     env["PYTHONPATH"] = os.pathsep.join([str(SUITE), env["PYTHONPATH"]])
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -440,3 +448,53 @@ def test_dockerfile_copies_only_what_exists():
     assert "dockerfile: locustfiles/Dockerfile" in compose and "context: .." in compose
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "target/" in ignored  # the build context must not carry gigabytes of cargo output
+
+
+def test_a_slow_request_warns_and_fails_its_threshold(tmp_path):
+    out = run_python(
+        f"""
+        import json, logging, locust
+        from locust.env import Environment
+        import utils
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+        env = Environment(events=locust.events)
+        env.create_local_runner()
+        for ms in (900, 20, 30):
+            env.events.request.fire(request_type="GET", name="/health", response_time=ms, response_length=0,
+                                    exception=None, context={{}}, response=None, start_time=0, url=None)
+            env.stats.log_request("GET", "/health", ms, 0)
+        env.stats.log_request("POST", "/api/chat/query", 40, 0)
+        verdict = {{r.key: r for r in utils.threshold_verdict(env)}}
+        assert not verdict["health"].passed and verdict["health"].observed_ms == 900, verdict["health"]
+        assert verdict["chat"].passed and verdict["chat"].count == 1
+        assert verdict["login"].passed and verdict["login"].count == 0
+        env.events.quitting.fire(environment=env, reverse=True)
+        assert env.process_exit_code == 1
+        data = json.load(open({str(tmp_path / "m.json")!r}))
+        assert data["thresholds_passed"] is False and data["custom_metrics"]["threshold_warnings"] == 1
+        print("ok")
+        """,
+        tmp_path,
+        {"VOICEASSIST_METRICS_FILE": str(tmp_path / "m.json")},
+    )
+    assert "WARNING threshold exceeded: GET /health took 900 ms, limit 500 ms" in out
+    assert "threshold Health check" in out and "FAIL" in out
+    assert out.strip().endswith("ok")
+
+
+@pytest.mark.timeout(90)
+def test_processes_share_one_bundled_server(tmp_path):
+    """--processes 2 forks before init: only the master starts the demo server, the two workers learn the host."""
+    port = free_port()  # not Locust's default 5557: another run on this machine may hold it
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "--processes", "2",
+         "--master-bind-port", str(port), "--master-port", str(port), "-u", "4", "-r", "4", "-t", "5s",
+         "--only-summary"],
+        cwd=tmp_path, env=suite_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=80,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.stdout.count("using the bundled VoiceAssist demo server") == 1, proc.stdout[-3000:]
+    hosts = set(re.findall(r"test accounts ready in [\d.]+ s \((http://[\d.:]+)\)", proc.stdout))
+    assert len(re.findall("test accounts ready", proc.stdout)) == 2 and len(hosts) == 1, proc.stdout[-3000:]
