@@ -244,12 +244,30 @@ def test_tags_websocket_runs_only_the_websocket_tasks(tmp_path):
     assert run.metrics["custom_metrics"]["ws_connections"] > 0
 
 
+def test_tags_websocket_leaves_only_the_realtime_users(tmp_path):
+    """The tag plumbing, with or without a WebSocket client: AdminUser has no websocket task and is not spawned
+    (Locust would spawn it and fail), and no HTTP task runs (the test users' set-up is not part of the stats)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "-u", "4", "-r", "4",
+         "-t", "4s", "--tags", "websocket", "--only-summary"],
+        cwd=tmp_path, env=suite_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "no tasks left after the tag filter: not spawning AdminUser" in proc.stdout
+    spawned = json.loads(re.search(r"All users spawned: (\{.*?\})", proc.stdout).group(1))
+    assert set(spawned) == {"RegularUser", "PowerUser"}, spawned
+    assert not re.search(r"^(GET|POST|DELETE)\s", proc.stdout, re.M), proc.stdout[-3000:]
+    if not _has_ws_client():
+        assert proc.stdout.count("realtime voice tasks skipped") == 1
+
+
 def test_tags_filter_leaves_out_user_types_without_tasks(tmp_path):
-    """--tags websocket leaves AdminUser without tasks: it is not spawned (Locust would spawn it and fail)."""
+    """--tags health: every user type has health tasks, so all run, and only /health is requested."""
     env = suite_env(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "-u", "3", "-r", "3",
-         "-t", "3s", "--tags", "health", "--only-summary"],
+         "-t", "6s", "--tags", "health", "--only-summary"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
