@@ -6,6 +6,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="${PY:-python3}"
 RESULTS_DIR="${RESULTS_DIR:-$(cd "$HERE/.." && pwd)/results/locust}"
 DEFAULT_HOST="${VOICEASSIST_DEFAULT_HOST:-http://localhost:8000}"
+# seconds locust gets to stop and write its reports after Ctrl-C or SIGTERM
+STOP_GRACE_S=30
 
 usage() {
     cat <<'USAGE'
@@ -117,13 +119,22 @@ prefix="$RESULTS_DIR/${MODE}_test_${stamp}"
 pids=()
 demo_pid=""
 cleanup() {
-    for pid in ${pids[@]+"${pids[@]}"} $demo_pid; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in ${pids[@]+"${pids[@]}"} $demo_pid; do
+    # locust first (on SIGINT it stops the test and writes all its reports, the HTML one included), then the demo
+    # server
+    for pid in ${pids[@]+"${pids[@]}"}; do kill -INT "$pid" 2>/dev/null || true; done
+    for pid in ${pids[@]+"${pids[@]}"}; do
+        for _ in $(seq 1 "$STOP_GRACE_S"); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 1
+        done
+        kill -TERM "$pid" 2>/dev/null || true # still there: no reports then, but no orphan either
         wait "$pid" 2>/dev/null || true
     done
-    if [ -n "$demo_pid" ]; then echo "run-tests.sh: stopped the demo server"; fi
+    if [ -n "$demo_pid" ]; then
+        kill "$demo_pid" 2>/dev/null || true
+        wait "$demo_pid" 2>/dev/null || true
+        echo "run-tests.sh: stopped the demo server"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -138,6 +149,22 @@ try:
 except Exception:
     sys.exit(1)
 PYCODE
+}
+
+rc=0
+# locust runs in the background and the script waits for it, so that Ctrl-C or a SIGTERM reaches the traps at once
+# (a foreground child would delay them until it ends); its output goes to the terminal and to $prefix.log. Job
+# control puts it in a process group of its own with SIGINT left on (a background job of a plain script ignores
+# it), so the traps can stop it the way Ctrl-C would.
+set -m
+run_locust() {
+    # `python -m locust`, with Ctrl-C's handler put back: a process started from a non-interactive shell's background
+    # inherits SIGINT ignored, and Locust writes its HTML report on KeyboardInterrupt, not on SIGTERM
+    "$PY" -c 'import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); sys.argv[0] = "locust"
+from locust.main import main; main()' "$@" > >(tee "$prefix.log") 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    wait "$pid" || rc=$?
 }
 
 use_docker=0
@@ -193,7 +220,6 @@ fi
 
 echo "run-tests.sh: $MODE: $(basename "$locustfile") against $host${users:+, $users users}${run_time:+ for $run_time}"
 echo "run-tests.sh: results: $prefix.html, ${prefix}_stats.csv"
-rc=0
 if [ "$MODE" = distributed ]; then
     port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     # the workers first: they keep trying until the master listens, and learn the host from it
@@ -203,15 +229,16 @@ if [ "$MODE" = distributed ]; then
         pids+=($!)
     done
     echo "run-tests.sh: local master on 127.0.0.1:$port with $workers workers (logs: $prefix.worker*.log)"
-    "$PY" -m locust -f "$locustfile" --master --master-bind-host 127.0.0.1 --master-bind-port "$port" \
+    run_locust -f "$locustfile" --master --master-bind-host 127.0.0.1 --master-bind-port "$port" \
         --expect-workers "$workers" --host "$host" ${load_args[@]+"${load_args[@]}"} "${report_args[@]}" \
-        ${extra[@]+"${extra[@]}"} 2>&1 | tee "$prefix.log" || rc=$?
+        ${extra[@]+"${extra[@]}"}
     # the master tells the workers to quit at its end
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     pids=()
 else
-    "$PY" -m locust -f "$locustfile" --host "$host" ${load_args[@]+"${load_args[@]}"} "${report_args[@]}" \
-        ${extra[@]+"${extra[@]}"} 2>&1 | tee "$prefix.log" || rc=$?
+    run_locust -f "$locustfile" --host "$host" ${load_args[@]+"${load_args[@]}"} "${report_args[@]}" \
+        ${extra[@]+"${extra[@]}"}
 fi
+pids=()
 echo "run-tests.sh: locust exited with $rc; results in $prefix.html and ${prefix}_*.csv"
 exit "$rc"

@@ -516,3 +516,42 @@ def test_processes_share_one_bundled_server(tmp_path):
     assert proc.stdout.count("using the bundled VoiceAssist demo server") == 1, proc.stdout[-3000:]
     hosts = set(re.findall(r"test accounts ready in [\d.]+ s \((http://[\d.:]+)\)", proc.stdout))
     assert len(re.findall("test accounts ready", proc.stdout)) == 2 and len(hosts) == 1, proc.stdout[-3000:]
+
+
+@pytest.mark.timeout(90)
+def test_stopping_run_tests_writes_the_reports_and_stops_the_demo_server(tmp_path):
+    """SIGTERM to run-tests.sh (a CI timeout, say) in web mode: locust stops as on Ctrl-C, writing its HTML report,
+    and the demo server it started goes too."""
+    import signal
+    import time
+
+    out = tmp_path / "out.txt"
+    with out.open("w") as f:
+        proc = subprocess.Popen(
+            ["bash", str(RUN_TESTS), "web", "--", "--web-host", "127.0.0.1", "--web-port", str(free_port())],
+            cwd=ROOT,
+            env=suite_env(tmp_path),
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 40
+        while "Starting web interface" not in out.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
+            time.sleep(0.2)
+        demo_url = re.search(r"started the bundled demo server at (\S+)", out.read_text()).group(1)
+        assert requests.get(demo_url + "/health", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=45) == 143
+    finally:
+        if proc.poll() is None:  # a failed assert above: let the script's traps clean up, then insist
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    text = out.read_text()
+    assert "stopped the demo server" in text, text[-3000:]
+    assert len(list(tmp_path.glob("web_test_*.html"))) == 1, text[-3000:]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(demo_url + "/health", timeout=5)
