@@ -158,6 +158,9 @@ class Threshold:
     #: request names (as in Locust's statistics) the threshold applies to
     names: tuple[str, ...]
     percentile: float = 0.95
+    #: request types it applies to (None: any); the WebSocket client reports a streamed reply twice, as ``WSFF``
+    #: (the first frame) and ``WSRT`` (the last), and the limit is on the whole reply
+    request_types: tuple[str, ...] | None = None
 
     @property
     def expression(self) -> str:
@@ -170,5 +173,5 @@ THRESHOLDS = (
     Threshold("chat", "Chat query", 3000, (CHAT_QUERY,)),
     Threshold("upload", "Document upload", 10000, (DOCUMENTS + " [upload]",)),
     Threshold("health", "Health check", 500, (HEALTH,)),
-    Threshold("ws_message", "WebSocket message", 5000, ("ws: message", "ws: voice")),
+    Threshold("ws_message", "WebSocket message", 5000, ("ws: message", "ws: voice"), request_types=("WSRT",)),
 )

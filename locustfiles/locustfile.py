@@ -63,6 +63,7 @@ class VoiceAssistUser(utils.realtime_mixin(), FastHttpUser):
 
     def on_stop(self) -> None:
         close_realtime(self)
+        super().on_stop()  # the WebSocket mixin closes what is left
 
 
 class RegularUser(VoiceAssistUser):

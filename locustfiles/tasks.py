@@ -21,7 +21,7 @@ next set by weight; so the weights in ``config.TASK_WEIGHTS`` are the shares of 
 from __future__ import annotations
 
 from locust import TaskSet, events, tag, task
-from locust.exception import InterruptTaskSet
+from locust.exception import InterruptTaskSet, RescheduleTask
 from locust.runners import MasterRunner
 
 import json
@@ -375,40 +375,44 @@ _realtime_notice_logged = False
 def realtime_connect(user, path: str, name: str):
     """Open a WebSocket to ``path`` (with its ``?token=``) through the user's WebSocket client.
 
-    This is the seam to locust-rs's WebSocket client: the users mix in ``utils.realtime_mixin()``, which gives
-    them ``connect(url_or_path, headers=, subprotocols=, name=, timeout=)`` returning a connection with
-    ``send(text or bytes)``, ``send_json(obj)``, ``recv(timeout=)``, ``recv_json(timeout=)`` and ``close()``.
-    Without a WebSocket client the realtime tasks are skipped, with one log line per process.
+    The users mix in ``utils.realtime_mixin()``: locust-rs's ``WebSocketMixin`` (docs/websocket.md), whose
+    ``connect(url_or_path, name=, timeout=)`` reports the handshake (request type ``WS``) and returns a connection
+    with ``send``, ``send_json``, ``request(message, reply=, until=, name=, timeout=)`` and ``close``. Without a
+    WebSocket client the realtime tasks are skipped, with one log line per process.
     """
     connect = getattr(user, "connect", None)
     if not callable(connect):
         global _realtime_notice_logged
         if not _realtime_notice_logged:
             _realtime_notice_logged = True
-            log.warning("realtime voice tasks skipped: this locust_rs has no WebSocket client (WebSocketUser)")
+            log.warning("realtime voice tasks skipped: this locust_rs has no WebSocket client (WebSocketMixin)")
         raise RealtimeUnavailable
     url = utils.ws_base(user.host) + path
     return connect(url, name=name, timeout=config.WS_RECEIVE_TIMEOUT_S)
 
 
-def fire(user, name: str, started: float, length: int, exception: BaseException | None = None) -> None:
-    user.environment.events.request.fire(
-        request_type="WS",
-        name=name,
-        response_time=(time.perf_counter() - started) * 1000,
-        response_length=length,
-        response=None,
-        context=user.context(),
-        exception=exception,
-        start_time=time.time() - (time.perf_counter() - started),
-        url=None,
-    )
+def frames_of(reply) -> list[dict[str, Any]]:
+    """The JSON object frames of a ``WebSocketReply``, in order (binary frames are skipped)."""
+    out = []
+    for message in reply.messages:
+        if isinstance(message, str):
+            try:
+                frame = json.loads(message)
+            except ValueError:
+                continue
+            if isinstance(frame, dict):
+                out.append(frame)
+    return out
 
 
 class RealtimeVoiceTasks(VisitTaskSet):
-    """Real-time voice mode over ``/api/realtime/ws?token=…``. Each exchange is reported as a ``WS`` request from
-    the send to the last frame of the answer (``ws: message``, ``ws: voice``, ``ws: ping``); the thresholds apply
-    to those names."""
+    """Real-time voice mode over ``/api/realtime/ws?token=…``, one connection per user, kept across visits.
+
+    Each exchange is a ``request`` of the WebSocket client, which measures it in Rust and reports it (request type
+    ``WSRT``, send → the last frame; ``WSFF``, send → the first frame) under the names ``ws: message``,
+    ``ws: voice`` and ``ws: ping``, which the thresholds use. A reply that arrives but is wrong (an ``error``
+    frame, a voice answer without its transcript) is reported as a failure named ``<name> [invalid reply]``.
+    """
 
     def on_start(self) -> None:
         if getattr(self.user, "realtime", None) is not None:
@@ -420,67 +424,85 @@ class RealtimeVoiceTasks(VisitTaskSet):
             self.user.realtime = realtime_connect(self.user, f"{config.REALTIME_WS}?token={token}", config.REALTIME_WS)
         except RealtimeUnavailable:
             raise InterruptTaskSet(reschedule=False) from None
-        except Exception as e:  # the client has reported the failed handshake as a request failure
+        except RescheduleTask as e:  # the client's WebSocketError: it has reported the failed handshake already
             log.debug("realtime connect failed: %s", e)
             metrics.add("ws_connection_failures")
             raise InterruptTaskSet(reschedule=False) from None
         metrics.add("ws_connections")
 
-    def _exchange(self, name: str, send, until: str, expect_transcript: bool = False) -> dict[str, Any] | None:
-        """Run ``send(conn)``, then read frames until one of type ``until``; report it as one WS request. A voice
-        answer must bring its ``transcript`` first."""
+    def _exchange(self, name: str, message: dict[str, Any], reply: tuple[str, ...], until: tuple[str, ...]):
+        """``request`` on the user's connection; the reply's frames, or None when the exchange failed (it has been
+        reported, and the connection dropped so that the next visit opens a new one)."""
         conn = self.user.realtime
-        started = time.perf_counter()
-        received = 0
-        transcripts = 0
         try:
-            send(conn)
-            while True:
-                frame = conn.recv_json(timeout=config.WS_RECEIVE_TIMEOUT_S)
-                received += len(json.dumps(frame))
-                kind = frame.get("type") if isinstance(frame, dict) else None
-                if kind == "error":
-                    raise RuntimeError(f"error frame {frame.get('error')}: {frame.get('detail') or frame}")
-                if kind == "transcript":
-                    transcripts += 1
-                if kind == until:
-                    if expect_transcript and not transcripts:
-                        raise RuntimeError(f"{until} without a transcript first")
-                    fire(self.user, name, started, received)
-                    return frame
-        except Exception as e:
-            fire(self.user, name, started, received, e)
+            answer = conn.request(
+                message,
+                reply=reply + ("error",),
+                until=until + ("error",),
+                name=name,
+                timeout=config.WS_RECEIVE_TIMEOUT_S,
+            )
+        except RescheduleTask:  # the client's WebSocketError (timeout, closed, ...): reported by the client
             close_realtime(self.user)
             return None
+        frames = frames_of(answer)
+        last = frames[-1] if frames else {}
+        problem = None
+        if last.get("type") == "error":
+            problem = f"error frame {last.get('error')}: {last.get('detail') or last}"
+        elif "transcript" in reply and not any(f.get("type") == "transcript" for f in frames):
+            problem = f"{last.get('type')} without a transcript first"
+        if problem is not None:
+            self.user.environment.events.request.fire(
+                request_type="WS",
+                name=f"{name} [invalid reply]",
+                response_time=answer.response_time,
+                response_length=answer.response_length,
+                response=answer,
+                context=self.user.context(),
+                exception=RuntimeError(problem),
+                start_time=time.time() - answer.response_time / 1000,
+                url=None,
+            )
+            return None
+        return frames
 
     @tag("websocket")
     @task(4)
     def streamed_message(self) -> None:
-        frame = self._exchange(
+        frames = self._exchange(
             "ws: message",
-            lambda c: c.send_json({"type": "message", "content": utils.chat_query()}),
-            "message_complete",
+            {"type": "message", "content": utils.chat_query()},
+            reply=("chunk", "message_complete"),
+            until=("message_complete",),
         )
-        if frame is not None:
-            record_answer(frame)
+        if frames:
+            record_answer(frames[-1])
 
     @tag("websocket")
     @task(2)
     def voice_utterance(self) -> None:
-        def speak(conn) -> None:
+        conn = self.user.realtime
+        try:
             conn.send_json({"type": "audio_start", "sample_rate": 16000})
             for chunk in utils.audio_frames():
                 conn.send(chunk)
-            conn.send_json({"type": "audio_end"})
-
-        frame = self._exchange("ws: voice", speak, "message_complete", expect_transcript=True)
-        if frame is not None:
-            record_answer(frame)
+        except RescheduleTask:  # the connection is over: reported by the client
+            close_realtime(self.user)
+            return
+        frames = self._exchange(
+            "ws: voice",
+            {"type": "audio_end"},
+            reply=("transcript", "chunk", "message_complete"),
+            until=("message_complete",),
+        )
+        if frames:
+            record_answer(frames[-1])
 
     @tag("websocket")
     @task(1)
     def ping(self) -> None:
-        self._exchange("ws: ping", lambda c: c.send_json({"type": "ping"}), "pong")
+        self._exchange("ws: ping", {"type": "ping"}, reply=("pong",), until=("pong",))
 
 
 def close_realtime(user) -> None:

@@ -518,6 +518,8 @@ def _warn_on_threshold(request_type, name, response_time, exception=None, **_kw)
     t = _BY_NAME.get(name)
     if t is None or exception is not None or response_time is None or response_time <= t.limit_ms:
         return
+    if t.request_types is not None and request_type not in t.request_types:
+        return
     metrics.add("threshold_warnings")
     _threshold_warnings[t.key] += 1
     n = _threshold_warnings[t.key]
@@ -557,7 +559,11 @@ def threshold_verdict(environment) -> list[ThresholdResult]:
     requests never ran passes with ``count`` 0."""
     results = []
     for t in config.THRESHOLDS:
-        entries = [e for (name, _method), e in environment.stats.entries.items() if name in t.names]
+        entries = [
+            e
+            for (name, method), e in environment.stats.entries.items()
+            if name in t.names and (t.request_types is None or method in t.request_types)
+        ]
         count = sum(e.num_requests for e in entries)
         if count:
             merged = entries[0].__class__(environment.stats, "threshold", "")

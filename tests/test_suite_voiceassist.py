@@ -233,15 +233,30 @@ def _has_ws_client() -> bool:
     return any(isinstance(getattr(locust_rs, n, None), type) for n in ("WebSocketMixin", "WebSocketClientMixin"))
 
 
+def _has_realtime_endpoint() -> bool:
+    with demo.start(port=0) as server:  # a plain GET: 400 upgrade_required where the endpoint exists
+        return requests.get(server.url + "/api/realtime/ws", timeout=5).status_code != 404
+
+
+WS_TYPES = {"WS", "WSRT", "WSFF", "WSRECV", "WSSEND"}  # locust-rs's WebSocket request types (docs/websocket.md)
+
+
 @pytest.mark.timeout(90)
-@pytest.mark.skipif(not _has_ws_client(), reason="locust_rs has no WebSocket client yet (issue 5)")
+@pytest.mark.skipif(
+    not (_has_ws_client() and _has_realtime_endpoint()),
+    reason="needs locust_rs's WebSocket client (issue 5) and the demo server's /api/realtime/ws",
+)
 def test_tags_websocket_runs_only_the_websocket_tasks(tmp_path):
     run = run_suite(tmp_path, "smoke", "--run-time=10s", "--tags=websocket", timeout=60)
-    ws = {(t, n) for (t, n) in run.rows if n != "Aggregated" and t == "WS"}
-    assert ws, run.rows.keys()
-    assert {k for k in run.rows if k[1] != "Aggregated"} - ws <= {("GET", "/api/realtime/ws")}
+    rows = {k for k in run.rows if k[1] != "Aggregated"}
+    assert rows and {t for t, _n in rows} <= WS_TYPES, rows
+    assert {("WSRT", "ws: message"), ("WSRT", "ws: voice"), ("WS", "/api/realtime/ws")} <= rows, rows
     assert "not spawning AdminUser" in run.output
-    assert run.metrics["custom_metrics"]["ws_connections"] > 0
+    assert run.failures() == 0
+    custom = run.metrics["custom_metrics"]
+    assert custom["ws_connections"] > 0 and custom["queries_answered"] > 0
+    ws_threshold = next(t for t in run.metrics["thresholds"] if t["key"] == "ws_message")
+    assert ws_threshold["count"] > 0
 
 
 def test_tags_websocket_leaves_only_the_realtime_users(tmp_path):
@@ -379,58 +394,106 @@ def test_spike_shape_goes_baseline_peak_recovery(tmp_path):
     assert out.strip().endswith("ok")
 
 
-def test_realtime_exchange_against_a_scripted_connection(tmp_path):
-    """The WebSocket voice tasks' frame logic, on a stand-in connection with the WebSocket client's interface."""
+def test_realtime_tasks_against_a_scripted_connection(tmp_path):
+    """The WebSocket voice tasks' logic, on a stand-in with the interface of locust-rs's WebSocket client
+    (docs/websocket.md: ``connect``, ``send``, ``send_json``, ``request(reply=, until=, name=)``, ``close``; its
+    errors derive from RescheduleTask and are reported by the client itself)."""
     out = run_python(
         """
+        import json
         from types import SimpleNamespace
         from locust.env import Environment
+        from locust.exception import InterruptTaskSet, RescheduleTask
         import tasks, utils
 
+        client_events, task_events = [], []
+
+        class WsTimeout(RescheduleTask):
+            pass
+
+        class Reply:
+            def __init__(self, messages):
+                self.messages, self.response_time = messages, 12.0
+                self.response_length = sum(len(m) for m in messages)
+
         class Conn:
-            def __init__(self, script): self.script, self.sent, self.closed = list(script), [], False
+            def __init__(self, script):
+                self.script, self.sent, self.closed = [json.dumps(f) for f in script], [], False
             def send_json(self, obj): self.sent.append(obj)
             def send(self, data): self.sent.append(data)
-            def recv_json(self, timeout=None):
-                if not self.script: raise TimeoutError("no frame within %s s" % timeout)
-                return self.script.pop(0)
+            def request(self, message, reply=None, until=None, name=None, timeout=None):
+                self.sent.append(message)
+                got = []
+                while self.script:
+                    m = self.script.pop(0)
+                    kind = json.loads(m).get("type")
+                    if kind in reply:
+                        got.append(m)
+                    if kind in until:
+                        client_events.append((name, None))
+                        return Reply(got)
+                client_events.append((name, "timeout"))
+                raise WsTimeout("timed out waiting for a message")
             def close(self): self.closed = True
 
         env = Environment(events=__import__("locust").events)
-        fired = []
-        env.events.request.add_listener(lambda **kw: fired.append(kw))
-        user = SimpleNamespace(environment=env, context=lambda: {}, realtime=None)
+        env.events.request.add_listener(lambda **kw: task_events.append(kw))
+        account = utils.Account("a@example.com", "pw")
+        utils.AuthHelper.seed(account, utils.Tokens("tok", "ref", 1e12))
+        user = SimpleNamespace(environment=env, context=lambda: {}, realtime=None, host="http://127.0.0.1:8000",
+                               account=account)
+        user.auth = utils.AuthHelper(None)
         ts = tasks.RealtimeVoiceTasks.__new__(tasks.RealtimeVoiceTasks)
         ts._user = user
-        ts.__dict__["user"] = user
+
+        # connect: through the user's connect(), to the ws:// URL with the token; a refusal is counted
+        urls = []
+        user.connect = lambda url, name=None, timeout=None: urls.append((url, name)) or Conn([])
+        ts.on_start()
+        assert urls == [("ws://127.0.0.1:8000/api/realtime/ws?token=tok", "/api/realtime/ws")], urls
+        assert utils.metrics.counts["ws_connections"] == 1
+        def refuse(url, name=None, timeout=None):
+            raise WsTimeout("WebSocket handshake refused: HTTP 401")
+        user.connect, user.realtime = refuse, None
+        try:
+            ts.on_start()
+            raise AssertionError("no interrupt")
+        except InterruptTaskSet:
+            pass
+        assert utils.metrics.counts["ws_connection_failures"] == 1
 
         user.realtime = Conn([{"type": "chunk", "content": "a"}, {"type": "chunk", "content": "b"},
-                              {"type": "message_complete", "content": "ab", "citations": [{"id": "kb-1"}]}])
+                              {"type": "message_complete", "answer": "ab", "citations": [{"id": "kb-1"}]}])
         tasks.RealtimeVoiceTasks.streamed_message(ts)
-        assert fired[-1]["name"] == "ws: message" and fired[-1]["exception"] is None, fired[-1]
-        assert fired[-1]["request_type"] == "WS" and fired[-1]["response_length"] > 0
+        assert client_events[-1] == ("ws: message", None) and not task_events
         assert user.realtime.sent[0]["type"] == "message"
         assert utils.metrics.counts["queries_with_citations"] == 1
 
-        conn = Conn([{"type": "transcript", "text": "hello"}, {"type": "message_complete", "citations": []}])
+        conn = Conn([{"type": "transcript", "text": "hello"}, {"type": "chunk", "content": "x"},
+                     {"type": "message_complete", "citations": []}])
         user.realtime = conn
         tasks.RealtimeVoiceTasks.voice_utterance(ts)
-        assert fired[-1]["name"] == "ws: voice" and fired[-1]["exception"] is None, fired[-1]
+        assert client_events[-1] == ("ws: voice", None) and not task_events
         kinds = [m["type"] if isinstance(m, dict) else "binary" for m in conn.sent]
         assert kinds[0] == "audio_start" and kinds[-1] == "audio_end" and kinds.count("binary") == 10, kinds
+        assert utils.metrics.counts["queries_answered"] == 2
 
-        conn = Conn([{"type": "error", "error": "not_found", "detail": "token expired"}])
-        user.realtime = conn
+        user.realtime = Conn([{"type": "error", "error": "not_found", "detail": "no such conversation"}])
         tasks.RealtimeVoiceTasks.ping(ts)
-        assert fired[-1]["name"] == "ws: ping" and "token expired" in str(fired[-1]["exception"])
-        assert conn.closed and user.realtime is None  # a broken connection is dropped, the next visit reconnects
+        assert task_events[-1]["name"] == "ws: ping [invalid reply]", task_events[-1]
+        assert "no such conversation" in str(task_events[-1]["exception"])
 
-        user.realtime = Conn([])
-        tasks.RealtimeVoiceTasks.ping(ts)
-        assert isinstance(fired[-1]["exception"], TimeoutError)
         user.realtime = Conn([{"type": "message_complete", "citations": []}])
         tasks.RealtimeVoiceTasks.voice_utterance(ts)
-        assert "without a transcript" in str(fired[-1]["exception"]), fired[-1]
+        assert "without a transcript" in str(task_events[-1]["exception"]), task_events[-1]
+
+        # a client error (timeout, close) was reported by the client: the task only drops the connection
+        conn = Conn([])
+        user.realtime = conn
+        n = len(task_events)
+        tasks.RealtimeVoiceTasks.ping(ts)
+        assert client_events[-1] == ("ws: ping", "timeout") and len(task_events) == n
+        assert conn.closed and user.realtime is None  # the next visit reconnects
         print("ok")
         """,
         tmp_path,
