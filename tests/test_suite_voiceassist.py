@@ -618,3 +618,26 @@ def test_stopping_run_tests_writes_the_reports_and_stops_the_demo_server(tmp_pat
     assert len(list(tmp_path.glob("web_test_*.html"))) == 1, text[-3000:]
     with pytest.raises(requests.ConnectionError):
         requests.get(demo_url + "/health", timeout=5)
+
+
+@pytest.mark.timeout(90)
+def test_shared_tokens_are_refreshed_not_logged_in_again(tmp_path):
+    """Access tokens that live 62 s are within the AuthHelper's 60 s margin after 2 s: the users refresh the
+    shared tokens (one refresh per account at a time) instead of logging in again."""
+    env = suite_env(tmp_path)
+    env["VOICEASSIST_DEMO_OPTIONS"] = "access_token_ttl=62"
+    env["VOICEASSIST_USER_POOL_SIZE"] = "2"
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "-u", "6", "-r", "6",
+         "-t", "8s", "--tags", "chat", "--csv", str(tmp_path / "run"), "--only-summary"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    with open(tmp_path / "run_stats.csv", newline="") as f:
+        rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
+    refreshes = int(rows[("POST", "/api/auth/refresh")]["Request Count"])
+    chats = int(rows[("POST", "/api/chat/query")]["Request Count"])
+    assert ("POST", "/api/auth/login") not in rows
+    # 2 pool accounts and the admin's: a refresh when a token is 2 s old, not one per request
+    assert 1 <= refreshes < chats, (refreshes, chats)
+    assert int(rows[("", "Aggregated")]["Failure Count"]) == 0
