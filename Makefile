@@ -35,8 +35,9 @@ test-py:  ## pytest suite against the installed package
 
 test: test-deps lint test-rust test-py  ## the whole test suite (after `make install`)
 
-smoke:  ## the main job: the example locustfile against a local target, headless, a few seconds
-	bash examples/smoke.sh
+smoke:  ## the main job: the VoiceAssist suite's smoke test (locustfiles/) against the bundled demo server, 20 s
+	PY=$(PY) bash locustfiles/run-tests.sh smoke --run-time=20s --headless
+	$(PY) scripts/check_results.py
 
 bench:  ## side-by-side benchmark against Locust's own users (needs nginx: apt-get install nginx)
 	$(PY) benchmarks/run.py --users 50,200 --duration 15
