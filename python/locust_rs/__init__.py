@@ -14,6 +14,16 @@ from locust_rs.fasthttp import (
     ResponseContextManager,
     RestResponseContextManager,
 )
+from locust_rs.websocket import (
+    WebSocket,
+    WebSocketClosed,
+    WebSocketError,
+    WebSocketHandshakeError,
+    WebSocketMixin,
+    WebSocketReply,
+    WebSocketTimeout,
+    WebSocketUser,
+)
 
 __all__ = [
     "ConnectionPool",
@@ -24,6 +34,14 @@ __all__ = [
     "FastResponse",
     "ResponseContextManager",
     "RestResponseContextManager",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketError",
+    "WebSocketHandshakeError",
+    "WebSocketMixin",
+    "WebSocketReply",
+    "WebSocketTimeout",
+    "WebSocketUser",
     "__version__",
     "configure",
 ]

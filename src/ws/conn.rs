@@ -350,7 +350,7 @@ impl WsConnection {
         Ok(self.tx.send(Cmd::Send(msg)).ok().map(|()| at))
     }
 
-    /// The next received message as `(str | bytes, arrival stamp ns)`, None if nothing has
+    /// The next received message as `(str | bytes, arrival stamp ns, payload bytes)`, None if nothing has
     /// arrived yet, or the `NativeError` that ended the connection once all messages were taken.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let mut inbox = self.shared.inbox.lock();
@@ -361,7 +361,11 @@ impl WsConnection {
                     Payload::Text(t) => PyString::new(py, t.as_str()).into_any(),
                     Payload::Binary(b) => PyBytes::new(py, b).into_any(),
                 };
-                Ok(PyTuple::new(py, [payload, r.at.into_pyobject(py)?.into_any()])?.into_any())
+                let len = r.payload.len().into_pyobject(py)?.into_any();
+                Ok(
+                    PyTuple::new(py, [payload, r.at.into_pyobject(py)?.into_any(), len])?
+                        .into_any(),
+                )
             }
             None => match &inbox.end {
                 Some(e) => Ok(Bound::new(py, NativeError::new(e.clone()))?.into_any()),

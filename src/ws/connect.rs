@@ -71,17 +71,18 @@ pub fn config(max_message_size: Option<usize>) -> WebSocketConfig {
 fn parse(url: &str) -> Result<(Url, bool, String, u16), Error> {
     let u =
         Url::parse(url).map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("{e}: {url:?}")))?;
-    let tls =
-        match u.scheme() {
-            "ws" => false,
-            "wss" => true,
-            other => return Err(Error::new(
+    let tls = match u.scheme() {
+        "ws" => false,
+        "wss" => true,
+        other => {
+            return Err(Error::new(
                 ErrorKind::UnsupportedScheme,
                 format!(
                     "unsupported scheme {other:?} (a WebSocket URL starts with ws:// or wss://)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let host = match u.host_str() {
         Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
         _ => {
