@@ -1,4 +1,4 @@
-"""An end-to-end `locust --headless` run of a locustfile using locust_rs.WebSocketUser, checked through its CSV stats."""
+"""An end-to-end `locust --headless` run of a locustfile using locust_rs.WebSocketUser, checked via its CSV stats."""
 
 import locust  # noqa: F401,I001 - monkey-patches first
 
