@@ -11,10 +11,13 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 async fn serve(tcp: TcpStream) {
     let _ = tcp.set_nodelay(true);
-    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+    // A small read buffer: tungstenite zero-fills its free part before every read.
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
         return;
     };
     while let Some(Ok(msg)) = ws.next().await {
