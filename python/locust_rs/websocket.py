@@ -366,9 +366,23 @@ class WebSocket:
             :py:class:`WebSocketError` raised.
         """
         name = name or self.name
-        data = _encode(message)
-        collector = _Collector(reply, until)
+        data = message if type(message) is str else _encode(message)
         start_time = time.time()
+        if reply is None and until is None and self._receiver is None and not self._backlog:
+            # The common ping-pong case, without a collector: the next message is the reply.
+            sent_at = self._native.send(data)
+            if sent_at is None:
+                self._raise_over("WSRT", 0.0, name=name)
+            try:
+                msg, at, length = self._next(self.timeout if timeout is _DEFAULT else timeout)
+            except WebSocketError as e:
+                self._fire("WSRT", name, (_native.ws_clock_ns() - sent_at) / 1e6, 0, None, e, start_time, context)
+                raise
+            elapsed = (at - sent_at) / 1e6
+            result = WebSocketReply([msg], elapsed, elapsed, length)
+            self._fire("WSRT", name, elapsed, length, result, None, start_time, context)
+            return result
+        collector = _Collector(reply, until)
         sent_at = self._native.send(data)
         if sent_at is None:
             self._raise_over("WSRT", 0.0, name=name)
