@@ -23,6 +23,7 @@ from locust_rs.websocket import (
     WebSocketClosed,
     WebSocketConnectionError,
     WebSocketHandshakeError,
+    WebSocketProtocolError,
     WebSocketTimeout,
     WebSocketUser,
 )
@@ -213,6 +214,50 @@ def test_server_dropping_the_connection_without_close_frame(make_user):
     assert info.value.code == 1006
     assert "without a close frame" in str(info.value)
     assert events[-1]["request_type"] == "WSRECV" and events[-1]["exception"] is info.value
+
+
+def test_protocol_error(make_user):
+    user, events = make_user()
+    ws = user.connect("/garbage")
+    with pytest.raises(WebSocketProtocolError) as info:
+        ws.recv(timeout=5)
+    assert "protocol error" in str(info.value).lower()
+    assert events[-1]["request_type"] == "WSRECV" and events[-1]["exception"] is info.value
+    assert not ws.open
+
+
+def test_background_receiver_reports_a_close_by_the_server(make_user):
+    user, events = make_user()
+    got = []
+    ws = user.connect("/echo", on_message=got.append)
+    ws.send_json({"type": "close", "code": 1011, "reason": "overloaded"})
+    deadline = time.monotonic() + 5
+    while ws.open and time.monotonic() < deadline:
+        gevent.sleep(0.02)
+    gevent.sleep(0.05)
+    e = events[-1]
+    assert e["request_type"] == "WSRECV" and isinstance(e["exception"], WebSocketClosed)
+    assert e["exception"].code == 1011 and "overloaded" in str(e["exception"])
+    assert got == []
+
+
+def test_mixin_with_fast_http_user(http_server, ws_server):
+    from locust_rs import FastHttpUser, WebSocketMixin
+
+    class Both(WebSocketMixin, FastHttpUser):
+        host = http_server
+
+    env = Environment(user_classes=[Both])
+    events = []
+    env.events.request.add_listener(lambda **kw: events.append(kw))
+    user = Both(env)
+    assert user.client.get("/bytes/3").status_code == 200
+    ws = user.connect(f"http://127.0.0.1:{ws_server['port']}/echo")
+    assert ws.url.startswith("ws://")
+    assert ws.request("hi").text == "hi"
+    assert [e["request_type"] for e in events] == ["GET", "WS", "WSRT"]
+    user.close_websockets(wait=True)
+    assert not ws.open
 
 
 def test_reply_timeout_is_a_failure_and_the_connection_survives(make_user):

@@ -12,7 +12,8 @@ its stdin closes. On every path except the ones below it echoes text and binary 
 - ``{"type": "headers"}`` -> the upgrade request's headers as a JSON object (lowercase names)
 - ``{"type": "ping-me"}`` -> the server pings and answers ``{"type": "pinged"}`` once the client's pong arrived
 
-Paths: ``/refuse`` answers the upgrade with 401; ``/drop`` drops the TCP connection right after the upgrade.
+Paths: ``/refuse`` answers the upgrade with 401; ``/drop`` drops the TCP connection right after the upgrade;
+``/garbage`` sends a frame with a reserved opcode.
 ``silent_port`` accepts TCP connections and never answers (a handshake that hangs).
 """
 
@@ -40,6 +41,10 @@ def refuse(connection, request):
 async def handler(ws):
     if ws.request.path.startswith("/drop"):
         ws.transport.abort()
+        return
+    if ws.request.path.startswith("/garbage"):
+        ws.transport.write(b"\x83\x00")  # a data frame with the reserved opcode 3
+        await asyncio.sleep(5)
         return
     async for message in ws:
         command = None
