@@ -110,20 +110,28 @@ impl Shared {
     }
 }
 
-/// Keeps the process's open-connection count true however the task ends (even aborted).
-struct OpenGuard;
+/// Keeps the process's open-connection count true, and wakes every waiter, however the task ends:
+/// if it panicked or was dropped with the runtime, the connection still ends with an error
+/// instead of leaving a `recv` or `close` waiting forever.
+struct OpenGuard(Arc<Shared>);
 
 impl OpenGuard {
-    fn new() -> Self {
+    fn new(shared: Arc<Shared>) -> Self {
         COUNTERS.open.fetch_add(1, Ordering::Relaxed);
         COUNTERS.opened.fetch_add(1, Ordering::Relaxed);
-        OpenGuard
+        OpenGuard(shared)
     }
 }
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         COUNTERS.open.fetch_sub(1, Ordering::Relaxed);
+        if !self.0.done.load(Ordering::Acquire) {
+            self.0.finish(Error::new(
+                ErrorKind::Internal,
+                "the WebSocket connection task ended unexpectedly",
+            ));
+        }
     }
 }
 
@@ -281,7 +289,7 @@ fn start(opened: Opened) -> WsConnection {
         close_code: Mutex::new(None),
     });
     let (tx, rx) = unbounded_channel();
-    let guard = OpenGuard::new();
+    let guard = OpenGuard::new(shared.clone());
     tokio::spawn(run(opened.socket, rx, shared.clone(), guard));
     WsConnection {
         shared,

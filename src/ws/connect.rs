@@ -247,3 +247,52 @@ pub fn closed(code: u16, message: impl Into<String>) -> Error {
     e.errno = Some(i32::from(code));
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_before_connecting() {
+        assert!(parse("ws://127.0.0.1:1/x").is_ok_and(|(_, tls, _, port)| !tls && port == 1));
+        assert!(parse("wss://h/x").is_ok_and(|(_, tls, _, port)| tls && port == 443));
+        assert!(parse("ws://[::1]/").is_ok_and(|(_, _, host, port)| host == "::1" && port == 80));
+        let e = parse("http://h/").err();
+        assert_eq!(e.map(|e| e.kind), Some(ErrorKind::UnsupportedScheme));
+        assert_eq!(
+            parse("ws://").err().map(|e| e.kind),
+            Some(ErrorKind::InvalidUrl)
+        );
+    }
+
+    #[test]
+    fn a_refused_upgrade_carries_its_status() {
+        let resp = http::Response::builder().status(401).body(None).ok();
+        let e = resp.map(|r| from_ws(WsError::Http(Box::new(r)), "handshake"));
+        let e = e.as_ref();
+        assert_eq!(e.map(|e| e.kind), Some(ErrorKind::WsHandshake));
+        assert_eq!(e.and_then(|e| e.errno), Some(401));
+        assert_eq!(
+            e.map(|e| e.message.as_str()),
+            Some("WebSocket handshake refused: HTTP 401 Unauthorized")
+        );
+    }
+
+    #[test]
+    fn oversize_and_closed_errors_are_readable() {
+        let e = from_ws(
+            WsError::Capacity(CapacityError::MessageTooLong {
+                size: 10,
+                max_size: 5,
+            }),
+            "reading",
+        );
+        assert_eq!(e.kind, ErrorKind::MessageTooBig);
+        assert_eq!(
+            e.message,
+            "message of 10 bytes is over max_message_size (5 bytes)"
+        );
+        let c = from_ws(WsError::ConnectionClosed, "reading");
+        assert_eq!((c.kind, c.errno), (ErrorKind::WsClosed, Some(1006)));
+    }
+}
