@@ -239,6 +239,13 @@ def test_background_receiver_reports_a_close_by_the_server(make_user):
     assert e["request_type"] == "WSRECV" and isinstance(e["exception"], WebSocketClosed)
     assert e["exception"].code == 1011 and "overloaded" in str(e["exception"])
     assert got == []
+    # A request routed through the receiver while the server closes fails with the close, not a timeout.
+    ws2 = user.connect("/echo", on_message=got.append)
+    with pytest.raises(WebSocketClosed) as info:
+        ws2.request({"type": "close", "code": 4002, "reason": "later"}, reply="pong", timeout=5)
+    assert info.value.code == 4002
+    assert events[-1]["request_type"] == "WSRT" and events[-1]["exception"] is info.value
+    assert events[-2]["request_type"] == "WS"  # reported once, by the request
 
 
 def test_mixin_with_fast_http_user(http_server, ws_server):
@@ -352,6 +359,7 @@ def test_oversize_message(make_user):
         ws.request({"type": "big", "size": 1001}, name="big")
     assert "1001" in str(info.value) and "max_message_size" in str(info.value)
     assert events[-1]["request_type"] == "WSRT" and events[-1]["exception"] is info.value
+    assert events[-2]["request_type"] == "WS"  # reported once, by the request
     assert not ws.open
     assert ws.close_status is None or ws.close_status[0] in (1009, 1006)
 

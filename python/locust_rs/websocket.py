@@ -428,11 +428,16 @@ class WebSocket:
         collector.event = gevent.event.Event()
         self._collectors.append(collector)
         try:
-            if not collector.event.wait(timeout):
-                error = self._native.error
-                if error is not None and not self._native.pending:
-                    raise _exception(error, self._native.close_status)
-                raise WebSocketTimeout(f"timed out after {timeout} s waiting for the reply")
+            collector.event.wait(timeout)
+            if collector.done:
+                return
+            # Woken without the reply: the receiver saw the connection end, or the time ran out.
+            error = self._native.error
+            if error is not None and not self._native.pending:
+                raise _exception(error, self._native.close_status)
+            if self._receiver is None or self._receiver.dead:
+                raise WebSocketClosed("the background receiver stopped before the reply arrived", None)
+            raise WebSocketTimeout(f"timed out after {timeout} s waiting for the reply")
         finally:
             if collector in self._collectors:
                 self._collectors.remove(collector)
@@ -455,7 +460,8 @@ class WebSocket:
             try:
                 item = self._next(None)
             except WebSocketError as e:
-                if not self._closing:
+                # A waiting request reports the failure itself; report it here only if nobody else will.
+                if not self._closing and not self._collectors:
                     self._report_failure("WSRECV", (_native.ws_clock_ns() - started) / 1e6, e)
                 for c in self._collectors:
                     if c.event is not None:
