@@ -469,3 +469,46 @@ def test_connections_close_when_the_user_is_killed(make_user):
 )
 def test_url_from_host(host, path, url):
     assert websocket._ws_url(host, path) == url
+
+
+FORK_SCRIPT = """
+import locust  # noqa
+import os, sys
+from locust.env import Environment
+from locust_rs import WebSocketUser, WebSocketClosed
+
+class U(WebSocketUser):
+    host = sys.argv[1]
+
+user = U(Environment(user_classes=[U]))
+ws = user.connect("/echo")
+assert ws.request("parent").text == "parent"
+pid = os.fork()
+if pid == 0:
+    ok = not ws.open
+    try:
+        ws.send("from the child")
+        ok = False
+    except WebSocketClosed as e:
+        ok = ok and "parent process" in str(e)
+    fresh = user.connect("/echo")
+    ok = ok and fresh.request("child").text == "child"
+    fresh.close()
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+assert ws.request("parent again").text == "parent again"
+ws.close()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_connection_used_after_fork_fails_clearly_and_new_ones_work(ws_server, tmp_path):
+    script = tmp_path / "ws_fork.py"
+    script.write_text(FORK_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), f"http://127.0.0.1:{ws_server['port']}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -267,6 +267,8 @@ async fn close_handshake(ws: &mut Socket, frame: CloseFrame) {
 pub struct WsConnection {
     shared: Arc<Shared>,
     tx: UnboundedSender<Cmd>,
+    /// The process whose runtime runs the connection's task; a forked child has no such task.
+    pid: u32,
     #[pyo3(get)]
     url: String,
     #[pyo3(get)]
@@ -294,6 +296,7 @@ fn start(opened: Opened) -> WsConnection {
     WsConnection {
         shared,
         tx,
+        pid: crate::runtime::current_pid(),
         url: opened.url,
         subprotocol: opened.subprotocol,
         status: opened.status,
@@ -330,6 +333,23 @@ pub fn ws_connect(
         .map_err(crate::py_err)
 }
 
+impl WsConnection {
+    /// The error of a connection used in a forked child: its task lives in the parent.
+    fn foreign(&self) -> Option<Error> {
+        (self.pid != crate::runtime::current_pid()).then(|| {
+            Error::new(
+                ErrorKind::WsClosed,
+                "this WebSocket connection belongs to the parent process (it was opened before a fork); \
+                 open a new one in this process",
+            )
+        })
+    }
+
+    fn ended(&self) -> bool {
+        self.pid != crate::runtime::current_pid() || self.shared.done.load(Ordering::Acquire)
+    }
+}
+
 #[pymethods]
 impl WsConnection {
     /// Queues a text (str) or binary (bytes-like) message. Returns the send stamp (ns, on the
@@ -351,7 +371,7 @@ impl WsConnection {
             })?;
             Message::Binary(Bytes::from(v))
         };
-        if self.shared.done.load(Ordering::Acquire) {
+        if self.ended() {
             return Ok(None);
         }
         let at = stamp(Instant::now());
@@ -361,6 +381,9 @@ impl WsConnection {
     /// The next received message as `(str | bytes, arrival stamp ns, payload bytes)`, None if nothing has
     /// arrived yet, or the `NativeError` that ended the connection once all messages were taken.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(e) = self.foreign() {
+            return Ok(Bound::new(py, NativeError::new(e))?.into_any());
+        }
         let mut inbox = self.shared.inbox.lock();
         match inbox.queue.pop_front() {
             Some(r) => {
@@ -386,6 +409,9 @@ impl WsConnection {
     /// is over, or with a timeout error. Takes nothing: cancelling it loses no message.
     #[pyo3(signature = (timeout = None))]
     fn wait(&self, timeout: Option<f64>) -> PyResult<Ticket> {
+        if let Some(e) = self.foreign() {
+            return bridge::submit(async move { Outcome::WsReady(Err(e)) }).map_err(crate::py_err);
+        }
         let shared = self.shared.clone();
         let limit = duration(timeout);
         bridge::submit(async move {
@@ -413,6 +439,9 @@ impl WsConnection {
     /// completes once the connection is over (at most about 5 s later).
     #[pyo3(signature = (code = 1000, reason = String::new()))]
     fn close(&self, code: u16, reason: String) -> PyResult<Ticket> {
+        if self.foreign().is_some() {
+            return bridge::submit(async { Outcome::WsReady(Ok(())) }).map_err(crate::py_err);
+        }
         if !self.shared.done.load(Ordering::Acquire) {
             let frame = CloseFrame {
                 code: CloseCode::from(code),
@@ -439,7 +468,7 @@ impl WsConnection {
     /// False once the connection is over (closed by either side, or failed).
     #[getter]
     fn open(&self) -> bool {
-        !self.shared.done.load(Ordering::Acquire)
+        !self.ended()
     }
 
     /// Messages received and not yet taken.
@@ -457,7 +486,9 @@ impl WsConnection {
     /// The error that ended the connection, once it is over.
     #[getter]
     fn error(&self) -> Option<NativeError> {
-        self.shared.inbox.lock().end.clone().map(NativeError::new)
+        self.foreign()
+            .or_else(|| self.shared.inbox.lock().end.clone())
+            .map(NativeError::new)
     }
 
     /// The upgrade response's headers as (lowercase name, value) pairs.
