@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -267,6 +268,7 @@ async fn close_handshake(ws: &mut Socket, frame: CloseFrame) {
 pub struct WsConnection {
     shared: Arc<Shared>,
     tx: UnboundedSender<Cmd>,
+    task: AbortHandle,
     /// The process whose runtime runs the connection's task; a forked child has no such task.
     pid: u32,
     #[pyo3(get)]
@@ -292,10 +294,11 @@ fn start(opened: Opened) -> WsConnection {
     });
     let (tx, rx) = unbounded_channel();
     let guard = OpenGuard::new(shared.clone());
-    tokio::spawn(run(opened.socket, rx, shared.clone(), guard));
+    let task = tokio::spawn(run(opened.socket, rx, shared.clone(), guard)).abort_handle();
     WsConnection {
         shared,
         tx,
+        task,
         pid: crate::runtime::current_pid(),
         url: opened.url,
         subprotocol: opened.subprotocol,
@@ -450,15 +453,29 @@ impl WsConnection {
             let _ = self.tx.send(Cmd::Close(frame));
         }
         let shared = self.shared.clone();
+        let task = self.task.clone();
         bridge::submit(async move {
-            loop {
-                let notified = shared.finished.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if shared.done.load(Ordering::Acquire) {
-                    break;
+            let finished = async {
+                loop {
+                    let notified = shared.finished.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if shared.done.load(Ordering::Acquire) {
+                        break;
+                    }
+                    notified.await;
                 }
-                notified.await;
+            };
+            // The task may be stuck in a write to a server that stopped reading: give up on it.
+            if with_timeout(Some(CLOSE_TIMEOUT + Duration::from_secs(1)), finished)
+                .await
+                .is_err()
+            {
+                shared.finish(closed(
+                    1006,
+                    "the closing handshake did not finish in time; the connection was dropped",
+                ));
+                task.abort();
             }
             Outcome::WsReady(Ok(()))
         })
