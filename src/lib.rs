@@ -6,6 +6,7 @@ mod demo;
 mod errors;
 mod http;
 mod runtime;
+mod ws;
 
 use pyo3::prelude::*;
 
@@ -47,5 +48,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::response::NativeResponse>()?;
     m.add_class::<http::response::NativeError>()?;
     m.add_class::<demo::DemoServer>()?;
+    m.add_function(wrap_pyfunction!(ws::conn::ws_connect, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_counters, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_clock_ns, m)?)?;
+    m.add_class::<ws::conn::WsConnection>()?;
     Ok(())
 }

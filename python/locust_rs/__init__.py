@@ -14,6 +14,19 @@ from locust_rs.fasthttp import (
     ResponseContextManager,
     RestResponseContextManager,
 )
+from locust_rs.websocket import (
+    MessageTooBig,
+    WebSocket,
+    WebSocketClosed,
+    WebSocketConnectionError,
+    WebSocketError,
+    WebSocketHandshakeError,
+    WebSocketMixin,
+    WebSocketProtocolError,
+    WebSocketReply,
+    WebSocketTimeout,
+    WebSocketUser,
+)
 
 __all__ = [
     "ConnectionPool",
@@ -24,6 +37,17 @@ __all__ = [
     "FastResponse",
     "ResponseContextManager",
     "RestResponseContextManager",
+    "MessageTooBig",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketConnectionError",
+    "WebSocketError",
+    "WebSocketHandshakeError",
+    "WebSocketMixin",
+    "WebSocketProtocolError",
+    "WebSocketReply",
+    "WebSocketTimeout",
+    "WebSocketUser",
     "__version__",
     "configure",
 ]

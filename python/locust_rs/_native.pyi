@@ -145,3 +145,49 @@ class DemoServer:
     def default_options() -> dict[str, object]: ...
     @staticmethod
     def openapi_json() -> str: ...
+
+# --- WebSocket (src/ws/; the Python face is locust_rs.websocket) ---
+
+def ws_connect(
+    url: str,
+    headers: list[tuple[str, str]] | None = None,
+    subprotocols: list[str] | None = None,
+    timeout: float | None = None,
+    insecure: bool = True,
+    max_message_size: int | None = None,
+) -> Ticket:
+    """Opens a WebSocket; the ticket completes with a WsConnection or a NativeError."""
+
+def ws_counters() -> dict[str, int]:
+    """connections_open, connections_opened, messages/bytes sent/received of this process."""
+
+def ws_clock_ns() -> int:
+    """Now, on the clock of the send and arrival stamps."""
+
+class WsConnection:
+    @property
+    def url(self) -> str: ...
+    @property
+    def subprotocol(self) -> str | None: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def handshake_ms(self) -> float: ...
+    @property
+    def open(self) -> bool: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def close_status(self) -> tuple[int, str] | None: ...
+    @property
+    def error(self) -> NativeError | None: ...
+    def send(self, data: str | bytes | bytearray | memoryview) -> int | None:
+        """Queues a message; the send stamp (ns), or None if the connection is over."""
+    def try_recv(self) -> tuple[str | bytes, int, int] | NativeError | None:
+        """(message, arrival stamp ns, payload bytes), None if nothing yet, or the error that ended it."""
+    def wait(self, timeout: float | None = None) -> Ticket:
+        """Completes with True once a message waits or the connection is over; takes nothing."""
+    def close(self, code: int = 1000, reason: str = "") -> Ticket:
+        """Starts the closing handshake; completes once the connection is over."""
+    def headers(self) -> list[tuple[str, str]]: ...
+    def stats(self) -> tuple[int, int, int, int]: ...
