@@ -1,0 +1,357 @@
+"""HDR metrics: exact percentiles beside Locust's rounded ones, distributed merge, coordinated
+omission correction, the ``PREFIX_hdr.csv`` and ``PREFIX.hlog`` outputs.
+
+Rust records every request of our clients into an HDR histogram per (request type, name) when
+the request completes (``locust_rs._native.metric_key`` / ``MetricKey``). This module is the
+Locust glue: it turns recording on when a Locust run starts (``events.init``), records requests
+that did not come through a Rust client (custom ``events.request.fire``, Locust's own users),
+drains the Rust recorder into cumulative and per-interval :py:class:`HistogramSet` objects,
+ships deltas from workers to the master (``report_to_master`` / ``worker_report``), resets with
+Locust's stats and writes the outputs at the end.
+
+Values are recorded in microseconds (3 significant digits, 1 µs to 1 h) and reported in
+milliseconds, Locust's unit.
+"""
+
+from __future__ import annotations
+
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+import csv
+import logging
+import os
+import time
+
+import gevent
+
+from locust_rs import _native
+
+HistogramSet = _native.HistogramSet
+logger = logging.getLogger(__name__)
+
+#: Whether our clients pass a metric key with each request. On from ``events.init`` of a Locust
+#: run unless ``LOCUST_RS_METRICS=0`` or ``--no-hdr-metrics``.
+enabled = False
+
+#: Key of the ``report_to_master`` payload: a delta (what was recorded since the last report).
+REPORT_KEY = "locust_rs_hdr"
+#: The ``.hlog`` interval and the local drain period, in seconds.
+INTERVAL = 1.0
+QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999)
+QUANTILE_LABELS = ("p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99")
+AGGREGATE = "Aggregated"
+
+_keys: dict[tuple[str, str, float], _native.MetricKey] = {}
+
+
+def key(request_type: str, name: str, expected_interval: float = 0.0) -> _native.MetricKey:
+    """The interned metric key for (request_type, name); ``expected_interval`` in ms enables the
+    coordinated-omission-corrected histogram for values recorded through it."""
+    k = (request_type, name, expected_interval)
+    mk = _keys.get(k)
+    if mk is None:
+        mk = _keys[k] = _native.metric_key(request_type, name, expected_interval)
+    return mk
+
+
+def expected_interval(user) -> float:
+    """The interval (ms) at which ``user`` means to run its tasks, or 0 when it has none.
+
+    An explicit ``expected_interval`` class attribute (seconds) wins; otherwise Locust's
+    ``constant_pacing(t)`` gives ``t`` and ``constant_throughput(r)`` (which is
+    ``constant_pacing(1 / r)``) gives ``1 / r``.
+    """
+    if user is None:
+        return 0.0
+    explicit = getattr(user, "expected_interval", None)
+    if explicit:
+        return float(explicit) * 1000.0
+    fn = getattr(type(user), "wait_time", None)
+    code = getattr(fn, "__code__", None)
+    if code is None or not getattr(fn, "__qualname__", "").startswith("constant_pacing."):
+        return 0.0
+    try:
+        cell = fn.__closure__[code.co_freevars.index("wait_time")]
+        return float(cell.cell_contents) * 1000.0
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return 0.0
+
+
+def _on_request(request_type, name, response_time, response=None, **_kwargs) -> None:
+    # Our clients recorded theirs in Rust; their responses carry the class marker.
+    if getattr(response, "_locust_rs_recorded", False) or response_time is None:
+        return
+    k = (request_type, name, 0.0)
+    mk = _keys.get(k) or key(request_type, name)
+    mk.record(response_time)
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+class HdrRun:
+    """The histograms of one Locust run on this node.
+
+    ``total`` holds everything since the start or the last stats reset (local, master: merged
+    from the workers); ``interval`` what the next ``.hlog`` interval will hold; ``unsent`` (a
+    worker) what the next report will ship. Reports carry deltas, so the master adds them.
+    """
+
+    def __init__(self, environment) -> None:
+        self.environment = environment
+        runner = environment.runner
+        self.is_worker = isinstance(runner, WorkerRunner)
+        self.is_master = isinstance(runner, MasterRunner)
+        self.total = HistogramSet()
+        self.unsent = HistogramSet()
+        self.interval = HistogramSet()
+        self.start_time = time.time()
+        self.interval_start = self.start_time
+        self.hlog = None
+        self._ticker = None
+        opts = environment.parsed_options
+        self.csv_prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
+        self.hlog_path = f"{self.csv_prefix}.hlog" if self.csv_prefix and not self.is_worker else None
+
+    # recording
+    def pump(self) -> None:
+        """Moves what Rust recorded since the last call into the sets."""
+        d = _native.metrics_drain()
+        if not len(d):
+            return
+        if self.is_worker:
+            self.unsent.merge(d)
+            return
+        self.total.merge(d)
+        if self.hlog_path:
+            self.interval.merge(d)
+
+    def merge_report(self, payload: bytes) -> None:
+        """A worker's delta, on the master."""
+        d = HistogramSet.decode(payload)
+        self.total.merge(d)
+        if self.hlog_path:
+            self.interval.merge(d)
+
+    def take_report(self) -> bytes | None:
+        self.pump()
+        if not len(self.unsent):
+            return None
+        payload = self.unsent.encode()
+        self.unsent = HistogramSet()
+        return payload
+
+    def reset(self) -> None:
+        # What was recorded before the reset goes to the interval log (it happened), not to
+        # the totals.
+        self.pump()
+        self.total.clear()
+        self.unsent.clear()
+
+    # the interval log
+    def start(self) -> None:
+        if self._ticker is None and not self.is_worker:
+            self._ticker = gevent.spawn(self._tick)
+
+    def _tick(self) -> None:
+        while True:
+            gevent.sleep(INTERVAL)
+            try:
+                self.pump()
+                self.write_interval()
+            except Exception:  # noqa: BLE001 - metrics must never stop a run
+                logger.exception("locust-rs metrics: interval failed")
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.kill(block=False)
+            self._ticker = None
+        self.pump()
+        self.write_interval()
+
+    def write_interval(self) -> None:
+        if not self.hlog_path:
+            return
+        now = time.time()
+        if self.hlog is None:
+            self.hlog = HlogWriter(self.hlog_path, self.start_time)
+        if len(self.interval):
+            self.hlog.write(self.interval, self.interval_start, now)
+        self.interval = HistogramSet()
+        self.interval_start = now
+
+    # outputs
+    def rows(self) -> list[dict]:
+        """One dict per (type, name) plus the aggregate: count, min, max, mean, stdev and the
+        percentiles in ms, raw and (where known) corrected."""
+        out = []
+        keys = [(t, n) for t, n in self.total.keys()] + [(None, None)]
+        for t, n in keys:
+            raw = self.total.summary(t, n, False, list(QUANTILES))
+            if raw is None:
+                continue
+            cor = self.total.summary(t, n, True, list(QUANTILES))
+            out.append({"type": t or "", "name": n if n is not None else AGGREGATE, "raw": raw, "corrected": cor})
+        return out
+
+    def write_csv(self, path: str) -> None:
+        stats = ("Count", "Min", "Max", "Mean", "StdDev", *QUANTILE_LABELS)
+        header = ["Type", "Name", *stats, *(f"Corrected {s}" for s in stats)]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for row in self.rows():
+                cells = [row["type"], row["name"]]
+                for side in (row["raw"], row["corrected"]):
+                    if side is None:
+                        cells += [""] * len(stats)
+                        continue
+                    cells += [side["count"], *(_fmt(side[k]) for k in ("min", "max", "mean", "stdev"))]
+                    cells += [_fmt(v) for _, v in side["percentiles"]]
+                w.writerow(cells)
+
+    def finish(self) -> None:
+        self.stop()
+        if self.hlog is not None:
+            self.hlog.close()
+            self.hlog = None
+        if self.csv_prefix and not self.is_worker:
+            self.write_csv(f"{self.csv_prefix}_hdr.csv")
+
+
+def hlog_tag(request_type: str | None, name: str | None, corrected: bool) -> str | None:
+    """The ``.hlog`` tag of a series: none for the raw aggregate (what tools that ignore tags
+    read), ``corrected`` for the corrected aggregate, ``TYPE:NAME`` and ``corrected:TYPE:NAME``
+    per key. Commas and whitespace, which end a tag, are percent-encoded."""
+    if request_type is None:
+        return "corrected" if corrected else None
+    tag = f"{request_type}:{name}"
+    for ch, esc in (("%", "%25"), (",", "%2C"), (" ", "%20"), ("\t", "%09"), ("\n", "%0A"), ("\r", "%0D")):
+        tag = tag.replace(ch, esc)
+    return f"corrected:{tag}" if corrected else tag
+
+
+class HlogWriter:
+    """HdrHistogram's interval log format (version 1.3), as written by Java's
+    ``HistogramLogWriter`` and read by ``HistogramLogProcessor`` and the other ports. Timestamps
+    are seconds relative to ``BaseTime``; ``Interval_Max`` is in ms (values are µs)."""
+
+    def __init__(self, path: str, start_time: float) -> None:
+        self.start_time = start_time
+        self.f = open(path, "w")  # noqa: SIM115 - closed by close()
+        stamp = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(start_time))
+        self.f.write("#[Histogram log format version 1.3]\n")
+        self.f.write(f"#[StartTime: {start_time:.3f} (seconds since epoch), {stamp}]\n")
+        self.f.write(f"#[BaseTime: {start_time:.3f} (seconds since epoch)]\n")
+        self.f.write('"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n')
+
+    def write(self, hs, start: float, end: float) -> None:
+        rel = start - self.start_time
+        length = max(end - start, 0.0)
+        series = [(None, None)] + list(hs.keys())
+        for t, n in series:
+            for corrected in (False, True):
+                enc = hs.encode_histogram(t, n, corrected)
+                if enc is None:
+                    continue
+                b64, mx = enc
+                tag = hlog_tag(t, n, corrected)
+                prefix = f"Tag={tag}," if tag else ""
+                self.f.write(f"{prefix}{rel:.3f},{length:.3f},{mx:.3f},{b64}\n")
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+# Locust hooks ---------------------------------------------------------------------------------
+
+_run: HdrRun | None = None
+
+
+def current() -> HdrRun | None:
+    """This node's :py:class:`HdrRun` while a Locust run is set up, else None."""
+    return _run
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser) -> None:
+    group = parser.add_argument_group("locust-rs metrics")
+    group.add_argument(
+        "--no-hdr-metrics",
+        action="store_true",
+        default=False,
+        env_var="LOCUST_RS_NO_HDR_METRICS",
+        help="Do not record HDR histograms (exact percentiles, PREFIX_hdr.csv, PREFIX.hlog)",
+    )
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs) -> None:
+    global _run, enabled
+    opts = environment.parsed_options
+    if os.environ.get("LOCUST_RS_METRICS", "1") == "0" or getattr(opts, "no_hdr_metrics", False):
+        return
+    if environment.runner is None:
+        return
+    _run = HdrRun(environment)
+    enabled = True
+    _native.metrics_reset()
+    if _on_request not in environment.events.request._handlers:
+        environment.events.request.add_listener(_on_request)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs) -> None:
+    if _run is not None:
+        _run.start()
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id, data, **_kwargs) -> None:
+    if _run is not None:
+        payload = _run.take_report()
+        if payload is not None:
+            data[REPORT_KEY] = payload
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id, data, **_kwargs) -> None:
+    payload = data.get(REPORT_KEY)
+    if _run is not None and payload:
+        try:
+            _run.merge_report(payload)
+        except ValueError as e:
+            logger.warning("locust-rs metrics: dropped a bad report from %s: %s", client_id, e)
+
+
+@events.reset_stats.add_listener
+def _on_reset_stats(**_kwargs) -> None:
+    if _run is not None:
+        _run.reset()
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(user_count, **_kwargs) -> None:
+    if _run is not None and _run.environment.reset_stats:
+        _run.reset()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kwargs) -> None:
+    if _run is not None:
+        try:
+            _run.finish()
+        except Exception:  # noqa: BLE001 - never turn an output problem into a crash at exit
+            logger.exception("locust-rs metrics: writing the outputs failed")
+
+
+def _after_fork_in_child() -> None:
+    # Keys made in the parent point into its registry; the child starts its own.
+    _keys.clear()
+    _native.metrics_forget()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
