@@ -25,7 +25,7 @@ import time
 
 import gevent
 
-from locust_rs import _native
+from locust_rs import _native, thresholds
 
 HistogramSet = _native.HistogramSet
 logger = logging.getLogger(__name__)
@@ -346,6 +346,8 @@ def _on_quitting(environment, **_kwargs) -> None:
             _run.finish()
         except Exception:  # noqa: BLE001 - never turn an output problem into a crash at exit
             logger.exception("locust-rs metrics: writing the outputs failed")
+    # After the final drain, so the thresholds see every request.
+    thresholds.finish(environment)
 
 
 def _after_fork_in_child() -> None:
