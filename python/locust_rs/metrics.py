@@ -217,8 +217,32 @@ class HdrRun:
         if self.hlog is not None:
             self.hlog.close()
             self.hlog = None
-        if self.csv_prefix and not self.is_worker:
+        if self.is_worker:
+            return
+        if self.csv_prefix:
             self.write_csv(f"{self.csv_prefix}_hdr.csv")
+        html_file = getattr(self.environment.parsed_options, "html_file", None)
+        if html_file:
+            from locust_rs import hdr_report
+
+            base = html_file[:-5] if html_file.endswith(".html") else html_file
+            with open(f"{base}_hdr.html", "w", encoding="utf-8") as f:
+                f.write(hdr_report.render(self))
+
+    def web_rows(self) -> list[dict]:
+        """Rows for the web UI's tab: keys without punctuation, as its tables camel-case them."""
+        out = []
+        for row in self.rows():
+            for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
+                if side is None:
+                    continue
+                r = {"type": row["type"], "name": row["name"], "histogram": label, "count": side["count"]}
+                for k in ("min", "mean", "max"):
+                    r[k] = round(side[k], 3)
+                for lbl, (_, v) in zip(QUANTILE_LABELS, side["percentiles"], strict=True):
+                    r[lbl.replace(".", "")] = round(v, 3)
+                out.append(r)
+        return out
 
 
 def hlog_tag(request_type: str | None, name: str | None, corrected: bool) -> str | None:
@@ -301,6 +325,75 @@ def _on_init(environment, **_kwargs) -> None:
     _native.metrics_reset()
     if _on_request not in environment.events.request._handlers:
         environment.events.request.add_listener(_on_request)
+    if environment.web_ui is not None and not _run.is_worker:
+        _extend_web_ui(environment)
+
+
+WEB_TAB = "locust-rs-hdr"
+
+
+def _extend_web_ui(environment) -> None:
+    """A live "Exact percentiles" tab, through the extension points of Locust's React UI (``extended_tabs``,
+    ``extended_tables``, ``extended_stats`` in ``/stats/requests``), plus the CSV and the HDR page as downloads."""
+    import json
+
+    from flask import Response, request
+
+    web_ui = environment.web_ui
+    structure = [
+        {"key": "type", "title": "Type"},
+        {"key": "name", "title": "Name"},
+        {"key": "histogram", "title": "Histogram"},
+        {"key": "count", "title": "# Requests"},
+        {"key": "min", "title": "Min (ms)"},
+        {"key": "mean", "title": "Mean (ms)"},
+        *({"key": lbl.replace(".", ""), "title": f"{lbl} (ms)"} for lbl in QUANTILE_LABELS),
+        {"key": "max", "title": "Max (ms)"},
+    ]
+    args = web_ui.template_args
+    args["extended_tabs"] = [*args.get("extended_tabs", []), {"title": "Exact percentiles", "key": WEB_TAB}]
+    args["extended_tables"] = [*args.get("extended_tables", []), {"key": WEB_TAB, "structure": structure}]
+    args["extended_csv_files"] = [
+        *args.get("extended_csv_files", []),
+        {"href": "./locust-rs/hdr.csv", "title": "Download exact percentiles CSV (HDR)"},
+        {"href": "./locust-rs/hdr.html", "title": "Exact percentiles and distribution chart (HDR)"},
+    ]
+
+    @web_ui.app.after_request
+    def _add_hdr_stats(response):
+        if request.path != "/stats/requests" or _run is None or response.status_code != 200:
+            return response
+        _run.pump()
+        body = response.get_json(silent=True)
+        if not isinstance(body, dict):
+            return response
+        extended = [e for e in body.get("extended_stats", []) if e.get("key") != WEB_TAB]
+        body["extended_stats"] = [*extended, {"key": WEB_TAB, "data": _run.web_rows()}]
+        response.set_data(json.dumps(body))
+        return response
+
+    @web_ui.app.route("/locust-rs/hdr.csv")
+    @web_ui.auth_required_if_enabled
+    def _hdr_csv():
+        import tempfile
+
+        if _run is None:
+            return Response("HDR metrics are off", status=404)
+        _run.pump()
+        with tempfile.NamedTemporaryFile("r", suffix=".csv") as f:
+            _run.write_csv(f.name)
+            data = f.read()
+        return Response(data, mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=hdr.csv"})
+
+    @web_ui.app.route("/locust-rs/hdr.html")
+    @web_ui.auth_required_if_enabled
+    def _hdr_html():
+        from locust_rs import hdr_report
+
+        if _run is None:
+            return Response("HDR metrics are off", status=404)
+        _run.pump()
+        return Response(hdr_report.render(_run), mimetype="text/html")
 
 
 @events.test_start.add_listener
