@@ -8,6 +8,7 @@ import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (s
 from locust import constant_pacing
 
 import csv
+import json
 import math
 import random
 import time
@@ -20,7 +21,15 @@ from hdrh.log import HistogramLogReader
 from locust_rs import _native, metrics
 from locust_rs.fasthttp import FastHttpSession
 from locust_rs.thresholds import Threshold
-from tests.test_e2e_locust import run_locust, write_locustfile
+from tests.test_e2e_locust import (
+    RUN_GRACE_S,
+    finish_locust,
+    free_port,
+    http_get,
+    run_locust,
+    start_locust,
+    write_locustfile,
+)
 
 
 def exact(samples: list[int], q: float) -> int:
@@ -203,8 +212,19 @@ def hlog_totals(path) -> _native.HistogramSet:
 def hdr_run(tmp_path_factory, http_server):
     directory = tmp_path_factory.mktemp("hdr")
     locustfile = write_locustfile(directory, LOCUSTFILE)
-    run = run_locust(locustfile, http_server, 3, "-u", "6", "-r", "6", "--threshold", "error_rate<0.99")
-    return run
+    return run_locust(
+        locustfile,
+        http_server,
+        3,
+        "-u",
+        "6",
+        "-r",
+        "6",
+        "--threshold",
+        "error_rate<0.99",
+        "--html",
+        str(directory / "report.html"),
+    )
 
 
 def test_hdr_csv_counts_every_request_locust_counted_once(hdr_run):
@@ -286,3 +306,60 @@ def test_a_master_with_two_workers_merges_the_histograms(tmp_path, http_server):
     # a worker's last report can come after Locust's final CSV write, never the other way round
     agg = int(hdr[("", "Aggregated")]["Count"])
     assert agg <= int(stats[("", "Aggregated")]["Request Count"]) * 1.5
+
+
+def test_html_companion_page_has_the_exact_table_and_the_chart(hdr_run):
+    page = (hdr_run.csv_prefix.parent / "report_hdr.html").read_text()
+    hdr = read_csv(f"{hdr_run.csv_prefix}_hdr.csv")
+    assert "<svg" in page and "<polyline" in page and "99.99%" in page
+    assert f"<td>{hdr[('GET', '/echo/ok')]['p99']}</td>" in page
+
+
+def test_web_ui_tab_shows_exact_percentiles_live(tmp_path, http_server):
+    locustfile = write_locustfile(tmp_path, LOCUSTFILE)
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    run_time_s = 4
+    proc = start_locust(
+        locustfile,
+        "--host",
+        http_server,
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(port),
+        "--autostart",
+        "--autoquit",
+        "1",
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        f"{run_time_s}s",
+        "--csv",
+        str(tmp_path / "run"),
+    )
+    tab = page = csv_text = None
+    try:
+        deadline = time.monotonic() + run_time_s + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                _, body = http_get(f"{web}/stats/requests")
+            except OSError:
+                time.sleep(0.2)
+                continue
+            extended = {e["key"]: e["data"] for e in json.loads(body).get("extended_stats", [])}
+            tab = extended.get(metrics.WEB_TAB)
+            if tab and any(r["name"] == "/echo/ok" and r["count"] > 0 for r in tab):
+                _, page = http_get(f"{web}/")
+                _, csv_text = http_get(f"{web}/locust-rs/hdr.csv")
+                break
+            time.sleep(0.2)
+    finally:
+        run = finish_locust(proc, run_time_s + RUN_GRACE_S, tmp_path / "run")
+    assert tab, run.output
+    row = next(r for r in tab if r["name"] == "/echo/ok")
+    assert row["histogram"] == "raw" and row["p50"] <= row["p99"] <= row["p9999"] <= row["max"]
+    assert b"Exact percentiles" in page
+    assert csv_text.startswith(b"Type,Name,Count")
