@@ -12,7 +12,7 @@ install:  ## build (release) and install the package with its pinned dependencie
 
 test-deps:  ## install the pinned test tools
 	$(PIP) install -c constraints.txt pytest pytest-timeout ruff trustme hypercorn
-	$(PIP) install -c constraints.txt hdrhistogram
+	$(PIP) install -c constraints.txt hdrhistogram pandas matplotlib nbclient nbformat ipykernel
 
 format:  ## format Rust and Python
 	cargo fmt
