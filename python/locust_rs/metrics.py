@@ -219,6 +219,8 @@ class HdrRun:
             self.hlog = None
         if self.is_worker:
             return
+        if self.total.count():
+            logging.getLogger("locust.stats_logger").info(self.table())
         if self.csv_prefix:
             self.write_csv(f"{self.csv_prefix}_hdr.csv")
         html_file = getattr(self.environment.parsed_options, "html_file", None)
@@ -228,6 +230,24 @@ class HdrRun:
             base = html_file[:-5] if html_file.endswith(".html") else html_file
             with open(f"{base}_hdr.html", "w", encoding="utf-8") as f:
                 f.write(hdr_report.render(self))
+
+    def table(self) -> str:
+        """The end-of-run console table, beside Locust's "approximated" one."""
+        head = ("Type", "Name", "", *(lbl for lbl in QUANTILE_LABELS), "max", "# reqs")
+        rows = [head]
+        for row in self.rows():
+            for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
+                if side is not None:
+                    pct = [f"{v:.3f}" for _, v in side["percentiles"]][: len(QUANTILE_LABELS)]
+                    rows.append((row["type"], row["name"][:60], label, *pct, f"{side['max']:.3f}", str(side["count"])))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["Response time percentiles (exact, HDR; ms)"]
+        for i, r in enumerate(rows):
+            cells = [c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))]
+            lines.append("  ".join(cells).rstrip())
+            if i == 0:
+                lines.append("-" * len(lines[-1]))
+        return "\n".join(lines)
 
     def web_rows(self) -> list[dict]:
         """Rows for the web UI's tab: keys without punctuation, as its tables camel-case them."""
@@ -293,6 +313,8 @@ class HlogWriter:
 # Locust hooks ---------------------------------------------------------------------------------
 
 _run: HdrRun | None = None
+# The request hook our listener is on (once per process, even if init fires again).
+_listening_on = None
 
 
 def current() -> HdrRun | None:
@@ -314,7 +336,7 @@ def _add_options(parser) -> None:
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
-    global _run, enabled
+    global _run, enabled, _listening_on
     opts = environment.parsed_options
     if os.environ.get("LOCUST_RS_METRICS", "1") == "0" or getattr(opts, "no_hdr_metrics", False):
         return
@@ -323,8 +345,9 @@ def _on_init(environment, **_kwargs) -> None:
     _run = HdrRun(environment)
     enabled = True
     _native.metrics_reset()
-    if _on_request not in environment.events.request._handlers:
+    if _listening_on is not environment.events.request:
         environment.events.request.add_listener(_on_request)
+        _listening_on = environment.events.request
     if environment.web_ui is not None and not _run.is_worker:
         _extend_web_ui(environment)
 

@@ -247,4 +247,41 @@ mod tests {
         // 100 ms at a 10 ms interval: 100, 90, ..., 10.
         assert_eq!(corrected.map(|c| c.len()), Some(10));
     }
+
+    #[test]
+    fn concurrent_recorders_lose_nothing() {
+        let _g = SERIAL.lock();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let k = metric_key("GET", "/threads", 0.0);
+                    for i in 0..10_000u64 {
+                        k.rec.record_micros(1 + (i * 7 + t) % 50_000);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let set = drain();
+        assert_eq!(
+            set.get("GET", "/threads").map(|(r, _)| r.len()),
+            Some(40_000)
+        );
+    }
+
+    #[test]
+    fn values_are_clamped_to_one_hour() {
+        let _g = SERIAL.lock();
+        let k = metric_key("GET", "/clamp", 0.0);
+        k.rec.record_ms(1e12);
+        k.rec.record_ms(f64::NAN);
+        k.rec.record_ms(-5.0);
+        let set = drain();
+        let (raw, _) = set.get("GET", "/clamp").unwrap();
+        assert_eq!(raw.len(), 3);
+        assert!(raw.max() <= raw.highest_equivalent(MAX_MICROS));
+        assert_eq!(raw.min(), 0);
+    }
 }
