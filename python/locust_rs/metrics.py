@@ -233,7 +233,7 @@ class HdrRun:
 
     def table(self) -> str:
         """The end-of-run console table, beside Locust's "approximated" one."""
-        head = ("Type", "Name", "", *(lbl for lbl in QUANTILE_LABELS), "max", "# reqs")
+        head = ("Type", "Name", "Histogram", *(lbl for lbl in QUANTILE_LABELS), "max", "# reqs")
         rows = [head]
         for row in self.rows():
             for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
