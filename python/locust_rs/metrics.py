@@ -43,6 +43,8 @@ QUANTILE_LABELS = ("p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99")
 AGGREGATE = "Aggregated"
 
 _keys: dict[tuple[str, str, float], _native.MetricKey] = {}
+#: ms; from ``--hdr-expected-interval``, for users whose class and wait_time give none.
+default_expected_interval = 0.0
 
 
 def key(request_type: str, name: str, expected_interval: float = 0.0) -> _native.MetricKey:
@@ -60,7 +62,7 @@ def expected_interval(user) -> float:
 
     An explicit ``expected_interval`` class attribute (seconds) wins; otherwise Locust's
     ``constant_pacing(t)`` gives ``t`` and ``constant_throughput(r)`` (which is
-    ``constant_pacing(1 / r)``) gives ``1 / r``.
+    ``constant_pacing(1 / r)``) gives ``1 / r``; otherwise ``--hdr-expected-interval``.
     """
     if user is None:
         return 0.0
@@ -69,13 +71,13 @@ def expected_interval(user) -> float:
         return float(explicit) * 1000.0
     fn = getattr(type(user), "wait_time", None)
     code = getattr(fn, "__code__", None)
-    if code is None or not getattr(fn, "__qualname__", "").startswith("constant_pacing."):
-        return 0.0
-    try:
-        cell = fn.__closure__[code.co_freevars.index("wait_time")]
-        return float(cell.cell_contents) * 1000.0
-    except (ValueError, TypeError, IndexError, AttributeError):
-        return 0.0
+    if code is not None and getattr(fn, "__qualname__", "").startswith("constant_pacing."):
+        try:
+            cell = fn.__closure__[code.co_freevars.index("wait_time")]
+            return float(cell.cell_contents) * 1000.0
+        except (ValueError, TypeError, IndexError, AttributeError):
+            pass
+    return default_expected_interval
 
 
 def _on_request(request_type, name, response_time, response=None, **_kwargs) -> None:
@@ -332,12 +334,21 @@ def _add_options(parser) -> None:
         env_var="LOCUST_RS_NO_HDR_METRICS",
         help="Do not record HDR histograms (exact percentiles, PREFIX_hdr.csv, PREFIX.hlog)",
     )
+    group.add_argument(
+        "--hdr-expected-interval",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="Expected interval between a user's requests of one name, for coordinated-omission correction of "
+        "users without constant_pacing/constant_throughput or an expected_interval attribute (default: none)",
+    )
 
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
-    global _run, enabled, _listening_on
+    global _run, enabled, _listening_on, default_expected_interval
     opts = environment.parsed_options
+    default_expected_interval = max(0.0, float(getattr(opts, "hdr_expected_interval", 0.0) or 0.0)) * 1000.0
     if os.environ.get("LOCUST_RS_METRICS", "1") == "0" or getattr(opts, "no_hdr_metrics", False):
         return
     if environment.runner is None:
