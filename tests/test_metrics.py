@@ -152,7 +152,7 @@ def test_thresholds_parse_and_reject_typos():
 # real locust runs
 
 LOCUSTFILE = """
-from locust import constant, events, task, User
+from locust import constant, constant_pacing, events, task, User
 
 import time
 
@@ -172,6 +172,15 @@ class Api(FastHttpUser):
     def checked(self):
         with self.client.get("/json", name="checked", catch_response=True) as resp:
             resp.failure("rejected")
+
+
+class Paced(FastHttpUser):
+    # constant_pacing: an expected interval, so a corrected histogram too
+    wait_time = constant_pacing(0.05)
+
+    @task
+    def paced(self):
+        self.client.get("/echo/paced")
 
 
 class Custom(User):
@@ -237,6 +246,9 @@ def test_hdr_csv_counts_every_request_locust_counted_once(hdr_run):
         assert int(hdr[key]["Count"]) >= int(row["Request Count"]) > 0, key
     assert float(hdr[("CUSTOM", "fired")]["p50"]) == pytest.approx(12.5, rel=1e-3)
     assert hdr[("GET", "/echo/ok")]["Corrected p99"] == ""  # no expected interval: no correction
+    paced = hdr[("GET", "/echo/paced")]
+    assert int(paced["Corrected Count"]) >= int(paced["Count"]) > 0
+    assert float(paced["Corrected p99"]) >= float(paced["p99"])
 
 
 def test_hlog_reads_back_to_the_csv_figures(hdr_run):
@@ -294,11 +306,30 @@ def test_thresholds_table_and_exit_code(tmp_path, http_server):
     bad = run_locust(locustfile, http_server, 2, "-u", "2", "-r", "2", "--threshold", "max<0.001")
     bad.assert_exit(1)
     assert "max<0.001" in bad.output and "FAIL" in bad.output
+    started = time.monotonic()
+    aborted = run_locust(
+        locustfile,
+        http_server,
+        60,
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "--threshold",
+        "max<0.001",
+        "--threshold-abort",
+        "--threshold-abort-interval",
+        "0.5",
+    )
+    aborted.assert_exit(1)
+    assert "threshold breached, aborting" in aborted.output
+    assert time.monotonic() - started < 30
 
 
 def test_a_master_with_two_workers_merges_the_histograms(tmp_path, http_server):
     locustfile = write_locustfile(tmp_path, LOCUSTFILE)
     run = run_locust(locustfile, http_server, 4, "-u", "6", "-r", "6", "--processes", "2")
+    run.assert_exit(1)  # the workload has failures
     stats = run.stats()
     hdr = read_csv(f"{run.csv_prefix}_hdr.csv")
     for key, row in stats.items():
