@@ -328,7 +328,10 @@ def test_thresholds_table_and_exit_code(tmp_path, http_server):
 
 def test_a_master_with_two_workers_merges_the_histograms(tmp_path, http_server):
     locustfile = write_locustfile(tmp_path, LOCUSTFILE)
-    run = run_locust(locustfile, http_server, 4, "-u", "6", "-r", "6", "--processes", "2")
+    # A free master port: the default 5557 may be taken by another locust run on the machine.
+    run = run_locust(
+        locustfile, http_server, 4, "-u", "6", "-r", "6", "--processes", "2", "--master-bind-port", str(free_port())
+    )
     run.assert_exit(1)  # the workload has failures
     stats = run.stats()
     hdr = read_csv(f"{run.csv_prefix}_hdr.csv")
