@@ -329,8 +329,21 @@ def test_thresholds_table_and_exit_code(tmp_path, http_server):
 def test_a_master_with_two_workers_merges_the_histograms(tmp_path, http_server):
     locustfile = write_locustfile(tmp_path, LOCUSTFILE)
     # A free master port: the default 5557 may be taken by another locust run on the machine.
+    port = str(free_port())
     run = run_locust(
-        locustfile, http_server, 4, "-u", "6", "-r", "6", "--processes", "2", "--master-bind-port", str(free_port())
+        locustfile,
+        http_server,
+        4,
+        "-u",
+        "6",
+        "-r",
+        "6",
+        "--processes",
+        "2",
+        "--master-bind-port",
+        port,
+        "--master-port",
+        port,
     )
     run.assert_exit(1)  # the workload has failures
     stats = run.stats()
