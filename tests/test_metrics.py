@@ -12,6 +12,7 @@ import json
 import math
 import random
 import time
+import urllib.request
 
 import gevent
 import pytest
@@ -362,11 +363,11 @@ def test_html_companion_page_has_the_exact_table_and_the_chart(hdr_run):
     assert f"<td>{hdr[('GET', '/echo/ok')]['p99']}</td>" in page
 
 
-def test_web_ui_tab_shows_exact_percentiles_live(tmp_path, http_server):
+def test_web_ui_tab_shows_exact_percentiles_live_and_resets_with_the_stats(tmp_path, http_server):
     locustfile = write_locustfile(tmp_path, LOCUSTFILE)
     port = free_port()
     web = f"http://127.0.0.1:{port}"
-    run_time_s = 4
+    run_time_s = 6
     proc = start_locust(
         locustfile,
         "--host",
@@ -387,26 +388,33 @@ def test_web_ui_tab_shows_exact_percentiles_live(tmp_path, http_server):
         "--csv",
         str(tmp_path / "run"),
     )
-    tab = page = csv_text = None
+
+    def ok_row():
+        _, body = http_get(f"{web}/stats/requests")
+        extended = {e["key"]: e["data"] for e in json.loads(body).get("extended_stats", [])}
+        return next((r for r in extended.get(metrics.WEB_TAB) or [] if r["name"] == "/echo/ok"), None)
+
+    row = after_reset = page = csv_text = None
     try:
         deadline = time.monotonic() + run_time_s + 10
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                _, body = http_get(f"{web}/stats/requests")
+                row = ok_row()
             except OSError:
                 time.sleep(0.2)
                 continue
-            extended = {e["key"]: e["data"] for e in json.loads(body).get("extended_stats", [])}
-            tab = extended.get(metrics.WEB_TAB)
-            if tab and any(r["name"] == "/echo/ok" and r["count"] > 0 for r in tab):
+            # enough requests that a reset visibly drops the count
+            if row and row["count"] >= 100:
                 _, page = http_get(f"{web}/")
                 _, csv_text = http_get(f"{web}/locust-rs/hdr.csv")
+                urllib.request.urlopen(urllib.request.Request(f"{web}/stats/reset", method="POST"), timeout=5).close()
+                after_reset = ok_row()
                 break
             time.sleep(0.2)
     finally:
         run = finish_locust(proc, run_time_s + RUN_GRACE_S, tmp_path / "run")
-    assert tab, run.output
-    row = next(r for r in tab if r["name"] == "/echo/ok")
+    assert row, run.output
     assert row["histogram"] == "raw" and row["p50"] <= row["p99"] <= row["p9999"] <= row["max"]
     assert b"Exact percentiles" in page
     assert csv_text.startswith(b"Type,Name,Count")
+    assert after_reset is None or after_reset["count"] < row["count"], (row, after_reset)
