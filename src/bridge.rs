@@ -27,6 +27,10 @@ pub enum Outcome {
     Http(Result<HttpOutcome, Error>),
     /// One chunk of a streamed body; `None` at the end.
     Chunk(Result<Option<Bytes>, Error>),
+    /// A WebSocket connection that completed its upgrade.
+    WsConnect(Result<crate::ws::conn::WsConnection, Error>),
+    /// A WebSocket wait (a message arrived, the connection closed) that finished.
+    WsReady(Result<(), Error>),
 }
 
 struct Completion {
@@ -214,6 +218,11 @@ pub fn drain(py: Python<'_>, max: usize) -> PyResult<Bound<'_, PyList>> {
             }
             Outcome::Chunk(Ok(Some(b))) => PyBytes::new(py, &b).into_any(),
             Outcome::Chunk(Ok(None)) => py.None().into_bound(py),
+            Outcome::WsConnect(Ok(conn)) => Bound::new(py, conn)?.into_any(),
+            Outcome::WsReady(Ok(())) => pyo3::types::PyBool::new(py, true).to_owned().into_any(),
+            Outcome::WsConnect(Err(e)) | Outcome::WsReady(Err(e)) => {
+                Bound::new(py, NativeError::from(e))?.into_any()
+            }
         };
         list.append(PyTuple::new(
             py,

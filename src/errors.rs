@@ -30,6 +30,12 @@ pub enum ErrorKind {
     Io,
     /// A bug: a panic inside the engine, caught before it reached Python.
     Internal,
+    /// The server refused the WebSocket upgrade; `errno` carries the HTTP status.
+    WsHandshake,
+    /// The WebSocket connection is closed; `errno` carries the close code (1006: no close frame).
+    WsClosed,
+    /// A WebSocket message over the connection's `max_message_size`.
+    MessageTooBig,
 }
 
 impl ErrorKind {
@@ -50,6 +56,9 @@ impl ErrorKind {
             ErrorKind::TooManyRedirects => "too_many_redirects",
             ErrorKind::Io => "io",
             ErrorKind::Internal => "internal",
+            ErrorKind::WsHandshake => "ws_handshake",
+            ErrorKind::WsClosed => "ws_closed",
+            ErrorKind::MessageTooBig => "message_too_big",
         }
     }
 

@@ -7,6 +7,7 @@ mod errors;
 mod http;
 mod metrics;
 mod runtime;
+mod ws;
 
 use pyo3::prelude::*;
 
@@ -54,5 +55,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics::registry::drain, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::registry::reset, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::registry::forget, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::conn::ws_connect, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_counters, m)?)?;
+    m.add_function(wrap_pyfunction!(ws::ws_clock_ns, m)?)?;
+    m.add_class::<ws::conn::WsConnection>()?;
     Ok(())
 }

@@ -22,6 +22,17 @@ _LAZY = {
     "FastResponse": "locust_rs.fasthttp",
     "ResponseContextManager": "locust_rs.fasthttp",
     "RestResponseContextManager": "locust_rs.fasthttp",
+    "MessageTooBig": "locust_rs.websocket",
+    "WebSocket": "locust_rs.websocket",
+    "WebSocketClosed": "locust_rs.websocket",
+    "WebSocketConnectionError": "locust_rs.websocket",
+    "WebSocketError": "locust_rs.websocket",
+    "WebSocketHandshakeError": "locust_rs.websocket",
+    "WebSocketMixin": "locust_rs.websocket",
+    "WebSocketProtocolError": "locust_rs.websocket",
+    "WebSocketReply": "locust_rs.websocket",
+    "WebSocketTimeout": "locust_rs.websocket",
+    "WebSocketUser": "locust_rs.websocket",
 }
 
 if TYPE_CHECKING:
@@ -35,6 +46,19 @@ if TYPE_CHECKING:
         ResponseContextManager,
         RestResponseContextManager,
     )
+    from locust_rs.websocket import (
+        MessageTooBig,
+        WebSocket,
+        WebSocketClosed,
+        WebSocketConnectionError,
+        WebSocketError,
+        WebSocketHandshakeError,
+        WebSocketMixin,
+        WebSocketProtocolError,
+        WebSocketReply,
+        WebSocketTimeout,
+        WebSocketUser,
+    )
 
 __all__ = [
     "ConnectionPool",
@@ -45,6 +69,17 @@ __all__ = [
     "FastResponse",
     "ResponseContextManager",
     "RestResponseContextManager",
+    "MessageTooBig",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketConnectionError",
+    "WebSocketError",
+    "WebSocketHandshakeError",
+    "WebSocketMixin",
+    "WebSocketProtocolError",
+    "WebSocketReply",
+    "WebSocketTimeout",
+    "WebSocketUser",
     "__version__",
     "configure",
 ]

@@ -122,6 +122,13 @@ class DemoServer:
         error_rate: float | None = None,
         latency_scale: float | None = None,
         drop_rate: float | None = None,
+        ws_max_message_size: int | None = None,
+        ws_max_audio_bytes: int | None = None,
+        ws_max_connections: int | None = None,
+        max_upload_bytes: int | None = None,
+        document_processing_ms: int | None = None,
+        max_documents: int | None = None,
+        access_log: str | None = None,
     ) -> None: ...
     @property
     def host(self) -> str: ...
@@ -132,10 +139,59 @@ class DemoServer:
     @property
     def running(self) -> bool: ...
     def stop(self, timeout: float = 5.0) -> bool: ...
+    def realtime_stats(self) -> dict[str, int]: ...
     def __enter__(self) -> DemoServer: ...
     def __exit__(self, *args: object) -> bool: ...
     @staticmethod
     def default_options() -> dict[str, object]: ...
+    @staticmethod
+    def openapi_json() -> str: ...
+
+# --- WebSocket (src/ws/; the Python face is locust_rs.websocket) ---
+
+def ws_connect(
+    url: str,
+    headers: list[tuple[str, str]] | None = None,
+    subprotocols: list[str] | None = None,
+    timeout: float | None = None,
+    insecure: bool = True,
+    max_message_size: int | None = None,
+) -> Ticket:
+    """Opens a WebSocket; the ticket completes with a WsConnection or a NativeError."""
+
+def ws_counters() -> dict[str, int]:
+    """connections_open, connections_opened, messages/bytes sent/received of this process."""
+
+def ws_clock_ns() -> int:
+    """Now, on the clock of the send and arrival stamps."""
+
+class WsConnection:
+    @property
+    def url(self) -> str: ...
+    @property
+    def subprotocol(self) -> str | None: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def handshake_ms(self) -> float: ...
+    @property
+    def open(self) -> bool: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def close_status(self) -> tuple[int, str] | None: ...
+    @property
+    def error(self) -> NativeError | None: ...
+    def send(self, data: str | bytes | bytearray | memoryview) -> int | None:
+        """Queues a message; the send stamp (ns), or None if the connection is over."""
+    def try_recv(self) -> tuple[str | bytes, int, int] | NativeError | None:
+        """(message, arrival stamp ns, payload bytes), None if nothing yet, or the error that ended it."""
+    def wait(self, timeout: float | None = None) -> Ticket:
+        """Completes with True once a message waits or the connection is over; takes nothing."""
+    def close(self, code: int = 1000, reason: str = "") -> Ticket:
+        """Starts the closing handshake; completes once the connection is over."""
+    def headers(self) -> list[tuple[str, str]]: ...
+    def stats(self) -> tuple[int, int, int, int]: ...
 
 # metrics (src/metrics/): HDR histograms per (request type, name); values recorded in µs, reported in ms.
 

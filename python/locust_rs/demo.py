@@ -47,6 +47,13 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "error_rate": (float, "fault injection: fraction (0..1) of non-health requests answered 500"),
     "latency_scale": (float, "fault injection: multiplies the chat latency"),
     "drop_rate": (float, "fault injection: probability (0..1) of dropping a chat answer mid-body"),
+    "ws_max_message_size": (int, "largest realtime WebSocket message, bytes; a larger one closes with 1009"),
+    "ws_max_audio_bytes": (int, "most audio bytes between audio_start and audio_end; more closes with 1009"),
+    "ws_max_connections": (int, "most realtime WebSocket connections at once; more are refused with 503"),
+    "max_upload_bytes": (int, "largest document upload, bytes (more is a 413)"),
+    "document_processing_ms": (int, "ms a document stays 'processing' before 'ready' (0: at once)"),
+    "max_documents": (int, "documents kept; one more evicts the oldest"),
+    "access_log": (str, "access log, one line per request: '-' for stderr or a file path (default: off)"),
 }
 
 
@@ -70,9 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any (default: %(default)s)")
+    p.add_argument(
+        "--print-openapi",
+        action="store_true",
+        help="print the OpenAPI document (what /openapi.json serves) and exit",
+    )
     for name, (kind, text) in _OPTIONS.items():
         default = defaults.get(name)
-        shown = "" if name == "jwt_secret" else f" (default: {default})"
+        shown = "" if name in ("jwt_secret", "access_log") else f" (default: {default})"
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text + shown)
     return p
 
@@ -80,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m locust_rs.demo`` and ``voiceassist-demo``."""
     args = _parser().parse_args(argv)
+    if args.print_openapi:
+        print(DemoServer.openapi_json())
+        return 0
     options = {name: getattr(args, name) for name in _OPTIONS if getattr(args, name) is not None}
     try:
         server = start(args.host, args.port, **options)

@@ -41,6 +41,22 @@ pub struct Config {
     pub latency_scale: f64,
     /// Fault injection: probability (0..=1) that a chat answer's connection is dropped mid-body.
     pub drop_rate: f64,
+    // --- realtime WebSocket (src/demo/realtime.rs) ---
+    /// Largest WebSocket message (text or binary) accepted, in bytes; a larger one closes the
+    /// connection with 1009.
+    pub ws_max_message_size: usize,
+    /// Most audio bytes accepted between `audio_start` and `audio_end`; more closes with 1009.
+    pub ws_max_audio_bytes: usize,
+    /// Most realtime connections open at once; one more is refused at the handshake with 503.
+    pub ws_max_connections: usize,
+    /// Largest accepted document upload (the file's bytes), in bytes; more is a 413.
+    pub max_upload_bytes: usize,
+    /// How long an uploaded document stays `processing` before it is `ready`, in ms (0: at once).
+    pub document_processing_ms: u64,
+    /// Most documents kept; one more evicts the oldest.
+    pub max_documents: usize,
+    /// Where the access log goes: `None` (off), `"-"` (stderr) or a file path (appended to).
+    pub access_log: Option<String>,
 }
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@voiceassist.local";
@@ -49,6 +65,13 @@ pub const DEFAULT_ADMIN_PASSWORD: &str = "admin12345";
 pub const MIN_PASSWORD_LEN: usize = 8;
 /// Longest configurable chat latency (mean + jitter), before `latency_scale`: one minute.
 pub const MAX_CHAT_LATENCY_MS: u64 = 60_000;
+/// Largest configurable `ws_max_message_size`: 16 MiB (the WebSocket layer buffers up to four
+/// times it per connection, see `realtime::hard_limit`).
+pub const MAX_WS_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Largest configurable upload limit: 1 GiB (an upload is held in memory while it is checked).
+pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
+/// Longest configurable document processing delay: one hour.
+pub const MAX_DOCUMENT_PROCESSING_MS: u64 = 3_600_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -71,6 +94,13 @@ impl Default for Config {
             error_rate: 0.0,
             latency_scale: 1.0,
             drop_rate: 0.0,
+            ws_max_message_size: 64 * 1024,
+            ws_max_audio_bytes: 2 * 1024 * 1024,
+            ws_max_connections: 10_000,
+            max_upload_bytes: 10 * 1024 * 1024,
+            document_processing_ms: 500,
+            max_documents: 10_000,
+            access_log: None,
         }
     }
 }
@@ -103,6 +133,8 @@ impl Config {
                 "max_messages_per_conversation",
                 self.max_messages_per_conversation,
             ),
+            ("max_upload_bytes", self.max_upload_bytes),
+            ("max_documents", self.max_documents),
         ] {
             if cap == 0 {
                 return Err(format!("{name} must be at least 1"));
@@ -128,11 +160,38 @@ impl Config {
                 "chat_latency_ms + chat_latency_jitter_ms must be at most {MAX_CHAT_LATENCY_MS}"
             ));
         }
+        for (name, value) in [
+            ("ws_max_message_size", self.ws_max_message_size),
+            ("ws_max_audio_bytes", self.ws_max_audio_bytes),
+            ("ws_max_connections", self.ws_max_connections),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.ws_max_message_size > MAX_WS_MESSAGE_SIZE {
+            return Err(format!(
+                "ws_max_message_size must be at most {MAX_WS_MESSAGE_SIZE}"
+            ));
+        }
         if !self.admin_email.contains('@') {
             return Err("admin_email must be an email address".into());
         }
         if self.admin_password.is_empty() {
             return Err("admin_password must not be empty".into());
+        }
+        if self.max_upload_bytes > MAX_UPLOAD_BYTES {
+            return Err(format!(
+                "max_upload_bytes must be at most {MAX_UPLOAD_BYTES}"
+            ));
+        }
+        if self.document_processing_ms > MAX_DOCUMENT_PROCESSING_MS {
+            return Err(format!(
+                "document_processing_ms must be at most {MAX_DOCUMENT_PROCESSING_MS}"
+            ));
+        }
+        if matches!(&self.access_log, Some(s) if s.is_empty()) {
+            return Err("access_log must be \"-\" (stderr) or a file path".into());
         }
         if matches!(&self.jwt_secret, Some(s) if s.is_empty()) {
             return Err("jwt_secret must not be empty".into());

@@ -18,6 +18,12 @@ pub enum ApiError {
     NotFound(String),
     /// 409.
     Conflict(String),
+    /// 400: a body that cannot be parsed at all (a broken multipart stream).
+    BadRequest(String),
+    /// 413: an upload over the size limit.
+    PayloadTooLarge(String),
+    /// 415: a file (or body) of a type the route does not take.
+    UnsupportedMediaType(String),
     /// 429, with `Retry-After` in seconds.
     RateLimited { retry_after: u64, message: String },
     /// 500; the message is safe to show (no secrets).
@@ -43,6 +49,9 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -62,6 +71,11 @@ impl IntoResponse for ApiError {
             Self::Forbidden(m) => json!({"error": "forbidden", "message": m}),
             Self::NotFound(m) => json!({"error": "not_found", "message": m}),
             Self::Conflict(m) => json!({"error": "conflict", "message": m}),
+            Self::BadRequest(m) => json!({"error": "bad_request", "message": m}),
+            Self::PayloadTooLarge(m) => json!({"error": "payload_too_large", "message": m}),
+            Self::UnsupportedMediaType(m) => {
+                json!({"error": "unsupported_media_type", "message": m})
+            }
             Self::RateLimited {
                 retry_after,
                 message,

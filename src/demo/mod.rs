@@ -1,12 +1,18 @@
 //! The VoiceAssist demo server: an axum app on this process's tokio runtime, started and stopped
 //! from Python through `DemoServer`. See `docs/demo-server.md`.
 
+mod accesslog;
 mod auth;
 mod config;
+mod documents;
 mod errors;
 mod kb;
+mod metrics;
+mod openapi;
 mod ratelimit;
+mod realtime;
 mod routes;
+mod schemas;
 mod state;
 
 use std::net::SocketAddr;
@@ -35,6 +41,7 @@ struct Running {
 pub struct DemoServer {
     addr: SocketAddr,
     running: Mutex<Option<Running>>,
+    realtime: std::sync::Arc<realtime::Hub>,
 }
 
 impl DemoServer {
@@ -72,6 +79,8 @@ impl DemoServer {
         chat_latency_ms = None, chat_latency_jitter_ms = None, max_conversations_per_user = None,
         max_conversations = None, max_messages_per_conversation = None, error_rate = None,
         latency_scale = None, drop_rate = None,
+        ws_max_message_size = None, ws_max_audio_bytes = None, ws_max_connections = None,
+        max_upload_bytes = None, document_processing_ms = None, max_documents = None, access_log = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -96,6 +105,13 @@ impl DemoServer {
         error_rate: Option<f64>,
         latency_scale: Option<f64>,
         drop_rate: Option<f64>,
+        ws_max_message_size: Option<usize>,
+        ws_max_audio_bytes: Option<usize>,
+        ws_max_connections: Option<usize>,
+        max_upload_bytes: Option<usize>,
+        document_processing_ms: Option<u64>,
+        max_documents: Option<usize>,
+        access_log: Option<String>,
     ) -> PyResult<Self> {
         let d = Config::default();
         let config = Config {
@@ -121,6 +137,13 @@ impl DemoServer {
             error_rate: error_rate.unwrap_or(d.error_rate),
             latency_scale: latency_scale.unwrap_or(d.latency_scale),
             drop_rate: drop_rate.unwrap_or(d.drop_rate),
+            ws_max_message_size: ws_max_message_size.unwrap_or(d.ws_max_message_size),
+            ws_max_audio_bytes: ws_max_audio_bytes.unwrap_or(d.ws_max_audio_bytes),
+            ws_max_connections: ws_max_connections.unwrap_or(d.ws_max_connections),
+            max_upload_bytes: max_upload_bytes.unwrap_or(d.max_upload_bytes),
+            document_processing_ms: document_processing_ms.unwrap_or(d.document_processing_ms),
+            max_documents: max_documents.unwrap_or(d.max_documents),
+            access_log: access_log.or(d.access_log),
         };
         py.detach(|| Self::start(&host, port, config))
     }
@@ -177,6 +200,26 @@ impl DemoServer {
         )
     }
 
+    /// The realtime WebSocket endpoint's counters (connections open/total/refused, messages and
+    /// bytes in/out, ...), as a dict of ints; see docs/demo-server.md.
+    fn realtime_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        if let serde_json::Value::Object(map) = serde_json::to_value(self.realtime.snapshot())
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+        {
+            for (k, v) in map {
+                out.set_item(k, v.as_u64().unwrap_or(0))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The OpenAPI document of the demo API (what `/openapi.json` serves), as JSON text.
+    #[staticmethod]
+    fn openapi_json() -> PyResult<String> {
+        openapi::json().map_err(PyRuntimeError::new_err)
+    }
+
     /// The default of every option, as a dict (the CLI's help and the docs use it).
     #[staticmethod]
     fn default_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -203,6 +246,13 @@ impl DemoServer {
         out.set_item("error_rate", d.error_rate)?;
         out.set_item("latency_scale", d.latency_scale)?;
         out.set_item("drop_rate", d.drop_rate)?;
+        out.set_item("ws_max_message_size", d.ws_max_message_size)?;
+        out.set_item("ws_max_audio_bytes", d.ws_max_audio_bytes)?;
+        out.set_item("ws_max_connections", d.ws_max_connections)?;
+        out.set_item("max_upload_bytes", d.max_upload_bytes)?;
+        out.set_item("document_processing_ms", d.document_processing_ms)?;
+        out.set_item("max_documents", d.max_documents)?;
+        out.set_item("access_log", d.access_log)?;
         Ok(out)
     }
 }
@@ -227,19 +277,36 @@ impl DemoServer {
         .tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        let realtime = state.realtime.clone();
+        // only the access log needs each request's client address
+        let with_client = state.access_log.is_some();
         let app = routes::router(state);
         let (shutdown, stop) = oneshot::channel::<()>();
         let (done_tx, done) = mpsc::channel();
+        let hub = realtime.clone();
         let task = process.runtime.spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.await;
-                })
-                .await;
+            // upgraded WebSockets outlive axum's connection tracking: the hub closes them
+            let stopping = hub.clone();
+            let stopped = async move {
+                let _ = stop.await;
+                stopping.shutdown();
+            };
+            let _ = if with_client {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            } else {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            };
+            hub.closed().await;
             let _ = done_tx.send(());
         });
         Ok(Self {
             addr,
+            realtime,
             running: Mutex::new(Some(Running {
                 shutdown,
                 done,

@@ -4,12 +4,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::accesslog::AccessLog;
 use super::auth::{now_secs, PasswordHash, Tokens};
 use super::config::Config;
+use super::documents::Documents;
+use super::metrics::Metrics;
 use super::ratelimit::FixedWindow;
 
 #[derive(Debug)]
@@ -436,6 +439,12 @@ pub struct AppState {
     pub conversations: Conversations,
     /// Chat queries answered since start.
     pub queries: AtomicU64,
+    /// The realtime WebSocket endpoint's connections, limits and counters.
+    pub realtime: Arc<super::realtime::Hub>,
+    pub documents: Documents,
+    pub metrics: Arc<Metrics>,
+    /// `None` when the access log is off.
+    pub access_log: Option<AccessLog>,
 }
 
 impl AppState {
@@ -474,6 +483,17 @@ impl AppState {
                 config.max_messages_per_conversation,
             ),
             queries: AtomicU64::new(0),
+            realtime: Arc::new(super::realtime::Hub::new(&config)),
+            documents: Documents::new(
+                config.max_documents,
+                Duration::from_millis(config.document_processing_ms),
+            ),
+            metrics: Arc::new(Metrics::new()),
+            access_log: config
+                .access_log
+                .as_deref()
+                .map(AccessLog::open)
+                .transpose()?,
             users,
             tokens,
             config,

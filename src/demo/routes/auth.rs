@@ -8,7 +8,8 @@ use axum::Json;
 use serde_json::json;
 
 use super::{
-    authenticate, check_token, json_object, optional_str, required_str, token_error, Shared,
+    authenticate, check_token, json_object, optional_json_object, optional_str, required_str,
+    token_error, Shared,
 };
 use crate::demo::auth::{hash_password, verify_password, TokenKind};
 use crate::demo::config::MIN_PASSWORD_LEN;
@@ -56,6 +57,16 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| ApiError::Internal("password hashing failed".into()))
 }
 
+#[utoipa::path(
+    post, path = "/api/auth/register", tag = "auth",
+    request_body = crate::demo::schemas::RegisterRequest,
+    responses(
+        (status = 201, description = "registered", body = crate::demo::schemas::User),
+        (status = 409, description = "email already registered", body = crate::demo::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+        (status = 429, description = "too many registrations (`Retry-After`)", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn register(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let map = json_object(&body)?;
     let email = valid_email(required_str(&map, "email")?)?;
@@ -95,12 +106,23 @@ pub async fn register(State(state): State<Shared>, body: Bytes) -> Result<Respon
     Ok((StatusCode::CREATED, Json(user.to_json())).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "auth",
+    request_body = crate::demo::schemas::LoginRequest,
+    responses(
+        (status = 200, description = "tokens", body = crate::demo::schemas::LoginResponse),
+        (status = 401, description = "invalid email or password", body = crate::demo::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+        (status = 429, description = "too many login attempts for this account (`Retry-After`)", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn login(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let map = json_object(&body)?;
     // OAuth2-style clients send `username`; accept it when `email` is absent.
+    let username = optional_str(&map, "username")?;
     let email = match optional_str(&map, "email")? {
         Some(e) => e,
-        None => match optional_str(&map, "username")? {
+        None => match username {
             Some(u) => u,
             None => return Err(ApiError::invalid("email", "field required")),
         },
@@ -136,6 +158,15 @@ pub async fn login(State(state): State<Shared>, body: Bytes) -> Result<Response,
     .into_response())
 }
 
+#[utoipa::path(
+    post, path = "/api/auth/refresh", tag = "auth",
+    request_body = crate::demo::schemas::RefreshRequest,
+    responses(
+        (status = 200, description = "a new access token", body = crate::demo::schemas::RefreshResponse),
+        (status = 401, description = "bad, expired or revoked refresh token", body = crate::demo::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn refresh(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let map = json_object(&body)?;
     let token = required_str(&map, "refresh_token")?;
@@ -153,14 +184,23 @@ pub async fn refresh(State(state): State<Shared>, body: Bytes) -> Result<Respons
 }
 
 /// Revokes the bearer access token, and the refresh token too when the body names one.
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "auth",
+    request_body(content = Option<crate::demo::schemas::LogoutRequest>, description = "optional"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "the access token (and the refresh token, if given) is revoked"),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn logout(
     State(state): State<Shared>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (user, claims) = authenticate(&state, &headers)?;
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let map = json_object(&body)?;
+    if let Some(map) = optional_json_object(&body)? {
         if let Some(token) = optional_str(&map, "refresh_token")? {
             // only the caller's own, valid refresh token is revoked; others are ignored
             if let Ok((owner, r)) = check_token(&state, token, TokenKind::Refresh) {
@@ -174,6 +214,14 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/users/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the caller", body = crate::demo::schemas::User),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn me(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
     let (user, _) = authenticate(&state, &headers)?;
     Ok(Json(user.to_json()).into_response())

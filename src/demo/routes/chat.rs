@@ -10,7 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{authenticate, json_object, optional_str, page_json, required_str, Page, Shared};
+use super::{
+    authenticate, json_object, optional_json_object, optional_str, page_json, required_str, Page,
+    Shared,
+};
 use crate::demo::config::Config;
 use crate::demo::errors::ApiError;
 use crate::demo::kb;
@@ -19,7 +22,7 @@ use crate::demo::kb;
 pub const MAX_QUERY_CHARS: usize = 4000;
 /// Longest conversation title, in characters (a query-derived title is cut to `AUTO_TITLE_CHARS`).
 const MAX_TITLE_CHARS: usize = 200;
-const AUTO_TITLE_CHARS: usize = 60;
+pub const AUTO_TITLE_CHARS: usize = 60;
 /// How long a dropped answer's connection stays open after its first half was taken.
 const DROP_AFTER: Duration = Duration::from_millis(20);
 
@@ -49,6 +52,21 @@ pub fn chat_latency(config: &Config, draw: f64) -> Duration {
     Duration::from_secs_f64(ms / 1000.0)
 }
 
+/// The citations of an answer, as the chat route and the realtime WebSocket both send them.
+pub fn citations(hits: &[kb::Hit]) -> Value {
+    hits.iter()
+        .map(|h| {
+            json!({
+                "id": h.entry.id,
+                "document_id": h.entry.id,
+                "title": h.entry.title,
+                "snippet": h.snippet(),
+                "score": h.score,
+            })
+        })
+        .collect()
+}
+
 fn new_conversation(state: &Shared, user_id: u64, title: String) -> Result<Value, ApiError> {
     state
         .conversations
@@ -56,6 +74,17 @@ fn new_conversation(state: &Shared, user_id: u64, title: String) -> Result<Value
         .map_err(ApiError::Internal)
 }
 
+#[utoipa::path(
+    post, path = "/api/chat/query", tag = "chat",
+    request_body = crate::demo::schemas::ChatQuery,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the answer, with citations when the knowledge base matches", body = crate::demo::schemas::ChatAnswer),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 404, description = "`conversation_id` unknown or not the caller's", body = crate::demo::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn query(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -63,15 +92,17 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     let (user, _) = authenticate(&state, &headers)?;
     let map = json_object(&body)?;
-    let query = required_str(&map, "query")?.trim();
-    if query.is_empty() {
-        return Err(ApiError::invalid("query", "must not be empty"));
-    }
-    if query.chars().count() > MAX_QUERY_CHARS {
+    let raw = required_str(&map, "query")?;
+    // the limit counts the query as sent, surrounding whitespace included
+    if raw.chars().count() > MAX_QUERY_CHARS {
         return Err(ApiError::invalid(
             "query",
             format!("must be at most {MAX_QUERY_CHARS} characters"),
         ));
+    }
+    let query = raw.trim();
+    if query.is_empty() {
+        return Err(ApiError::invalid("query", "must not be empty"));
     }
     let conversation_id = match optional_str(&map, "conversation_id")? {
         Some(id) => {
@@ -92,19 +123,7 @@ pub async fn query(
     }
     let hits = kb::search(query);
     let answer = kb::answer(&hits);
-    let citations: Vec<Value> = hits
-        .iter()
-        .map(|h| {
-            json!({
-                "id": h.entry.id,
-                "document_id": h.entry.id,
-                "title": h.entry.title,
-                "snippet": h.snippet(),
-                "score": h.score,
-            })
-        })
-        .collect();
-    let citations = Value::Array(citations);
+    let citations = citations(&hits);
     state.queries.fetch_add(1, Ordering::Relaxed);
     // the conversation may have been evicted meanwhile: the answer stands, unrecorded
     let message_id = state
@@ -169,6 +188,16 @@ async fn dropped(body: Vec<u8>) -> Response {
     response
 }
 
+#[utoipa::path(
+    get, path = "/api/conversations", tag = "chat",
+    params(crate::demo::schemas::PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the caller's conversations, newest first", body = crate::demo::schemas::ConversationPage),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 422, description = "bad `page` or `page_size`", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn list(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -182,6 +211,16 @@ pub async fn list(
     Ok(Json(page_json(items, total, page)).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/api/conversations", tag = "chat",
+    request_body(content = Option<crate::demo::schemas::NewConversation>, description = "optional"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "created", body = crate::demo::schemas::Conversation),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn create(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -189,8 +228,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let (user, _) = authenticate(&state, &headers)?;
     let mut title = String::new();
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let map = json_object(&body)?;
+    if let Some(map) = optional_json_object(&body)? {
         if let Some(t) = optional_str(&map, "title")? {
             if t.chars().count() > MAX_TITLE_CHARS {
                 return Err(ApiError::invalid(
@@ -208,6 +246,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/conversations/{id}/messages", tag = "chat",
+    params(("id" = String, Path, description = "conversation id"), crate::demo::schemas::PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "its messages, oldest first", body = crate::demo::schemas::MessagePage),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 404, description = "unknown or not the caller's", body = crate::demo::schemas::Error),
+        (status = 422, description = "bad `page` or `page_size`", body = crate::demo::schemas::Error),
+    )
+)]
 pub async fn messages(
     State(state): State<Shared>,
     headers: HeaderMap,

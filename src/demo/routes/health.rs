@@ -8,6 +8,10 @@ use serde_json::{json, Value};
 
 use super::Shared;
 
+#[utoipa::path(
+    get, path = "/health", tag = "health",
+    responses((status = 200, description = "the server is up", body = crate::demo::schemas::Health))
+)]
 pub async fn health(State(state): State<Shared>) -> Json<Value> {
     state.requests_health.fetch_add(1, Ordering::Relaxed);
     Json(json!({

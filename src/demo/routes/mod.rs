@@ -1,14 +1,18 @@
 //! The router, and the helpers the handlers share: JSON bodies read field by field (so a 422
 //! names the field) and bearer-token authentication.
 
-mod admin;
-mod auth;
-mod chat;
-mod health;
+pub(super) mod admin;
+pub(super) mod auth;
+pub(super) mod chat;
+pub(super) mod documents;
+pub(super) mod health;
+mod observe;
+mod realtime;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
@@ -24,8 +28,14 @@ use super::state::{AppState, User};
 pub type Shared = Arc<AppState>;
 
 pub fn router(state: Shared) -> Router {
+    let upload_limit = state.config.max_upload_bytes;
+    let spec = Bytes::from(super::openapi::json().unwrap_or_default());
     let router = Router::new()
         .route("/health", get(health::health))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
+        )
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/refresh", post(auth::refresh))
@@ -36,6 +46,20 @@ pub fn router(state: Shared) -> Router {
         .route("/api/conversations/{id}/messages", get(chat::messages))
         .route("/api/admin/dashboard", get(admin::dashboard))
         .route("/api/admin/users", get(admin::users))
+        .route("/api/realtime/ws", get(realtime::ws))
+        .route("/api/admin/metrics", get(admin::metrics))
+        .route(
+            "/api/admin/kb/documents",
+            get(documents::list)
+                .post(documents::upload)
+                .layer(DefaultBodyLimit::max(
+                    upload_limit.saturating_add(documents::MULTIPART_OVERHEAD),
+                )),
+        )
+        .route(
+            "/api/admin/kb/documents/{id}",
+            get(documents::get_one).delete(documents::delete),
+        )
         .fallback(not_found);
     // only a server with an error rate pays for the middleware
     let router = if state.config.error_rate > 0.0 {
@@ -46,7 +70,12 @@ pub fn router(state: Shared) -> Router {
     } else {
         router
     };
-    router.with_state(state)
+    // outermost, so that injected faults are counted and logged too
+    router
+        .layer(observe::ObserveLayer {
+            state: state.clone(),
+        })
+        .with_state(state)
 }
 
 /// Fault injection: answers a fraction `error_rate` of the requests (all but `/health`) with a
@@ -121,6 +150,15 @@ pub fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
         Ok(_) => Err(ApiError::invalid("body", "must be a JSON object")),
         Err(e) => Err(ApiError::invalid("body", format!("invalid JSON: {e}"))),
     }
+}
+
+/// An optional body: empty, blank or JSON `null` is `None`, else it must be a JSON object.
+pub fn optional_json_object(body: &Bytes) -> Result<Option<Map<String, Value>>, ApiError> {
+    let text = body.trim_ascii();
+    if text.is_empty() || text == b"null" {
+        return Ok(None);
+    }
+    json_object(body).map(Some)
 }
 
 /// A required string field.

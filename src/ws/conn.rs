@@ -1,0 +1,530 @@
+//! One WebSocket connection: a tokio task owns the socket; Python holds a `WsConnection`.
+//!
+//! Sends are queued on a channel without waiting (the task writes them in order, batching what
+//! has piled up into one flush). Received messages land in an inbox with their arrival stamp.
+//! Receiving is two-phase: `try_recv` takes a message if one is there, otherwise `wait` returns
+//! a ticket that completes once the inbox has something (or the connection ended). A greenlet
+//! killed during `wait` so leaves its message in the inbox for the next `recv`: nothing is taken
+//! until Python takes it synchronously. Ping/pong is answered by tungstenite as it reads.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use super::connect::{self, closed, from_ws, Opened, Socket, Spec};
+use super::{stamp, COUNTERS};
+use crate::bridge::{self, Outcome, Ticket};
+use crate::errors::{Error, ErrorKind};
+use crate::http::pool::with_timeout;
+use crate::http::response::NativeError;
+
+enum Payload {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Text(t) => t.len(),
+            Payload::Binary(b) => b.len(),
+        }
+    }
+}
+
+struct Received {
+    payload: Payload,
+    at: u64,
+}
+
+enum Cmd {
+    Send(Message),
+    Close(CloseFrame),
+}
+
+#[derive(Default)]
+struct Inbox {
+    queue: VecDeque<Received>,
+    /// Set once the connection is over; reported after the queued messages.
+    end: Option<Error>,
+}
+
+#[derive(Default)]
+struct Stats {
+    messages_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    messages_received: AtomicU64,
+    bytes_received: AtomicU64,
+}
+
+struct Shared {
+    inbox: Mutex<Inbox>,
+    /// Wakes `wait` tickets: a message arrived or the connection ended.
+    readable: Notify,
+    /// Wakes `close` tickets once the task has finished.
+    finished: Notify,
+    done: AtomicBool,
+    stats: Stats,
+    close_code: Mutex<Option<(u16, String)>>,
+}
+
+impl Shared {
+    fn push(&self, payload: Payload) {
+        let len = payload.len() as u64;
+        self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes_received.fetch_add(len, Ordering::Relaxed);
+        COUNTERS.messages_received.fetch_add(1, Ordering::Relaxed);
+        COUNTERS.bytes_received.fetch_add(len, Ordering::Relaxed);
+        let at = stamp(Instant::now());
+        self.inbox.lock().queue.push_back(Received { payload, at });
+        self.readable.notify_waiters();
+    }
+
+    fn finish(&self, end: Error) {
+        {
+            let mut inbox = self.inbox.lock();
+            if inbox.end.is_none() {
+                inbox.end = Some(end);
+            }
+        }
+        self.done.store(true, Ordering::Release);
+        self.readable.notify_waiters();
+        self.finished.notify_waiters();
+    }
+
+    fn readable(&self) -> bool {
+        let inbox = self.inbox.lock();
+        !inbox.queue.is_empty() || inbox.end.is_some()
+    }
+}
+
+/// Keeps the process's open-connection count true, and wakes every waiter, however the task ends:
+/// if it panicked or was dropped with the runtime, the connection still ends with an error
+/// instead of leaving a `recv` or `close` waiting forever.
+struct OpenGuard(Arc<Shared>);
+
+impl OpenGuard {
+    fn new(shared: Arc<Shared>) -> Self {
+        COUNTERS.open.fetch_add(1, Ordering::Relaxed);
+        COUNTERS.opened.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(shared)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        COUNTERS.open.fetch_sub(1, Ordering::Relaxed);
+        if !self.0.done.load(Ordering::Acquire) {
+            self.0.finish(Error::new(
+                ErrorKind::Internal,
+                "the WebSocket connection task ended unexpectedly",
+            ));
+        }
+    }
+}
+
+/// How long the closing handshake may take before the socket is dropped anyway.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn run(
+    mut ws: Socket,
+    mut rx: UnboundedReceiver<Cmd>,
+    shared: Arc<Shared>,
+    guard: OpenGuard,
+) {
+    let _guard = guard;
+    let end = loop {
+        tokio::select! {
+            biased;
+            cmd = rx.recv() => match cmd {
+                Some(Cmd::Send(m)) => {
+                    if let Err(e) = write_batch(&mut ws, m, &mut rx, &shared).await {
+                        break e;
+                    }
+                }
+                Some(Cmd::Close(frame)) => {
+                    let code = u16::from(frame.code);
+                    let reason = frame.reason.to_string();
+                    close_handshake(&mut ws, frame).await;
+                    break closed(code, closed_by_client(code, &reason));
+                }
+                // Every Python handle is gone: say goodbye politely.
+                None => {
+                    close_handshake(&mut ws, CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("") }).await;
+                    break closed(1001, "the connection was dropped by the client");
+                }
+            },
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(t))) => shared.push(Payload::Text(t)),
+                Some(Ok(Message::Binary(b))) => shared.push(Payload::Binary(b)),
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame
+                        .map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((1005, String::new()));
+                    *shared.close_code.lock() = Some((code, reason.clone()));
+                    // tungstenite queued the close reply; reading on flushes it and ends.
+                    let _ = with_timeout(Some(CLOSE_TIMEOUT), async {
+                        while let Some(Ok(_)) = ws.next().await {}
+                    })
+                    .await;
+                    break closed(code, closed_by_server(code, &reason));
+                }
+                // Ping is answered by tungstenite itself; pong and raw frames carry nothing.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    let err = from_ws(e, "reading");
+                    if err.kind == ErrorKind::MessageTooBig {
+                        let frame = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("message too big") };
+                        close_handshake(&mut ws, frame).await;
+                    }
+                    break err;
+                }
+                None => break closed(1006, "the server closed the connection without a close frame"),
+            },
+        }
+    };
+    if let (ErrorKind::WsClosed, Some(code)) = (end.kind, end.errno) {
+        let mut cc = shared.close_code.lock();
+        if cc.is_none() {
+            *cc = Some((code as u16, String::new()));
+        }
+    }
+    shared.finish(end);
+}
+
+fn closed_by_server(code: u16, reason: &str) -> String {
+    if reason.is_empty() {
+        format!("the server closed the connection (code {code})")
+    } else {
+        format!("the server closed the connection (code {code}, reason {reason:?})")
+    }
+}
+
+fn closed_by_client(code: u16, reason: &str) -> String {
+    if reason.is_empty() {
+        format!("the connection was closed by the client (code {code})")
+    } else {
+        format!("the connection was closed by the client (code {code}, reason {reason:?})")
+    }
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once.
+async fn write_batch(
+    ws: &mut Socket,
+    first: Message,
+    rx: &mut UnboundedReceiver<Cmd>,
+    shared: &Shared,
+) -> Result<(), Error> {
+    let mut next = Some(first);
+    let mut pending_close = None;
+    while let Some(m) = next.take() {
+        let len = m.len() as u64;
+        ws.feed(m).await.map_err(|e| from_ws(e, "sending"))?;
+        shared.stats.messages_sent.fetch_add(1, Ordering::Relaxed);
+        shared.stats.bytes_sent.fetch_add(len, Ordering::Relaxed);
+        COUNTERS.messages_sent.fetch_add(1, Ordering::Relaxed);
+        COUNTERS.bytes_sent.fetch_add(len, Ordering::Relaxed);
+        match rx.try_recv() {
+            Ok(Cmd::Send(m)) => next = Some(m),
+            Ok(Cmd::Close(f)) => pending_close = Some(f),
+            Err(_) => {}
+        }
+    }
+    ws.flush().await.map_err(|e| from_ws(e, "sending"))?;
+    if let Some(frame) = pending_close {
+        let code = u16::from(frame.code);
+        let reason = frame.reason.to_string();
+        close_handshake(ws, frame).await;
+        return Err(closed(code, closed_by_client(code, &reason)));
+    }
+    Ok(())
+}
+
+/// Sends a close frame and reads until the server's reply (or the timeout).
+async fn close_handshake(ws: &mut Socket, frame: CloseFrame) {
+    let _ = with_timeout(Some(CLOSE_TIMEOUT), async {
+        if ws.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+}
+
+/// An open WebSocket connection. Made by `ws_connect`; see `locust_rs.websocket` for the API.
+#[pyclass(module = "locust_rs._native", frozen)]
+pub struct WsConnection {
+    shared: Arc<Shared>,
+    tx: UnboundedSender<Cmd>,
+    task: AbortHandle,
+    /// The process whose runtime runs the connection's task; a forked child has no such task.
+    pid: u32,
+    #[pyo3(get)]
+    url: String,
+    #[pyo3(get)]
+    subprotocol: Option<String>,
+    #[pyo3(get)]
+    status: u16,
+    headers: Vec<(String, String)>,
+    /// Milliseconds from the start of the connect until the upgrade completed (TCP, TLS, HTTP).
+    #[pyo3(get)]
+    handshake_ms: f64,
+}
+
+fn start(opened: Opened) -> WsConnection {
+    let shared = Arc::new(Shared {
+        inbox: Mutex::new(Inbox::default()),
+        readable: Notify::new(),
+        finished: Notify::new(),
+        done: AtomicBool::new(false),
+        stats: Stats::default(),
+        close_code: Mutex::new(None),
+    });
+    let (tx, rx) = unbounded_channel();
+    let guard = OpenGuard::new(shared.clone());
+    let task = tokio::spawn(run(opened.socket, rx, shared.clone(), guard)).abort_handle();
+    WsConnection {
+        shared,
+        tx,
+        task,
+        pid: crate::runtime::current_pid(),
+        url: opened.url,
+        subprotocol: opened.subprotocol,
+        status: opened.status,
+        headers: opened.headers,
+        handshake_ms: opened.handshake_ms,
+    }
+}
+
+fn duration(secs: Option<f64>) -> Option<Duration> {
+    secs.filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Opens a WebSocket. The ticket completes with a `WsConnection` or a `NativeError`.
+#[pyfunction]
+#[pyo3(signature = (url, headers = None, subprotocols = None, timeout = None, insecure = true, max_message_size = None))]
+pub fn ws_connect(
+    url: String,
+    headers: Option<Vec<(String, String)>>,
+    subprotocols: Option<Vec<String>>,
+    timeout: Option<f64>,
+    insecure: bool,
+    max_message_size: Option<usize>,
+) -> PyResult<Ticket> {
+    let spec = Spec {
+        url,
+        headers: headers.unwrap_or_default(),
+        subprotocols: subprotocols.unwrap_or_default(),
+        timeout: duration(timeout),
+        insecure,
+        max_message_size: max_message_size.filter(|n| *n > 0),
+    };
+    bridge::submit(async move { Outcome::WsConnect(connect::open(spec).await.map(start)) })
+        .map_err(crate::py_err)
+}
+
+impl WsConnection {
+    /// The error of a connection used in a forked child: its task lives in the parent.
+    fn foreign(&self) -> Option<Error> {
+        (self.pid != crate::runtime::current_pid()).then(|| {
+            Error::new(
+                ErrorKind::WsClosed,
+                "this WebSocket connection belongs to the parent process (it was opened before a fork); \
+                 open a new one in this process",
+            )
+        })
+    }
+
+    fn ended(&self) -> bool {
+        self.pid != crate::runtime::current_pid() || self.shared.done.load(Ordering::Acquire)
+    }
+}
+
+#[pymethods]
+impl WsConnection {
+    /// Queues a text (str) or binary (bytes-like) message. Returns the send stamp (ns, on the
+    /// clock of `ws_clock_ns`), or None if the connection is already over.
+    fn send(&self, data: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        let msg = if let Ok(s) = data.cast::<PyString>() {
+            Message::Text(Utf8Bytes::from(s.to_str()?.to_owned()))
+        } else if let Ok(b) = data.cast::<PyBytes>() {
+            Message::Binary(Bytes::copy_from_slice(b.as_bytes()))
+        } else {
+            let v: Vec<u8> = data.extract().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "a WebSocket message is str or bytes, not {}",
+                    data.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            Message::Binary(Bytes::from(v))
+        };
+        if self.ended() {
+            return Ok(None);
+        }
+        let at = stamp(Instant::now());
+        Ok(self.tx.send(Cmd::Send(msg)).ok().map(|()| at))
+    }
+
+    /// The next received message as `(str | bytes, arrival stamp ns, payload bytes)`, None if nothing has
+    /// arrived yet, or the `NativeError` that ended the connection once all messages were taken.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(e) = self.foreign() {
+            return Ok(Bound::new(py, NativeError::new(e))?.into_any());
+        }
+        let mut inbox = self.shared.inbox.lock();
+        match inbox.queue.pop_front() {
+            Some(r) => {
+                drop(inbox);
+                let payload = match &r.payload {
+                    Payload::Text(t) => PyString::new(py, t.as_str()).into_any(),
+                    Payload::Binary(b) => PyBytes::new(py, b).into_any(),
+                };
+                let len = r.payload.len().into_pyobject(py)?.into_any();
+                Ok(
+                    PyTuple::new(py, [payload, r.at.into_pyobject(py)?.into_any(), len])?
+                        .into_any(),
+                )
+            }
+            None => match &inbox.end {
+                Some(e) => Ok(Bound::new(py, NativeError::new(e.clone()))?.into_any()),
+                None => Ok(py.None().into_bound(py)),
+            },
+        }
+    }
+
+    /// Returns a ticket that completes (with True) once a message is waiting or the connection
+    /// is over, or with a timeout error. Takes nothing: cancelling it loses no message.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, timeout: Option<f64>) -> PyResult<Ticket> {
+        if let Some(e) = self.foreign() {
+            return bridge::submit(async move { Outcome::WsReady(Err(e)) }).map_err(crate::py_err);
+        }
+        let shared = self.shared.clone();
+        let limit = duration(timeout);
+        bridge::submit(async move {
+            let ready = async {
+                loop {
+                    let notified = shared.readable.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if shared.readable() {
+                        return;
+                    }
+                    notified.await;
+                }
+            };
+            Outcome::WsReady(
+                with_timeout(limit, ready).await.map_err(|()| {
+                    Error::new(ErrorKind::Timeout, "timed out waiting for a message")
+                }),
+            )
+        })
+        .map_err(crate::py_err)
+    }
+
+    /// Starts the closing handshake (if the connection is still open) and returns a ticket that
+    /// completes once the connection is over (at most about 5 s later).
+    #[pyo3(signature = (code = 1000, reason = String::new()))]
+    fn close(&self, code: u16, reason: String) -> PyResult<Ticket> {
+        if self.foreign().is_some() {
+            return bridge::submit(async { Outcome::WsReady(Ok(())) }).map_err(crate::py_err);
+        }
+        if !self.shared.done.load(Ordering::Acquire) {
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: Utf8Bytes::from(reason),
+            };
+            let _ = self.tx.send(Cmd::Close(frame));
+        }
+        let shared = self.shared.clone();
+        let task = self.task.clone();
+        bridge::submit(async move {
+            let finished = async {
+                loop {
+                    let notified = shared.finished.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if shared.done.load(Ordering::Acquire) {
+                        break;
+                    }
+                    notified.await;
+                }
+            };
+            // The task may be stuck in a write to a server that stopped reading: give up on it.
+            if with_timeout(Some(CLOSE_TIMEOUT + Duration::from_secs(1)), finished)
+                .await
+                .is_err()
+            {
+                shared.finish(closed(
+                    1006,
+                    "the closing handshake did not finish in time; the connection was dropped",
+                ));
+                task.abort();
+            }
+            Outcome::WsReady(Ok(()))
+        })
+        .map_err(crate::py_err)
+    }
+
+    /// False once the connection is over (closed by either side, or failed).
+    #[getter]
+    fn open(&self) -> bool {
+        !self.ended()
+    }
+
+    /// Messages received and not yet taken.
+    #[getter]
+    fn pending(&self) -> usize {
+        self.shared.inbox.lock().queue.len()
+    }
+
+    /// `(code, reason)` of the close, once the connection is over (1006: no close frame).
+    #[getter]
+    fn close_status(&self) -> Option<(u16, String)> {
+        self.shared.close_code.lock().clone()
+    }
+
+    /// The error that ended the connection, once it is over.
+    #[getter]
+    fn error(&self) -> Option<NativeError> {
+        self.foreign()
+            .or_else(|| self.shared.inbox.lock().end.clone())
+            .map(NativeError::new)
+    }
+
+    /// The upgrade response's headers as (lowercase name, value) pairs.
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for (k, v) in &self.headers {
+            list.append((k.as_str(), v.as_str()))?;
+        }
+        Ok(list)
+    }
+
+    /// `(messages_sent, bytes_sent, messages_received, bytes_received)` of this connection.
+    fn stats(&self) -> (u64, u64, u64, u64) {
+        let s = &self.shared.stats;
+        (
+            s.messages_sent.load(Ordering::Relaxed),
+            s.bytes_sent.load(Ordering::Relaxed),
+            s.messages_received.load(Ordering::Relaxed),
+            s.bytes_received.load(Ordering::Relaxed),
+        )
+    }
+}

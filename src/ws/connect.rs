@@ -1,0 +1,298 @@
+//! Opening a WebSocket: TCP, rustls for wss:// (the same configs and `insecure` rule as the
+//! HTTP engine, but offering only http/1.1 in ALPN, since the upgrade is an HTTP/1.1 request),
+//! then the upgrade handshake by tungstenite. Errors are sorted into the engine's kinds.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderName, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::WebSocketStream;
+use url::Url;
+
+use crate::errors::{Error, ErrorKind};
+use crate::http::pool::with_timeout;
+use crate::http::tls;
+
+/// A plain or TLS socket; one indirection per read is nothing next to a syscall.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+pub type Socket = WebSocketStream<Box<dyn Io>>;
+
+pub struct Spec {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub subprotocols: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub insecure: bool,
+    pub max_message_size: Option<usize>,
+}
+
+/// What the handshake leaves behind.
+pub struct Opened {
+    pub socket: Socket,
+    pub url: String,
+    pub subprotocol: Option<String>,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub handshake_ms: f64,
+}
+
+static TLS_VERIFIED: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+static TLS_INSECURE: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+fn tls_config(insecure: bool) -> Arc<rustls::ClientConfig> {
+    let cell = if insecure {
+        &TLS_INSECURE
+    } else {
+        &TLS_VERIFIED
+    };
+    cell.get_or_init(|| {
+        let mut cfg = (*tls::config(insecure)).clone();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(cfg)
+    })
+    .clone()
+}
+
+/// tungstenite zero-fills the free part of its read buffer (up to `read_buffer_size`) before every
+/// read; at the default 128 KiB that memset was a third of the whole process's CPU in the
+/// ping-pong benchmark, and 128 MB of eager buffers for 1,000 connections. Bigger messages just
+/// take more reads.
+const READ_BUFFER_SIZE: usize = 8 * 1024;
+
+pub fn config(max_message_size: Option<usize>) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_SIZE)
+        .max_message_size(max_message_size)
+        .max_frame_size(max_message_size)
+}
+
+fn parse(url: &str) -> Result<(Url, bool, String, u16), Error> {
+    let u =
+        Url::parse(url).map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("{e}: {url:?}")))?;
+    let tls = match u.scheme() {
+        "ws" => false,
+        "wss" => true,
+        other => {
+            return Err(Error::new(
+                ErrorKind::UnsupportedScheme,
+                format!(
+                    "unsupported scheme {other:?} (a WebSocket URL starts with ws:// or wss://)"
+                ),
+            ))
+        }
+    };
+    let host = match u.host_str() {
+        Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
+        _ => {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                format!("no host in URL {url:?}"),
+            ))
+        }
+    }
+    .to_string();
+    let port = u.port().unwrap_or(if tls { 443 } else { 80 });
+    Ok((u, tls, host, port))
+}
+
+/// TCP, TLS and the upgrade, all within `spec.timeout`.
+pub async fn open(spec: Spec) -> Result<Opened, Error> {
+    let start = Instant::now();
+    let timeout = spec.timeout;
+    match with_timeout(timeout, open_inner(spec, start)).await {
+        Err(()) => Err(Error::new(
+            ErrorKind::ConnectTimeout,
+            "timed out during the WebSocket handshake",
+        )),
+        Ok(r) => r,
+    }
+}
+
+async fn open_inner(spec: Spec, start: Instant) -> Result<Opened, Error> {
+    let (url, tls, host, port) = parse(&spec.url)?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| from_ws(e, "handshake"))?;
+    let headers = request.headers_mut();
+    for (k, v) in &spec.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| Error::new(ErrorKind::InvalidUrl, format!("invalid header name {k:?}")))?;
+        let value = HeaderValue::from_str(v).map_err(|_| {
+            Error::new(ErrorKind::InvalidUrl, format!("invalid header value {v:?}"))
+        })?;
+        headers.insert(name, value);
+    }
+    if !spec.subprotocols.is_empty() {
+        let joined = spec.subprotocols.join(", ");
+        let value = HeaderValue::from_str(&joined).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                format!("invalid subprotocols {joined:?}"),
+            )
+        })?;
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| {
+            let mut err = Error::from_io(&e, true);
+            if e.raw_os_error().is_none() && err.kind == ErrorKind::Io {
+                err.kind = ErrorKind::Dns;
+            }
+            err
+        })?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = if tls {
+        let name = ServerName::try_from(host.clone())
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, e.to_string()))?;
+        let connector = tokio_rustls::TlsConnector::from(tls_config(spec.insecure));
+        let stream = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| match e.get_ref() {
+                Some(inner) => Error::new(ErrorKind::Tls, inner.to_string()),
+                None => Error::from_io(&e, true),
+            })?;
+        Box::new(stream)
+    } else {
+        Box::new(tcp)
+    };
+    let (socket, response) = tokio_tungstenite::client_async_with_config(
+        request,
+        io,
+        Some(config(spec.max_message_size)),
+    )
+    .await
+    .map_err(|e| from_ws(e, "handshake"))?;
+    let handshake_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let subprotocol = response
+        .headers()
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    Ok(Opened {
+        socket,
+        url: url.to_string(),
+        subprotocol,
+        status: response.status().as_u16(),
+        headers,
+        handshake_ms,
+    })
+}
+
+/// Sorts a tungstenite error into the engine's kinds; `during` names the phase for messages.
+pub fn from_ws(e: WsError, during: &str) -> Error {
+    match e {
+        WsError::Http(resp) => {
+            let status = resp.status();
+            let mut err = Error::new(
+                ErrorKind::WsHandshake,
+                format!(
+                    "WebSocket handshake refused: HTTP {} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                )
+                .trim_end()
+                .to_string(),
+            );
+            err.errno = Some(i32::from(status.as_u16()));
+            err
+        }
+        WsError::Io(io) => Error::from_io(&io, false),
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Error::new(
+            ErrorKind::MessageTooBig,
+            format!("message of {size} bytes is over max_message_size ({max_size} bytes)"),
+        ),
+        WsError::Capacity(c) => Error::new(ErrorKind::Protocol, format!("{during}: {c}")),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+        | WsError::ConnectionClosed
+        | WsError::AlreadyClosed => closed(1006, "the connection was closed without a close frame"),
+        WsError::Protocol(p) => Error::new(
+            ErrorKind::Protocol,
+            format!("WebSocket protocol error ({during}): {p}"),
+        ),
+        WsError::Utf8(s) => Error::new(
+            ErrorKind::Protocol,
+            format!("WebSocket protocol error ({during}): invalid UTF-8 in a text message: {s}"),
+        ),
+        WsError::Tls(t) => Error::new(ErrorKind::Tls, t.to_string()),
+        WsError::Url(u) => Error::new(ErrorKind::InvalidUrl, u.to_string()),
+        other => Error::new(ErrorKind::Protocol, format!("{during}: {other}")),
+    }
+}
+
+/// The terminal error of a closed connection, carrying the close code.
+pub fn closed(code: u16, message: impl Into<String>) -> Error {
+    let mut e = Error::new(ErrorKind::WsClosed, message);
+    e.errno = Some(i32::from(code));
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_before_connecting() {
+        assert!(parse("ws://127.0.0.1:1/x").is_ok_and(|(_, tls, _, port)| !tls && port == 1));
+        assert!(parse("wss://h/x").is_ok_and(|(_, tls, _, port)| tls && port == 443));
+        assert!(parse("ws://[::1]/").is_ok_and(|(_, _, host, port)| host == "::1" && port == 80));
+        let e = parse("http://h/").err();
+        assert_eq!(e.map(|e| e.kind), Some(ErrorKind::UnsupportedScheme));
+        assert_eq!(
+            parse("ws://").err().map(|e| e.kind),
+            Some(ErrorKind::InvalidUrl)
+        );
+    }
+
+    #[test]
+    fn a_refused_upgrade_carries_its_status() {
+        let resp = http::Response::builder().status(401).body(None).ok();
+        let e = resp.map(|r| from_ws(WsError::Http(Box::new(r)), "handshake"));
+        let e = e.as_ref();
+        assert_eq!(e.map(|e| e.kind), Some(ErrorKind::WsHandshake));
+        assert_eq!(e.and_then(|e| e.errno), Some(401));
+        assert_eq!(
+            e.map(|e| e.message.as_str()),
+            Some("WebSocket handshake refused: HTTP 401 Unauthorized")
+        );
+    }
+
+    #[test]
+    fn oversize_and_closed_errors_are_readable() {
+        let e = from_ws(
+            WsError::Capacity(CapacityError::MessageTooLong {
+                size: 10,
+                max_size: 5,
+            }),
+            "reading",
+        );
+        assert_eq!(e.kind, ErrorKind::MessageTooBig);
+        assert_eq!(
+            e.message,
+            "message of 10 bytes is over max_message_size (5 bytes)"
+        );
+        let c = from_ws(WsError::ConnectionClosed, "reading");
+        assert_eq!((c.kind, c.errno), (ErrorKind::WsClosed, Some(1006)));
+    }
+}

@@ -1,0 +1,643 @@
+"""The VoiceAssist load-test suite (locustfiles/) run end to end against the bundled demo server: the smoke test,
+both scenarios, a local distributed run, the tag filter, and scripts/check_results.py. Each run is bounded by
+``--run-time`` and a subprocess timeout; together they take about a minute and a half."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import requests
+
+from locust_rs import demo
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = ROOT / "locustfiles"
+RUN_TESTS = SUITE / "run-tests.sh"
+CHECK = ROOT / "scripts" / "check_results.py"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import check_results  # noqa: E402
+
+RATE_LIMITED = " [429 rate-limited]"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def suite_env(results: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("VOICEASSIST_BASE_URL", None)
+    env.pop("VOICEASSIST_WS_URL", None)
+    # nothing answers there: run-tests.sh starts the bundled demo server, as on a fresh machine
+    env["VOICEASSIST_DEFAULT_HOST"] = "http://127.0.0.1:9"
+    env["RESULTS_DIR"] = str(results)
+    env["PY"] = sys.executable
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "python"), env.get("PYTHONPATH")]))
+    return env
+
+
+class Run:
+    def __init__(self, results: Path, mode: str, proc: subprocess.CompletedProcess) -> None:
+        self.proc = proc
+        self.output = proc.stdout
+        stats = sorted(results.glob(f"{mode}_test_*_stats.csv"))
+        assert len(stats) == 1, f"expected one {mode} run in {results}: {stats}\n{self.output[-3000:]}"
+        self.prefix = Path(str(stats[0])[: -len("_stats.csv")])
+        with stats[0].open(newline="") as f:
+            self.rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
+        metrics = Path(f"{self.prefix}_custom_metrics.json")
+        self.metrics = json.loads(metrics.read_text()) if metrics.exists() else None
+
+    def count(self, method: str, name: str) -> int:
+        row = self.rows.get((method, name))
+        return int(row["Request Count"]) if row else 0
+
+    def names(self) -> set[str]:
+        return {name for (_t, name) in self.rows if name != "Aggregated"}
+
+    def failures(self) -> int:
+        return int(self.rows[("", "Aggregated")]["Failure Count"])
+
+    def rate_limited_rows(self) -> int:
+        return sum(int(r["Request Count"]) for (_t, n), r in self.rows.items() if n.endswith(RATE_LIMITED))
+
+
+def run_suite(tmp_path: Path, mode: str, *args: str, timeout: float = 120, env_extra=None) -> Run:
+    env = suite_env(tmp_path)
+    env.update(env_extra or {})
+    proc = subprocess.run(
+        ["bash", str(RUN_TESTS), mode, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"run-tests.sh {mode} exited {proc.returncode}:\n{proc.stdout[-4000:]}"
+    assert "started the bundled demo server" in proc.stdout
+    assert "stopped the demo server" in proc.stdout
+    return Run(tmp_path, mode, proc)
+
+
+def check_passes(run: Run) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(CHECK), str(run.prefix)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "PASSED" in proc.stdout
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def capabilities():
+    """What the demo server of this build offers (routes other branches add later are probed, not assumed)."""
+    with demo.start(port=0) as server:
+        token = requests.post(
+            server.url + "/api/auth/login",
+            json={"email": "admin@voiceassist.local", "password": "admin12345"},
+            timeout=5,
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {token}"}
+        return {
+            "documents": requests.get(server.url + "/api/admin/kb/documents", headers=h, timeout=5).status_code != 404,
+            "admin_metrics": requests.get(server.url + "/api/admin/metrics", headers=h, timeout=5).status_code != 404,
+        }
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    results = tmp_path_factory.mktemp("smoke")
+    return run_suite(results, "smoke", "--run-time=20s", "--headless", timeout=100)
+
+
+@pytest.mark.timeout(120)
+def test_smoke_runs_every_user_type(smoke):
+    spawned = re.search(r"All users spawned: (\{.*?\}) \((\d+) total users\)", smoke.output)
+    assert spawned, smoke.output[-3000:]
+    counts = json.loads(spawned.group(1))
+    assert spawned.group(2) == "10"
+    assert set(counts) == {"RegularUser", "PowerUser", "AdminUser"}
+    assert all(n >= 1 for n in counts.values()), counts
+    # the demo server was started by run-tests.sh, not by the locustfile: one target only
+    assert "using the bundled VoiceAssist demo server" not in smoke.output
+
+
+@pytest.mark.timeout(120)
+def test_smoke_covers_each_area_and_only_429s_are_not_successes(smoke, capabilities):
+    names = smoke.names()
+    assert smoke.count("POST", "/api/chat/query") > 0
+    assert {"/api/conversations", "/api/conversations/[id]/messages"} & names
+    assert smoke.count("GET", "/health") > 0
+    assert {"/api/auth/login", "/api/users/me"} & names
+    admin_rows = {n for n in names if n.startswith("/api/admin/")}
+    assert admin_rows, names
+    if not capabilities["admin_metrics"]:
+        assert "/api/admin/metrics" not in names  # probed absent: skipped, not failed
+    assert smoke.failures() == 0, (Path(f"{smoke.prefix}_failures.csv").read_text(), smoke.output[-2000:])
+    assert smoke.metrics["custom_metrics"]["rate_limit_hits"] == smoke.rate_limited_rows()
+
+
+@pytest.mark.timeout(120)
+def test_smoke_fills_in_the_custom_metrics_and_passes_the_check(smoke):
+    m = smoke.metrics
+    assert m is not None, "no _custom_metrics.json beside the CSV"
+    custom = m["custom_metrics"]
+    for key in ("auth_failures", "rate_limit_hits", "ws_connections", "document_uploads", "citation_rate"):
+        assert key in custom
+    assert custom["queries_answered"] == smoke.count("POST", "/api/chat/query")
+    assert 0 < custom["queries_with_citations"] <= custom["queries_answered"]
+    assert 0 < custom["citation_rate"] <= 1
+    assert custom["auth_failures"] == 0
+    assert {t["key"] for t in m["thresholds"]} == {"login", "chat", "upload", "health", "ws_message"}
+    assert m["thresholds_passed"] is True
+    chat = next(t for t in m["thresholds"] if t["key"] == "chat")
+    assert chat["count"] == custom["queries_answered"] and chat["observed_ms"] is not None
+    assert Path(f"{smoke.prefix}.html").stat().st_size > 0
+    out = check_passes(smoke)
+    assert "citation rate" in out
+
+
+@pytest.mark.timeout(90)
+def test_user_journey_runs_its_steps_in_order(tmp_path):
+    run = run_suite(tmp_path, "user-journey", "--run-time=8s", "--users=2", "--headless", timeout=60)
+    steps = [
+        ("POST", "/api/auth/register"),
+        ("POST", "/api/auth/login"),
+        ("POST", "/api/chat/query"),
+        ("POST", "/api/auth/logout"),
+        ("GET", "/api/users/me [after logout]"),
+    ]
+    counts = [run.count(*s) for s in steps]
+    assert all(counts), dict(zip(steps, counts, strict=True))
+    # in order: no step runs more often than the one before it
+    assert counts[0] >= counts[1] >= counts[3] >= counts[4], counts
+    assert run.failures() == 0
+    check_passes(run)
+
+
+@pytest.mark.timeout(90)
+def test_admin_workflow_runs_login_upload_manage_monitor(tmp_path, capabilities):
+    run = run_suite(tmp_path, "admin-workflow", "--run-time=8s", "--users=1", "--headless", timeout=60)
+    assert run.count("POST", "/api/auth/login") > 0
+    assert run.count("GET", "/api/admin/users") > 0
+    assert run.count("GET", "/api/admin/dashboard") > 0
+    if capabilities["documents"]:
+        assert run.count("POST", "/api/admin/kb/documents [upload]") > 0
+        assert run.count("GET", "/api/admin/kb/documents/[id]") > 0  # polled until ready
+        assert run.count("GET", "/api/admin/kb/documents") > 0
+        assert run.count("DELETE", "/api/admin/kb/documents/[id]") > 0
+        assert run.metrics["custom_metrics"]["document_uploads"] == run.count(
+            "POST", "/api/admin/kb/documents [upload]"
+        )
+    if capabilities["admin_metrics"]:
+        assert run.count("GET", "/api/admin/metrics") > 0
+    assert run.failures() == 0
+    check_passes(run)
+
+
+@pytest.mark.timeout(120)
+def test_distributed_with_two_local_workers(tmp_path):
+    run = run_suite(tmp_path, "distributed", "--workers=2", "--headless", "--run-time=15s", "--users=10", timeout=100)
+    assert "local master" in run.output and "2 workers" in run.output
+    worker_logs = sorted(tmp_path.glob("distributed_test_*.worker*.log"))
+    assert len(worker_logs) == 2
+    for log in worker_logs:
+        text = log.read_text()
+        # each worker learnt the host from the master and prepared its own user pool
+        assert "test accounts ready" in text, text[-2000:]
+        assert "using the bundled VoiceAssist demo server" not in text
+    assert run.count("POST", "/api/chat/query") > 0
+    # the workers' custom metrics reached the master
+    assert run.metrics["custom_metrics"]["queries_answered"] == run.count("POST", "/api/chat/query")
+    assert run.failures() == 0
+    check_passes(run)
+
+
+def _has_ws_client() -> bool:
+    import locust_rs
+
+    return any(isinstance(getattr(locust_rs, n, None), type) for n in ("WebSocketMixin", "WebSocketClientMixin"))
+
+
+def _has_realtime_endpoint() -> bool:
+    with demo.start(port=0) as server:  # a plain GET: 400 upgrade_required where the endpoint exists
+        return requests.get(server.url + "/api/realtime/ws", timeout=5).status_code != 404
+
+
+WS_TYPES = {"WS", "WSRT", "WSFF", "WSRECV", "WSSEND"}  # locust-rs's WebSocket request types (docs/websocket.md)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(
+    not (_has_ws_client() and _has_realtime_endpoint()),
+    reason="needs locust_rs's WebSocket client (issue 5) and the demo server's /api/realtime/ws",
+)
+def test_tags_websocket_runs_only_the_websocket_tasks(tmp_path):
+    run = run_suite(tmp_path, "smoke", "--run-time=10s", "--tags=websocket", timeout=60)
+    rows = {k for k in run.rows if k[1] != "Aggregated"}
+    assert rows and {t for t, _n in rows} <= WS_TYPES, rows
+    assert {("WSRT", "ws: message"), ("WSRT", "ws: voice"), ("WS", "/api/realtime/ws")} <= rows, rows
+    assert "not spawning AdminUser" in run.output
+    assert run.failures() == 0
+    custom = run.metrics["custom_metrics"]
+    assert custom["ws_connections"] > 0 and custom["queries_answered"] > 0
+    ws_threshold = next(t for t in run.metrics["thresholds"] if t["key"] == "ws_message")
+    assert ws_threshold["count"] > 0
+
+
+def test_tags_websocket_leaves_only_the_realtime_users(tmp_path):
+    """The tag plumbing, with or without a WebSocket client: AdminUser has no websocket task and is not spawned
+    (Locust would spawn it and fail), and no HTTP task runs (the test users' set-up is not part of the stats)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "-u", "4", "-r", "4",
+         "-t", "4s", "--tags", "websocket", "--only-summary"],
+        cwd=tmp_path, env=suite_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "no tasks left after the tag filter: not spawning AdminUser" in proc.stdout
+    spawned = json.loads(re.search(r"All users spawned: (\{.*?\})", proc.stdout).group(1))
+    assert set(spawned) == {"RegularUser", "PowerUser"}, spawned
+    assert not re.search(r"^(GET|POST|DELETE)\s", proc.stdout, re.M), proc.stdout[-3000:]
+    if not _has_ws_client():
+        assert proc.stdout.count("realtime voice tasks skipped") == 1
+
+
+def test_tags_filter_leaves_out_user_types_without_tasks(tmp_path):
+    """--tags health: every user type has health tasks, so all run, and only /health is requested."""
+    env = suite_env(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "-u", "3", "-r", "3",
+         "-t", "6s", "--tags", "health", "--only-summary"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "using the bundled VoiceAssist demo server at http://127.0.0.1:" in proc.stdout
+    assert "not spawning AdminUser" not in proc.stdout  # every type has health tasks
+    rows = [line for line in proc.stdout.splitlines() if re.match(r"(GET|POST|DELETE)\s", line)]
+    assert rows and all(" /health " in line for line in rows), rows
+
+
+# --- check_results.py on made-up results ---------------------------------------------------------------------------
+
+STATS_HEADER = ["Type", "Name", "Request Count", "Failure Count"]
+
+
+def write_run(prefix: Path, rows, failures=(), thresholds_passed=True) -> None:
+    with open(f"{prefix}_stats.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(STATS_HEADER)
+        w.writerows(rows)
+    with open(f"{prefix}_failures.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Method", "Name", "Error", "Occurrences"])
+        w.writerows(failures)
+    thresholds = [{"key": "chat", "label": "Chat query", "expression": "p(95)<3000", "observed_ms": 4000.0,
+                   "count": 10, "passed": thresholds_passed}]  # fmt: skip
+    Path(f"{prefix}_custom_metrics.json").write_text(
+        json.dumps({"custom_metrics": {"queries_answered": 10}, "thresholds": thresholds})
+    )
+
+
+def test_check_results_counts_429s_as_rate_limit_hits_not_errors(tmp_path, capsys):
+    prefix = tmp_path / "load_test_1"
+    write_run(
+        prefix,
+        [
+            ["POST", "/api/chat/query", 90, 0],
+            ["POST", "/api/auth/login" + RATE_LIMITED, 5, 0],
+            ["POST", "/api/auth/register", 5, 5],
+            ["", "Aggregated", 100, 5],
+        ],
+        failures=[["POST", "/api/auth/register", "HTTPError('429 Client Error: Too Many Requests')", 5]],
+    )
+    assert check_results.main([str(prefix)]) == 0
+    out = capsys.readouterr().out
+    assert "errors          0" in out and "rate-limit hits 10" in out and "PASSED" in out
+
+
+def test_check_results_fails_over_five_percent_errors(tmp_path, capsys):
+    prefix = tmp_path / "load_test_2"
+    write_run(
+        prefix,
+        [["GET", "/health", 100, 6], ["", "Aggregated", 100, 6]],
+        failures=[["GET", "/health", "HTTPError('500 Server Error')", 6]],
+    )
+    assert check_results.main([str(prefix)]) == 1
+    assert "FAIL: error rate 6.00% is over 5.00%" in capsys.readouterr().out
+    assert check_results.main(["--max-error-rate", "0.1", str(tmp_path)]) == 0  # a directory: its newest run
+
+
+def test_check_results_fails_on_a_failed_threshold_and_without_results(tmp_path, capsys):
+    prefix = tmp_path / "load_test_3"
+    write_run(prefix, [["GET", "/health", 10, 0], ["", "Aggregated", 10, 0]], thresholds_passed=False)
+    assert check_results.main([str(prefix)]) == 1
+    assert "FAIL  Chat query" in capsys.readouterr().out
+    assert check_results.main([str(tmp_path / "nothing")]) == 2
+
+
+# --- pieces of the suite, in a subprocess (importing them registers listeners on locust.events) --------------------
+
+
+def run_python(code: str, tmp_path: Path, env_extra: dict[str, str] | None = None) -> str:
+    env = suite_env(tmp_path)
+    env.update(env_extra or {})
+    env["PYTHONPATH"] = os.pathsep.join([str(SUITE), env["PYTHONPATH"]])
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return proc.stdout
+
+
+def test_spike_shape_goes_baseline_peak_recovery(tmp_path):
+    out = run_python(
+        """
+        import sys; sys.path.insert(0, "scenarios")
+        from types import SimpleNamespace
+        import spike_scenario as s
+        shape = s.SpikeShape()
+        shape.runner = SimpleNamespace(environment=SimpleNamespace(parsed_options=SimpleNamespace(
+            num_users=1000, spawn_rate=200, run_time=300)))
+        at = {}
+        for t in (0, 59, 61, 149, 151, 299, 300):
+            shape.get_run_time = lambda t=t: t
+            at[t] = shape.tick()
+        assert at[0] == (100, 10.0) and at[59] == (100, 10.0), at
+        assert at[61] == (1000, 200.0) and at[149] == (1000, 200.0), at
+        assert at[151] == (100, 200.0) and at[299] == (100, 200.0), at
+        assert at[300] is None, at
+        print("ok")
+        """.replace('"scenarios"', repr(str(SUITE / "scenarios"))),
+        tmp_path,
+    )
+    assert out.strip().endswith("ok")
+
+
+def test_realtime_tasks_against_a_scripted_connection(tmp_path):
+    """The WebSocket voice tasks' logic, on a stand-in with the interface of locust-rs's WebSocket client
+    (docs/websocket.md: ``connect``, ``send``, ``send_json``, ``request(reply=, until=, name=)``, ``close``; its
+    errors derive from RescheduleTask and are reported by the client itself)."""
+    out = run_python(
+        """
+        import json
+        from types import SimpleNamespace
+        from locust.env import Environment
+        from locust.exception import InterruptTaskSet, RescheduleTask
+        import tasks, utils
+
+        client_events, task_events = [], []
+
+        class WsTimeout(RescheduleTask):
+            pass
+
+        class Reply:
+            def __init__(self, messages):
+                self.messages, self.response_time = messages, 12.0
+                self.response_length = sum(len(m) for m in messages)
+
+        class Conn:
+            def __init__(self, script):
+                self.script, self.sent, self.closed = [json.dumps(f) for f in script], [], False
+            def send_json(self, obj): self.sent.append(obj)
+            def send(self, data): self.sent.append(data)
+            def request(self, message, reply=None, until=None, name=None, timeout=None):
+                self.sent.append(message)
+                got = []
+                while self.script:
+                    m = self.script.pop(0)
+                    kind = json.loads(m).get("type")
+                    if kind in reply:
+                        got.append(m)
+                    if kind in until:
+                        client_events.append((name, None))
+                        return Reply(got)
+                client_events.append((name, "timeout"))
+                raise WsTimeout("timed out waiting for a message")
+            def close(self): self.closed = True
+
+        env = Environment(events=__import__("locust").events)
+        env.events.request.add_listener(lambda **kw: task_events.append(kw))
+        account = utils.Account("a@example.com", "pw")
+        utils.AuthHelper.seed(account, utils.Tokens("tok", "ref", 1e12))
+        user = SimpleNamespace(environment=env, context=lambda: {}, realtime=None, host="http://127.0.0.1:8000",
+                               account=account)
+        user.auth = utils.AuthHelper(None)
+        ts = tasks.RealtimeVoiceTasks.__new__(tasks.RealtimeVoiceTasks)
+        ts._user = user
+
+        # connect: through the user's connect(), to the ws:// URL with the token; a refusal is counted
+        urls = []
+        user.connect = lambda url, name=None, timeout=None: urls.append((url, name)) or Conn([])
+        ts.on_start()
+        assert urls == [("ws://127.0.0.1:8000/api/realtime/ws?token=tok", "/api/realtime/ws")], urls
+        assert utils.metrics.counts["ws_connections"] == 1
+        def refuse(url, name=None, timeout=None):
+            raise WsTimeout("WebSocket handshake refused: HTTP 401")
+        user.connect, user.realtime = refuse, None
+        try:
+            ts.on_start()
+            raise AssertionError("no interrupt")
+        except InterruptTaskSet:
+            pass
+        assert utils.metrics.counts["ws_connection_failures"] == 1
+
+        user.realtime = Conn([{"type": "chunk", "content": "a"}, {"type": "chunk", "content": "b"},
+                              {"type": "message_complete", "answer": "ab", "citations": [{"id": "kb-1"}]}])
+        tasks.RealtimeVoiceTasks.streamed_message(ts)
+        assert client_events[-1] == ("ws: message", None) and not task_events
+        assert user.realtime.sent[0]["type"] == "message"
+        assert utils.metrics.counts["queries_with_citations"] == 1
+
+        conn = Conn([{"type": "transcript", "text": "hello"}, {"type": "chunk", "content": "x"},
+                     {"type": "message_complete", "citations": []}])
+        user.realtime = conn
+        tasks.RealtimeVoiceTasks.voice_utterance(ts)
+        assert client_events[-1] == ("ws: voice", None) and not task_events
+        kinds = [m["type"] if isinstance(m, dict) else "binary" for m in conn.sent]
+        assert kinds[0] == "audio_start" and kinds[-1] == "audio_end" and kinds.count("binary") == 10, kinds
+        assert utils.metrics.counts["queries_answered"] == 2
+
+        user.realtime = Conn([{"type": "error", "error": "not_found", "detail": "no such conversation"}])
+        tasks.RealtimeVoiceTasks.ping(ts)
+        assert task_events[-1]["name"] == "ws: ping [invalid reply]", task_events[-1]
+        assert "no such conversation" in str(task_events[-1]["exception"])
+
+        user.realtime = Conn([{"type": "message_complete", "citations": []}])
+        tasks.RealtimeVoiceTasks.voice_utterance(ts)
+        assert "without a transcript" in str(task_events[-1]["exception"]), task_events[-1]
+
+        # a client error (timeout, close) was reported by the client: the task only drops the connection
+        conn = Conn([])
+        user.realtime = conn
+        n = len(task_events)
+        tasks.RealtimeVoiceTasks.ping(ts)
+        assert client_events[-1] == ("ws: ping", "timeout") and len(task_events) == n
+        assert conn.closed and user.realtime is None  # the next visit reconnects
+        print("ok")
+        """,
+        tmp_path,
+    )
+    assert out.strip().endswith("ok")
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_docker_compose_file_is_valid():
+    proc = subprocess.run(
+        ["docker-compose", "-f", str(SUITE / "docker-compose.yml"), "config"],
+        cwd=SUITE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout
+    for service in ("voiceassist-demo", "locust-master", "locust-worker"):
+        assert f"{service}:" in proc.stdout
+
+
+def test_dockerfile_copies_only_what_exists():
+    """docker-compose config does not read the Dockerfile: check its sources against the build context here."""
+    text = (SUITE / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(stages) == 2, stages
+    for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.M):
+        *sources, _dest = line.split()
+        for src in sources:
+            assert src == "." or (ROOT / src).exists(), f"COPY {src}: not in the build context (the repository root)"
+    compose = (SUITE / "docker-compose.yml").read_text()
+    assert "dockerfile: locustfiles/Dockerfile" in compose and "context: .." in compose
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "target/" in ignored  # the build context must not carry gigabytes of cargo output
+
+
+def test_a_slow_request_warns_and_fails_its_threshold(tmp_path):
+    out = run_python(
+        f"""
+        import json, logging, locust
+        from locust.env import Environment
+        import utils
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+        env = Environment(events=locust.events)
+        env.create_local_runner()
+        for ms in (900, 20, 30):
+            env.events.request.fire(request_type="GET", name="/health", response_time=ms, response_length=0,
+                                    exception=None, context={{}}, response=None, start_time=0, url=None)
+            env.stats.log_request("GET", "/health", ms, 0)
+        env.stats.log_request("POST", "/api/chat/query", 40, 0)
+        verdict = {{r.key: r for r in utils.threshold_verdict(env)}}
+        assert not verdict["health"].passed and verdict["health"].observed_ms == 900, verdict["health"]
+        assert verdict["chat"].passed and verdict["chat"].count == 1
+        assert verdict["login"].passed and verdict["login"].count == 0
+        env.events.quitting.fire(environment=env, reverse=True)
+        assert env.process_exit_code == 1
+        data = json.load(open({str(tmp_path / "m.json")!r}))
+        assert data["thresholds_passed"] is False and data["custom_metrics"]["threshold_warnings"] == 1
+        print("ok")
+        """,
+        tmp_path,
+        {"VOICEASSIST_METRICS_FILE": str(tmp_path / "m.json")},
+    )
+    assert "WARNING threshold exceeded: GET /health took 900 ms, limit 500 ms" in out
+    assert "threshold Health check" in out and "FAIL" in out
+    assert out.strip().endswith("ok")
+
+
+@pytest.mark.timeout(90)
+def test_processes_share_one_bundled_server(tmp_path):
+    """--processes 2 forks before init: only the master starts the demo server, the two workers learn the host."""
+    port = free_port()  # not Locust's default 5557: another run on this machine may hold it
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "--processes", "2",
+         "--master-bind-port", str(port), "--master-port", str(port), "-u", "4", "-r", "4", "-t", "5s",
+         "--only-summary"],
+        cwd=tmp_path, env=suite_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=80,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.stdout.count("using the bundled VoiceAssist demo server") == 1, proc.stdout[-3000:]
+    hosts = set(re.findall(r"test accounts ready in [\d.]+ s \((http://[\d.:]+)\)", proc.stdout))
+    assert len(re.findall("test accounts ready", proc.stdout)) == 2 and len(hosts) == 1, proc.stdout[-3000:]
+
+
+@pytest.mark.timeout(90)
+def test_stopping_run_tests_writes_the_reports_and_stops_the_demo_server(tmp_path):
+    """SIGTERM to run-tests.sh (a CI timeout, say) in web mode: locust stops as on Ctrl-C, writing its HTML report,
+    and the demo server it started goes too."""
+    import signal
+    import time
+
+    out = tmp_path / "out.txt"
+    with out.open("w") as f:
+        proc = subprocess.Popen(
+            ["bash", str(RUN_TESTS), "web", "--", "--web-host", "127.0.0.1", "--web-port", str(free_port())],
+            cwd=ROOT,
+            env=suite_env(tmp_path),
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 40
+        while "Starting web interface" not in out.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
+            time.sleep(0.2)
+        demo_url = re.search(r"started the bundled demo server at (\S+)", out.read_text()).group(1)
+        assert requests.get(demo_url + "/health", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=45) == 143
+    finally:
+        if proc.poll() is None:  # a failed assert above: let the script's traps clean up, then insist
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    text = out.read_text()
+    assert "stopped the demo server" in text, text[-3000:]
+    assert len(list(tmp_path.glob("web_test_*.html"))) == 1, text[-3000:]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(demo_url + "/health", timeout=5)
+
+
+@pytest.mark.timeout(90)
+def test_shared_tokens_are_refreshed_not_logged_in_again(tmp_path):
+    """Access tokens that live 62 s are within the AuthHelper's 60 s margin after 2 s: the users refresh the
+    shared tokens (one refresh per account at a time) instead of logging in again."""
+    env = suite_env(tmp_path)
+    env["VOICEASSIST_DEMO_OPTIONS"] = "access_token_ttl=62"
+    env["VOICEASSIST_USER_POOL_SIZE"] = "2"
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "-u", "6", "-r", "6",
+         "-t", "8s", "--tags", "chat", "--csv", str(tmp_path / "run"), "--only-summary"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    with open(tmp_path / "run_stats.csv", newline="") as f:
+        rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
+    refreshes = int(rows[("POST", "/api/auth/refresh")]["Request Count"])
+    chats = int(rows[("POST", "/api/chat/query")]["Request Count"])
+    assert ("POST", "/api/auth/login") not in rows
+    # 2 pool accounts and the admin's: a refresh when a token is 2 s old, not one per request
+    assert 1 <= refreshes < chats, (refreshes, chats)
+    assert int(rows[("", "Aggregated")]["Failure Count"]) == 0
