@@ -15,6 +15,7 @@ install:  ## build (release) and install the package with its pinned dependencie
 test-deps:  ## install the pinned test tools
 	$(PIP) install -c constraints.txt pytest pytest-timeout ruff trustme hypercorn websockets websocket-client
 	$(PIP) install -q -c constraints.txt --upgrade --target .schemathesis-deps schemathesis
+	$(PIP) install -c constraints.txt hdrhistogram pandas matplotlib nbclient nbformat ipykernel
 
 format:  ## format Rust and Python
 	cargo fmt

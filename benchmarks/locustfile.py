@@ -36,13 +36,14 @@ def _base_class() -> type:
         from locust.contrib.fasthttp import FastHttpUser
 
         return FastHttpUser
-    if VARIANT == "locust_rs":
+    if VARIANT in ("locust_rs", "locust_rs_nometrics"):
         # No fallback on ImportError: a benchmark that quietly ran another class would report wrong numbers.
         from locust_rs import FastHttpUser
 
         return FastHttpUser
     raise SystemExit(
-        f"LOCUST_RS_BENCH_VARIANT must be one of httpuser, fasthttpuser, locust_rs (got {VARIANT!r})",
+        "LOCUST_RS_BENCH_VARIANT must be one of httpuser, fasthttpuser, locust_rs, locust_rs_nometrics "
+        f"(got {VARIANT!r})",
     )
 
 

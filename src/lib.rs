@@ -5,6 +5,7 @@ mod bridge;
 mod demo;
 mod errors;
 mod http;
+mod metrics;
 mod runtime;
 mod ws;
 
@@ -48,6 +49,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::response::NativeResponse>()?;
     m.add_class::<http::response::NativeError>()?;
     m.add_class::<demo::DemoServer>()?;
+    m.add_class::<metrics::MetricKey>()?;
+    m.add_class::<metrics::HistogramSet>()?;
+    m.add_function(wrap_pyfunction!(metrics::registry::metric_key, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::registry::drain, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::registry::reset, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::registry::forget, m)?)?;
     m.add_function(wrap_pyfunction!(ws::conn::ws_connect, m)?)?;
     m.add_function(wrap_pyfunction!(ws::ws_counters, m)?)?;
     m.add_function(wrap_pyfunction!(ws::ws_clock_ns, m)?)?;

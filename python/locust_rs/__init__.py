@@ -3,30 +3,62 @@
 from locust_rs import FastHttpUser
 """
 
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING
+
 from locust_rs._native import __version__, configure
-from locust_rs.fasthttp import (
-    ConnectionPool,
-    ErrorResponse,
-    FastHttpSession,
-    FastHttpUser,
-    FastRequest,
-    FastResponse,
-    ResponseContextManager,
-    RestResponseContextManager,
-)
-from locust_rs.websocket import (
-    MessageTooBig,
-    WebSocket,
-    WebSocketClosed,
-    WebSocketConnectionError,
-    WebSocketError,
-    WebSocketHandshakeError,
-    WebSocketMixin,
-    WebSocketProtocolError,
-    WebSocketReply,
-    WebSocketTimeout,
-    WebSocketUser,
-)
+
+# Public names and the module that defines each. They load on first access, so that a notebook can use
+# `locust_rs.results` without importing locust, whose gevent monkey-patching hangs a Jupyter kernel.
+_LAZY = {
+    "ConnectionPool": "locust_rs.fasthttp",
+    "ErrorResponse": "locust_rs.fasthttp",
+    "FastHttpSession": "locust_rs.fasthttp",
+    "FastHttpUser": "locust_rs.fasthttp",
+    "FastRequest": "locust_rs.fasthttp",
+    "FastResponse": "locust_rs.fasthttp",
+    "ResponseContextManager": "locust_rs.fasthttp",
+    "RestResponseContextManager": "locust_rs.fasthttp",
+    "MessageTooBig": "locust_rs.websocket",
+    "WebSocket": "locust_rs.websocket",
+    "WebSocketClosed": "locust_rs.websocket",
+    "WebSocketConnectionError": "locust_rs.websocket",
+    "WebSocketError": "locust_rs.websocket",
+    "WebSocketHandshakeError": "locust_rs.websocket",
+    "WebSocketMixin": "locust_rs.websocket",
+    "WebSocketProtocolError": "locust_rs.websocket",
+    "WebSocketReply": "locust_rs.websocket",
+    "WebSocketTimeout": "locust_rs.websocket",
+    "WebSocketUser": "locust_rs.websocket",
+}
+
+if TYPE_CHECKING:
+    from locust_rs.fasthttp import (
+        ConnectionPool,
+        ErrorResponse,
+        FastHttpSession,
+        FastHttpUser,
+        FastRequest,
+        FastResponse,
+        ResponseContextManager,
+        RestResponseContextManager,
+    )
+    from locust_rs.websocket import (
+        MessageTooBig,
+        WebSocket,
+        WebSocketClosed,
+        WebSocketConnectionError,
+        WebSocketError,
+        WebSocketHandshakeError,
+        WebSocketMixin,
+        WebSocketProtocolError,
+        WebSocketReply,
+        WebSocketTimeout,
+        WebSocketUser,
+    )
 
 __all__ = [
     "ConnectionPool",
@@ -51,3 +83,17 @@ __all__ = [
     "__version__",
     "configure",
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'locust_rs' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+if "locust" in sys.modules:
+    # Inside a Locust run (locust is always imported first): load everything now, so that the metrics and
+    # thresholds hooks are registered before Locust parses its options and fires `init`.
+    for _module in sorted(set(_LAZY.values())):
+        importlib.import_module(_module)

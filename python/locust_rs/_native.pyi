@@ -58,6 +58,7 @@ class Client:
         body: bytes | None = None,
         allow_redirects: bool = True,
         stream: bool = False,
+        metric: MetricKey | None = None,
     ) -> Ticket: ...
     def cookies(self) -> list[tuple[str, str, str, str]]: ...
     def set_cookie(self, set_cookie: str, url: str) -> None: ...
@@ -191,3 +192,63 @@ class WsConnection:
         """Starts the closing handshake; completes once the connection is over."""
     def headers(self) -> list[tuple[str, str]]: ...
     def stats(self) -> tuple[int, int, int, int]: ...
+
+# metrics (src/metrics/): HDR histograms per (request type, name); values recorded in µs, reported in ms.
+
+class MetricKey:
+    """An interned (request type, name) of the live recorder, with the user's expected interval."""
+
+    @property
+    def request_type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def expected_interval(self) -> float:
+        """Milliseconds; 0 means no coordinated-omission correction."""
+    def record(self, response_time: float) -> None:
+        """Records one response time (ms) from Python, for events that did not come through a Rust client."""
+
+def metric_key(request_type: str, name: str, expected_interval: float = 0.0) -> MetricKey: ...
+def metrics_drain() -> HistogramSet:
+    """Moves everything recorded since the last drain into a new set."""
+
+def metrics_reset() -> None:
+    """Discards everything recorded and not yet drained."""
+
+def metrics_forget() -> None:
+    """A fresh, empty recorder (for a fork child)."""
+
+class HistogramSet:
+    """Raw and (for paced users) corrected HDR histograms keyed by (request type, name). Methods that take
+    request_type/name read the aggregate of all keys when both are None."""
+
+    def __init__(self) -> None: ...
+    def __len__(self) -> int: ...
+    def merge(self, other: HistogramSet) -> None: ...
+    def clear(self) -> None: ...
+    def copy(self) -> HistogramSet: ...
+    def keys(self) -> list[tuple[str, str]]: ...
+    def has_corrected(self, request_type: str, name: str) -> bool: ...
+    def count(self, request_type: str | None = None, name: str | None = None) -> int: ...
+    def summary(
+        self,
+        request_type: str | None = None,
+        name: str | None = None,
+        corrected: bool = False,
+        quantiles: list[float] | None = None,
+    ) -> dict[str, object] | None:
+        """count, min, max, mean, stdev and percentiles [(q, ms)]; None if absent."""
+    def value_at_quantile(
+        self, q: float, request_type: str | None = None, name: str | None = None, corrected: bool = False
+    ) -> float | None: ...
+    def distribution(
+        self, request_type: str | None = None, name: str | None = None, corrected: bool = False, ticks: int = 5
+    ) -> list[tuple[float, float]]: ...
+    def encode_histogram(
+        self, request_type: str | None = None, name: str | None = None, corrected: bool = False
+    ) -> tuple[str, float] | None:
+        """(base64 V2-deflate, max ms): an .hlog payload."""
+    def add_encoded(self, request_type: str, name: str, b64: str, corrected: bool = False) -> None: ...
+    def encode(self) -> bytes: ...
+    @staticmethod
+    def decode(data: bytes) -> HistogramSet: ...

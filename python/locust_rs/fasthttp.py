@@ -28,6 +28,7 @@ from geventhttpclient.header import Headers
 from requests.utils import get_encoding_from_headers
 
 from locust_rs import _bridge, _native
+from locust_rs import metrics as _metrics
 from locust_rs._errors import body_exception, to_exception
 
 absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
@@ -132,6 +133,9 @@ class FastResponse:
     """In some cases setting the encoding explicitly is needed. If so, do it before calling .text"""
 
     # Like Locust's, a response that succeeded has no ``error`` attribute at all.
+
+    # The Rust client recorded this request's time in the HDR histograms (see metrics.py).
+    _locust_rs_recorded = True
 
     def __init__(self, native, request_args: tuple, error: BaseException | None = None) -> None:
         self._native = native
@@ -546,6 +550,8 @@ class FastHttpSession:
             http2_prior_knowledge=bool(kwargs.get("http2_prior_knowledge", False)),
         )
         self.cookiejar = _CookieJarView(self._client)
+        self._metric_keys: dict[tuple[str, str], _native.MetricKey] = {}
+        self._expected_interval = _metrics.expected_interval(user)
 
         if self.base_url:
             parsed_url = urlparse(self.base_url)
@@ -649,7 +655,14 @@ class FastHttpSession:
         # Like geventhttpclient's, the request URL (events, .url, errors) leaves out ``params``.
         send_url = _with_params(built_url, kwargs.pop("params", None)) if kwargs else built_url
         request_args = (method, built_url, hdrs, data if typed else payload)
-        value = _bridge.wait(self._client.request(method, send_url, hdrs, payload, allow_redirects, stream))
+        if _metrics.enabled:
+            mk = (method, name or url)
+            metric = self._metric_keys.get(mk)
+            if metric is None:
+                metric = self._metric_keys[mk] = _metrics.key(method, mk[1], self._expected_interval)
+        else:
+            metric = None
+        value = _bridge.wait(self._client.request(method, send_url, hdrs, payload, allow_redirects, stream, metric))
 
         if type(value) is _NativeResponse:
             body_error = value.body_error

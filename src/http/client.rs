@@ -24,6 +24,7 @@ use super::response::{BodyStream, NativeError};
 use super::{decode, Hop, HttpOutcome};
 use crate::bridge::{self, Outcome, Ticket};
 use crate::errors::{Error, ErrorKind};
+use crate::metrics::MetricKey;
 
 pub const USER_AGENT: &str = concat!("locust-rs/", env!("CARGO_PKG_VERSION"));
 
@@ -208,7 +209,10 @@ impl Client {
 
     /// Submits a request and returns its ticket at once. `headers` is a dict of extra headers;
     /// `body` the encoded request body. Errors (even a malformed URL) arrive through the ticket.
-    #[pyo3(signature = (method, url, headers = None, body = None, allow_redirects = true, stream = false))]
+    /// `metric` (a `MetricKey`) records the response time into the HDR histograms when the
+    /// request completes, success or failure.
+    #[pyo3(signature = (method, url, headers = None, body = None, allow_redirects = true, stream = false, metric = None))]
+    #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
         method: &str,
@@ -217,7 +221,9 @@ impl Client {
         body: Option<&[u8]>,
         allow_redirects: bool,
         stream: bool,
+        metric: Option<&Bound<'_, MetricKey>>,
     ) -> PyResult<Ticket> {
+        let metric = metric.map(|m| m.get().recording());
         let headers = header_map(headers)?;
         let body = body.map(Bytes::copy_from_slice).unwrap_or_default();
         let parsed = parse_url(url).and_then(|u| {
@@ -240,6 +246,7 @@ impl Client {
         let shared = self.shared.clone();
         let pool = self.pool.get().current();
         let fut = async move {
+            let start = metric.as_ref().map(|_| Instant::now());
             let result = match parsed {
                 Ok((method, url)) => {
                     execute(
@@ -258,6 +265,12 @@ impl Client {
                 }
                 Err(e) => Err(e),
             };
+            if let (Some(m), Some(start)) = (metric, start) {
+                match &result {
+                    Ok(out) => m.record_ms(out.response_time),
+                    Err(_) => m.record_micros(start.elapsed().as_micros() as u64),
+                }
+            }
             Outcome::Http(result)
         };
         if cfg!(debug_assertions) && std::env::var_os("LOCUST_RS_DEBUG_SIZES").is_some() {

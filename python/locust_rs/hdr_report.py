@@ -1,0 +1,105 @@
+"""The HDR companion page of Locust's HTML report: an exact-percentiles table (raw and corrected) and a
+percentile-distribution chart on log scales, as one self-contained HTML file (inline SVG, no scripts).
+
+With ``--html report.html`` the run also writes ``report_hdr.html``; the web UI serves the same page live at
+``/locust-rs/hdr.html``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+# x: "nines" (1 / (1 - q)) from 0 % to 99.999 %; y: ms on a log scale, as HdrHistogram's own plots.
+_W, _H, _PAD = 900, 420, 60
+_MAX_NINES = 5
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def _x(q: float) -> float:
+    nines = min(_MAX_NINES, -math.log10(max(1e-12, 1.0 - q)))
+    return _PAD + (_W - 2 * _PAD) * nines / _MAX_NINES
+
+
+def _chart(series: list[tuple[str, list[tuple[float, float]]]]) -> str:
+    values = [v for _, pts in series for _, v in pts if v > 0]
+    if not values:
+        return "<p>No requests recorded.</p>"
+    lo = math.floor(math.log10(min(values)))
+    hi = math.ceil(math.log10(max(values)))
+    if hi == lo:
+        hi += 1
+
+    def y(v: float) -> float:
+        lv = math.log10(max(v, 10.0**lo))
+        return _H - _PAD - (_H - 2 * _PAD) * (lv - lo) / (hi - lo)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" font-family="sans-serif" font-size="11">'
+    ]
+    for n in range(_MAX_NINES + 1):
+        x = _x(1 - 10.0**-n)
+        label = f"{100 * (1 - 10.0**-n):.{max(0, n - 2)}f}%"
+        out.append(f'<line x1="{x:.1f}" y1="{_PAD}" x2="{x:.1f}" y2="{_H - _PAD}" stroke="#ddd"/>')
+        out.append(f'<text x="{x:.1f}" y="{_H - _PAD + 15}" text-anchor="middle">{label}</text>')
+    for e in range(lo, hi + 1):
+        yy = y(10.0**e)
+        out.append(f'<line x1="{_PAD}" y1="{yy:.1f}" x2="{_W - _PAD}" y2="{yy:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{_PAD - 5}" y="{yy + 4:.1f}" text-anchor="end">{10.0**e:g} ms</text>')
+    for i, (label, pts) in enumerate(series):
+        colour = _COLOURS[i % len(_COLOURS)]
+        dash = ' stroke-dasharray="5,3"' if label.endswith("(corrected)") else ""
+        path = " ".join(f"{_x(q):.1f},{y(v):.1f}" for q, v in pts if q < 1 - 10.0**-_MAX_NINES or q == pts[-1][0])
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash} points="{path}"/>')
+        out.append(f'<text x="{_PAD + 10}" y="{_PAD + 14 + 14 * i}" fill="{colour}">{html.escape(label)}</text>')
+    out.append(f'<text x="{_W / 2}" y="{_H - 15}" text-anchor="middle">percentile</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def render(run, title: str = "locust-rs: exact percentiles (HDR)") -> str:
+    """The page for an :py:class:`locust_rs.metrics.HdrRun` (its cumulative histograms)."""
+    from locust_rs.metrics import QUANTILE_LABELS
+
+    hs = run.total
+    cols = ("Count", "Min", "Mean", "StdDev", *QUANTILE_LABELS, "Max")
+    rows = []
+    for row in run.rows():
+        for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
+            if side is None:
+                continue
+            pct = [v for _, v in side["percentiles"]]
+            cells = [side["count"], side["min"], side["mean"], side["stdev"], *pct, side["max"]]
+            rows.append(
+                "<tr>"
+                + f"<td>{html.escape(row['type'])}</td><td>{html.escape(row['name'])}</td><td>{label}</td>"
+                + "".join(f"<td>{c if isinstance(c, int) else f'{c:.3f}'}</td>" for c in cells)
+                + "</tr>"
+            )
+    series = [("Aggregated", hs.distribution())]
+    if hs.summary(corrected=True) is not None:
+        series.append(("Aggregated (corrected)", hs.distribution(corrected=True)))
+    for t, n in hs.keys()[: len(_COLOURS) - 2]:
+        series.append((f"{t} {n}", hs.distribution(t, n)))
+        if hs.has_corrected(t, n):
+            series.append((f"{t} {n} (corrected)", hs.distribution(t, n, True)))
+    head = "".join(f"<th>{c}</th>" for c in ("Type", "Name", "Histogram", *cols))
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
+th:nth-child(-n+3), td:nth-child(-n+3) {{ text-align: left; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Response times in ms from HDR histograms (3 significant digits, exact to 0.1 %), beside Locust's rounded
+figures. <em>corrected</em> rows add the requests a paced user (constant_pacing / constant_throughput /
+expected_interval) could not send while it waited: coordinated-omission correction.</p>
+<table><thead><tr>{head}</tr></thead><tbody>
+{"".join(rows)}
+</tbody></table>
+<h2>Percentile distribution</h2>
+{_chart(series)}
+</body></html>
+"""

@@ -1,0 +1,486 @@
+"""HDR metrics: exact percentiles beside Locust's rounded ones, distributed merge, coordinated
+omission correction, the ``PREFIX_hdr.csv`` and ``PREFIX.hlog`` outputs.
+
+Rust records every request of our clients into an HDR histogram per (request type, name) when
+the request completes (``locust_rs._native.metric_key`` / ``MetricKey``). This module is the
+Locust glue: it turns recording on when a Locust run starts (``events.init``), records requests
+that did not come through a Rust client (custom ``events.request.fire``, Locust's own users),
+drains the Rust recorder into cumulative and per-interval :py:class:`HistogramSet` objects,
+ships deltas from workers to the master (``report_to_master`` / ``worker_report``), resets with
+Locust's stats and writes the outputs at the end.
+
+Values are recorded in microseconds (3 significant digits, 1 µs to 1 h) and reported in
+milliseconds, Locust's unit.
+"""
+
+from __future__ import annotations
+
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+import csv
+import logging
+import os
+import time
+
+import gevent
+
+from locust_rs import _native, thresholds
+
+HistogramSet = _native.HistogramSet
+logger = logging.getLogger(__name__)
+
+#: Whether our clients pass a metric key with each request. On from ``events.init`` of a Locust
+#: run unless ``LOCUST_RS_METRICS=0`` or ``--no-hdr-metrics``.
+enabled = False
+
+#: Key of the ``report_to_master`` payload: a delta (what was recorded since the last report).
+REPORT_KEY = "locust_rs_hdr"
+#: The ``.hlog`` interval and the local drain period, in seconds.
+INTERVAL = 1.0
+QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999)
+QUANTILE_LABELS = ("p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99")
+AGGREGATE = "Aggregated"
+
+_keys: dict[tuple[str, str, float], _native.MetricKey] = {}
+#: ms; from ``--hdr-expected-interval``, for users whose class and wait_time give none.
+default_expected_interval = 0.0
+
+
+def key(request_type: str, name: str, expected_interval: float = 0.0) -> _native.MetricKey:
+    """The interned metric key for (request_type, name); ``expected_interval`` in ms enables the
+    coordinated-omission-corrected histogram for values recorded through it."""
+    k = (request_type, name, expected_interval)
+    mk = _keys.get(k)
+    if mk is None:
+        mk = _keys[k] = _native.metric_key(request_type, name, expected_interval)
+    return mk
+
+
+def expected_interval(user) -> float:
+    """The interval (ms) at which ``user`` means to run its tasks, or 0 when it has none.
+
+    An explicit ``expected_interval`` class attribute (seconds) wins; otherwise Locust's
+    ``constant_pacing(t)`` gives ``t`` and ``constant_throughput(r)`` (which is
+    ``constant_pacing(1 / r)``) gives ``1 / r``; otherwise ``--hdr-expected-interval``.
+    """
+    if user is None:
+        return 0.0
+    explicit = getattr(user, "expected_interval", None)
+    if explicit:
+        return float(explicit) * 1000.0
+    fn = getattr(type(user), "wait_time", None)
+    code = getattr(fn, "__code__", None)
+    if code is not None and getattr(fn, "__qualname__", "").startswith("constant_pacing."):
+        try:
+            cell = fn.__closure__[code.co_freevars.index("wait_time")]
+            return float(cell.cell_contents) * 1000.0
+        except (ValueError, TypeError, IndexError, AttributeError):
+            pass
+    return default_expected_interval
+
+
+def _on_request(request_type, name, response_time, response=None, **_kwargs) -> None:
+    # Our clients recorded theirs in Rust; their responses carry the class marker.
+    if getattr(response, "_locust_rs_recorded", False) or response_time is None:
+        return
+    k = (request_type, name, 0.0)
+    mk = _keys.get(k) or key(request_type, name)
+    mk.record(response_time)
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+class HdrRun:
+    """The histograms of one Locust run on this node.
+
+    ``total`` holds everything since the start or the last stats reset (local, master: merged
+    from the workers); ``interval`` what the next ``.hlog`` interval will hold; ``unsent`` (a
+    worker) what the next report will ship. Reports carry deltas, so the master adds them.
+    """
+
+    def __init__(self, environment) -> None:
+        self.environment = environment
+        runner = environment.runner
+        self.is_worker = isinstance(runner, WorkerRunner)
+        self.is_master = isinstance(runner, MasterRunner)
+        self.total = HistogramSet()
+        self.unsent = HistogramSet()
+        self.interval = HistogramSet()
+        self.start_time = time.time()
+        self.interval_start = self.start_time
+        self.hlog = None
+        self._ticker = None
+        opts = environment.parsed_options
+        self.csv_prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
+        self.hlog_path = f"{self.csv_prefix}.hlog" if self.csv_prefix and not self.is_worker else None
+
+    # recording
+    def pump(self) -> None:
+        """Moves what Rust recorded since the last call into the sets."""
+        d = _native.metrics_drain()
+        if not len(d):
+            return
+        if self.is_worker:
+            self.unsent.merge(d)
+            return
+        self.total.merge(d)
+        if self.hlog_path:
+            self.interval.merge(d)
+
+    def merge_report(self, payload: bytes) -> None:
+        """A worker's delta, on the master."""
+        d = HistogramSet.decode(payload)
+        self.total.merge(d)
+        if self.hlog_path:
+            self.interval.merge(d)
+
+    def take_report(self) -> bytes | None:
+        self.pump()
+        if not len(self.unsent):
+            return None
+        payload = self.unsent.encode()
+        self.unsent = HistogramSet()
+        return payload
+
+    def reset(self) -> None:
+        # What was recorded before the reset goes to the interval log (it happened), not to
+        # the totals.
+        self.pump()
+        self.total.clear()
+        self.unsent.clear()
+
+    # the interval log
+    def start(self) -> None:
+        if self._ticker is None and not self.is_worker:
+            self._ticker = gevent.spawn(self._tick)
+
+    def _tick(self) -> None:
+        while True:
+            gevent.sleep(INTERVAL)
+            try:
+                self.pump()
+                self.write_interval()
+            except Exception:  # noqa: BLE001 - metrics must never stop a run
+                logger.exception("locust-rs metrics: interval failed")
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.kill(block=False)
+            self._ticker = None
+        self.pump()
+        self.write_interval()
+
+    def write_interval(self) -> None:
+        if not self.hlog_path:
+            return
+        now = time.time()
+        if self.hlog is None:
+            self.hlog = HlogWriter(self.hlog_path, self.start_time)
+        if len(self.interval):
+            self.hlog.write(self.interval, self.interval_start, now)
+        self.interval = HistogramSet()
+        self.interval_start = now
+
+    # outputs
+    def rows(self) -> list[dict]:
+        """One dict per (type, name) plus the aggregate: count, min, max, mean, stdev and the
+        percentiles in ms, raw and (where known) corrected."""
+        out = []
+        keys = [(t, n) for t, n in self.total.keys()] + [(None, None)]
+        for t, n in keys:
+            raw = self.total.summary(t, n, False, list(QUANTILES))
+            if raw is None:
+                continue
+            cor = self.total.summary(t, n, True, list(QUANTILES))
+            out.append({"type": t or "", "name": n if n is not None else AGGREGATE, "raw": raw, "corrected": cor})
+        return out
+
+    def write_csv(self, path: str) -> None:
+        stats = ("Count", "Min", "Max", "Mean", "StdDev", *QUANTILE_LABELS)
+        header = ["Type", "Name", *stats, *(f"Corrected {s}" for s in stats)]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for row in self.rows():
+                cells = [row["type"], row["name"]]
+                for side in (row["raw"], row["corrected"]):
+                    if side is None:
+                        cells += [""] * len(stats)
+                        continue
+                    cells += [side["count"], *(_fmt(side[k]) for k in ("min", "max", "mean", "stdev"))]
+                    cells += [_fmt(v) for _, v in side["percentiles"]]
+                w.writerow(cells)
+
+    def finish(self) -> None:
+        self.stop()
+        if self.hlog is not None:
+            self.hlog.close()
+            self.hlog = None
+        if self.is_worker:
+            return
+        if self.total.count():
+            logging.getLogger("locust.stats_logger").info(self.table())
+        if self.csv_prefix:
+            self.write_csv(f"{self.csv_prefix}_hdr.csv")
+        html_file = getattr(self.environment.parsed_options, "html_file", None)
+        if html_file:
+            from locust_rs import hdr_report
+
+            base = html_file[:-5] if html_file.endswith(".html") else html_file
+            with open(f"{base}_hdr.html", "w", encoding="utf-8") as f:
+                f.write(hdr_report.render(self))
+
+    def table(self) -> str:
+        """The end-of-run console table, beside Locust's "approximated" one."""
+        head = ("Type", "Name", "Histogram", *(lbl for lbl in QUANTILE_LABELS), "max", "# reqs")
+        rows = [head]
+        for row in self.rows():
+            for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
+                if side is not None:
+                    pct = [f"{v:.3f}" for _, v in side["percentiles"]][: len(QUANTILE_LABELS)]
+                    rows.append((row["type"], row["name"][:60], label, *pct, f"{side['max']:.3f}", str(side["count"])))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["Response time percentiles (exact, HDR; ms)"]
+        for i, r in enumerate(rows):
+            cells = [c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))]
+            lines.append("  ".join(cells).rstrip())
+            if i == 0:
+                lines.append("-" * len(lines[-1]))
+        return "\n".join(lines)
+
+    def web_rows(self) -> list[dict]:
+        """Rows for the web UI's tab: keys without punctuation, as its tables camel-case them."""
+        out = []
+        for row in self.rows():
+            for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
+                if side is None:
+                    continue
+                r = {"type": row["type"], "name": row["name"], "histogram": label, "count": side["count"]}
+                for k in ("min", "mean", "max"):
+                    r[k] = round(side[k], 3)
+                for lbl, (_, v) in zip(QUANTILE_LABELS, side["percentiles"], strict=True):
+                    r[lbl.replace(".", "")] = round(v, 3)
+                out.append(r)
+        return out
+
+
+def hlog_tag(request_type: str | None, name: str | None, corrected: bool) -> str | None:
+    """The ``.hlog`` tag of a series: none for the raw aggregate (what tools that ignore tags
+    read), ``corrected`` for the corrected aggregate, ``TYPE:NAME`` and ``corrected:TYPE:NAME``
+    per key. Commas and whitespace, which end a tag, are percent-encoded."""
+    if request_type is None:
+        return "corrected" if corrected else None
+    tag = f"{request_type}:{name}"
+    for ch, esc in (("%", "%25"), (",", "%2C"), (" ", "%20"), ("\t", "%09"), ("\n", "%0A"), ("\r", "%0D")):
+        tag = tag.replace(ch, esc)
+    return f"corrected:{tag}" if corrected else tag
+
+
+class HlogWriter:
+    """HdrHistogram's interval log format (version 1.3), as written by Java's
+    ``HistogramLogWriter`` and read by ``HistogramLogProcessor`` and the other ports. Timestamps
+    are seconds relative to ``BaseTime``; ``Interval_Max`` is in ms (values are µs)."""
+
+    def __init__(self, path: str, start_time: float) -> None:
+        self.start_time = start_time
+        self.f = open(path, "w")  # noqa: SIM115 - closed by close()
+        stamp = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(start_time))
+        self.f.write("#[Histogram log format version 1.3]\n")
+        self.f.write(f"#[StartTime: {start_time:.3f} (seconds since epoch), {stamp}]\n")
+        self.f.write(f"#[BaseTime: {start_time:.3f} (seconds since epoch)]\n")
+        self.f.write('"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n')
+
+    def write(self, hs, start: float, end: float) -> None:
+        rel = start - self.start_time
+        length = max(end - start, 0.0)
+        series = [(None, None)] + list(hs.keys())
+        for t, n in series:
+            for corrected in (False, True):
+                enc = hs.encode_histogram(t, n, corrected)
+                if enc is None:
+                    continue
+                b64, mx = enc
+                tag = hlog_tag(t, n, corrected)
+                prefix = f"Tag={tag}," if tag else ""
+                self.f.write(f"{prefix}{rel:.3f},{length:.3f},{mx:.3f},{b64}\n")
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+# Locust hooks ---------------------------------------------------------------------------------
+
+_run: HdrRun | None = None
+# The request hook our listener is on (once per process, even if init fires again).
+_listening_on = None
+
+
+def current() -> HdrRun | None:
+    """This node's :py:class:`HdrRun` while a Locust run is set up, else None."""
+    return _run
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser) -> None:
+    group = parser.add_argument_group("locust-rs metrics")
+    group.add_argument(
+        "--no-hdr-metrics",
+        action="store_true",
+        default=False,
+        env_var="LOCUST_RS_NO_HDR_METRICS",
+        help="Do not record HDR histograms (exact percentiles, PREFIX_hdr.csv, PREFIX.hlog)",
+    )
+    group.add_argument(
+        "--hdr-expected-interval",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="Expected interval between a user's requests of one name, for coordinated-omission correction of "
+        "users without constant_pacing/constant_throughput or an expected_interval attribute (default: none)",
+    )
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs) -> None:
+    global _run, enabled, _listening_on, default_expected_interval
+    opts = environment.parsed_options
+    default_expected_interval = max(0.0, float(getattr(opts, "hdr_expected_interval", 0.0) or 0.0)) * 1000.0
+    if os.environ.get("LOCUST_RS_METRICS", "1") == "0" or getattr(opts, "no_hdr_metrics", False):
+        return
+    if environment.runner is None:
+        return
+    _run = HdrRun(environment)
+    enabled = True
+    _native.metrics_reset()
+    if _listening_on is not environment.events.request:
+        environment.events.request.add_listener(_on_request)
+        _listening_on = environment.events.request
+    if environment.web_ui is not None and not _run.is_worker:
+        _extend_web_ui(environment)
+
+
+WEB_TAB = "locust-rs-hdr"
+
+
+def _extend_web_ui(environment) -> None:
+    """A live "Exact percentiles" tab, through the extension points of Locust's React UI (``extended_tabs``,
+    ``extended_tables``, ``extended_stats`` in ``/stats/requests``), plus the CSV and the HDR page as downloads."""
+    import json
+
+    from flask import Response, request
+
+    web_ui = environment.web_ui
+    structure = [
+        {"key": "type", "title": "Type"},
+        {"key": "name", "title": "Name"},
+        {"key": "histogram", "title": "Histogram"},
+        {"key": "count", "title": "# Requests"},
+        {"key": "min", "title": "Min (ms)"},
+        {"key": "mean", "title": "Mean (ms)"},
+        *({"key": lbl.replace(".", ""), "title": f"{lbl} (ms)"} for lbl in QUANTILE_LABELS),
+        {"key": "max", "title": "Max (ms)"},
+    ]
+    args = web_ui.template_args
+    args["extended_tabs"] = [*args.get("extended_tabs", []), {"title": "Exact percentiles", "key": WEB_TAB}]
+    args["extended_tables"] = [*args.get("extended_tables", []), {"key": WEB_TAB, "structure": structure}]
+    args["extended_csv_files"] = [
+        *args.get("extended_csv_files", []),
+        {"href": "./locust-rs/hdr.csv", "title": "Download exact percentiles CSV (HDR)"},
+        {"href": "./locust-rs/hdr.html", "title": "Exact percentiles and distribution chart (HDR)"},
+    ]
+
+    @web_ui.app.after_request
+    def _add_hdr_stats(response):
+        if request.path != "/stats/requests" or _run is None or response.status_code != 200:
+            return response
+        _run.pump()
+        body = response.get_json(silent=True)
+        if not isinstance(body, dict):
+            return response
+        extended = [e for e in body.get("extended_stats", []) if e.get("key") != WEB_TAB]
+        body["extended_stats"] = [*extended, {"key": WEB_TAB, "data": _run.web_rows()}]
+        response.set_data(json.dumps(body))
+        return response
+
+    @web_ui.app.route("/locust-rs/hdr.csv")
+    @web_ui.auth_required_if_enabled
+    def _hdr_csv():
+        import tempfile
+
+        if _run is None:
+            return Response("HDR metrics are off", status=404)
+        _run.pump()
+        with tempfile.NamedTemporaryFile("r", suffix=".csv") as f:
+            _run.write_csv(f.name)
+            data = f.read()
+        return Response(data, mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=hdr.csv"})
+
+    @web_ui.app.route("/locust-rs/hdr.html")
+    @web_ui.auth_required_if_enabled
+    def _hdr_html():
+        from locust_rs import hdr_report
+
+        if _run is None:
+            return Response("HDR metrics are off", status=404)
+        _run.pump()
+        return Response(hdr_report.render(_run), mimetype="text/html")
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs) -> None:
+    if _run is not None:
+        _run.start()
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id, data, **_kwargs) -> None:
+    if _run is not None:
+        payload = _run.take_report()
+        if payload is not None:
+            data[REPORT_KEY] = payload
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id, data, **_kwargs) -> None:
+    payload = data.get(REPORT_KEY)
+    if _run is not None and payload:
+        try:
+            _run.merge_report(payload)
+        except ValueError as e:
+            logger.warning("locust-rs metrics: dropped a bad report from %s: %s", client_id, e)
+
+
+@events.reset_stats.add_listener
+def _on_reset_stats(**_kwargs) -> None:
+    if _run is not None:
+        _run.reset()
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(user_count, **_kwargs) -> None:
+    if _run is not None and _run.environment.reset_stats:
+        _run.reset()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kwargs) -> None:
+    if _run is not None:
+        try:
+            _run.finish()
+        except Exception:  # noqa: BLE001 - never turn an output problem into a crash at exit
+            logger.exception("locust-rs metrics: writing the outputs failed")
+    # After the final drain, so the thresholds see every request.
+    thresholds.finish(environment)
+
+
+def _after_fork_in_child() -> None:
+    # Keys made in the parent point into its registry; the child starts its own.
+    _keys.clear()
+    _native.metrics_forget()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

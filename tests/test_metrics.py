@@ -1,0 +1,420 @@
+"""The metrics core: HDR accuracy, merging, coordinated-omission correction, the CSV and ``.hlog`` outputs
+(read back, also with the ``hdrhistogram`` package from PyPI), thresholds and distributed runs.
+
+The locust runs reuse ``test_e2e_locust``'s bounded runner: each is a few seconds against the session's test server.
+"""
+
+import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
+from locust import constant_pacing
+
+import csv
+import json
+import math
+import random
+import time
+import urllib.request
+
+import gevent
+import pytest
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
+
+from locust_rs import _native, metrics
+from locust_rs.fasthttp import FastHttpSession
+from locust_rs.thresholds import Threshold
+from tests.test_e2e_locust import (
+    RUN_GRACE_S,
+    finish_locust,
+    free_port,
+    http_get,
+    run_locust,
+    start_locust,
+    write_locustfile,
+)
+
+
+def exact(samples: list[int], q: float) -> int:
+    """The exact percentile HdrHistogram reports: the smallest sample with at least q of all samples at or below it
+    (numpy's ``percentile(..., method="inverted_cdf")``)."""
+    s = sorted(samples)
+    return s[max(0, math.ceil(q * len(s)) - 1)]
+
+
+def record(name: str, samples_us: list[int], interval_ms: float = 0.0) -> None:
+    key = _native.metric_key("TEST", name, interval_ms)
+    for v in samples_us:
+        key.record(v / 1000.0)
+
+
+def test_percentiles_within_a_tenth_of_a_percent_of_exact():
+    rnd = random.Random(7)
+    samples = [max(1, int(rnd.lognormvariate(9, 1.5))) for _ in range(50_000)]  # µs: ~8 ms median, long tail
+    _native.metrics_drain()
+    record("accuracy", samples)
+    hs = _native.metrics_drain()
+    assert hs.count("TEST", "accuracy") == len(samples)
+    for q in (0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999, 1.0):
+        got = hs.value_at_quantile(q, "TEST", "accuracy") * 1000.0
+        want = exact(samples, q)
+        assert abs(got - want) <= want * 0.001, (q, got, want)
+    s = hs.summary("TEST", "accuracy")
+    assert s["min"] * 1000 == pytest.approx(min(samples), rel=1e-3)
+    assert s["mean"] * 1000 == pytest.approx(sum(samples) / len(samples), rel=1e-3)
+
+
+def test_merged_sets_equal_one_histogram_of_all_samples_through_the_wire_format():
+    rnd = random.Random(11)
+    a = [rnd.randint(1, 2_000_000) for _ in range(20_000)]
+    b = [rnd.randint(100, 50_000) for _ in range(30_000)]
+    _native.metrics_drain()
+    record("merge", a)
+    part_a = _native.HistogramSet.decode(_native.metrics_drain().encode())
+    record("merge", b)
+    part_b = _native.HistogramSet.decode(_native.metrics_drain().encode())
+    record("merge", a + b)
+    whole = _native.metrics_drain()
+    merged = _native.HistogramSet()
+    merged.merge(part_a)
+    merged.merge(part_b)
+    assert merged.summary("TEST", "merge") == whole.summary("TEST", "merge")
+    assert merged.distribution("TEST", "merge") == whole.distribution("TEST", "merge")
+    assert merged.encode_histogram("TEST", "merge") == whole.encode_histogram("TEST", "merge")
+
+
+def test_bad_wire_data_is_a_value_error():
+    for data in (b"", b"{", b'[{"t":"GET","n":"/","r":"!!","c":null}]', b'[{"t":"GET"}]'):
+        with pytest.raises(ValueError):
+            _native.HistogramSet.decode(data)
+
+
+def test_expected_interval_comes_from_the_wait_time_or_the_class():
+    from locust import between, constant_throughput
+
+    class Paced:
+        wait_time = constant_pacing(0.25)
+
+    class Throughput:
+        wait_time = constant_throughput(4)
+
+    class Explicit:
+        wait_time = between(0, 1)
+        expected_interval = 0.5
+
+    class Random:
+        wait_time = between(0, 1)
+
+    assert metrics.expected_interval(Paced()) == 250.0
+    assert metrics.expected_interval(Throughput()) == 250.0
+    assert metrics.expected_interval(Explicit()) == 500.0
+    assert metrics.expected_interval(Random()) == 0.0
+    assert metrics.expected_interval(None) == 0.0
+
+
+class _PacedUser:
+    wait_time = constant_pacing(0.02)
+
+    def context(self):
+        return {}
+
+
+def test_corrected_p99_shows_a_stall_that_raw_p99_hides(http_server, monkeypatch):
+    """A paced user (every 20 ms) whose server stalls once for 1 s: the raw histogram has one slow sample among
+    ~200, the corrected one also the ~50 requests the user could not send meanwhile."""
+    monkeypatch.setattr(metrics, "enabled", True)
+    session = FastHttpSession(http_server, request_event=locust.events.request, user=_PacedUser())
+    _native.metrics_drain()
+    deadline = time.monotonic() + 30
+    for i in range(200):
+        start = time.monotonic()
+        path = "/slow?delay=1" if i == 20 else "/echo/ok"
+        session.get(path, name="paced")
+        gevent.sleep(max(0.0, 0.02 - (time.monotonic() - start)))
+        assert time.monotonic() < deadline
+    hs = _native.metrics_drain()
+    assert hs.count("GET", "paced") == 200
+    raw_p99 = hs.value_at_quantile(0.99, "GET", "paced")
+    corrected_p99 = hs.value_at_quantile(0.99, "GET", "paced", corrected=True)
+    assert raw_p99 < 500, raw_p99
+    assert corrected_p99 > 500, corrected_p99
+    assert hs.summary("GET", "paced", corrected=True)["count"] > 240
+
+
+def test_thresholds_parse_and_reject_typos():
+    t = Threshold.parse("GET /api/chat/query:p99.9<3000ms")
+    assert (t.name, t.metric, t.op, t.value) == ("GET /api/chat/query", "p99.9", "<", 3000.0)
+    assert Threshold.parse("error_rate<0.05").name is None
+    assert Threshold.parse("/a:b:p95_corrected>=1").name == "/a:b"
+    for bad in ("p95<<3", "p101<1", "latency<3", "p95<"):
+        with pytest.raises(ValueError):
+            Threshold.parse(bad)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# real locust runs
+
+LOCUSTFILE = """
+from locust import constant, constant_pacing, events, task, User
+
+import time
+
+
+class Api(FastHttpUser):
+    wait_time = constant(0.01)
+
+    @task(3)
+    def ok(self):
+        self.client.get("/echo/ok")
+
+    @task
+    def not_found(self):
+        self.client.get("/status/404")
+
+    @task
+    def checked(self):
+        with self.client.get("/json", name="checked", catch_response=True) as resp:
+            resp.failure("rejected")
+
+
+class Paced(FastHttpUser):
+    # constant_pacing: an expected interval, so a corrected histogram too
+    wait_time = constant_pacing(0.05)
+
+    @task
+    def paced(self):
+        self.client.get("/echo/paced")
+
+
+class Custom(User):
+    # Events that do not come through a Rust client: recorded by the Python listener.
+    wait_time = constant(0.05)
+
+    @task
+    def fire(self):
+        events.request.fire(request_type="CUSTOM", name="fired", response_time=12.5, response_length=0,
+                            exception=None, context={})
+"""
+
+
+def read_csv(path) -> dict[tuple[str, str], dict[str, str]]:
+    with open(path, newline="") as f:
+        return {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
+
+
+def hlog_totals(path) -> _native.HistogramSet:
+    """Adds up every interval of an .hlog with our decoder, per tag."""
+    hs = _native.HistogramSet()
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("#", '"')):
+                continue
+            tag, _, rest = line.partition(",") if line.startswith("Tag=") else ("", "", line)
+            b64 = rest.rsplit(",", 1)[1] if tag else line.rsplit(",", 1)[1]
+            tag = tag.removeprefix("Tag=")
+            if not tag or tag == "corrected":
+                continue
+            corrected = tag.startswith("corrected:")
+            t, _, n = tag.removeprefix("corrected:").partition(":")
+            hs.add_encoded(t, n.replace("%20", " ").replace("%2C", ",").replace("%25", "%"), b64, corrected)
+    return hs
+
+
+@pytest.fixture(scope="module")
+def hdr_run(tmp_path_factory, http_server):
+    directory = tmp_path_factory.mktemp("hdr")
+    locustfile = write_locustfile(directory, LOCUSTFILE)
+    return run_locust(
+        locustfile,
+        http_server,
+        3,
+        "-u",
+        "6",
+        "-r",
+        "6",
+        "--threshold",
+        "error_rate<0.99",
+        "--html",
+        str(directory / "report.html"),
+    )
+
+
+def test_hdr_csv_counts_every_request_locust_counted_once(hdr_run):
+    hdr_run.assert_exit(1)  # failures in the run: Locust's exit code on error
+    stats = hdr_run.stats()
+    hdr = read_csv(f"{hdr_run.csv_prefix}_hdr.csv")
+    assert set(hdr) == {k for k in stats if k != ("", "Aggregated")} | {("", "Aggregated")}
+    for key, row in stats.items():
+        # Locust's CSV can miss the last second; ours is written after the final drain, so it is never behind.
+        assert int(hdr[key]["Count"]) >= int(row["Request Count"]) > 0, key
+    assert float(hdr[("CUSTOM", "fired")]["p50"]) == pytest.approx(12.5, rel=1e-3)
+    assert hdr[("GET", "/echo/ok")]["Corrected p99"] == ""  # no expected interval: no correction
+    paced = hdr[("GET", "/echo/paced")]
+    assert int(paced["Corrected Count"]) >= int(paced["Count"]) > 0
+    assert float(paced["Corrected p99"]) >= float(paced["p99"])
+
+
+def test_hlog_reads_back_to_the_csv_figures(hdr_run):
+    hdr = read_csv(f"{hdr_run.csv_prefix}_hdr.csv")
+    back = hlog_totals(f"{hdr_run.csv_prefix}.hlog")
+    for (t, n), row in hdr.items():
+        if n == "Aggregated":
+            continue
+        s = back.summary(t, n)
+        assert s["count"] == int(row["Count"]), (t, n)
+        assert f"{s['max']:.3f}" == row["Max"]
+        assert f"{dict(s['percentiles'])[0.99]:.3f}" == row["p99"]
+
+
+def test_hlog_is_readable_by_the_hdrhistogram_package(hdr_run, tmp_path):
+    """The reference Python port reads the untagged (aggregate) series of our .hlog. It does not know tags (Java's
+    tools do), so the tagged lines are left out of the copy it reads."""
+    hdr = read_csv(f"{hdr_run.csv_prefix}_hdr.csv")
+    untagged = tmp_path / "untagged.hlog"
+    with open(f"{hdr_run.csv_prefix}.hlog") as src:
+        untagged.write_text("".join(line for line in src if not line.startswith("Tag=")))
+    total = HdrHistogram(1, 3_600_000_000, 3)
+    reader = HistogramLogReader(str(untagged), total)
+    intervals = 0
+    while reader.add_next_interval_histogram() is not None:
+        intervals += 1
+    reader.close()
+    assert intervals >= 2
+    agg = hdr[("", "Aggregated")]
+    assert total.get_total_count() == int(agg["Count"])
+    assert total.get_max_value() / 1000 == pytest.approx(float(agg["Max"]), rel=1e-3)
+    assert total.get_value_at_percentile(99) / 1000 == pytest.approx(float(agg["p99"]), rel=1e-3)
+
+
+def test_thresholds_table_and_exit_code(tmp_path, http_server):
+    locustfile = write_locustfile(
+        tmp_path,
+        LOCUSTFILE.replace("/status/404", "/echo/also-ok").replace('resp.failure("rejected")', "resp.success()"),
+    )
+    ok = run_locust(
+        locustfile,
+        http_server,
+        2,
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "--threshold",
+        "GET /echo/ok:p95<5000",
+        "--threshold",
+        "error_rate<0.5",
+    )
+    ok.assert_exit(0)
+    assert "GET /echo/ok:p95<5000" in ok.output and "FAIL" not in ok.output
+    bad = run_locust(locustfile, http_server, 2, "-u", "2", "-r", "2", "--threshold", "max<0.001")
+    bad.assert_exit(1)
+    assert "max<0.001" in bad.output and "FAIL" in bad.output
+    started = time.monotonic()
+    aborted = run_locust(
+        locustfile,
+        http_server,
+        60,
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "--threshold",
+        "max<0.001",
+        "--threshold-abort",
+        "--threshold-abort-interval",
+        "0.5",
+    )
+    aborted.assert_exit(1)
+    assert "threshold breached, aborting" in aborted.output
+    assert time.monotonic() - started < 30
+
+
+def test_a_master_with_two_workers_merges_the_histograms(tmp_path, http_server):
+    locustfile = write_locustfile(tmp_path, LOCUSTFILE)
+    # A free master port: the default 5557 may be taken by another locust run on the machine.
+    port = str(free_port())
+    run = run_locust(
+        locustfile,
+        http_server,
+        4,
+        "-u",
+        "6",
+        "-r",
+        "6",
+        "--processes",
+        "2",
+        "--master-bind-port",
+        port,
+        "--master-port",
+        port,
+    )
+    run.assert_exit(1)  # the workload has failures
+    stats = run.stats()
+    hdr = read_csv(f"{run.csv_prefix}_hdr.csv")
+    for key, row in stats.items():
+        assert int(hdr[key]["Count"]) >= int(row["Request Count"]) > 0, key
+    # a worker's last report can come after Locust's final CSV write, never the other way round
+    agg = int(hdr[("", "Aggregated")]["Count"])
+    assert agg <= int(stats[("", "Aggregated")]["Request Count"]) * 1.5
+
+
+def test_html_companion_page_has_the_exact_table_and_the_chart(hdr_run):
+    page = (hdr_run.csv_prefix.parent / "report_hdr.html").read_text()
+    hdr = read_csv(f"{hdr_run.csv_prefix}_hdr.csv")
+    assert "<svg" in page and "<polyline" in page and "99.99%" in page
+    assert f"<td>{hdr[('GET', '/echo/ok')]['p99']}</td>" in page
+
+
+def test_web_ui_tab_shows_exact_percentiles_live_and_resets_with_the_stats(tmp_path, http_server):
+    locustfile = write_locustfile(tmp_path, LOCUSTFILE)
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    run_time_s = 6
+    proc = start_locust(
+        locustfile,
+        "--host",
+        http_server,
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(port),
+        "--autostart",
+        "--autoquit",
+        "1",
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        f"{run_time_s}s",
+        "--csv",
+        str(tmp_path / "run"),
+    )
+
+    def ok_row():
+        _, body = http_get(f"{web}/stats/requests")
+        extended = {e["key"]: e["data"] for e in json.loads(body).get("extended_stats", [])}
+        return next((r for r in extended.get(metrics.WEB_TAB) or [] if r["name"] == "/echo/ok"), None)
+
+    row = after_reset = page = csv_text = None
+    try:
+        deadline = time.monotonic() + run_time_s + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                row = ok_row()
+            except OSError:
+                time.sleep(0.2)
+                continue
+            # enough requests that a reset visibly drops the count
+            if row and row["count"] >= 100:
+                _, page = http_get(f"{web}/")
+                _, csv_text = http_get(f"{web}/locust-rs/hdr.csv")
+                urllib.request.urlopen(urllib.request.Request(f"{web}/stats/reset", method="POST"), timeout=5).close()
+                after_reset = ok_row()
+                break
+            time.sleep(0.2)
+    finally:
+        run = finish_locust(proc, run_time_s + RUN_GRACE_S, tmp_path / "run")
+    assert row, run.output
+    assert row["histogram"] == "raw" and row["p50"] <= row["p99"] <= row["p9999"] <= row["max"]
+    assert b"Exact percentiles" in page
+    assert csv_text.startswith(b"Type,Name,Count")
+    assert after_reset is None or after_reset["count"] < row["count"], (row, after_reset)
