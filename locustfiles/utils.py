@@ -552,11 +552,36 @@ class ThresholdResult:
         }
 
 
+def _exact_percentile(t, q: float) -> tuple[float | None, int]:
+    """The exact (HDR) percentile of a threshold's requests from locust-rs's metrics core, in ms, and their count:
+    the histograms of the threshold's names are merged first, so a group of names gets one percentile."""
+    try:
+        from locust_rs import metrics as hdr_metrics
+    except ImportError:
+        return None, 0
+    run = hdr_metrics.current()
+    if run is None:
+        return None, 0
+    run.pump()
+    merged = None
+    for request_type, name in run.total.keys():
+        if name in t.names and (t.request_types is None or request_type in t.request_types):
+            if merged is None:
+                merged = hdr_metrics.HistogramSet()
+            merged.add_encoded("threshold", t.key, run.total.encode_histogram(request_type, name))
+    if merged is None:
+        return None, 0
+    count = merged.count("threshold", t.key)
+    return (merged.value_at_quantile(q, "threshold", t.key) if count else None), count
+
+
 def threshold_verdict(environment) -> list[ThresholdResult]:
-    """Evaluate ``config.THRESHOLDS`` on the run's statistics: the one seam between the suite and the threshold
-    engine. Until locust-rs's metrics core (k6-style ``--threshold``, exact HDR percentiles) is wired in here, it
-    reads Locust's own (rounded) percentiles over all request types of each threshold's names. A threshold whose
-    requests never ran passes with ``count`` 0."""
+    """Evaluate ``config.THRESHOLDS`` on the run: the one seam between the suite and the threshold engine.
+
+    Each threshold's percentile is exact, from locust-rs's metrics core (HDR histograms recorded in Rust, merged
+    across the threshold's names and, in a distributed run, across workers). Where the core has no data (recording
+    turned off with ``--no-hdr-metrics``) it falls back to Locust's own, rounded, percentiles. A threshold whose
+    requests never ran passes with ``count`` 0, so that a ``--tags`` run is not failed by the groups it left out."""
     results = []
     for t in config.THRESHOLDS:
         entries = [
@@ -565,13 +590,12 @@ def threshold_verdict(environment) -> list[ThresholdResult]:
             if name in t.names and (t.request_types is None or method in t.request_types)
         ]
         count = sum(e.num_requests for e in entries)
-        if count:
+        observed, _hdr_count = _exact_percentile(t, t.percentile)
+        if observed is None and count:
             merged = entries[0].__class__(environment.stats, "threshold", "")
             for e in entries:
                 merged.extend(e)
             observed = float(merged.get_response_time_percentile(t.percentile))
-        else:
-            observed = None
         results.append(
             ThresholdResult(
                 t.key, t.label, t.expression, t.names, observed, count, observed is None or observed < t.limit_ms
