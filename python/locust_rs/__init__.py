@@ -14,6 +14,7 @@ from locust_rs.fasthttp import (
     ResponseContextManager,
     RestResponseContextManager,
 )
+from locust_rs.httpsession import HttpSession, HttpUser
 
 __all__ = [
     "ConnectionPool",
@@ -22,6 +23,8 @@ __all__ = [
     "FastHttpUser",
     "FastRequest",
     "FastResponse",
+    "HttpSession",
+    "HttpUser",
     "ResponseContextManager",
     "RestResponseContextManager",
     "__version__",

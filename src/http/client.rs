@@ -101,6 +101,16 @@ struct Spec {
     body: Bytes,
     allow_redirects: bool,
     stream: bool,
+    /// The read timeout of this request (the client's unless the request set its own).
+    read_timeout: Option<Duration>,
+    /// Connect options overridden by this request (timeout, verification); None: the client's.
+    connect: Option<Box<ConnectOpts>>,
+}
+
+impl Spec {
+    fn connect_opts<'a>(&'a self, shared: &'a Shared) -> &'a ConnectOpts {
+        self.connect.as_deref().unwrap_or(&shared.cfg.connect)
+    }
 }
 
 /// One user's HTTP client: its settings and cookies, plus the pool its connections live in.
@@ -208,7 +218,13 @@ impl Client {
 
     /// Submits a request and returns its ticket at once. `headers` is a dict of extra headers;
     /// `body` the encoded request body. Errors (even a malformed URL) arrive through the ticket.
-    #[pyo3(signature = (method, url, headers = None, body = None, allow_redirects = true, stream = false))]
+    /// `timeout` = (connect, read) seconds (None: no limit) replaces the client's timeouts for
+    /// this request; `insecure` its certificate verification (requests' per-request arguments).
+    #[pyo3(signature = (
+        method, url, headers = None, body = None, allow_redirects = true, stream = false,
+        timeout = None, insecure = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
         method: &str,
@@ -217,7 +233,25 @@ impl Client {
         body: Option<&[u8]>,
         allow_redirects: bool,
         stream: bool,
+        timeout: Option<(Option<f64>, Option<f64>)>,
+        insecure: Option<bool>,
     ) -> PyResult<Ticket> {
+        let cfg = &self.shared.cfg;
+        let read_timeout = match timeout {
+            Some((_, read)) => duration(read),
+            None => cfg.network_timeout,
+        };
+        let connect = (timeout.is_some() || insecure.is_some_and(|i| i != cfg.connect.insecure))
+            .then(|| {
+                let mut opts = cfg.connect.clone();
+                if let Some((c, _)) = timeout {
+                    opts.connect_timeout = duration(c);
+                }
+                if let Some(i) = insecure {
+                    opts.insecure = i;
+                }
+                Box::new(opts)
+            });
         let headers = header_map(headers)?;
         let body = body.map(Bytes::copy_from_slice).unwrap_or_default();
         let parsed = parse_url(url).and_then(|u| {
@@ -252,6 +286,8 @@ impl Client {
                             body,
                             allow_redirects,
                             stream,
+                            read_timeout,
+                            connect,
                         },
                     )
                     .await
@@ -295,6 +331,17 @@ impl Client {
             .lock()
             .parse(set_cookie, &url)
             .map_err(pyo3::exceptions::PyValueError::new_err)
+    }
+
+    /// The Cookie header this client would send to `url`, if any.
+    fn cookie_header(&self, url: &str) -> PyResult<Option<String>> {
+        let url = parse_url(url).map_err(crate::py_err)?;
+        Ok(self
+            .shared
+            .cookies
+            .lock()
+            .header(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned)))
     }
 
     fn clear_cookies(&self) {
@@ -377,11 +424,7 @@ async fn execute(
             }
             let (parts, body) = resp.into_parts();
             // Reading the redirect's body frees its connection for the next hop.
-            if read_body(body, shared.cfg.network_timeout)
-                .await
-                .1
-                .is_none()
-            {
+            if read_body(body, spec.read_timeout).await.1.is_none() {
                 pool.checkin(&origin, sender);
             }
             let next = spec.url.join(&location).map_err(|e| {
@@ -421,12 +464,12 @@ async fn execute(
                     origin,
                     pool.clone(),
                     permit,
-                    shared.cfg.network_timeout,
+                    spec.read_timeout,
                 )),
             });
         }
         let (parts, body) = resp.into_parts();
-        let (raw, read_error) = read_body(body, shared.cfg.network_timeout).await;
+        let (raw, read_error) = read_body(body, spec.read_timeout).await;
         let response_time = start.elapsed().as_secs_f64() * 1000.0;
         if read_error.is_none() {
             pool.checkin(&origin, sender);
@@ -586,13 +629,16 @@ async fn send_once(
 ) -> Result<(Response<Incoming>, Sender), Error> {
     let (mut sender, mut reused) = match pool.checkout(origin) {
         Some(s) => (s, true),
-        None => (Box::pin(connect(origin, &shared.cfg.connect)).await?, false),
+        None => (
+            Box::pin(connect(origin, spec.connect_opts(shared))).await?,
+            false,
+        ),
     };
     loop {
         if let Sender::H1(s) = &mut sender {
             if s.ready().await.is_err() {
                 if reused {
-                    sender = Box::pin(connect(origin, &shared.cfg.connect)).await?;
+                    sender = Box::pin(connect(origin, spec.connect_opts(shared))).await?;
                     reused = false;
                     continue;
                 }
@@ -604,12 +650,8 @@ async fn send_once(
         }
         let req = build_request(shared, spec, origin, matches!(sender, Sender::H2(_)))?;
         let sent = match &mut sender {
-            Sender::H1(s) => {
-                with_timeout(shared.cfg.network_timeout, s.try_send_request(req)).await
-            }
-            Sender::H2(s) => {
-                with_timeout(shared.cfg.network_timeout, s.try_send_request(req)).await
-            }
+            Sender::H1(s) => with_timeout(spec.read_timeout, s.try_send_request(req)).await,
+            Sender::H2(s) => with_timeout(spec.read_timeout, s.try_send_request(req)).await,
         };
         match sent {
             Err(()) => return Err(Error::timeout()),
@@ -622,7 +664,7 @@ async fn send_once(
                 let stale = reused
                     && (unsent || (err.kind == ErrorKind::Closed && is_idempotent(&spec.method)));
                 if stale {
-                    sender = Box::pin(connect(origin, &shared.cfg.connect)).await?;
+                    sender = Box::pin(connect(origin, spec.connect_opts(shared))).await?;
                     reused = false;
                     continue;
                 }
