@@ -98,7 +98,8 @@ def to_requests_exception(err, url: str, timeouts: tuple, request) -> BaseExcept
     if kind in ("invalid_url", "unsupported_scheme"):
         return rex.InvalidURL(err.message, request=request)
     if kind == "decode":
-        return rex.ContentDecodingError(u3.DecodeError("Received response with content-encoding, but failed to decode it."))
+        decode = u3.DecodeError("Received response with content-encoding, but failed to decode it.")
+        return rex.ContentDecodingError(decode, request=request)
     return rex.RequestException(f"locust-rs: {err.message}", request=request)
 
 

@@ -37,7 +37,9 @@ from locust_rs.fasthttp import ConnectionPool, _CookieJarView
 
 absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
 # A URL that requests' prepare_url would leave exactly as it is: plain ASCII, nothing to quote or IDNA-encode.
-_PLAIN_URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?(\?[^\s#\"<>`{}|\\^]*)?$")
+_PLAIN_URL = re.compile(
+    r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?(\?[^\s#\"<>`{}|\\^]*)?$"
+)
 _NativeResponse = _native.NativeResponse
 # requests' Session.max_redirects
 DEFAULT_MAX_REDIRECTS = 30
@@ -250,7 +252,7 @@ class ResponseContextManager(Response):
     _entered: bool = False
 
     def raise_for_status(self) -> None:
-        """``requests.Response.raise_for_status``, also taking explicit ``failure()``/``success()`` calls into account."""
+        """``requests.Response.raise_for_status``, also minding explicit ``failure()``/``success()`` calls."""
         __tracebackhide__ = True
         if not self._manual_result:
             if self.error:
@@ -701,8 +703,8 @@ class HttpSession(requests.Session):
                 if hooks or self.hooks["response"]:
                     response = self._dispatch_hooks(hooks, response)
                 return response
-            received = len(value.content)
-            exc = body_exception(body_error, send_url, limits, args.prepared(), received, value.header("content-length"))
+            expected = value.header("content-length")
+            exc = body_exception(body_error, send_url, limits, args.prepared(), len(value.content), expected)
         else:
             exc = to_requests_exception(value, send_url, limits, args.prepared())
         if isinstance(exc, rex.InvalidURL | rex.MissingSchema | rex.InvalidSchema):
