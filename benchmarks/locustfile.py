@@ -41,8 +41,12 @@ def _base_class() -> type:
         from locust_rs import FastHttpUser
 
         return FastHttpUser
+    if VARIANT == "locust_rs_http":
+        from locust_rs import HttpUser as RsHttpUser
+
+        return RsHttpUser
     raise SystemExit(
-        f"LOCUST_RS_BENCH_VARIANT must be one of httpuser, fasthttpuser, locust_rs (got {VARIANT!r})",
+        f"LOCUST_RS_BENCH_VARIANT must be one of httpuser, fasthttpuser, locust_rs, locust_rs_http (got {VARIANT!r})",
     )
 
 

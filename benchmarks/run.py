@@ -40,10 +40,16 @@ VARIANTS = {
     "httpuser": "locust HttpUser",
     "fasthttpuser": "locust FastHttpUser",
     "locust_rs": "locust-rs FastHttpUser",
+    "locust_rs_http": "locust-rs HttpUser",
 }
 BASELINE = "fasthttpuser"
 # Where the variant's class must come from; checked against what the child actually loaded.
-EXPECTED_MODULE_PREFIX = {"httpuser": "locust.", "fasthttpuser": "locust.", "locust_rs": "locust_rs"}
+EXPECTED_MODULE_PREFIX = {
+    "httpuser": "locust.",
+    "fasthttpuser": "locust.",
+    "locust_rs": "locust_rs",
+    "locust_rs_http": "locust_rs",
+}
 
 # -t is warm-up + duration + this, so locust's own timer never cuts the window short even if the loop is late.
 RUN_TIME_SLACK_S = 2
@@ -143,7 +149,7 @@ def child_env(variant: str, window_file: Path, args: argparse.Namespace) -> dict
 
 def probe_import(variant: str, workdir: Path) -> str | None:
     """None if the variant's user class imports in a fresh interpreter, else a short reason."""
-    if variant != "locust_rs":
+    if variant not in ("locust_rs", "locust_rs_http"):
         return None
     code = (
         "import sys\n"

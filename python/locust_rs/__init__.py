@@ -15,6 +15,7 @@ from locust_rs.fasthttp import (
     RestResponseContextManager,
 )
 from locust_rs.httpsession import HttpSession, HttpUser
+from locust_rs.swap import install
 
 __all__ = [
     "ConnectionPool",
@@ -29,4 +30,5 @@ __all__ = [
     "RestResponseContextManager",
     "__version__",
     "configure",
+    "install",
 ]

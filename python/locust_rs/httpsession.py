@@ -144,7 +144,21 @@ class Response(requests.Response):
     reason = _lazy("reason", lambda self: _reason(self.status_code))
     encoding = _lazy("encoding", lambda self: get_encoding_from_headers(self.headers))
     elapsed = _lazy("elapsed", lambda self: timedelta(milliseconds=self._native.response_time))
-    request = _lazy("request", lambda self: self._args.prepared())
+    request = _lazy("request", lambda self: self._final_request())
+
+    def _final_request(self) -> PreparedRequest:
+        args = self._args
+        if not self._native.redirected:
+            return args.prepared()
+        method = args.method.upper()
+        for status, _url, _headers in self._native.history():
+            if (
+                (status == 303 and method != "HEAD")
+                or (status == 302 and method != "HEAD")
+                or (status == 301 and method == "POST")
+            ):
+                method = "GET"
+        return _RequestArgs(method, self._native.url, args.headers, None).prepared()
 
     def _compute_cookies(self) -> RequestsCookieJar:
         jar = RequestsCookieJar()
@@ -205,7 +219,7 @@ class Response(requests.Response):
     def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False):
         """As ``requests.Response.iter_content``: with ``stream=True`` the chunks come from the network as they
         arrive (regrouped to ``chunk_size``; ``None``: as they arrive); otherwise slices of ``.content``."""
-        if self._content_consumed and isinstance(self.__dict__.get("content"), bool):
+        if self._content_consumed and isinstance(self._content, bool):
             raise rex.StreamConsumedError()
         if chunk_size is not None and not isinstance(chunk_size, int):
             raise TypeError(f"chunk_size must be an int, it is instead a {type(chunk_size)}.")
@@ -662,12 +676,14 @@ class HttpSession(requests.Session):
                     body = body.read()
                     body = body.encode("utf-8") if isinstance(body, str) else body
                 else:
-                    # A generator: requests streams it chunked; it is sent whole here, with a Content-Length.
+                    # A generator: collected here, then sent chunked as requests does (hyper keeps the header).
                     body = b"".join(c.encode("utf-8") if isinstance(c, str) else c for c in body)
-                    p.headers.pop("Transfer-Encoding", None)
-            extra = {k: v for k, v in p.headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
+            extra = {k: v for k, v in p.headers.items() if k.lower() != "content-length"}
             if extra:
                 hdrs = {**extra, **hdrs} if hdrs else extra
+        elif method not in ("GET", "HEAD", "get", "head"):
+            # requests announces an empty body for every method but GET and HEAD.
+            hdrs = {"Content-Length": "0", **hdrs} if hdrs else {"Content-Length": "0"}
         auth = kwargs.get("auth") or self.auth
         if auth:
             hdrs = self._apply_auth(auth, method, send_url, hdrs, body)
@@ -704,7 +720,8 @@ class HttpSession(requests.Session):
                     response = self._dispatch_hooks(hooks, response)
                 return response
             expected = value.header("content-length")
-            exc = body_exception(body_error, send_url, limits, args.prepared(), len(value.content), expected)
+            # requests raises these while reading the body, where the exception carries no request.
+            exc = body_exception(body_error, send_url, limits, None, len(value.content), expected)
         else:
             exc = to_requests_exception(value, send_url, limits, args.prepared())
         if isinstance(exc, rex.InvalidURL | rex.MissingSchema | rex.InvalidSchema):
@@ -733,17 +750,13 @@ class HttpSession(requests.Session):
     def _with_cookies(self, cookies, url: str, hdrs: dict | None) -> dict:
         if hdrs and any(k.lower() == "cookie" for k in hdrs):
             return hdrs
-        merged: dict[str, str] = {}
-        current = self._client.cookie_header(url)
-        if current:
-            for pair in current.split("; "):
-                k, _, v = pair.partition("=")
-                merged[k] = v
+        # As requests: the session's cookies, then the request's (domain-less, so a same-named one is sent too).
+        pairs = [self._client.cookie_header(url)]
         if isinstance(cookies, dict):
-            merged.update((k, v) for k, v in cookies.items() if v is not None)
+            pairs += [f"{k}={v}" for k, v in cookies.items() if v is not None]
         else:
-            merged.update((c.name, c.value) for c in cookies)
-        return {**(hdrs or {}), "Cookie": "; ".join(f"{k}={v}" for k, v in merged.items())}
+            pairs += [f"{c.name}={c.value}" for c in cookies]
+        return {**(hdrs or {}), "Cookie": "; ".join(p for p in pairs if p)}
 
     def send(self, request, **kwargs):
         """Sends a ``PreparedRequest`` through the engine (reported to Locust like any request)."""
