@@ -478,3 +478,34 @@ def test_json_round_trip(check):
         return json.loads(s.post("/echo", json={"k": [1, 2]}).content)["body"]
 
     check(scenario)
+
+
+def test_base_url_with_path(check, endpoints):
+    def scenario(s, ctx):
+        s2 = ctx.session(base_url=endpoints.base_url + "/echo")
+        return [s2.get("/sub?x=1").json()["path"], s2.get("").status_code, s2.get("/a#frag").json()["path"]]
+
+    check(scenario)
+
+
+def test_session_headers_replaced_and_deleted(check):
+    def scenario(s, ctx):
+        s.headers = {"X-A": "replaced"}
+        first = s.get("/echo").json()["headers"].get("x-a")
+        s.headers["X-A"] = "changed"
+        second = s.get("/echo").json()["headers"].get("x-a")
+        return [first, second]
+
+    check(scenario)
+
+
+def test_session_params_and_stream_attributes(check):
+    def scenario(s, ctx):
+        s.params = {"always": "1"}
+        first = s.get("/echo", params={"x": "2"}).json()["args"]
+        s.params = {}
+        s.stream = True
+        r = s.get("/stream/2")
+        return [first, b"".join(r.iter_content(None)).count(b"\n")]
+
+    check(scenario)

@@ -307,6 +307,9 @@ class ResponseContextManager(Response):
                 self._report_request()
             else:
                 return False
+        elif self.error is None and self.status_code < 400:
+            # raise_for_status() would not raise: skip it and the URL swap around it.
+            self._report_request()
         else:
             # As Locust: the failure message names the request's name, not its URL, so one name groups its failures.
             orig_url = self.url
@@ -548,6 +551,16 @@ class HttpSession(requests.Session):
         """The connection pool this session's requests use."""
         return self._client.pool
 
+    @property
+    def base_url(self):
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, value) -> None:
+        self._base_url = value
+        # scheme://host[:port] and nothing else: a path joined to it is its own name in Locust's statistics
+        self._plain_base = bool(value) and re.match(r"^https?://[A-Za-z0-9.\-]+(:\d+)?$", value) is not None
+
     def _build_url(self, path) -> str:
         """prepend url with hostname unless it's already an absolute URL"""
         if absolute_http_url_regexp.match(path):
@@ -590,16 +603,17 @@ class HttpSession(requests.Session):
         if self.request_name and not name:
             name = self.request_name
         self.explicit_name = name
-        complete_url = self._build_url(url)
+        complete_url = self._base_url + url if url[:1] == "/" and self._base_url else self._build_url(url)
         start_time = time.time()
         response = self._send(method, complete_url, data, json, kwargs)
 
         # The event names the first request of a redirect chain, as Locust does.
         req = response._args if response._native is not None else None
         if req is not None:
-            complete_url = req.url
             if not name:
-                name = _path_url(req.url)
+                # Locust names a request by its path and query; for a plain path on a plain base URL that is the path.
+                name = url if req.url is complete_url and self._plain_base and url[:1] == "/" else _path_url(req.url)
+            complete_url = req.url
         elif response.request is not None and getattr(response.request, "url", None):
             complete_url = str(response.request.url)
             if not name:
@@ -618,6 +632,9 @@ class HttpSession(requests.Session):
             response_time = native.response_time
             if kwargs.get("stream", False):
                 response_length = int(response.headers.get("content-length") or 0)
+            elif response._stream:
+                # As Locust: only the stream= argument counts here; a session-wide stream is read for its length.
+                response_length = len(response.content or b"")
             else:
                 response_length = native.content_length
         request_meta = {
@@ -639,30 +656,39 @@ class HttpSession(requests.Session):
         return rcm
 
     def _send(self, method, url: str, data, json, kwargs: dict):
-        params = kwargs.get("params")
+        if kwargs:
+            get = kwargs.get
+            params = get("params")
+            headers = get("headers")
+            files = get("files")
+            auth = get("auth") or self.auth
+            cookies = get("cookies")
+            timeout = _timeouts(get("timeout"))
+            verify = get("verify")
+            allow_redirects = get("allow_redirects", True)
+            stream = get("stream", False) or self.stream
+            hooks = get("hooks")
+            cert = get("cert") or self.cert
+            proxies = get("proxies") or self.proxies
+        else:
+            # The common case (a GET of a path) reads no keyword arguments at all.
+            params = headers = files = cookies = timeout = verify = hooks = None
+            auth, allow_redirects, stream, cert, proxies = self.auth, True, self.stream, self.cert, self.proxies
+        if cert or proxies:
+            raise NotImplementedError(
+                f"locust-rs HttpSession does not support {'cert' if cert else 'proxies'}= yet "
+                "(see docs/compatibility.md)"
+            )
         if self.params:
             params = {**self.params, **(params or {})} if not isinstance(params, str | bytes) else params
-        if not params and _PLAIN_URL.match(url):
-            send_url = url
-        else:
-            try:
-                send_url = _prepare_url(url, params)
-            except (rex.MissingSchema, rex.InvalidSchema, rex.InvalidURL):
-                raise
-        for unsupported in ("cert", "proxies"):
-            if kwargs.get(unsupported) or (unsupported == "cert" and self.cert):
-                raise NotImplementedError(
-                    f"locust-rs HttpSession does not support {unsupported}= yet (see docs/compatibility.md)"
-                )
+        send_url = url if not params and _PLAIN_URL.match(url) else _prepare_url(url, params)
 
-        headers = kwargs.get("headers")
         session_headers = self._session_headers()
         if session_headers is not None:
             hdrs: dict | None = {**session_headers, **headers} if headers else session_headers
         else:
             hdrs = dict(headers) if headers else None
         body = None
-        files = kwargs.get("files")
         if data or files or json is not None:
             p = PreparedRequest()
             p.method = method.upper() if isinstance(method, str) else method
@@ -684,19 +710,13 @@ class HttpSession(requests.Session):
         elif method not in ("GET", "HEAD", "get", "head"):
             # requests announces an empty body for every method but GET and HEAD.
             hdrs = {"Content-Length": "0", **hdrs} if hdrs else {"Content-Length": "0"}
-        auth = kwargs.get("auth") or self.auth
         if auth:
             hdrs = self._apply_auth(auth, method, send_url, hdrs, body)
-        cookies = kwargs.get("cookies")
         if cookies:
             hdrs = self._with_cookies(cookies, send_url, hdrs)
 
-        timeout = _timeouts(kwargs.get("timeout"))
-        verify = kwargs.get("verify")
         if verify is None:
             verify = self.verify
-        allow_redirects = kwargs.get("allow_redirects", True)
-        stream = kwargs.get("stream", False) or self.stream
         args = _RequestArgs(method, send_url, hdrs, body)
         value = _bridge.wait(
             self._client.request(
@@ -715,7 +735,6 @@ class HttpSession(requests.Session):
             body_error = value.body_error
             if body_error is None:
                 response: Any = Response(value, args, bool(stream))
-                hooks = kwargs.get("hooks")
                 if hooks or self.hooks["response"]:
                     response = self._dispatch_hooks(hooks, response)
                 return response
@@ -774,12 +793,14 @@ class HttpSession(requests.Session):
 
     def get(self, url, *, data=None, json=None, **kwargs):
         """Sends a GET request"""
-        kwargs.setdefault("allow_redirects", True)
+        if kwargs:
+            kwargs.setdefault("allow_redirects", True)
         return self.request("GET", url, data=data, json=json, **kwargs)
 
     def options(self, url, *, data=None, json=None, **kwargs):
         """Sends a OPTIONS request"""
-        kwargs.setdefault("allow_redirects", True)
+        if kwargs:
+            kwargs.setdefault("allow_redirects", True)
         return self.request("OPTIONS", url, data=data, json=json, **kwargs)
 
     def head(self, url, *, data=None, json=None, **kwargs):

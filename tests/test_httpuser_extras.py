@@ -1,0 +1,84 @@
+"""locust-rs HttpUser/HttpSession behaviour that has no counterpart to compare with in Locust: connection sharing
+through a native pool, the import swap, and clear errors for what is not supported."""
+
+from locust.env import Environment
+from locust.event import EventHook
+
+import gevent
+import pytest
+import urllib3
+
+import locust_rs
+from locust_rs.httpsession import HttpSession
+
+
+def _user(cls_attrs, host):
+    cls = type("U", (locust_rs.HttpUser,), {"host": host, **cls_attrs})
+    return cls(Environment(user_classes=[cls]))
+
+
+def test_pool_manager_shares_one_native_pool(http_server):
+    pool = locust_rs.ConnectionPool(concurrency=100)
+    a, b = _user({"pool_manager": pool}, http_server), _user({"pool_manager": pool}, http_server)
+    assert a.client.pool is pool and b.client.pool is pool
+    a.client.get("/echo")
+    b.client.get("/echo")
+    assert pool.idle_connections() == 1  # b reused the connection a left idle
+
+
+def test_urllib3_pool_manager_maps_to_one_native_pool(http_server):
+    manager = urllib3.PoolManager()
+    a, b = _user({"pool_manager": manager}, http_server), _user({"pool_manager": manager}, http_server)
+    assert a.client.pool is b.client.pool
+    c = _user({}, http_server)
+    assert c.client.pool is not a.client.pool
+
+
+def test_concurrent_requests_of_one_session(http_server):
+    s = HttpSession(http_server, EventHook(), None)
+    jobs = [gevent.spawn(s.get, "/slow?delay=0.3") for _ in range(20)]
+    gevent.joinall(jobs, timeout=10)
+    assert [j.value.status_code for j in jobs] == [200] * 20
+
+
+@pytest.mark.parametrize("kwargs", [{"cert": "/no/such.pem"}, {"proxies": {"http": "http://127.0.0.1:1"}}])
+def test_unsupported_arguments_raise_clearly(http_server, kwargs):
+    s = HttpSession(http_server, EventHook(), None)
+    with pytest.raises(NotImplementedError, match="compatibility"):
+        s.get("/echo", **kwargs)
+
+
+def test_killed_greenlet_leaves_nothing_pending(http_server):
+    from locust_rs import _bridge
+
+    s = HttpSession(http_server, EventHook(), None)
+    g = gevent.spawn(s.get, "/never")
+    gevent.sleep(0.2)
+    g.kill()
+    assert _bridge.pending() == 0
+    assert s.get("/echo").status_code == 200
+
+
+def test_install_swaps_the_names_and_keeps_locust_working():
+    import subprocess
+    import sys
+
+    code = (
+        "import locust_rs, locust_rs.swap as sw\n"
+        "names = locust_rs.install()\n"
+        "from locust import HttpUser, FastHttpUser\n"
+        "from locust.contrib.fasthttp import FastHttpUser as F2, FastHttpSession\n"
+        "from locust.clients import HttpSession\n"
+        "assert HttpUser is locust_rs.HttpUser and FastHttpUser is locust_rs.FastHttpUser and F2 is FastHttpUser\n"
+        "assert FastHttpSession is locust_rs.FastHttpSession and HttpSession is locust_rs.HttpSession\n"
+        "assert locust_rs.install() == names and sw.installed()\n"
+        "import locust.user.users, locust.web\n"
+        "class Mine(HttpUser):\n"
+        "    host = 'http://127.0.0.1:1'\n"
+        "assert issubclass(Mine, locust.web.HttpUser)\n"
+        "from locust.util.load_locustfile import is_user_class\n"
+        "assert is_user_class(Mine)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
