@@ -54,8 +54,6 @@ KNOWN_DIFFERENCES = {
     "test_server_misbehaves[rs-None-POST-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
     "test_server_misbehaves[rs-4-GET-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
     "test_server_misbehaves[rs-4-POST-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
-    # HttpSession (tests/test_contract_httpsession.py)
-    "test_session_headers_replaced_and_deleted[rs]": "default headers are sent even if session.headers drops them",
 }
 
 

@@ -509,3 +509,14 @@ def test_session_params_and_stream_attributes(check):
         return [first, b"".join(r.iter_content(None)).count(b"\n")]
 
     check(scenario)
+
+
+def test_header_none_removes_a_default(check):
+    def scenario(s, ctx):
+        js = s.get("/echo", headers={"Accept": None, "x-a": "1"}).json()["headers"]
+        s.headers["Authorization"] = "Bearer session"
+        js2 = s.get("/echo", headers={"authorization": "Bearer request"}).json()["headers"]
+        js3 = s.get("/echo").json()["headers"]
+        return [js.get("accept"), js.get("x-a"), js2.get("authorization"), js3.get("authorization")]
+
+    check(scenario)

@@ -30,6 +30,7 @@ from requests.hooks import default_hooks, dispatch_hook
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers, get_encoding_from_headers, iter_slices, stream_decode_response_unicode
+from urllib3.connection import _get_default_user_agent
 
 from locust_rs import _bridge, _native
 from locust_rs._requests_errors import body_exception, to_requests_exception
@@ -41,6 +42,7 @@ _PLAIN_URL = re.compile(
     r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?(\?[^\s#\"<>`{}|\\^]*)?$"
 )
 _NativeResponse = _native.NativeResponse
+_URLLIB3_USER_AGENT = _get_default_user_agent()
 # requests' Session.max_redirects
 DEFAULT_MAX_REDIRECTS = 30
 # requests has no limit on requests in flight per session (urllib3 opens extra connections when its pool is busy).
@@ -526,7 +528,6 @@ class HttpSession(requests.Session):
             concurrency=_UNLIMITED,
         )
         self._headers_version = (self._headers, 0)
-        self._merged_headers: dict | None = None
         self.cookies = _SessionCookies(self._client, base_url)
 
         parsed_url = urlparse(self.base_url)
@@ -577,14 +578,11 @@ class HttpSession(requests.Session):
             self.request_name = None
 
     def _session_headers(self) -> dict | None:
-        """The session's headers to send with a request, or None while they are the defaults the client holds."""
+        """The session's headers, or None while they are the defaults the client holds."""
         h = self._headers
         if h.version == 0 and self._headers_version[0] is h:
             return None
-        if self._headers_version != (h, h.version) or self._merged_headers is None:
-            self._merged_headers = dict(h)
-            self._headers_version = (h, h.version)
-        return self._merged_headers
+        return h
 
     def request(
         self,
@@ -684,8 +682,19 @@ class HttpSession(requests.Session):
         send_url = url if not params and _PLAIN_URL.match(url) else _prepare_url(url, params)
 
         session_headers = self._session_headers()
-        if session_headers is not None:
-            hdrs: dict | None = {**session_headers, **headers} if headers else session_headers
+        replace = session_headers is not None or (headers is not None and None in headers.values())
+        if replace:
+            # The whole set is sent (the client's defaults are not added): merged as requests merges, a request
+            # header replacing the session's of any case, None removing one.
+            merged = CaseInsensitiveDict(session_headers if session_headers is not None else self._headers)
+            if headers:
+                merged.update(headers)
+            hdrs: dict | None = {k: v for k, v in merged.items() if v is not None}
+            # What urllib3 and http.client add when a header is missing altogether.
+            if "user-agent" not in merged:
+                hdrs["User-Agent"] = _URLLIB3_USER_AGENT
+            if "accept-encoding" not in merged:
+                hdrs["Accept-Encoding"] = "identity"
         else:
             hdrs = dict(headers) if headers else None
         body = None
@@ -728,6 +737,7 @@ class HttpSession(requests.Session):
                 stream,
                 timeout,
                 None if verify else True,
+                replace,
             )
         )
         limits = (*(timeout or (None, None)), self.max_redirects)

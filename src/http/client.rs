@@ -105,6 +105,8 @@ struct Spec {
     read_timeout: Option<Duration>,
     /// Connect options overridden by this request (timeout, verification); None: the client's.
     connect: Option<Box<ConnectOpts>>,
+    /// `headers` is the complete set to send: the client's defaults (and Accept-Encoding) are left out.
+    replace_defaults: bool,
 }
 
 impl Spec {
@@ -219,10 +221,11 @@ impl Client {
     /// Submits a request and returns its ticket at once. `headers` is a dict of extra headers;
     /// `body` the encoded request body. Errors (even a malformed URL) arrive through the ticket.
     /// `timeout` = (connect, read) seconds (None: no limit) replaces the client's timeouts for
-    /// this request; `insecure` its certificate verification (requests' per-request arguments).
+    /// this request; `insecure` its certificate verification (requests' per-request arguments);
+    /// `replace_defaults`: `headers` are all the headers to send (a session that dropped defaults).
     #[pyo3(signature = (
         method, url, headers = None, body = None, allow_redirects = true, stream = false,
-        timeout = None, insecure = None,
+        timeout = None, insecure = None, replace_defaults = false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn request(
@@ -235,6 +238,7 @@ impl Client {
         stream: bool,
         timeout: Option<(Option<f64>, Option<f64>)>,
         insecure: Option<bool>,
+        replace_defaults: bool,
     ) -> PyResult<Ticket> {
         let cfg = &self.shared.cfg;
         let read_timeout = match timeout {
@@ -288,6 +292,7 @@ impl Client {
                             stream,
                             read_timeout,
                             connect,
+                            replace_defaults,
                         },
                     )
                     .await
@@ -593,13 +598,15 @@ fn build_request(
             headers.insert(HOST, v);
         }
     }
-    for (k, v) in &shared.cfg.default_headers {
-        headers.insert(k, v.clone());
+    if !spec.replace_defaults {
+        for (k, v) in &shared.cfg.default_headers {
+            headers.insert(k, v.clone());
+        }
+        headers.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
     }
-    headers.insert(
-        ACCEPT_ENCODING,
-        HeaderValue::from_static("gzip, deflate, br"),
-    );
     let mut last: Option<HeaderName> = None;
     for (k, v) in &spec.headers {
         // A fresh name replaces the default; repeated values of one name are all kept.
