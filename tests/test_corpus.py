@@ -89,3 +89,39 @@ def test_swap_reaches_forked_children(http_server, tmp_path):
     # 2 users x 5 iterations, each iteration one GET /echo
     assert counts[("GET", "/echo")] == (10, 0), counts
     assert counts[("GET", "/status/404")] == (10, 10), counts
+
+
+@pytest.mark.timeout(180)
+def test_swap_on_master_and_worker(http_server, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    env = {"CORPUS_PROBE_DIR": str(probes)}
+    master = _start(
+        LOCUST_RS,
+        CORPUS / "01_basic_tasks.py",
+        http_server,
+        tmp_path / "dist",
+        ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "1"],
+        env=env,
+    )
+    worker = subprocess.Popen(
+        [*LOCUST_RS, "-f", str(CORPUS / "01_basic_tasks.py"), "--worker", "--master-host", "127.0.0.1"]
+        + ["--master-port", str(port), "--loglevel", "WARNING"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+        cwd=CORPUS,
+    )
+    _, master_err = _finish(master)
+    _, worker_err = _finish(worker)
+    assert any(line.startswith("locust-rs ") for line in worker_err.splitlines()), worker_err[-3000:]
+    seen = {p.name.split("-")[0]: p.read_text() for p in probes.iterdir()}
+    assert set(seen) == {str(worker.pid)}, (seen, master_err[-3000:], worker_err[-3000:])
+    assert set(seen.values()) == {"locust_rs.httpsession.HttpSession"}
+    assert _counts(tmp_path / "dist")[("GET", "/echo")] == (10, 0)
