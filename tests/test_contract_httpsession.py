@@ -520,3 +520,12 @@ def test_header_none_removes_a_default(check):
         return [js.get("accept"), js.get("x-a"), js2.get("authorization"), js3.get("authorization")]
 
     check(scenario)
+
+
+def test_too_many_redirects(check):
+    def scenario(s, ctx):
+        s.max_redirects = 2
+        r = s.get("/redirect/5")
+        return [r.status_code, repr(r.error), type(r.error).__name__]
+
+    check(scenario)

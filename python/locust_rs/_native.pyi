@@ -61,6 +61,7 @@ class Client:
         timeout: tuple[float | None, float | None] | None = None,
         insecure: bool | None = None,
         replace_defaults: bool = False,
+        max_redirects: int | None = None,
     ) -> Ticket: ...
     def cookies(self) -> list[tuple[str, str, str, str]]: ...
     def cookie_header(self, url: str) -> str | None:

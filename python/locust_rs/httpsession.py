@@ -738,6 +738,7 @@ class HttpSession(requests.Session):
                 timeout,
                 None if verify else True,
                 replace,
+                None if self.max_redirects == DEFAULT_MAX_REDIRECTS else self.max_redirects,
             )
         )
         limits = (*(timeout or (None, None)), self.max_redirects)

@@ -107,6 +107,8 @@ struct Spec {
     connect: Option<Box<ConnectOpts>>,
     /// `headers` is the complete set to send: the client's defaults (and Accept-Encoding) are left out.
     replace_defaults: bool,
+    /// The redirect limit of this request (the client's unless the request set its own).
+    max_redirects: u32,
 }
 
 impl Spec {
@@ -222,10 +224,11 @@ impl Client {
     /// `body` the encoded request body. Errors (even a malformed URL) arrive through the ticket.
     /// `timeout` = (connect, read) seconds (None: no limit) replaces the client's timeouts for
     /// this request; `insecure` its certificate verification (requests' per-request arguments);
-    /// `replace_defaults`: `headers` are all the headers to send (a session that dropped defaults).
+    /// `replace_defaults`: `headers` are all the headers to send (a session that dropped defaults);
+    /// `max_redirects` replaces the client's redirect limit.
     #[pyo3(signature = (
         method, url, headers = None, body = None, allow_redirects = true, stream = false,
-        timeout = None, insecure = None, replace_defaults = false,
+        timeout = None, insecure = None, replace_defaults = false, max_redirects = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn request(
@@ -239,8 +242,10 @@ impl Client {
         timeout: Option<(Option<f64>, Option<f64>)>,
         insecure: Option<bool>,
         replace_defaults: bool,
+        max_redirects: Option<u32>,
     ) -> PyResult<Ticket> {
         let cfg = &self.shared.cfg;
+        let max_redirects = max_redirects.unwrap_or(cfg.max_redirects);
         let read_timeout = match timeout {
             Some((_, read)) => duration(read),
             None => cfg.network_timeout,
@@ -293,6 +298,7 @@ impl Client {
                             read_timeout,
                             connect,
                             replace_defaults,
+                            max_redirects,
                         },
                     )
                     .await
@@ -404,7 +410,7 @@ async fn execute(
         .await
         .map_err(|_| Error::new(ErrorKind::Internal, "connection pool closed"))?;
     let max_redirects = if spec.allow_redirects {
-        shared.cfg.max_redirects
+        spec.max_redirects
     } else {
         0
     };
@@ -424,7 +430,7 @@ async fn execute(
             if history.len() as u32 >= max_redirects {
                 return Err(Error::new(
                     ErrorKind::TooManyRedirects,
-                    format!("Redirection limit reached ({})", shared.cfg.max_redirects),
+                    format!("Redirection limit reached ({})", spec.max_redirects),
                 ));
             }
             let (parts, body) = resp.into_parts();
