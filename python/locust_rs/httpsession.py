@@ -280,7 +280,8 @@ class ResponseContextManager(Response):
     @classmethod
     def wrap_response(cls, response, request_event, request_meta, catch_response: bool):
         """Turns ``response`` into a ResponseContextManager in place, as Locust does."""
-        response.__class__ = _rcm_class(type(response), cls)
+        if type(response) is not cls:
+            response.__class__ = _rcm_class(type(response), cls)
         response._entered = False
         response._manual_result = None
         response._request_event = request_event
@@ -484,6 +485,19 @@ def _path_url(url: str) -> str:
     return path.split("#", 1)[0]
 
 
+_plain_urls: dict[str, bool] = {}
+
+
+def _is_plain(url: str) -> bool:
+    """``_PLAIN_URL.match(url)``, remembered: a locustfile requests the same few URLs over and over."""
+    plain = _plain_urls.get(url)
+    if plain is None:
+        if len(_plain_urls) >= 10_000:
+            _plain_urls.clear()
+        plain = _plain_urls[url] = _PLAIN_URL.match(url) is not None
+    return plain
+
+
 def _prepare_url(url: str, params) -> str:
     p = PreparedRequest()
     p.prepare_url(url, params)
@@ -650,7 +664,11 @@ class HttpSession(requests.Session):
             response, request_event=self.request_event, request_meta=request_meta, catch_response=catch_response
         )
         if not catch_response:
-            rcm.__exit__(None, None, None)
+            if rcm.error is None and rcm.status_code < 400:
+                # What __exit__ does for a response raise_for_status() would pass, without the calls.
+                self.request_event.fire(**request_meta)
+            else:
+                rcm.__exit__(None, None, None)
         return rcm
 
     def _send(self, method, url: str, data, json, kwargs: dict):
@@ -679,7 +697,7 @@ class HttpSession(requests.Session):
             )
         if self.params:
             params = {**self.params, **(params or {})} if not isinstance(params, str | bytes) else params
-        send_url = url if not params and _PLAIN_URL.match(url) else _prepare_url(url, params)
+        send_url = url if not params and _is_plain(url) else _prepare_url(url, params)
 
         session_headers = self._session_headers()
         replace = session_headers is not None or (headers is not None and None in headers.values())
@@ -745,7 +763,8 @@ class HttpSession(requests.Session):
         if type(value) is _NativeResponse:
             body_error = value.body_error
             if body_error is None:
-                response: Any = Response(value, args, bool(stream))
+                # Built as the context manager it becomes in request(), which saves the class swap.
+                response: Any = ResponseContextManager(value, args, bool(stream))
                 if hooks or self.hooks["response"]:
                     response = self._dispatch_hooks(hooks, response)
                 return response
