@@ -277,6 +277,17 @@ def test_redirect_post_becomes_get(check):
     check(scenario)
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("verb", ["POST", "PUT", "DELETE"])
+def test_redirect_method_rewriting(check, verb, status):
+    def scenario(s, ctx):
+        r = s.request(verb, f"/redirect-to?url=/echo&status={status}", data="payload")
+        js = r.json()
+        return [js["method"], js["body"], js["headers"].get("content-length"), r.request.method]
+
+    check(scenario)
+
+
 def test_head_does_not_follow(check):
     check(lambda s, ctx: ctx.observe(s.head("/redirect/1"), content=False))
 

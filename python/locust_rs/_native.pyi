@@ -62,6 +62,7 @@ class Client:
         insecure: bool | None = None,
         replace_defaults: bool = False,
         max_redirects: int | None = None,
+        requests_redirects: bool = False,
     ) -> Ticket: ...
     def cookies(self) -> list[tuple[str, str, str, str]]: ...
     def cookie_header(self, url: str) -> str | None:

@@ -757,6 +757,7 @@ class HttpSession(requests.Session):
                 None if verify else True,
                 replace,
                 None if self.max_redirects == DEFAULT_MAX_REDIRECTS else self.max_redirects,
+                True,
             )
         )
         limits = (*(timeout or (None, None)), self.max_redirects)

@@ -109,6 +109,9 @@ struct Spec {
     replace_defaults: bool,
     /// The redirect limit of this request (the client's unless the request set its own).
     max_redirects: u32,
+    /// Rewrite methods on redirects as requests does (301 changes only POST) instead of as
+    /// geventhttpclient does (301-303 change every method but HEAD).
+    requests_redirects: bool,
 }
 
 impl Spec {
@@ -225,10 +228,12 @@ impl Client {
     /// `timeout` = (connect, read) seconds (None: no limit) replaces the client's timeouts for
     /// this request; `insecure` its certificate verification (requests' per-request arguments);
     /// `replace_defaults`: `headers` are all the headers to send (a session that dropped defaults);
-    /// `max_redirects` replaces the client's redirect limit.
+    /// `max_redirects` replaces the client's redirect limit; `requests_redirects` follows
+    /// requests' method rewriting on redirects.
     #[pyo3(signature = (
         method, url, headers = None, body = None, allow_redirects = true, stream = false,
         timeout = None, insecure = None, replace_defaults = false, max_redirects = None,
+        requests_redirects = false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn request(
@@ -243,6 +248,7 @@ impl Client {
         insecure: Option<bool>,
         replace_defaults: bool,
         max_redirects: Option<u32>,
+        requests_redirects: bool,
     ) -> PyResult<Ticket> {
         let cfg = &self.shared.cfg;
         let max_redirects = max_redirects.unwrap_or(cfg.max_redirects);
@@ -299,6 +305,7 @@ impl Client {
                             connect,
                             replace_defaults,
                             max_redirects,
+                            requests_redirects,
                         },
                     )
                     .await
@@ -514,7 +521,12 @@ fn is_redirect(status: u16) -> bool {
 /// Rewrites the request for the next hop as geventhttpclient does (RFC 9110 §15.4).
 fn redirect(spec: &mut Spec, status: u16, next: Url) {
     if matches!(status, 301..=303) {
-        if spec.method != Method::HEAD {
+        let to_get = if spec.requests_redirects && status == 301 {
+            spec.method == Method::POST
+        } else {
+            spec.method != Method::HEAD
+        };
+        if to_get {
             spec.method = Method::GET;
         }
         spec.body = Bytes::new();
