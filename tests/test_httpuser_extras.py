@@ -82,3 +82,46 @@ def test_install_swaps_the_names_and_keeps_locust_working():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+@pytest.mark.parametrize("impl", ["ref", "rs"])
+def test_verify_over_tls_as_locust(impl, tmp_path):
+    """verify (session attribute and request argument) against a certificate nobody trusts: the same outcomes and
+    exception classes with Locust's HttpSession and ours."""
+    import json
+    import subprocess
+    import sys
+
+    import requests
+    import trustme
+    from test_tls import SERVER
+
+    if impl == "ref":
+        from locust.clients import HttpSession as Session
+    else:
+        Session = HttpSession
+    pem = tmp_path / "server.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(pem)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        with gevent.Timeout(20):
+            url = f"https://127.0.0.1:{json.loads(proc.stdout.readline())['port']}"
+        events = []
+        hook = EventHook()
+        hook.add_listener(lambda **kw: events.append(kw))
+        s = Session(url, hook, None)
+        r = s.get("/a")
+        assert r.status_code == 0 and isinstance(r.error, requests.exceptions.SSLError)
+        assert events[-1]["exception"] is not None
+        assert s.get("/b", verify=False).text == "tls ok /b"
+        # trust_env off, as HttpUser sets it: otherwise requests lets REQUESTS_CA_BUNDLE override session.verify.
+        s = Session(url, hook, None)
+        s.trust_env = False
+        s.verify = False
+        r = s.get("/c")
+        assert r.text == "tls ok /c", (r.status_code, r.headers, r.content, getattr(r, "error", None))
+        assert events[-1]["exception"] is None
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
