@@ -125,3 +125,17 @@ def test_verify_over_tls_as_locust(impl, tmp_path):
     finally:
         proc.stdin.close()
         proc.wait(timeout=10)
+
+
+def test_close_drops_own_connections_not_shared_ones(http_server):
+    s = HttpSession(http_server, EventHook(), None)
+    s.get("/echo")
+    assert s.pool.idle_connections() == 1
+    s.close()
+    assert s.pool.idle_connections() == 0
+    assert s.get("/echo").status_code == 200
+    shared = locust_rs.ConnectionPool(concurrency=10)
+    s2 = HttpSession(http_server, EventHook(), None, pool_manager=shared)
+    s2.get("/echo")
+    s2.close()
+    assert shared.idle_connections() == 1

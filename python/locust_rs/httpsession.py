@@ -255,10 +255,6 @@ class Response(requests.Response):
                 pass
 
 
-class _ErrorResponse(requests.Response):
-    """A status-0 response standing in for a request that got no response (Locust's ``ResponseContextManager(e)``)."""
-
-
 class ResponseContextManager(Response):
     """A response that is also a context manager, letting the with-block decide whether the request is reported as a
     success or a failure (``catch_response=True``), as ``locust.clients.ResponseContextManager``."""
@@ -541,6 +537,7 @@ class HttpSession(requests.Session):
             pool=_native_pool(pool_manager),
             concurrency=_UNLIMITED,
         )
+        self._owns_pool = pool_manager is None
         self._headers_version = (self._headers, 0)
         self.cookies = _SessionCookies(self._client, base_url)
 
@@ -820,7 +817,9 @@ class HttpSession(requests.Session):
         return prep
 
     def close(self) -> None:
-        """Drops this session's idle connections (when it does not share a pool)."""
+        """Drops this session's idle connections (when it does not share a pool), as requests' close does."""
+        if self._owns_pool:
+            self._client.pool.close()
 
     def get(self, url, *, data=None, json=None, **kwargs):
         """Sends a GET request"""
