@@ -15,12 +15,13 @@ CORPUS = Path(__file__).with_name("corpus")
 FILES = sorted(p.name for p in CORPUS.glob("*.py"))
 EXTRA_ARGS = {"05_weights_tags.py": ["--exclude-tags", "slow"]}
 RUN_SECONDS = 4
+DISTRIBUTED_RUN_SECONDS = 8
 LOCUST = [sys.executable, "-m", "locust"]
 LOCUST_RS = [sys.executable, "-m", "locust_rs.cli"]
 
 
-def _start(cmd, path, host, prefix, extra=(), env=None):
-    args = [*cmd, "-f", str(path), "--headless", "-u", "2", "-r", "10", "-t", f"{RUN_SECONDS}s", "--host", host]
+def _start(cmd, path, host, prefix, extra=(), env=None, seconds=RUN_SECONDS):
+    args = [*cmd, "-f", str(path), "--headless", "-u", "2", "-r", "10", "-t", f"{seconds}s", "--host", host]
     args += ["--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", *extra]
     return subprocess.Popen(
         args,
@@ -34,7 +35,7 @@ def _start(cmd, path, host, prefix, extra=(), env=None):
 
 def _finish(proc):
     try:
-        out, err = proc.communicate(timeout=RUN_SECONDS + 60)
+        out, err = proc.communicate(timeout=DISTRIBUTED_RUN_SECONDS + 60)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
@@ -79,6 +80,8 @@ def test_swap_reaches_forked_children(http_server, tmp_path):
         tmp_path / "fork",
         ["--processes", "2"],
         env={"CORPUS_PROBE_DIR": str(probes)},
+        # forked workers must connect to their master first: more time, on a loaded machine
+        seconds=DISTRIBUTED_RUN_SECONDS,
     )
     _, err = _finish(proc)
     seen = {p.name.split("-")[0]: p.read_text() for p in probes.iterdir()}
@@ -108,6 +111,7 @@ def test_swap_on_master_and_worker(http_server, tmp_path):
         tmp_path / "dist",
         ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "1"],
         env=env,
+        seconds=DISTRIBUTED_RUN_SECONDS,
     )
     worker = subprocess.Popen(
         [*LOCUST_RS, "-f", str(CORPUS / "01_basic_tasks.py"), "--worker", "--master-host", "127.0.0.1"]
