@@ -41,9 +41,13 @@ def _base_class() -> type:
         from locust_rs import FastHttpUser
 
         return FastHttpUser
+    if VARIANT == "locust_rs_http":
+        from locust_rs import HttpUser as RsHttpUser
+
+        return RsHttpUser
     raise SystemExit(
-        "LOCUST_RS_BENCH_VARIANT must be one of httpuser, fasthttpuser, locust_rs, locust_rs_nometrics "
-        f"(got {VARIANT!r})",
+        "LOCUST_RS_BENCH_VARIANT must be one of httpuser, fasthttpuser, locust_rs, locust_rs_nometrics, "
+        f"locust_rs_http (got {VARIANT!r})",
     )
 
 

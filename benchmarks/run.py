@@ -41,6 +41,7 @@ VARIANTS = {
     "fasthttpuser": "locust FastHttpUser",
     "locust_rs": "locust-rs FastHttpUser",
     "locust_rs_nometrics": "locust-rs FastHttpUser, HDR metrics off",
+    "locust_rs_http": "locust-rs HttpUser",
 }
 BASELINE = "fasthttpuser"
 # Where the variant's class must come from; checked against what the child actually loaded.
@@ -49,6 +50,7 @@ EXPECTED_MODULE_PREFIX = {
     "fasthttpuser": "locust.",
     "locust_rs": "locust_rs",
     "locust_rs_nometrics": "locust_rs",
+    "locust_rs_http": "locust_rs",
 }
 
 # -t is warm-up + duration + this, so locust's own timer never cuts the window short even if the loop is late.

@@ -139,6 +139,32 @@ def test_corrected_p99_shows_a_stall_that_raw_p99_hides(http_server, monkeypatch
     assert hs.summary("GET", "paced", corrected=True)["count"] > 240
 
 
+def test_httpsession_requests_are_recorded_in_rust_once_under_locusts_name(http_server, monkeypatch):
+    """The requests-style session passes its metric key at submit time, like FastHttpSession: every request is
+    recorded on the tokio side under the name Locust's HttpSession gives it, and the Python listener (which records
+    events from other clients) skips it, so nothing is counted twice."""
+    from locust_rs.httpsession import HttpSession
+
+    monkeypatch.setattr(metrics, "enabled", True)
+    listener = locust.events.request.add_listener(metrics._on_request)
+    try:
+        session = HttpSession(http_server, request_event=locust.events.request, user=None)
+        _native.metrics_drain()
+        for _ in range(5):
+            session.get("/echo/ok")
+        session.get("/echo/ok", params={"q": "1"})
+        session.post("/echo/form", data={"a": "1"}, name="form")
+        session.get("/status/500")
+        hs = _native.metrics_drain()
+    finally:
+        locust.events.request.remove_listener(listener)
+    assert hs.count("GET", "/echo/ok") == 5
+    assert hs.count("GET", "/echo/ok?q=1") == 1
+    assert hs.count("POST", "form") == 1
+    assert hs.count("GET", "/status/500") == 1  # failures are recorded too, as Locust counts their times
+    assert hs.count() == 8
+
+
 def test_thresholds_parse_and_reject_typos():
     t = Threshold.parse("GET /api/chat/query:p99.9<3000ms")
     assert (t.name, t.metric, t.op, t.value) == ("GET /api/chat/query", "p99.9", "<", 3000.0)

@@ -20,6 +20,9 @@ _LAZY = {
     "FastHttpUser": "locust_rs.fasthttp",
     "FastRequest": "locust_rs.fasthttp",
     "FastResponse": "locust_rs.fasthttp",
+    "HttpSession": "locust_rs.httpsession",
+    "HttpUser": "locust_rs.httpsession",
+    "install": "locust_rs.swap",
     "ResponseContextManager": "locust_rs.fasthttp",
     "RestResponseContextManager": "locust_rs.fasthttp",
     "MessageTooBig": "locust_rs.websocket",
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
         ResponseContextManager,
         RestResponseContextManager,
     )
+    from locust_rs.httpsession import HttpSession, HttpUser
+    from locust_rs.swap import install
     from locust_rs.websocket import (
         MessageTooBig,
         WebSocket,
@@ -67,6 +72,8 @@ __all__ = [
     "FastHttpUser",
     "FastRequest",
     "FastResponse",
+    "HttpSession",
+    "HttpUser",
     "ResponseContextManager",
     "RestResponseContextManager",
     "MessageTooBig",
@@ -82,6 +89,7 @@ __all__ = [
     "WebSocketUser",
     "__version__",
     "configure",
+    "install",
 ]
 
 

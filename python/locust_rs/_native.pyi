@@ -58,9 +58,16 @@ class Client:
         body: bytes | None = None,
         allow_redirects: bool = True,
         stream: bool = False,
+        timeout: tuple[float | None, float | None] | None = None,
+        insecure: bool | None = None,
+        replace_defaults: bool = False,
+        max_redirects: int | None = None,
+        requests_redirects: bool = False,
         metric: MetricKey | None = None,
     ) -> Ticket: ...
     def cookies(self) -> list[tuple[str, str, str, str]]: ...
+    def cookie_header(self, url: str) -> str | None:
+        """The Cookie header this client would send to ``url``, if any."""
     def set_cookie(self, set_cookie: str, url: str) -> None: ...
     def clear_cookies(self) -> None: ...
 

@@ -102,6 +102,23 @@ struct Spec {
     body: Bytes,
     allow_redirects: bool,
     stream: bool,
+    /// The read timeout of this request (the client's unless the request set its own).
+    read_timeout: Option<Duration>,
+    /// Connect options overridden by this request (timeout, verification); None: the client's.
+    connect: Option<Box<ConnectOpts>>,
+    /// `headers` is the complete set to send: the client's defaults (and Accept-Encoding) are left out.
+    replace_defaults: bool,
+    /// The redirect limit of this request (the client's unless the request set its own).
+    max_redirects: u32,
+    /// Rewrite methods on redirects as requests does (301 changes only POST) instead of as
+    /// geventhttpclient does (301-303 change every method but HEAD).
+    requests_redirects: bool,
+}
+
+impl Spec {
+    fn connect_opts<'a>(&'a self, shared: &'a Shared) -> &'a ConnectOpts {
+        self.connect.as_deref().unwrap_or(&shared.cfg.connect)
+    }
 }
 
 /// One user's HTTP client: its settings and cookies, plus the pool its connections live in.
@@ -209,9 +226,17 @@ impl Client {
 
     /// Submits a request and returns its ticket at once. `headers` is a dict of extra headers;
     /// `body` the encoded request body. Errors (even a malformed URL) arrive through the ticket.
-    /// `metric` (a `MetricKey`) records the response time into the HDR histograms when the
-    /// request completes, success or failure.
-    #[pyo3(signature = (method, url, headers = None, body = None, allow_redirects = true, stream = false, metric = None))]
+    /// `timeout` = (connect, read) seconds (None: no limit) replaces the client's timeouts for
+    /// this request; `insecure` its certificate verification (requests' per-request arguments);
+    /// `replace_defaults`: `headers` are all the headers to send (a session that dropped defaults);
+    /// `max_redirects` replaces the client's redirect limit; `requests_redirects` follows
+    /// requests' method rewriting on redirects. `metric` (a `MetricKey`) records the response
+    /// time into the HDR histograms when the request completes, success or failure.
+    #[pyo3(signature = (
+        method, url, headers = None, body = None, allow_redirects = true, stream = false,
+        timeout = None, insecure = None, replace_defaults = false, max_redirects = None,
+        requests_redirects = false, metric = None,
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
@@ -221,9 +246,31 @@ impl Client {
         body: Option<&[u8]>,
         allow_redirects: bool,
         stream: bool,
+        timeout: Option<(Option<f64>, Option<f64>)>,
+        insecure: Option<bool>,
+        replace_defaults: bool,
+        max_redirects: Option<u32>,
+        requests_redirects: bool,
         metric: Option<&Bound<'_, MetricKey>>,
     ) -> PyResult<Ticket> {
         let metric = metric.map(|m| m.get().recording());
+        let cfg = &self.shared.cfg;
+        let max_redirects = max_redirects.unwrap_or(cfg.max_redirects);
+        let read_timeout = match timeout {
+            Some((_, read)) => duration(read),
+            None => cfg.network_timeout,
+        };
+        let connect = (timeout.is_some() || insecure.is_some_and(|i| i != cfg.connect.insecure))
+            .then(|| {
+                let mut opts = cfg.connect.clone();
+                if let Some((c, _)) = timeout {
+                    opts.connect_timeout = duration(c);
+                }
+                if let Some(i) = insecure {
+                    opts.insecure = i;
+                }
+                Box::new(opts)
+            });
         let headers = header_map(headers)?;
         let body = body.map(Bytes::copy_from_slice).unwrap_or_default();
         let parsed = parse_url(url).and_then(|u| {
@@ -259,6 +306,11 @@ impl Client {
                             body,
                             allow_redirects,
                             stream,
+                            read_timeout,
+                            connect,
+                            replace_defaults,
+                            max_redirects,
+                            requests_redirects,
                         },
                     )
                     .await
@@ -308,6 +360,17 @@ impl Client {
             .lock()
             .parse(set_cookie, &url)
             .map_err(pyo3::exceptions::PyValueError::new_err)
+    }
+
+    /// The Cookie header this client would send to `url`, if any.
+    fn cookie_header(&self, url: &str) -> PyResult<Option<String>> {
+        let url = parse_url(url).map_err(crate::py_err)?;
+        Ok(self
+            .shared
+            .cookies
+            .lock()
+            .header(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned)))
     }
 
     fn clear_cookies(&self) {
@@ -365,7 +428,7 @@ async fn execute(
         .await
         .map_err(|_| Error::new(ErrorKind::Internal, "connection pool closed"))?;
     let max_redirects = if spec.allow_redirects {
-        shared.cfg.max_redirects
+        spec.max_redirects
     } else {
         0
     };
@@ -385,16 +448,12 @@ async fn execute(
             if history.len() as u32 >= max_redirects {
                 return Err(Error::new(
                     ErrorKind::TooManyRedirects,
-                    format!("Redirection limit reached ({})", shared.cfg.max_redirects),
+                    format!("Redirection limit reached ({})", spec.max_redirects),
                 ));
             }
             let (parts, body) = resp.into_parts();
             // Reading the redirect's body frees its connection for the next hop.
-            if read_body(body, shared.cfg.network_timeout)
-                .await
-                .1
-                .is_none()
-            {
+            if read_body(body, spec.read_timeout).await.1.is_none() {
                 pool.checkin(&origin, sender);
             }
             let next = spec.url.join(&location).map_err(|e| {
@@ -434,12 +493,12 @@ async fn execute(
                     origin,
                     pool.clone(),
                     permit,
-                    shared.cfg.network_timeout,
+                    spec.read_timeout,
                 )),
             });
         }
         let (parts, body) = resp.into_parts();
-        let (raw, read_error) = read_body(body, shared.cfg.network_timeout).await;
+        let (raw, read_error) = read_body(body, spec.read_timeout).await;
         let response_time = start.elapsed().as_secs_f64() * 1000.0;
         if read_error.is_none() {
             pool.checkin(&origin, sender);
@@ -473,7 +532,12 @@ fn is_redirect(status: u16) -> bool {
 /// Rewrites the request for the next hop as geventhttpclient does (RFC 9110 §15.4).
 fn redirect(spec: &mut Spec, status: u16, next: Url) {
     if matches!(status, 301..=303) {
-        if spec.method != Method::HEAD {
+        let to_get = if spec.requests_redirects && status == 301 {
+            spec.method == Method::POST
+        } else {
+            spec.method != Method::HEAD
+        };
+        if to_get {
             spec.method = Method::GET;
         }
         spec.body = Bytes::new();
@@ -563,13 +627,15 @@ fn build_request(
             headers.insert(HOST, v);
         }
     }
-    for (k, v) in &shared.cfg.default_headers {
-        headers.insert(k, v.clone());
+    if !spec.replace_defaults {
+        for (k, v) in &shared.cfg.default_headers {
+            headers.insert(k, v.clone());
+        }
+        headers.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
     }
-    headers.insert(
-        ACCEPT_ENCODING,
-        HeaderValue::from_static("gzip, deflate, br"),
-    );
     let mut last: Option<HeaderName> = None;
     for (k, v) in &spec.headers {
         // A fresh name replaces the default; repeated values of one name are all kept.
@@ -599,13 +665,16 @@ async fn send_once(
 ) -> Result<(Response<Incoming>, Sender), Error> {
     let (mut sender, mut reused) = match pool.checkout(origin) {
         Some(s) => (s, true),
-        None => (Box::pin(connect(origin, &shared.cfg.connect)).await?, false),
+        None => (
+            Box::pin(connect(origin, spec.connect_opts(shared))).await?,
+            false,
+        ),
     };
     loop {
         if let Sender::H1(s) = &mut sender {
             if s.ready().await.is_err() {
                 if reused {
-                    sender = Box::pin(connect(origin, &shared.cfg.connect)).await?;
+                    sender = Box::pin(connect(origin, spec.connect_opts(shared))).await?;
                     reused = false;
                     continue;
                 }
@@ -617,12 +686,8 @@ async fn send_once(
         }
         let req = build_request(shared, spec, origin, matches!(sender, Sender::H2(_)))?;
         let sent = match &mut sender {
-            Sender::H1(s) => {
-                with_timeout(shared.cfg.network_timeout, s.try_send_request(req)).await
-            }
-            Sender::H2(s) => {
-                with_timeout(shared.cfg.network_timeout, s.try_send_request(req)).await
-            }
+            Sender::H1(s) => with_timeout(spec.read_timeout, s.try_send_request(req)).await,
+            Sender::H2(s) => with_timeout(spec.read_timeout, s.try_send_request(req)).await,
         };
         match sent {
             Err(()) => return Err(Error::timeout()),
@@ -635,7 +700,7 @@ async fn send_once(
                 let stale = reused
                     && (unsent || (err.kind == ErrorKind::Closed && is_idempotent(&spec.method)));
                 if stale {
-                    sender = Box::pin(connect(origin, &shared.cfg.connect)).await?;
+                    sender = Box::pin(connect(origin, spec.connect_opts(shared))).await?;
                     reused = false;
                     continue;
                 }

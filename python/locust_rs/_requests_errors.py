@@ -1,0 +1,117 @@
+"""Native transport errors become the ``requests.exceptions`` that Locust's HttpUser users already catch.
+
+The exceptions are built with the same classes, messages and ``__context__`` chains as requests/urllib3 raise them,
+because Locust's ``ResponseContextManager`` walks ``__context__`` down from a ``ConnectionError`` to choose the
+exception it reports (``ConnectionRefusedError(111, ...)`` for a refused connection, for instance).
+"""
+
+from __future__ import annotations
+
+import socket
+from http.client import BadStatusLine, RemoteDisconnected
+from urllib.parse import urlsplit
+
+from requests import exceptions as rex
+from urllib3 import exceptions as u3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+
+
+class _PoolName:
+    """Stands in for a urllib3 connection pool where an exception message only needs its ``str()``."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _where(url: str):
+    parts = urlsplit(url)
+    https = parts.scheme.lower() == "https"
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if https else 80)
+    except ValueError:
+        port = 443 if https else 80
+    pool = _PoolName(f"{'HTTPS' if https else 'HTTP'}ConnectionPool(host='{host}', port={port})")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return https, host, port, pool, path
+
+
+def _chain(*excs: BaseException) -> BaseException:
+    """Links ``excs`` outermost first through ``__context__``, as nested ``except``/``raise`` would."""
+    for outer, inner in zip(excs, excs[1:], strict=False):
+        outer.__context__ = inner
+    return excs[0]
+
+
+def to_requests_exception(err, url: str, timeouts: tuple, request) -> BaseException:
+    """The exception requests would raise for a request that got no response. ``timeouts`` = (connect, read)."""
+    kind = err.kind
+    https, host, port, pool, path = _where(url)
+    conn_cls = HTTPSConnection if https else HTTPConnection
+    if kind in ("connect_refused", "dns", "connection_reset") or (kind == "io" and err.errno is not None):
+        conn = conn_cls(host, port)
+        if kind == "connect_refused":
+            inner: BaseException = ConnectionRefusedError(err.errno or 111, "Connection refused")
+            new_conn: BaseException = u3.NewConnectionError(conn, f"Failed to establish a new connection: {inner}")
+        elif kind == "dns":
+            inner = socket.gaierror(-2, "Name or service not known")
+            new_conn = u3.NameResolutionError(host, conn, inner)
+        else:
+            inner = OSError(err.errno or 104, err.message)
+            new_conn = u3.NewConnectionError(conn, f"Failed to establish a new connection: {inner}")
+        retry = u3.MaxRetryError(pool, path, new_conn)
+        return _chain(rex.ConnectionError(retry, request=request), retry, new_conn, inner)
+    if kind == "connect_timeout":
+        conn = conn_cls(host, port)
+        inner = TimeoutError("timed out")
+        cte = u3.ConnectTimeoutError(conn, f"Connection to {host} timed out. (connect timeout={timeouts[0]})")
+        retry = u3.MaxRetryError(pool, path, cte)
+        return _chain(rex.ConnectTimeout(retry, request=request), retry, cte, inner)
+    if kind == "timeout":
+        rte = u3.ReadTimeoutError(pool, path, f"Read timed out. (read timeout={timeouts[1]})")
+        return _chain(rex.ReadTimeout(rte, request=request), rte, TimeoutError("timed out"))
+    if kind == "closed":
+        inner = RemoteDisconnected("Remote end closed connection without response")
+        pe = u3.ProtocolError("Connection aborted.", inner)
+        return _chain(rex.ConnectionError(pe, request=request), pe, inner)
+    if kind == "protocol":
+        inner = BadStatusLine(err.message)
+        pe = u3.ProtocolError("Connection aborted.", inner)
+        return _chain(rex.ConnectionError(pe, request=request), pe, inner)
+    if kind == "tls":
+        inner = u3.SSLError(err.message)
+        retry = u3.MaxRetryError(pool, path, inner)
+        return _chain(rex.SSLError(retry, request=request), retry, inner)
+    if kind == "too_many_redirects":
+        return rex.TooManyRedirects(f"Exceeded {timeouts[2]} redirects.", request=request)
+    if kind == "proxy":
+        inner = u3.ProxyError("Unable to connect to proxy", OSError(err.message))
+        retry = u3.MaxRetryError(pool, path, inner)
+        return _chain(rex.ProxyError(retry, request=request), retry, inner)
+    if kind in ("invalid_url", "unsupported_scheme"):
+        return rex.InvalidURL(err.message, request=request)
+    if kind == "decode":
+        decode = u3.DecodeError("Received response with content-encoding, but failed to decode it.")
+        return rex.ContentDecodingError(decode, request=request)
+    return rex.RequestException(f"locust-rs: {err.message}", request=request)
+
+
+def body_exception(err, url: str, timeouts: tuple, request, received: int, expected: str | None) -> BaseException:
+    """The exception requests raises when the headers arrived but the body failed."""
+    if err.kind == "closed":
+        left = f"{int(expected) - received} more expected" if expected and expected.isdigit() else "more expected"
+        incomplete = u3.IncompleteRead(received, int(expected) - received if expected and expected.isdigit() else 0)
+        pe = u3.ProtocolError(f"Connection broken: IncompleteRead({received} bytes read, {left})", incomplete)
+        return _chain(rex.ChunkedEncodingError(pe, request=request), pe, incomplete)
+    if err.kind == "timeout":
+        https, host, port, pool, path = _where(url)
+        rte = u3.ReadTimeoutError(pool, path, f"Read timed out. (read timeout={timeouts[1]})")
+        return _chain(rex.ConnectionError(rte, request=request), rte)
+    return to_requests_exception(err, url, timeouts, request)
