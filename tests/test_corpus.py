@@ -67,6 +67,10 @@ def test_corpus_file_same_counts_under_both_commands(name, http_server, tmp_path
     expected = _counts(tmp_path / "ref")
     assert expected, f"the reference run made no requests:\n{ref_err[-3000:]}"
     assert _counts(tmp_path / "rs") == expected
+    # locust-rs's metrics core ran too: its exact-percentile CSV counts every request Locust counted
+    with open(tmp_path / "rs_hdr.csv", newline="") as f:
+        hdr = {(r["Type"], r["Name"]): int(r["Count"]) for r in csv.DictReader(f) if r["Name"] != "Aggregated"}
+    assert hdr == {key: requests for key, (requests, _failures) in expected.items()}
 
 
 @pytest.mark.timeout(180)

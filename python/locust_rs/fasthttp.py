@@ -662,7 +662,9 @@ class FastHttpSession:
                 metric = self._metric_keys[mk] = _metrics.key(method, mk[1], self._expected_interval)
         else:
             metric = None
-        value = _bridge.wait(self._client.request(method, send_url, hdrs, payload, allow_redirects, stream, metric))
+        value = _bridge.wait(
+            self._client.request(method, send_url, hdrs, payload, allow_redirects, stream, metric=metric)
+        )
 
         if type(value) is _NativeResponse:
             body_error = value.body_error
