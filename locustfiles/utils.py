@@ -539,6 +539,7 @@ class ThresholdResult:
     observed_ms: float | None
     count: int
     passed: bool
+    exact: bool = False  # observed_ms is an exact HDR percentile (else Locust's rounded one)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -548,6 +549,7 @@ class ThresholdResult:
             "names": list(self.names),
             "observed_ms": self.observed_ms,
             "count": self.count,
+            "exact": self.exact,
             "passed": self.passed,
         }
 
@@ -568,7 +570,9 @@ def _exact_percentile(t, q: float) -> tuple[float | None, int]:
         if name in t.names and (t.request_types is None or request_type in t.request_types):
             if merged is None:
                 merged = hdr_metrics.HistogramSet()
-            merged.add_encoded("threshold", t.key, run.total.encode_histogram(request_type, name))
+            encoded = run.total.encode_histogram(request_type, name)  # (base64 V2-deflate, max ms) or None
+            if encoded is not None:
+                merged.add_encoded("threshold", t.key, encoded[0])
     if merged is None:
         return None, 0
     count = merged.count("threshold", t.key)
@@ -598,7 +602,14 @@ def threshold_verdict(environment) -> list[ThresholdResult]:
             observed = float(merged.get_response_time_percentile(t.percentile))
         results.append(
             ThresholdResult(
-                t.key, t.label, t.expression, t.names, observed, count, observed is None or observed < t.limit_ms
+                t.key,
+                t.label,
+                t.expression,
+                t.names,
+                observed,
+                count,
+                observed is None or observed < t.limit_ms,
+                exact=_hdr_count > 0,
             )
         )
     return results
@@ -647,7 +658,11 @@ def _final_report(environment, **_kw) -> None:
         if summary["rate_limited_by_name"]:
             log.info("rate-limit hits by request: %s", json.dumps(summary["rate_limited_by_name"]))
         for r in verdict:
-            observed = "no requests" if r.observed_ms is None else f"p{r.expression[2:4]} {r.observed_ms:.0f} ms"
+            observed = (
+                "no requests"
+                if r.observed_ms is None
+                else f"p{r.expression[2:4]} {r.observed_ms:.4g} ms{'' if r.exact else ' (rounded)'}"
+            )
             log.info(
                 "threshold %-18s %-14s %s (%s, n=%d)",
                 r.label,
