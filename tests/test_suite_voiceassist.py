@@ -45,7 +45,8 @@ def suite_env(results: Path) -> dict[str, str]:
     env["VOICEASSIST_DEFAULT_HOST"] = "http://127.0.0.1:9"
     env["RESULTS_DIR"] = str(results)
     env["PY"] = sys.executable
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "python"), env.get("PYTHONPATH")]))
+    # locust_rs itself comes from the installed package (as on a fresh machine after `pip install .`), never from
+    # the source tree, which has no built native module
     return env
 
 
@@ -362,7 +363,7 @@ def test_check_results_fails_on_a_failed_threshold_and_without_results(tmp_path,
 def run_python(code: str, tmp_path: Path, env_extra: dict[str, str] | None = None) -> str:
     env = suite_env(tmp_path)
     env.update(env_extra or {})
-    env["PYTHONPATH"] = os.pathsep.join([str(SUITE), env["PYTHONPATH"]])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SUITE), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=tmp_path,
