@@ -16,48 +16,15 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 
 import gevent  # noqa: E402
 import websocket  # noqa: E402
+from demo_wrk import cpu_seconds, free_port, pinned, start_server  # noqa: E402 - the wrk benchmark's helpers
 
 ADMIN = {"email": "admin@voiceassist.local", "password": "admin12345"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pin(core: int) -> list[str]:
-    # On a 2-core machine pinning keeps server and client from trading places; elsewhere the figures are indicative.
-    return ["taskset", "-c", str(core)] if os.path.exists("/usr/bin/taskset") and os.cpu_count() >= 2 else []
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_server(port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "locust_rs.demo", "--port", str(port), "--login-attempts-per-minute", "0"]
-    cmd += ["--chat-latency-ms", "0"]
-    proc = subprocess.Popen([*pin(0), *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("demo server did not start")
 
 
 def login(base: str) -> str:
@@ -126,10 +93,10 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50, help="WebSocket connections (default %(default)s)")
     ap.add_argument("--duration", type=float, default=10, help="seconds per phase (default %(default)s)")
     args = ap.parse_args()
-    if pin(1):
+    if pinned([], 1):  # taskset exists and there are two cores: the server has core 0, this client core 1
         os.sched_setaffinity(0, {1})
     port = free_port()
-    proc = start_server(port)
+    proc = start_server(port, ["--chat-latency-ms", "0"])
     rows = []
     try:
         token = login(f"http://127.0.0.1:{port}")

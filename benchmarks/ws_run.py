@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import platform
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import psutil
+from run import interpolate  # the side-by-side benchmark's window interpolation
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -48,17 +48,6 @@ def cpu_s(pid: int) -> float | None:
         t = psutil.Process(pid).cpu_times()
         return t.user + t.system
     return None
-
-
-def interpolate(samples: list[tuple[float, float]], at: float) -> float | None:
-    if not samples:
-        return None
-    if at <= samples[0][0]:
-        return samples[0][1]
-    for (t0, v0), (t1, v1) in itertools.pairwise(samples):
-        if t0 <= at <= t1:
-            return v0 if t1 == t0 else v0 + (v1 - v0) * (at - t0) / (t1 - t0)
-    return samples[-1][1]
 
 
 def start_echo(lifetime: int) -> tuple[subprocess.Popen, int]:

@@ -550,8 +550,7 @@ class FastHttpSession:
             http2_prior_knowledge=bool(kwargs.get("http2_prior_knowledge", False)),
         )
         self.cookiejar = _CookieJarView(self._client)
-        self._metric_keys: dict[tuple[str, str], _native.MetricKey] = {}
-        self._expected_interval = _metrics.expected_interval(user)
+        self._metric_keys = _metrics.SessionKeys(user)
 
         if self.base_url:
             parsed_url = urlparse(self.base_url)
@@ -655,13 +654,7 @@ class FastHttpSession:
         # Like geventhttpclient's, the request URL (events, .url, errors) leaves out ``params``.
         send_url = _with_params(built_url, kwargs.pop("params", None)) if kwargs else built_url
         request_args = (method, built_url, hdrs, data if typed else payload)
-        if _metrics.enabled:
-            mk = (method, name or url)
-            metric = self._metric_keys.get(mk)
-            if metric is None:
-                metric = self._metric_keys[mk] = _metrics.key(method, mk[1], self._expected_interval)
-        else:
-            metric = None
+        metric = self._metric_keys[method, name or url] if _metrics.enabled else None
         value = _bridge.wait(
             self._client.request(method, send_url, hdrs, payload, allow_redirects, stream, metric=metric)
         )

@@ -529,8 +529,7 @@ class HttpSession(requests.Session):
         self.cert = None
         self.max_redirects = DEFAULT_MAX_REDIRECTS
         self.trust_env = True
-        self._metric_keys: dict[tuple[str, str], _native.MetricKey] = {}
-        self._expected_interval = _metrics.expected_interval(user)
+        self._metric_keys = _metrics.SessionKeys(user)
         self.adapters: dict = {}
         self._client = _native.Client(
             network_timeout=None,
@@ -593,6 +592,13 @@ class HttpSession(requests.Session):
         finally:
             self.request_name = None
 
+    def _default_name(self, path: str, complete_url: str, sent_url: str) -> str:
+        """Locust's default event name: the path and query of the (first) request sent. For a plain path on a plain
+        base URL, sent as built, that is the path itself (no parsing)."""
+        if sent_url is complete_url and self._plain_base and path[:1] == "/":
+            return path
+        return _path_url(sent_url)
+
     def _session_headers(self) -> dict | None:
         """The session's headers, or None while they are the defaults the client holds."""
         h = self._headers
@@ -625,8 +631,7 @@ class HttpSession(requests.Session):
         req = response._args if response._native is not None else None
         if req is not None:
             if not name:
-                # Locust names a request by its path and query; for a plain path on a plain base URL that is the path.
-                name = url if req.url is complete_url and self._plain_base and url[:1] == "/" else _path_url(req.url)
+                name = self._default_name(url, complete_url, req.url)
             complete_url = req.url
         elif response.request is not None and getattr(response.request, "url", None):
             complete_url = str(response.request.url)
@@ -749,12 +754,8 @@ class HttpSession(requests.Session):
         args = _RequestArgs(method, send_url, hdrs, body)
         if _metrics.enabled:
             if not name:
-                # request()'s default name (Locust's: the path and query of the first request), known before sending
-                name = path if send_url is url and self._plain_base and path[:1] == "/" else _path_url(send_url)
-            mk = (method, name)
-            metric = self._metric_keys.get(mk)
-            if metric is None:
-                metric = self._metric_keys[mk] = _metrics.key(method, name, self._expected_interval)
+                name = self._default_name(path, url, send_url)
+            metric = self._metric_keys[method, name]
         else:
             metric = None
         value = _bridge.wait(

@@ -57,6 +57,19 @@ def key(request_type: str, name: str, expected_interval: float = 0.0) -> _native
     return mk
 
 
+class SessionKeys(dict):
+    """A session's (request_type, name) -> MetricKey cache. A hit is a plain dict lookup (no Python call on the
+    request path); a miss interns the key with the session's expected interval."""
+
+    def __init__(self, user) -> None:
+        super().__init__()
+        self.expected_interval = expected_interval(user)
+
+    def __missing__(self, k: tuple[str, str]) -> _native.MetricKey:
+        mk = self[k] = key(k[0], k[1], self.expected_interval)
+        return mk
+
+
 def expected_interval(user) -> float:
     """The interval (ms) at which ``user`` means to run its tasks, or 0 when it has none.
 

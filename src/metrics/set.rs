@@ -2,6 +2,7 @@
 //! users, a coordinated-omission-corrected one. Python holds these: the cumulative figures of
 //! a run, the interval written to the `.hlog`, the delta a worker ships to the master.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
@@ -87,10 +88,26 @@ impl HistogramSet {
         out
     }
 
-    fn pick(&self, key: Option<(&str, &str)>) -> Option<Pair> {
+    /// One side (raw or corrected) of a key's pair, borrowed; the aggregate (key None) is
+    /// built on demand. None when the key, or its corrected side, is absent.
+    fn side(&self, key: Option<(&str, &str)>, corrected: bool) -> Option<Cow<'_, Histogram<u64>>> {
         match key {
-            None => Some(self.aggregate()),
-            Some((t, n)) => self.map.get(&(t.to_string(), n.to_string())).cloned(),
+            None => {
+                let agg = self.aggregate();
+                if corrected {
+                    agg.corrected.map(Cow::Owned)
+                } else {
+                    Some(Cow::Owned(agg.raw))
+                }
+            }
+            Some(k) => {
+                let (raw, cor) = self.get(k.0, k.1)?;
+                if corrected {
+                    cor.map(Cow::Borrowed)
+                } else {
+                    Some(Cow::Borrowed(raw))
+                }
+            }
         }
     }
 }
@@ -177,7 +194,7 @@ impl HistogramSet {
     fn count(&self, request_type: Option<&str>, name: Option<&str>) -> u64 {
         match key_of(request_type, name) {
             None => self.map.values().map(|p| p.raw.len()).sum(),
-            k => self.pick(k).map_or(0, |p| p.raw.len()),
+            k => self.side(k, false).map_or(0, |h| h.len()),
         }
     }
 
@@ -197,15 +214,8 @@ impl HistogramSet {
         if qs.iter().any(|q| !(0.0..=1.0).contains(q)) {
             return Err(PyValueError::new_err("quantiles must be within 0..1"));
         }
-        let Some(p) = self.pick(key_of(request_type, name)) else {
-            return Ok(None);
-        };
-        let h = if corrected {
-            p.corrected.as_ref()
-        } else {
-            Some(&p.raw)
-        };
-        h.map(|h| summary(py, h, &qs)).transpose()
+        let h = self.side(key_of(request_type, name), corrected);
+        h.map(|h| summary(py, &h, &qs)).transpose()
     }
 
     /// The value (ms) at quantile `q` (0..1); None if the key (or its corrected side) is absent.
@@ -220,14 +230,7 @@ impl HistogramSet {
         if !(0.0..=1.0).contains(&q) {
             return Err(PyValueError::new_err("q must be within 0..1"));
         }
-        let Some(p) = self.pick(key_of(request_type, name)) else {
-            return Ok(None);
-        };
-        let h = if corrected {
-            p.corrected.as_ref()
-        } else {
-            Some(&p.raw)
-        };
+        let h = self.side(key_of(request_type, name), corrected);
         Ok(h.filter(|h| !h.is_empty())
             .map(|h| ms(h.value_at_quantile(q))))
     }
@@ -242,14 +245,7 @@ impl HistogramSet {
         corrected: bool,
         ticks: u32,
     ) -> Vec<(f64, f64)> {
-        let Some(p) = self.pick(key_of(request_type, name)) else {
-            return Vec::new();
-        };
-        let h = if corrected {
-            p.corrected.as_ref()
-        } else {
-            Some(&p.raw)
-        };
+        let h = self.side(key_of(request_type, name), corrected);
         match h {
             Some(h) if !h.is_empty() => h
                 .iter_quantiles(ticks.max(1))
@@ -268,15 +264,8 @@ impl HistogramSet {
         name: Option<&str>,
         corrected: bool,
     ) -> PyResult<Option<(String, f64)>> {
-        let Some(p) = self.pick(key_of(request_type, name)) else {
-            return Ok(None);
-        };
-        let h = if corrected {
-            p.corrected.as_ref()
-        } else {
-            Some(&p.raw)
-        };
-        h.map(|h| Ok((codec::encode_b64(h).map_err(crate::py_err)?, ms(h.max()))))
+        let h = self.side(key_of(request_type, name), corrected);
+        h.map(|h| Ok((codec::encode_b64(&h).map_err(crate::py_err)?, ms(h.max()))))
             .transpose()
     }
 
