@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Closed,
     Tls,
     Proxy,
+    /// A proxy URL that is malformed or has a scheme other than http/https.
+    InvalidProxy,
     /// The peer spoke something that is not valid HTTP.
     Protocol,
     /// The body could not be decoded with its Content-Encoding.
@@ -51,6 +53,7 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::Tls => "tls",
             ErrorKind::Proxy => "proxy",
+            ErrorKind::InvalidProxy => "invalid_proxy",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Decode => "decode",
             ErrorKind::TooManyRedirects => "too_many_redirects",

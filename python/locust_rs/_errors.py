@@ -26,6 +26,9 @@ def _os_error(cls, err, default_errno):
 
 def to_exception(err, url: str, method: str, max_retries: int) -> BaseException:
     kind = err.kind
+    if kind == "proxy" and err.errno is not None:
+        # The proxy itself could not be reached: geventhttpclient sees only the socket error.
+        kind = "connect_refused" if err.errno == 111 else "io"
     if kind == "connect_refused":
         exc: BaseException = _os_error(ConnectionRefusedError, err, 111)
     elif kind == "connection_reset":

@@ -12,8 +12,10 @@ from http.client import BadStatusLine, RemoteDisconnected
 from urllib.parse import urlsplit
 
 from requests import exceptions as rex
+from requests.utils import prepend_scheme_if_needed
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.util import parse_url
 
 
 class _PoolName:
@@ -50,9 +52,43 @@ def _chain(*excs: BaseException) -> BaseException:
     return excs[0]
 
 
-def to_requests_exception(err, url: str, timeouts: tuple, request) -> BaseException:
-    """The exception requests would raise for a request that got no response. ``timeouts`` = (connect, read)."""
+def _proxy_error(err, url: str, proxy: str | None, request) -> BaseException:
+    """requests' ProxyError: the proxy could not be reached, or refused the CONNECT tunnel. urllib3 names the
+    proxy's pool (and the whole URL) for plain http, the origin's pool for https, whose tunnel it was opening."""
+    https, host, port, pool, path = _where(url)
+    p = parse_url(prepend_scheme_if_needed(proxy, "http")) if proxy else None
+    p_https = p is not None and p.scheme == "https"
+    p_host = p.host if p is not None and p.host else host
+    p_port = p.port or (443 if p_https else 80) if p is not None else port
+    if not https:
+        cls = "HTTPS" if p_https else "HTTP"
+        pool = _PoolName(f"{cls}ConnectionPool(host='{p_host}', port={p_port})")
+        path = url
+    conn_cls = HTTPSConnection if https or p_https else HTTPConnection
+    if err.errno is not None:
+        errno = err.errno
+        inner: BaseException = (
+            ConnectionRefusedError(errno, "Connection refused") if errno == 111 else OSError(errno, err.message)
+        )
+        cause: BaseException = u3.NewConnectionError(
+            conn_cls(p_host, p_port), f"Failed to establish a new connection: {inner}"
+        )
+        cause.__context__ = inner
+    else:
+        cause = OSError(err.message)
+    pe = u3.ProxyError("Unable to connect to proxy", cause)
+    retry = u3.MaxRetryError(pool, path, pe)
+    return _chain(rex.ProxyError(retry, request=request), retry, cause)
+
+
+def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | None = None) -> BaseException:
+    """The exception requests would raise for a request that got no response. ``timeouts`` = (connect, read);
+    ``proxy``: the proxy URL the request went to, if any."""
     kind = err.kind
+    if kind == "proxy":
+        return _proxy_error(err, url, proxy, request)
+    if kind == "invalid_proxy":
+        return rex.InvalidProxyURL(err.message, request=request)
     https, host, port, pool, path = _where(url)
     conn_cls = HTTPSConnection if https else HTTPConnection
     if kind in ("connect_refused", "dns", "connection_reset") or (kind == "io" and err.errno is not None):
@@ -91,10 +127,6 @@ def to_requests_exception(err, url: str, timeouts: tuple, request) -> BaseExcept
         return _chain(rex.SSLError(retry, request=request), retry, inner)
     if kind == "too_many_redirects":
         return rex.TooManyRedirects(f"Exceeded {timeouts[2]} redirects.", request=request)
-    if kind == "proxy":
-        inner = u3.ProxyError("Unable to connect to proxy", OSError(err.message))
-        retry = u3.MaxRetryError(pool, path, inner)
-        return _chain(rex.ProxyError(retry, request=request), retry, inner)
     if kind in ("invalid_url", "unsupported_scheme"):
         return rex.InvalidURL(err.message, request=request)
     if kind == "decode":

@@ -12,6 +12,7 @@ from locust.exception import CatchResponseError, LocustError, ResponseError, Sto
 from locust.user import User
 from locust.user.users import RestMixin
 
+import os
 import re
 import time
 from collections.abc import Generator
@@ -29,8 +30,17 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests.hooks import default_hooks, dispatch_hook
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
-from requests.utils import default_headers, get_encoding_from_headers, iter_slices, stream_decode_response_unicode
+from requests.utils import (
+    default_headers,
+    get_encoding_from_headers,
+    iter_slices,
+    prepend_scheme_if_needed,
+    select_proxy,
+    stream_decode_response_unicode,
+)
 from urllib3.connection import _get_default_user_agent
+from urllib3.exceptions import ProxySchemeUnknown
+from urllib3.util import parse_url
 
 from locust_rs import _bridge, _native
 from locust_rs import metrics as _metrics
@@ -503,6 +513,41 @@ def _prepare_url(url: str, params) -> str:
     return p.url
 
 
+_NO_ARGS: dict = {}
+
+
+def _connection_args(url: str, verify, cert, proxies: dict | None) -> dict:
+    """The engine's arguments for requests' ``verify`` (a CA bundle path), ``cert`` and ``proxies``, after the
+    checks requests' adapter makes before it connects, raising what it raises (``OSError`` for a missing file,
+    ``InvalidProxyURL``/``InvalidURL``/``InvalidSchema`` for a proxy URL it cannot use)."""
+    out: dict = {}
+    if proxies:
+        proxy = select_proxy(url, proxies)
+        if proxy:
+            proxy = prepend_scheme_if_needed(proxy, "http")
+            if proxy.lower().startswith("socks"):
+                raise rex.InvalidSchema("locust-rs does not support SOCKS proxies (see docs/compatibility.md)")
+            parsed = parse_url(proxy)
+            if not parsed.host:
+                raise rex.InvalidProxyURL("Please check proxy URL. It is malformed and could be missing the host.")
+            if parsed.scheme not in ("http", "https"):
+                raise rex.InvalidURL(ProxySchemeUnknown(parsed.scheme))
+        out["proxies"] = [(str(k), str(v)) for k, v in proxies.items()]
+    if verify.__class__ is str:
+        if url[:5].lower() == "https" and not os.path.exists(verify):
+            raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {verify}")
+        out["ca_bundle"] = verify
+    if cert:
+        cert_file, key_file = (cert, None) if isinstance(cert, str) else (cert[0], cert[1])
+        if cert_file and not os.path.exists(cert_file):
+            raise OSError(f"Could not find the TLS certificate file, invalid path: {cert_file}")
+        if key_file and not os.path.exists(key_file):
+            raise OSError(f"Could not find the TLS key file, invalid path: {key_file}")
+        if cert_file:
+            out["client_cert"] = (os.fspath(cert_file), os.fspath(key_file) if key_file else None)
+    return out
+
+
 class HttpSession(requests.Session):
     """An HTTP session for one user, with the constructor, attributes and methods of ``locust.clients.HttpSession``
     (a ``requests.Session``): cookies, default headers, auth and verify persist across requests, each request is
@@ -691,17 +736,18 @@ class HttpSession(requests.Session):
             allow_redirects = get("allow_redirects", True)
             stream = get("stream", False) or self.stream
             hooks = get("hooks")
-            cert = get("cert") or self.cert
-            proxies = get("proxies") or self.proxies
+            cert = get("cert")
+            if cert is None:
+                cert = self.cert
+            proxies = get("proxies")
         else:
             # The common case (a GET of a path) reads no keyword arguments at all.
-            params = headers = files = cookies = timeout = verify = hooks = None
-            auth, allow_redirects, stream, cert, proxies = self.auth, True, self.stream, self.cert, self.proxies
-        if cert or proxies:
-            raise NotImplementedError(
-                f"locust-rs HttpSession does not support {'cert' if cert else 'proxies'}= yet "
-                "(see docs/compatibility.md)"
-            )
+            params = headers = files = cookies = timeout = verify = hooks = proxies = None
+            auth, allow_redirects, stream, cert = self.auth, True, self.stream, self.cert
+        if proxies or self.proxies:
+            # requests' merge_setting: the request's entries over the session's, None removing one.
+            merged = {**self.proxies, **proxies} if proxies else self.proxies
+            proxies = {k: v for k, v in merged.items() if v is not None}
         if self.params:
             params = {**self.params, **(params or {})} if not isinstance(params, str | bytes) else params
         send_url = url if not params and _is_plain(url) else _prepare_url(url, params)
@@ -751,6 +797,11 @@ class HttpSession(requests.Session):
 
         if verify is None:
             verify = self.verify
+        connection = (
+            _connection_args(send_url, verify, cert, proxies)
+            if cert or proxies or verify.__class__ is str
+            else _NO_ARGS
+        )
         args = _RequestArgs(method, send_url, hdrs, body)
         if _metrics.enabled:
             if not name:
@@ -772,6 +823,7 @@ class HttpSession(requests.Session):
                 None if self.max_redirects == DEFAULT_MAX_REDIRECTS else self.max_redirects,
                 True,
                 metric,
+                **connection,
             )
         )
         limits = (*(timeout or (None, None)), self.max_redirects)
@@ -787,7 +839,8 @@ class HttpSession(requests.Session):
             # requests raises these while reading the body, where the exception carries no request.
             exc = body_exception(body_error, send_url, limits, None, len(value.content), expected)
         else:
-            exc = to_requests_exception(value, send_url, limits, args.prepared())
+            proxy = select_proxy(send_url, proxies) if proxies else None
+            exc = to_requests_exception(value, send_url, limits, args.prepared(), proxy)
         if isinstance(exc, rex.InvalidURL | rex.MissingSchema | rex.InvalidSchema):
             raise exc
         return _ErrorContextManager(exc)

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use cookie_store::CookieStore;
 use http::header::{
-    HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, COOKIE, HOST, LOCATION, SET_COOKIE,
+    HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, COOKIE, HOST, LOCATION,
+    PROXY_AUTHORIZATION, SET_COOKIE,
 };
 use http::{HeaderMap, Method, Request, Response};
 use http_body_util::BodyExt;
@@ -17,10 +18,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use url::Url;
 
-use super::pool::{
-    connect, with_timeout, Body, ConnectOpts, ConnectionPool, Origin, PoolInner, Sender,
-};
+use super::pool::{connect, with_timeout, Body, ConnectionPool, Origin, PoolInner, Route, Sender};
+use super::proxy::{Proxy, ProxyMap};
 use super::response::{BodyStream, NativeError};
+use super::tls::{TlsKey, Verify};
 use super::{decode, Hop, HttpOutcome};
 use crate::bridge::{self, Outcome, Ticket};
 use crate::errors::{Error, ErrorKind};
@@ -32,7 +33,8 @@ struct Config {
     network_timeout: Option<Duration>,
     max_redirects: u32,
     max_retries: u32,
-    connect: ConnectOpts,
+    connect_timeout: Option<Duration>,
+    route: Arc<Route>,
     default_headers: HeaderMap,
 }
 
@@ -104,8 +106,11 @@ struct Spec {
     stream: bool,
     /// The read timeout of this request (the client's unless the request set its own).
     read_timeout: Option<Duration>,
-    /// Connect options overridden by this request (timeout, verification); None: the client's.
-    connect: Option<Box<ConnectOpts>>,
+    connect_timeout: Option<Duration>,
+    /// How connections are made: the client's route unless the request changed its TLS settings.
+    route: Arc<Route>,
+    /// A requests-style `proxies` dict, consulted for every hop (a redirect may change scheme or host).
+    proxies: Option<Box<ProxyMap>>,
     /// `headers` is the complete set to send: the client's defaults (and Accept-Encoding) are left out.
     replace_defaults: bool,
     /// The redirect limit of this request (the client's unless the request set its own).
@@ -116,8 +121,23 @@ struct Spec {
 }
 
 impl Spec {
-    fn connect_opts<'a>(&'a self, shared: &'a Shared) -> &'a ConnectOpts {
-        self.connect.as_deref().unwrap_or(&shared.cfg.connect)
+    /// The origin of the current URL with the route to it.
+    fn origin(&self) -> Result<Origin, Error> {
+        let route = match &self.proxies {
+            None => self.route.clone(),
+            Some(map) => {
+                let proxy = map.select(&self.url)?;
+                if proxy == self.route.proxy {
+                    self.route.clone()
+                } else {
+                    Arc::new(Route {
+                        proxy,
+                        ..(*self.route).clone()
+                    })
+                }
+            }
+        };
+        Ok(origin_of(&self.url, route))
     }
 }
 
@@ -193,7 +213,7 @@ impl Client {
                 default_headers.insert(k, v);
             }
         }
-        let proxy = proxy_host.map(|h| (h, proxy_port.unwrap_or(8080)));
+        let proxy = proxy_host.map(|h| Proxy::plain(h, proxy_port.unwrap_or(8080)));
         let pool = match pool {
             Some(p) => p,
             None => Py::new(py, ConnectionPool::new(concurrency))?,
@@ -202,12 +222,12 @@ impl Client {
             network_timeout: duration(network_timeout),
             max_redirects,
             max_retries,
-            connect: ConnectOpts {
-                connect_timeout: duration(connection_timeout),
-                insecure,
+            connect_timeout: duration(connection_timeout),
+            route: Arc::new(Route {
+                tls: TlsKey::insecure(insecure),
                 proxy,
                 http2_prior_knowledge,
-            },
+            }),
             default_headers,
         };
         Ok(Client {
@@ -232,10 +252,14 @@ impl Client {
     /// `max_redirects` replaces the client's redirect limit; `requests_redirects` follows
     /// requests' method rewriting on redirects. `metric` (a `MetricKey`) records the response
     /// time into the HDR histograms when the request completes, success or failure.
+    /// `ca_bundle` (a PEM file or directory: requests' `verify="..."`), `client_cert` (requests'
+    /// `cert=`: a PEM chain and its key file, or one file with both) and `proxies` (requests'
+    /// dict as (key, proxy URL) pairs, chosen per hop) change how this request connects.
     #[pyo3(signature = (
         method, url, headers = None, body = None, allow_redirects = true, stream = false,
         timeout = None, insecure = None, replace_defaults = false, max_redirects = None,
-        requests_redirects = false, metric = None,
+        requests_redirects = false, metric = None, ca_bundle = None, client_cert = None,
+        proxies = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn request(
@@ -252,6 +276,9 @@ impl Client {
         max_redirects: Option<u32>,
         requests_redirects: bool,
         metric: Option<&Bound<'_, MetricKey>>,
+        ca_bundle: Option<String>,
+        client_cert: Option<(String, Option<String>)>,
+        proxies: Option<Vec<(String, String)>>,
     ) -> PyResult<Ticket> {
         let metric = metric.map(|m| m.get().recording());
         let cfg = &self.shared.cfg;
@@ -260,17 +287,33 @@ impl Client {
             Some((_, read)) => duration(read),
             None => cfg.network_timeout,
         };
-        let connect = (timeout.is_some() || insecure.is_some_and(|i| i != cfg.connect.insecure))
-            .then(|| {
-                let mut opts = cfg.connect.clone();
-                if let Some((c, _)) = timeout {
-                    opts.connect_timeout = duration(c);
-                }
-                if let Some(i) = insecure {
-                    opts.insecure = i;
-                }
-                Box::new(opts)
-            });
+        let connect_timeout = match timeout {
+            Some((c, _)) => duration(c),
+            None => cfg.connect_timeout,
+        };
+        let route = if insecure.is_some() || ca_bundle.is_some() || client_cert.is_some() {
+            let verify = match (insecure, ca_bundle) {
+                (Some(true), _) => Verify::Off,
+                (_, Some(path)) => Verify::Bundle(path),
+                (Some(false), None) => Verify::WebPki,
+                (None, None) => cfg.route.tls.verify.clone(),
+            };
+            let tls = TlsKey {
+                verify,
+                client_cert,
+            };
+            if tls == cfg.route.tls {
+                cfg.route.clone()
+            } else {
+                Arc::new(Route {
+                    tls,
+                    ..(*cfg.route).clone()
+                })
+            }
+        } else {
+            cfg.route.clone()
+        };
+        let proxies = proxies.map(|p| Box::new(ProxyMap::new(p)));
         let headers = header_map(headers)?;
         let body = body.map(Bytes::copy_from_slice).unwrap_or_default();
         let parsed = parse_url(url).and_then(|u| {
@@ -307,7 +350,9 @@ impl Client {
                             allow_redirects,
                             stream,
                             read_timeout,
-                            connect,
+                            connect_timeout,
+                            route,
+                            proxies,
                             replace_defaults,
                             max_redirects,
                             requests_redirects,
@@ -399,12 +444,13 @@ fn parse_url(url: &str) -> Result<Url, Error> {
     Ok(u)
 }
 
-fn origin_of(url: &Url) -> Origin {
+fn origin_of(url: &Url, route: Arc<Route>) -> Origin {
     let https = url.scheme() == "https";
     Origin {
         https,
         host: url.host_str().unwrap_or_default().to_string(),
         port: url.port().unwrap_or(if https { 443 } else { 80 }),
+        route,
     }
 }
 
@@ -434,7 +480,7 @@ async fn execute(
     };
     let mut history = Vec::new();
     loop {
-        let origin = origin_of(&spec.url);
+        let origin = spec.origin()?;
         let (resp, sender) = send_with_retries(&shared, &pool, &spec, &origin).await?;
         let status = resp.status().as_u16();
         store_cookies(&shared, resp.headers(), &spec.url);
@@ -473,7 +519,7 @@ async fn execute(
                 url: spec.url.to_string(),
                 headers: parts.headers,
             });
-            redirect(&mut spec, status, next);
+            redirect(&mut spec, &origin, status, next);
             continue;
         }
         if spec.stream {
@@ -530,7 +576,7 @@ fn is_redirect(status: u16) -> bool {
 }
 
 /// Rewrites the request for the next hop as geventhttpclient does (RFC 9110 §15.4).
-fn redirect(spec: &mut Spec, status: u16, next: Url) {
+fn redirect(spec: &mut Spec, origin: &Origin, status: u16, next: Url) {
     if matches!(status, 301..=303) {
         let to_get = if spec.requests_redirects && status == 301 {
             spec.method == Method::POST
@@ -549,7 +595,7 @@ fn redirect(spec: &mut Spec, status: u16, next: Url) {
             spec.headers.remove(h);
         }
     }
-    if origin_of(&next) != origin_of(&spec.url) {
+    if !origin_of(&next, origin.route.clone()).same_site(origin) {
         spec.headers.remove(AUTHORIZATION);
     }
     spec.url = next;
@@ -601,7 +647,8 @@ fn build_request(
     origin: &Origin,
     h2: bool,
 ) -> Result<Request<Body>, Error> {
-    let absolute = h2 || (shared.cfg.connect.proxy.is_some() && !origin.https);
+    let forwarded = origin.forwarded();
+    let absolute = h2 || forwarded.is_some();
     let target = if absolute {
         spec.url.as_str().split('#').next().unwrap_or_default()
     } else {
@@ -649,6 +696,11 @@ fn build_request(
         // An empty body is still a body for these methods; servers may wait for a length.
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
+    if let Some(auth) = forwarded.and_then(|p| p.auth.as_ref()) {
+        if !headers.contains_key(PROXY_AUTHORIZATION) {
+            headers.insert(PROXY_AUTHORIZATION, auth.clone());
+        }
+    }
     if !spec.headers.contains_key(COOKIE) {
         if let Some(c) = cookie_header(shared, &spec.url) {
             headers.insert(COOKIE, c);
@@ -666,7 +718,7 @@ async fn send_once(
     let (mut sender, mut reused) = match pool.checkout(origin) {
         Some(s) => (s, true),
         None => (
-            Box::pin(connect(origin, spec.connect_opts(shared))).await?,
+            Box::pin(connect(origin, spec.connect_timeout)).await?,
             false,
         ),
     };
@@ -674,7 +726,7 @@ async fn send_once(
         if let Sender::H1(s) = &mut sender {
             if s.ready().await.is_err() {
                 if reused {
-                    sender = Box::pin(connect(origin, spec.connect_opts(shared))).await?;
+                    sender = Box::pin(connect(origin, spec.connect_timeout)).await?;
                     reused = false;
                     continue;
                 }
@@ -700,7 +752,7 @@ async fn send_once(
                 let stale = reused
                     && (unsent || (err.kind == ErrorKind::Closed && is_idempotent(&spec.method)));
                 if stale {
-                    sender = Box::pin(connect(origin, spec.connect_opts(shared))).await?;
+                    sender = Box::pin(connect(origin, spec.connect_timeout)).await?;
                     reused = false;
                     continue;
                 }

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod decode;
 pub mod pool;
+pub mod proxy;
 pub mod response;
 pub mod tls;
 

@@ -14,20 +14,45 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::tls;
+use super::proxy::{self, Proxy};
+use super::tls::{self, TlsKey};
 use crate::errors::{Error, ErrorKind};
 
 pub type Body = Full<Bytes>;
 
+/// Where a connection goes and how: the origin plus the route to it. Connections are pooled
+/// per `Origin`, so one made through a proxy, or with other TLS settings, is never reused
+/// for a request that asked for something else (urllib3 keys its pools the same way).
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct Origin {
     pub https: bool,
     pub host: String,
     pub port: u16,
+    pub route: Arc<Route>,
+}
+
+impl Origin {
+    /// The same scheme, host and port (whatever the route).
+    pub fn same_site(&self, other: &Origin) -> bool {
+        self.https == other.https && self.host == other.host && self.port == other.port
+    }
+
+    /// Requests to this origin go to a proxy in absolute form (plain http through a proxy).
+    pub fn forwarded(&self) -> Option<&Proxy> {
+        self.route.proxy.as_ref().filter(|_| !self.https)
+    }
+}
+
+/// Everything about a connection besides its origin.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Route {
+    pub tls: TlsKey,
+    pub proxy: Option<Proxy>,
+    pub http2_prior_knowledge: bool,
 }
 
 pub enum Sender {
@@ -42,14 +67,6 @@ impl Sender {
             Sender::H2(s) => s.is_closed(),
         }
     }
-}
-
-#[derive(Clone, Debug)]
-pub struct ConnectOpts {
-    pub connect_timeout: Option<Duration>,
-    pub insecure: bool,
-    pub proxy: Option<(String, u16)>,
-    pub http2_prior_knowledge: bool,
 }
 
 /// The state of one pool in one process.
@@ -175,13 +192,14 @@ where
     }
 }
 
-pub async fn connect(origin: &Origin, opts: &ConnectOpts) -> Result<Sender, Error> {
-    let (host, port) = match &opts.proxy {
-        Some((h, p)) => (h.as_str(), *p),
+pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Result<Sender, Error> {
+    let route = &origin.route;
+    let (host, port) = match &route.proxy {
+        Some(p) => (p.host.as_str(), p.port),
         None => (origin.host.as_str(), origin.port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let mut tcp = match with_timeout(opts.connect_timeout, TcpStream::connect((host, port))).await {
+    let tcp = match with_timeout(connect_timeout, TcpStream::connect((host, port))).await {
         Err(()) => return Err(Error::new(ErrorKind::ConnectTimeout, "timed out")),
         Ok(Err(e)) => {
             let mut err = Error::from_io(&e, true);
@@ -189,34 +207,83 @@ pub async fn connect(origin: &Origin, opts: &ConnectOpts) -> Result<Sender, Erro
                 // tokio reports resolver failures as a bare message with no errno.
                 err.kind = ErrorKind::Dns;
             }
+            if route.proxy.is_some() {
+                return Err(proxy_unreachable(err));
+            }
             return Err(err);
         }
         Ok(Ok(s)) => s,
     };
     let _ = tcp.set_nodelay(true);
+    // The generic steps are timed as one: a proxy's TLS, CONNECT and the origin's TLS.
+    let steps = async {
+        match &route.proxy {
+            Some(p) if p.tls => {
+                let to_proxy = tls_connect(&route.tls, &p.host, tcp, false)
+                    .await
+                    .map_err(proxy_unreachable)?;
+                through(origin, to_proxy, p).await
+            }
+            Some(p) => through(origin, tcp, p).await,
+            None => over(origin, tcp).await,
+        }
+    };
+    match with_timeout(connect_timeout, steps).await {
+        Err(()) => Err(Error::new(ErrorKind::ConnectTimeout, "timed out")),
+        Ok(r) => r,
+    }
+}
+
+/// A failure to reach the proxy itself is a proxy error, whatever its cause.
+fn proxy_unreachable(err: Error) -> Error {
+    Error {
+        kind: ErrorKind::Proxy,
+        ..err
+    }
+}
+
+/// Over a connection to a proxy: plain http is forwarded, https tunnels with CONNECT.
+async fn through<I>(origin: &Origin, mut io: I, proxy: &Proxy) -> Result<Sender, Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     if !origin.https {
-        return handshake(tcp, opts.http2_prior_knowledge).await;
+        return handshake(io, false).await;
     }
-    if opts.proxy.is_some() {
-        with_timeout(opts.connect_timeout, tunnel(&mut tcp, origin))
-            .await
-            .map_err(|()| Error::new(ErrorKind::ConnectTimeout, "timed out"))??;
+    proxy::tunnel(&mut io, origin, proxy).await?;
+    over(origin, io).await
+}
+
+/// Speaks to the origin over `io`: TLS first for https, then HTTP/1.1 or HTTP/2.
+async fn over<I>(origin: &Origin, io: I) -> Result<Sender, Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if !origin.https {
+        return handshake(io, origin.route.http2_prior_knowledge).await;
     }
-    let sni = origin
-        .host
+    let stream = tls_connect(&origin.route.tls, &origin.host, io, true).await?;
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    handshake(stream, h2).await
+}
+
+async fn tls_connect<I>(
+    key: &TlsKey,
+    host: &str,
+    io: I,
+    h2: bool,
+) -> Result<tokio_rustls::client::TlsStream<I>, Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let sni = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
     let name =
         ServerName::try_from(sni).map_err(|e| Error::new(ErrorKind::InvalidUrl, e.to_string()))?;
-    let connector = tokio_rustls::TlsConnector::from(tls::config(opts.insecure));
-    let stream = match with_timeout(opts.connect_timeout, connector.connect(name, tcp)).await {
-        Err(()) => return Err(Error::new(ErrorKind::ConnectTimeout, "timed out")),
-        Ok(Err(e)) => return Err(tls_error(&e)),
-        Ok(Ok(s)) => s,
-    };
-    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    handshake(stream, h2).await
+    let connector = tokio_rustls::TlsConnector::from(tls::config_for(key, h2)?);
+    connector.connect(name, io).await.map_err(|e| tls_error(&e))
 }
 
 fn tls_error(e: &std::io::Error) -> Error {
@@ -247,48 +314,4 @@ where
         });
         Ok(Sender::H1(sender))
     }
-}
-
-/// Opens a CONNECT tunnel through an HTTP proxy for an https origin.
-async fn tunnel(tcp: &mut TcpStream, origin: &Origin) -> Result<(), Error> {
-    let authority = format!("{}:{}", origin.host, origin.port);
-    let req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
-    tcp.write_all(req.as_bytes())
-        .await
-        .map_err(|e| Error::from_io(&e, true))?;
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 256];
-    // A proxy's CONNECT answer is a status line and a few headers; 8 KiB bounds a bad peer.
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        if buf.len() > 8192 {
-            return Err(Error::new(
-                ErrorKind::Proxy,
-                "proxy CONNECT response too large",
-            ));
-        }
-        let n = tcp
-            .read(&mut chunk)
-            .await
-            .map_err(|e| Error::from_io(&e, true))?;
-        if n == 0 {
-            return Err(Error::new(
-                ErrorKind::Proxy,
-                "proxy closed the connection during CONNECT",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let status_line = buf
-        .split(|b| *b == b'\n')
-        .next()
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
-    let ok = status_line.split_whitespace().nth(1) == Some("200");
-    if !ok {
-        return Err(Error::new(
-            ErrorKind::Proxy,
-            format!("proxy refused CONNECT: {}", status_line.trim()),
-        ));
-    }
-    Ok(())
 }
