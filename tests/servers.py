@@ -43,6 +43,8 @@ Routes (any verb unless noted):
 * ``/bytes/<n>``: n deterministic pseudo-random bytes, application/octet-stream.
 * ``/response-headers?Name=value...``: 200 with those response headers (repeated names are sent repeatedly).
 * ``/empty``: 200 with ``Content-Length: 0`` and no content type.
+* ``/peer``: JSON ``{"client_cert": CN}``, the common name of the client certificate (null without one; with
+  ``--tls-cert``, ``--tls-key`` and ``--client-ca`` the server speaks TLS and asks for an optional client certificate).
 * ``/hits?tag=T``: how many requests (to any other route) carried the query parameter ``tag=T``. Counted when the
   request line is read, before the route runs, so requests that never get an answer count too.
 """
@@ -58,6 +60,7 @@ import random
 import re
 import select
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -182,6 +185,29 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # ---- routes -----------------------------------------------------------------------------------------------
+
+    def setup(self):
+        super().setup()
+        self.handshake_failed = False
+        if isinstance(self.connection, ssl.SSLSocket):
+            # The handshake runs here, in the connection's own thread, not in the accept loop.
+            try:
+                self.connection.do_handshake()
+            except (OSError, ssl.SSLError):
+                self.handshake_failed = True
+
+    def handle(self):
+        if not self.handshake_failed:
+            super().handle()
+
+    def r_peer(self):
+        cert = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        cn = None
+        for rdn in (cert or {}).get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    cn = value
+        self._json(200, {"client_cert": cn})
 
     def r_echo(self, _rest=None):
         headers: dict[str, str] = {}
@@ -416,6 +442,7 @@ ROUTES = [
     (re.compile(r"/bytes/(\d+)"), Handler.r_bytes),
     (re.compile(r"/response-headers"), Handler.r_response_headers),
     (re.compile(r"/empty"), Handler.r_empty),
+    (re.compile(r"/peer"), Handler.r_peer),
     (re.compile(r"/hits"), Handler.r_hits),
 ]
 
@@ -448,6 +475,9 @@ def make_blackhole() -> tuple[socket.socket, list[socket.socket]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lifetime", type=float, default=600.0, help="hard limit, in seconds, on the process life")
+    parser.add_argument("--tls-cert", help="PEM certificate chain: serve https")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--client-ca", help="CA that issues client certificates (which are then optional)")
     args = parser.parse_args(argv)
 
     # the hard limit comes first, so that nothing below can keep the process alive past it
@@ -456,6 +486,13 @@ def main(argv=None) -> int:
     killer.start()
 
     server = Server(("127.0.0.1", 0), Handler)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            context.load_verify_locations(args.client_ca)
+            context.verify_mode = ssl.CERT_OPTIONAL
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     blackhole, _fillers = make_blackhole()
     serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     serve.start()

@@ -89,6 +89,10 @@ def _echo_view(js):
     return js
 
 
+# Ports of servers other than ``endpoints`` that appear in records (https servers, proxies): port -> placeholder.
+EXTRA_PORTS: dict[int, str] = {}
+
+
 def run(impl_name, endpoints, scenario):
     impl = _impl(impl_name)
     recorder = Recorder(impl)
@@ -103,6 +107,7 @@ def run(impl_name, endpoints, scenario):
         int(endpoints.base_url.rsplit(":", 1)[1]): "<PORT>",
         int(endpoints.refused_url.rsplit(":", 1)[1]): "<REFUSED_PORT>",
         int(endpoints.blackhole_url.rsplit(":", 1)[1]): "<BLACKHOLE_PORT>",
+        **EXTRA_PORTS,
     }
     return Normalizer({tag: "<TAG>"}, ports)({"outcome": outcome, "events": recorder.log})
 

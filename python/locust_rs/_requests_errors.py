@@ -8,6 +8,7 @@ exception it reports (``ConnectionRefusedError(111, ...)`` for a refused connect
 from __future__ import annotations
 
 import socket
+import ssl
 from http.client import BadStatusLine, RemoteDisconnected
 from urllib.parse import urlsplit
 
@@ -52,6 +53,14 @@ def _chain(*excs: BaseException) -> BaseException:
     return excs[0]
 
 
+def _verify_error(message: str) -> BaseException:
+    """A failed certificate check: OpenSSL's class and reason code, so handlers that look for them still match,
+    then rustls' own words."""
+    return u3.SSLError(
+        ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {message}")
+    )
+
+
 def _proxy_error(err, url: str, proxy: str | None, request) -> BaseException:
     """requests' ProxyError: the proxy could not be reached, or refused the CONNECT tunnel. urllib3 names the
     proxy's pool (and the whole URL) for plain http, the origin's pool for https, whose tunnel it was opening."""
@@ -74,11 +83,15 @@ def _proxy_error(err, url: str, proxy: str | None, request) -> BaseException:
             conn_cls(p_host, p_port), f"Failed to establish a new connection: {inner}"
         )
         cause.__context__ = inner
+    elif err.message.startswith("invalid peer certificate"):
+        cause = _verify_error(err.message)
     else:
         cause = OSError(err.message)
     pe = u3.ProxyError("Unable to connect to proxy", cause)
     retry = u3.MaxRetryError(pool, path, pe)
-    return _chain(rex.ProxyError(retry, request=request), retry, cause)
+    # urllib3 wraps an ssl error in its SSLError for the message only; the chain goes to the ssl error.
+    last = cause.args[0] if isinstance(cause, u3.SSLError) else cause
+    return _chain(rex.ProxyError(retry, request=request), retry, last)
 
 
 def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | None = None) -> BaseException:
@@ -122,7 +135,11 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
         pe = u3.ProtocolError("Connection aborted.", inner)
         return _chain(rex.ConnectionError(pe, request=request), pe, inner)
     if kind == "tls":
-        inner = u3.SSLError(err.message)
+        inner = (
+            _verify_error(err.message)
+            if err.message.startswith("invalid peer certificate")
+            else u3.SSLError(err.message)
+        )
         retry = u3.MaxRetryError(pool, path, inner)
         return _chain(rex.SSLError(retry, request=request), retry, inner)
     if kind == "too_many_redirects":

@@ -33,6 +33,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import (
     default_headers,
     get_encoding_from_headers,
+    get_environ_proxies,
     iter_slices,
     prepend_scheme_if_needed,
     select_proxy,
@@ -744,10 +745,6 @@ class HttpSession(requests.Session):
             # The common case (a GET of a path) reads no keyword arguments at all.
             params = headers = files = cookies = timeout = verify = hooks = proxies = None
             auth, allow_redirects, stream, cert = self.auth, True, self.stream, self.cert
-        if proxies or self.proxies:
-            # requests' merge_setting: the request's entries over the session's, None removing one.
-            merged = {**self.proxies, **proxies} if proxies else self.proxies
-            proxies = {k: v for k, v in merged.items() if v is not None}
         if self.params:
             params = {**self.params, **(params or {})} if not isinstance(params, str | bytes) else params
         send_url = url if not params and _is_plain(url) else _prepare_url(url, params)
@@ -795,6 +792,17 @@ class HttpSession(requests.Session):
         if cookies:
             hdrs = self._with_cookies(cookies, send_url, hdrs)
 
+        if self.trust_env:
+            # requests' merge_environment_settings (Locust's HttpUser turns trust_env off, so users pay nothing).
+            proxies = dict(proxies) if proxies else {}
+            for k, v in get_environ_proxies(send_url, no_proxy=proxies.get("no_proxy")).items():
+                proxies.setdefault(k, v)
+            if verify is True or verify is None:
+                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+        if proxies or self.proxies:
+            # requests' merge_setting: the request's entries over the session's, None removing one.
+            merged = {**self.proxies, **proxies} if proxies else self.proxies
+            proxies = {k: v for k, v in merged.items() if v is not None}
         if verify is None:
             verify = self.verify
         connection = (

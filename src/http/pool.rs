@@ -219,7 +219,17 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
     let steps = async {
         match &route.proxy {
             Some(p) if p.tls => {
-                let to_proxy = tls_connect(&route.tls, &p.host, tcp, false)
+                // As urllib3 under requests: the proxy is verified like an https origin, and not at
+                // all for a plain http one; it never gets the client certificate.
+                let key = TlsKey {
+                    verify: if origin.https {
+                        route.tls.verify.clone()
+                    } else {
+                        tls::Verify::Off
+                    },
+                    client_cert: None,
+                };
+                let to_proxy = tls_connect(&key, &p.host, tcp, false)
                     .await
                     .map_err(proxy_unreachable)?;
                 through(origin, to_proxy, p).await

@@ -125,7 +125,8 @@ fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
         .map_err(|e| tls_error(format!("could not read certificates from {path:?}: {e}")))
 }
 
-/// A CA bundle file, or every PEM file of a directory (urllib3's `ca_cert_dir`).
+/// A CA bundle file, or a directory in OpenSSL's `c_rehash` layout (urllib3's `ca_cert_dir`): of
+/// a directory only the files named `<subject hash>.<n>` count, as OpenSSL only looks those up.
 fn load_roots(path: &str) -> Result<RootCertStore, Error> {
     let mut store = RootCertStore::empty();
     let files: Vec<String> = if Path::new(path).is_dir() {
@@ -134,7 +135,7 @@ fn load_roots(path: &str) -> Result<RootCertStore, Error> {
         entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| p.is_file())
+            .filter(|p| p.is_file() && p.file_name().is_some_and(is_hash_name))
             .map(|p| p.to_string_lossy().into_owned())
             .collect()
     } else {
@@ -152,6 +153,7 @@ fn load_roots(path: &str) -> Result<RootCertStore, Error> {
         }
     }
     if store.is_empty() {
+        // Every handshake would fail verification; say why instead.
         return Err(tls_error(format!("no CA certificate found in {path:?}")));
     }
     Ok(store)
@@ -242,5 +244,19 @@ impl ServerCertVerifier for NoVerify {
         rustls::crypto::ring::default_provider()
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// `3c5e8a1f.0`: eight hex digits, a dot, a number.
+fn is_hash_name(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    match name.split_once('.') {
+        Some((hash, n)) => {
+            hash.len() == 8
+                && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
     }
 }

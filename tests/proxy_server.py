@@ -1,0 +1,196 @@
+"""A small HTTP proxy for the proxy tests, meant to run in its own process (stdlib only).
+
+It forwards absolute-form requests (``GET http://host/path``) for plain http and opens CONNECT tunnels for https,
+and appends one JSON line per request to ``--log``: method, target and the ``Proxy-Authorization`` it got. With
+``--auth user:password`` it answers 407 to anything without those credentials; with ``--cert``/``--key`` it speaks
+TLS itself (an ``https://`` proxy).
+
+A forwarded request gets ``Connection: close`` on both sides, so each connection carries one request: simple, and
+enough for tests that look at what went through the proxy, not at its throughput.
+
+On start-up it prints ``{"port": P}``. It exits when its stdin reaches EOF, or after ``--lifetime`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+from urllib.parse import urlsplit
+
+TIMEOUT = 10.0
+
+
+def read_head(sock) -> tuple[bytes, bytes]:
+    """Reads up to the end of the header block; returns (head, what was read after it)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > 65536:
+            raise ValueError("header block too large")
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the end of the headers")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def read_body(sock, headers: dict[str, str], rest: bytes) -> bytes:
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        # Kept whole (chunk framing included) and relayed as is; ends at the last chunk.
+        while not rest.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return rest
+    length = int(headers.get("content-length", "0") or 0)
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return rest
+
+
+def pipe(src, dst) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class Proxy:
+    def __init__(self, log_path: str, auth: str | None) -> None:
+        self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
+        self.lock = threading.Lock()
+        self.expected = f"Basic {base64.b64encode(auth.encode()).decode()}" if auth else None
+
+    def record(self, **entry) -> None:
+        with self.lock:
+            self.log.write(json.dumps(entry) + "\n")
+
+    def handle(self, client) -> None:
+        client.settimeout(TIMEOUT)
+        try:
+            self._handle(client)
+        except (OSError, ValueError, ssl.SSLError):
+            pass
+        finally:
+            try:
+                client.close()
+            except OSError:
+                pass
+
+    def _handle(self, client) -> None:
+        head, rest = read_head(client)
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _version = lines[0].split(" ", 2)
+        headers: dict[str, str] = {}
+        kept: list[str] = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            key = name.strip().lower()
+            headers[key] = value.strip()
+            if key not in ("proxy-authorization", "proxy-connection", "connection", "keep-alive"):
+                kept.append(line)
+        got = headers.get("proxy-authorization")
+        self.record(method=method, target=target, proxy_authorization=got, host=headers.get("host"))
+        if self.expected is not None and got != self.expected:
+            client.sendall(
+                b'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="proxy"\r\n'
+                b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            return
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=TIMEOUT)
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if rest:
+                upstream.sendall(rest)
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+            pipe(client, upstream)
+            return
+        url = urlsplit(target)
+        if url.scheme != "http" or not url.hostname:
+            client.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return
+        body = read_body(client, headers, rest)
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        upstream = socket.create_connection((url.hostname, url.port or 80), timeout=TIMEOUT)
+        try:
+            request = "\r\n".join([f"{method} {path} HTTP/1.1", *kept, "Connection: close", "", ""])
+            upstream.sendall(request.encode("latin-1") + body)
+            reply_head, reply_rest = read_head(upstream)
+            reply_lines = [
+                line
+                for line in reply_head.decode("latin-1").split("\r\n")
+                if line.partition(":")[0].strip().lower() not in ("connection", "keep-alive")
+            ]
+            client.sendall("\r\n".join([*reply_lines, "Connection: close", "", ""]).encode("latin-1") + reply_rest)
+            while data := upstream.recv(65536):
+                client.sendall(data)
+        finally:
+            upstream.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--auth", help="user:password the proxy requires")
+    parser.add_argument("--cert", help="PEM certificate: speak TLS to clients")
+    parser.add_argument("--key")
+    parser.add_argument("--lifetime", type=float, default=600.0)
+    args = parser.parse_args(argv)
+
+    killer = threading.Timer(args.lifetime, os._exit, (3,))
+    killer.daemon = True
+    killer.start()
+
+    proxy = Proxy(args.log, args.auth)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    context = None
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+
+    def serve() -> None:
+        while True:
+            conn, _ = listener.accept()
+
+            def run(conn=conn) -> None:
+                if context is not None:
+                    conn.settimeout(TIMEOUT)
+                    try:
+                        conn = context.wrap_socket(conn, server_side=True)
+                    except (OSError, ssl.SSLError):
+                        conn.close()
+                        return
+                proxy.handle(conn)
+
+            threading.Thread(target=run, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
