@@ -227,11 +227,15 @@ def test_client_certificate_on_the_session(check, net):
     def scenario(s, ctx):
         s.trust_env = False
         s.verify = net.pki.ca
+        # Without a certificate first: the kept-alive connection that made must not serve the requests below.
+        without = brief(s.get(f"{net.https_url}/peer"))
         s.cert = net.pki.client_combined
         with_cert = brief(s.get(f"{net.https_url}/peer"))
-        # A request's own cert wins over the session's; a connection made with one is not reused for another.
+        # A request's own cert wins over the session's.
         other = brief(s.get(f"{net.https_url}/peer", cert=(net.pki.client_cert, net.pki.client_key)))
-        return [with_cert, other]
+        s.cert = None
+        again_without = brief(s.get(f"{net.https_url}/peer"))
+        return [without, with_cert, other, again_without]
 
     check(scenario)
 
@@ -316,6 +320,15 @@ def test_proxy_refuses_without_credentials(check, net, target):
         return through(
             net, "auth", lambda: ctx.observe(s.get(url, verify=net.pki.ca, proxies={"all": net.proxy_url("auth")}))
         )
+
+    check(scenario)
+
+
+@pytest.mark.parametrize("target", ["http", "https"])
+def test_proxy_connect_timeout(check, endpoints, target, net):
+    def scenario(s, ctx):
+        url = "/echo?q=1" if target == "http" else f"{net.https_url}/peer"
+        return ctx.observe(s.get(url, verify=net.pki.ca, proxies={"all": endpoints.blackhole_url}, timeout=(0.3, 5)))
 
     check(scenario)
 

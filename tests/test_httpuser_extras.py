@@ -41,13 +41,6 @@ def test_concurrent_requests_of_one_session(http_server):
     assert [j.value.status_code for j in jobs] == [200] * 20
 
 
-@pytest.mark.parametrize("kwargs", [{"cert": "/no/such.pem"}, {"proxies": {"http": "http://127.0.0.1:1"}}])
-def test_unsupported_arguments_raise_clearly(http_server, kwargs):
-    s = HttpSession(http_server, EventHook(), None)
-    with pytest.raises(NotImplementedError, match="compatibility"):
-        s.get("/echo", **kwargs)
-
-
 def test_killed_greenlet_leaves_nothing_pending(http_server):
     from locust_rs import _bridge
 

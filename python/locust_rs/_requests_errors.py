@@ -53,6 +53,10 @@ def _chain(*excs: BaseException) -> BaseException:
     return excs[0]
 
 
+# The engine's message for a proxy that did not accept the connection in time (src/http/pool.rs).
+PROXY_TIMEOUT = "timed out connecting to the proxy"
+
+
 def _verify_error(message: str) -> BaseException:
     """A failed certificate check: OpenSSL's class and reason code, so handlers that look for them still match,
     then rustls' own words."""
@@ -61,7 +65,7 @@ def _verify_error(message: str) -> BaseException:
     )
 
 
-def _proxy_error(err, url: str, proxy: str | None, request) -> BaseException:
+def _proxy_error(err, url: str, proxy: str | None, request, timeouts: tuple) -> BaseException:
     """requests' ProxyError: the proxy could not be reached, or refused the CONNECT tunnel. urllib3 names the
     proxy's pool (and the whole URL) for plain http, the origin's pool for https, whose tunnel it was opening."""
     https, host, port, pool, path = _where(url)
@@ -83,6 +87,11 @@ def _proxy_error(err, url: str, proxy: str | None, request) -> BaseException:
             conn_cls(p_host, p_port), f"Failed to establish a new connection: {inner}"
         )
         cause.__context__ = inner
+    elif err.message == PROXY_TIMEOUT:
+        cause = u3.ConnectTimeoutError(
+            conn_cls(p_host, p_port), f"Connection to {p_host} timed out. (connect timeout={timeouts[0]})"
+        )
+        cause.__context__ = TimeoutError("timed out")
     elif err.message.startswith("invalid peer certificate"):
         cause = _verify_error(err.message)
     else:
@@ -99,7 +108,7 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
     ``proxy``: the proxy URL the request went to, if any."""
     kind = err.kind
     if kind == "proxy":
-        return _proxy_error(err, url, proxy, request)
+        return _proxy_error(err, url, proxy, request, timeouts)
     if kind == "invalid_proxy":
         return rex.InvalidProxyURL(err.message, request=request)
     https, host, port, pool, path = _where(url)

@@ -200,6 +200,9 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let tcp = match with_timeout(connect_timeout, TcpStream::connect((host, port))).await {
+        Err(()) if route.proxy.is_some() => {
+            return Err(Error::new(ErrorKind::Proxy, PROXY_TIMEOUT))
+        }
         Err(()) => return Err(Error::new(ErrorKind::ConnectTimeout, "timed out")),
         Ok(Err(e)) => {
             let mut err = Error::from_io(&e, true);
@@ -243,6 +246,9 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
         Ok(r) => r,
     }
 }
+
+/// The message of a proxy that did not accept the connection in time (the Python side keys on it).
+pub const PROXY_TIMEOUT: &str = "timed out connecting to the proxy";
 
 /// A failure to reach the proxy itself is a proxy error, whatever its cause.
 fn proxy_unreachable(err: Error) -> Error {
