@@ -80,6 +80,9 @@ pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
     pub errno: Option<i32>,
+    /// (method, URL) of the request that failed when it is not the one submitted: the last hop
+    /// of a redirect chain (requests names a TooManyRedirects after it).
+    pub request: Option<Box<(String, String)>>,
 }
 
 impl Error {
@@ -88,6 +91,7 @@ impl Error {
             kind,
             message: message.into(),
             errno: None,
+            request: None,
         }
     }
 
@@ -117,6 +121,7 @@ impl Error {
             kind,
             message,
             errno,
+            request: None,
         }
     }
 

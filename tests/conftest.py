@@ -55,7 +55,6 @@ KNOWN_DIFFERENCES = {
     "test_server_misbehaves[rs-4-GET-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
     "test_server_misbehaves[rs-4-POST-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
     # HttpSession (tests/test_contract_httpsession.py)
-    "test_too_many_redirects[rs]": "the event names the first request of the chain, Locust the last",
 }
 
 

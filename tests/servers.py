@@ -19,7 +19,8 @@ Routes (any verb unless noted):
   proxy), query string, parsed query, headers received (lowercased names; the
   names of ``ECHO_OMITTED_HEADERS`` such as User-Agent only in ``omitted_headers``, without value),
   body received (decoded as UTF-8 with replacement) and its length. HEAD gets the headers of the GET answer only.
-* ``/status/<code>``: that status; a short text body except for 1xx/204/304. ``?location=`` adds a Location.
+* ``/status/<code>``: that status; a short text body except for 1xx/204/304. ``?location=`` adds a Location,
+  ``?reason=`` sends that reason phrase instead of the standard one.
 * ``/redirect/<n>``: chain of n relative 302s ending at ``/echo``. ``/absolute-redirect/<n>``: same, absolute URLs.
 * ``/redirect-to?url=...&status=...``: one redirect (default 302) to ``url``.
 * ``/stream/<n>``: chunked transfer-encoding, n JSON lines, one chunk each.
@@ -144,8 +145,10 @@ class Handler(BaseHTTPRequestHandler):
             raise _Close()
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: list[tuple[str, str]] | None = None, ctype=None):
-        self.send_response(status)
+    def _send(
+        self, status: int, body: bytes = b"", headers: list[tuple[str, str]] | None = None, ctype=None, reason=None
+    ):
+        self.send_response(status, reason)
         if ctype:
             self.send_header("Content-Type", ctype)
         for name, value in headers or []:
@@ -239,7 +242,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = [("Location", v) for k, v in self.query if k == "location"]
         if code == 401:
             headers.append(("WWW-Authenticate", 'Basic realm="test"'))
-        self._send(code, f"status {code}".encode(), headers, ctype="text/plain")
+        reason = next((v for k, v in self.query if k == "reason"), None)
+        self._send(code, f"status {code}".encode(), headers, ctype="text/plain", reason=reason)
 
     def r_redirect(self, n):
         n = min(int(n), MAX_REDIRECTS_SERVED)

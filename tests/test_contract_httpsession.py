@@ -205,6 +205,19 @@ def test_status(check, code):
     check(lambda s, ctx: ctx.observe(s.get(f"/status/{code}", allow_redirects=False)))
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["200?reason=All%20Good", "404?reason=", "599?reason=Custom", "413", "302?location=/echo&reason=Moved%20Along"],
+    ids=["custom", "empty", "unknown-code", "python-phrase", "redirect-hop"],
+)
+def test_reason_phrase_as_sent(check, query):
+    def scenario(s, ctx):
+        r = s.get(f"/status/{query}")
+        return [r.reason, [h.reason for h in r.history]]
+
+    check(scenario)
+
+
 def test_names_and_rename(check):
     def scenario(s, ctx):
         s.get("/echo?x=1")

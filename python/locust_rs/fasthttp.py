@@ -208,7 +208,7 @@ class FastResponse:
     @property
     def history(self) -> list[RedirectResponse]:
         """The redirect responses that were followed, oldest first."""
-        return [RedirectResponse(*hop) for hop in self._native.history()]
+        return [RedirectResponse(*hop[:3]) for hop in self._native.history()]
 
     @property
     def elapsed_ms(self) -> float:

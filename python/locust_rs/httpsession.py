@@ -119,6 +119,11 @@ def _reason(status: int) -> str | None:
         return None
 
 
+def _native_reason(sent: str | None, status: int) -> str | None:
+    """The phrase the server sent (even empty); over HTTP/2, which has none, the standard one."""
+    return sent if sent is not None else _reason(status)
+
+
 class _RequestArgs:
     """What is needed to build ``response.request`` (a PreparedRequest) if anyone reads it."""
 
@@ -157,7 +162,7 @@ class Response(requests.Response):
 
     headers = _lazy("headers", lambda self: _joined_headers(self._native.headers()))
     url = _lazy("url", lambda self: self._native.url if self._native.redirected else self._args.url)
-    reason = _lazy("reason", lambda self: _reason(self.status_code))
+    reason = _lazy("reason", lambda self: _native_reason(self._native.reason, self.status_code))
     encoding = _lazy("encoding", lambda self: get_encoding_from_headers(self.headers))
     elapsed = _lazy("elapsed", lambda self: timedelta(milliseconds=self._native.response_time))
     request = _lazy("request", lambda self: self._final_request())
@@ -167,7 +172,7 @@ class Response(requests.Response):
         if not self._native.redirected:
             return args.prepared()
         method = args.method.upper()
-        for status, _url, _headers in self._native.history():
+        for status, _url, _headers, _reason_phrase in self._native.history():
             if (
                 (status == 303 and method != "HEAD")
                 or (status == 302 and method != "HEAD")
@@ -185,12 +190,12 @@ class Response(requests.Response):
 
     def _compute_history(self) -> list:
         hops = []
-        for status, url, pairs in self._native.history():
+        for status, url, pairs, reason in self._native.history():
             r = requests.Response()
             r.status_code = status
             r.url = url
             r.headers = _joined_headers(pairs)
-            r.reason = _reason(status)
+            r.reason = _native_reason(reason, status)
             r.encoding = get_encoding_from_headers(r.headers)
             r._content = b""
             r._content_consumed = True
@@ -848,7 +853,10 @@ class HttpSession(requests.Session):
             exc = body_exception(body_error, send_url, limits, None, len(value.content), expected)
         else:
             proxy = select_proxy(send_url, proxies) if proxies else None
-            exc = to_requests_exception(value, send_url, limits, args.prepared(), proxy)
+            # After redirects the exception carries the request of the last hop, as requests' does.
+            last = value.request
+            prepared = (_RequestArgs(last[0], last[1], hdrs, None) if last else args).prepared()
+            exc = to_requests_exception(value, send_url, limits, prepared, proxy)
         if isinstance(exc, rex.InvalidURL | rex.MissingSchema | rex.InvalidSchema):
             raise exc
         return _ErrorContextManager(exc)

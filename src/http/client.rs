@@ -22,7 +22,7 @@ use super::pool::{connect, with_timeout, Body, ConnectionPool, Origin, PoolInner
 use super::proxy::{Proxy, ProxyMap};
 use super::response::{BodyStream, NativeError};
 use super::tls::{TlsKey, Verify};
-use super::{decode, Hop, HttpOutcome};
+use super::{custom_reason, decode, Hop, HttpOutcome};
 use crate::bridge::{self, Outcome, Ticket};
 use crate::errors::{Error, ErrorKind};
 use crate::metrics::MetricKey;
@@ -492,10 +492,14 @@ async fn execute(
             .map(str::to_owned);
         if let (true, true, Some(location)) = (max_redirects > 0, is_redirect(status), location) {
             if history.len() as u32 >= max_redirects {
-                return Err(Error::new(
+                let mut e = Error::new(
                     ErrorKind::TooManyRedirects,
                     format!("Redirection limit reached ({})", spec.max_redirects),
-                ));
+                );
+                if !history.is_empty() {
+                    e.request = Some(Box::new((spec.method.to_string(), spec.url.to_string())));
+                }
+                return Err(e);
             }
             let (parts, body) = resp.into_parts();
             // Reading the redirect's body frees its connection for the next hop.
@@ -517,6 +521,7 @@ async fn execute(
             history.push(Hop {
                 status,
                 url: spec.url.to_string(),
+                reason: custom_reason(&parts.extensions),
                 headers: parts.headers,
             });
             redirect(&mut spec, &origin, status, next);
@@ -526,6 +531,7 @@ async fn execute(
             let (parts, body) = resp.into_parts();
             return Ok(HttpOutcome {
                 status,
+                reason: custom_reason(&parts.extensions),
                 version: parts.version,
                 headers: parts.headers,
                 body: Bytes::new(),
@@ -559,6 +565,7 @@ async fn execute(
         drop(permit);
         return Ok(HttpOutcome {
             status,
+            reason: custom_reason(&parts.extensions),
             version: parts.version,
             headers: parts.headers,
             body,

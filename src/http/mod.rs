@@ -20,11 +20,34 @@ pub struct Hop {
     pub status: u16,
     pub url: String,
     pub headers: HeaderMap,
+    pub reason: Option<Bytes>,
+}
+
+/// The reason phrase the server sent, when it is not the status code's standard one (hyper
+/// keeps only those; the getters fall back to the standard phrase).
+pub fn custom_reason(extensions: &http::Extensions) -> Option<Bytes> {
+    extensions
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| Bytes::copy_from_slice(r.as_bytes()))
+}
+
+/// The reason phrase of a response: the server's, else the standard one of its status.
+pub fn reason_phrase(status: u16, custom: Option<&Bytes>) -> Option<String> {
+    match custom {
+        // http.client decodes the status line as ISO-8859-1; each byte is one char.
+        Some(b) => Some(b.iter().map(|&c| c as char).collect()),
+        None => http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .map(str::to_owned),
+    }
 }
 
 /// The result of one request as it reaches Python.
 pub struct HttpOutcome {
     pub status: u16,
+    /// The server's reason phrase if it is not the standard one.
+    pub reason: Option<Bytes>,
     pub version: Version,
     pub headers: HeaderMap,
     /// The decoded body (empty when streaming).

@@ -26,6 +26,9 @@ pub struct NativeError {
     message: String,
     #[pyo3(get)]
     errno: Option<i32>,
+    /// (method, url) of the request that failed, if not the one submitted (after redirects).
+    #[pyo3(get)]
+    request: Option<(String, String)>,
 }
 
 impl NativeError {
@@ -34,6 +37,7 @@ impl NativeError {
             kind: e.kind.as_str(),
             message: e.message,
             errno: e.errno,
+            request: e.request.map(|r| *r),
         }
     }
 }
@@ -117,6 +121,7 @@ async fn next_chunk(state: Arc<tokio::sync::Mutex<StreamState>>) -> Result<Optio
 pub struct NativeResponse {
     #[pyo3(get)]
     status_code: u16,
+    reason: Option<Bytes>,
     version: Version,
     headers: HeaderMap,
     body: Bytes,
@@ -133,6 +138,7 @@ impl From<HttpOutcome> for NativeResponse {
     fn from(o: HttpOutcome) -> Self {
         NativeResponse {
             status_code: o.status,
+            reason: o.reason,
             version: o.version,
             headers: o.headers,
             body: o.body,
@@ -210,7 +216,17 @@ impl NativeResponse {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
-    /// The redirects followed, oldest first, as (status, url, headers) tuples.
+    /// The reason phrase: the one the server sent, else the standard one of the status (None
+    /// for a status that has none, or over HTTP/2, which has no reason phrases).
+    #[getter]
+    fn reason(&self) -> Option<String> {
+        if self.version == Version::HTTP_2 && self.reason.is_none() {
+            return None;
+        }
+        super::reason_phrase(self.status_code, self.reason.as_ref())
+    }
+
+    /// The redirects followed, oldest first, as (status, url, headers, reason) tuples.
     fn history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
         for hop in &self.history {
@@ -220,6 +236,9 @@ impl NativeResponse {
                     hop.status.into_pyobject(py)?.into_any(),
                     PyString::new(py, &hop.url).into_any(),
                     headers_list(py, &hop.headers)?.into_any(),
+                    super::reason_phrase(hop.status, hop.reason.as_ref())
+                        .into_pyobject(py)?
+                        .into_any(),
                 ],
             )?;
             list.append(t)?;
