@@ -32,6 +32,8 @@ Routes (any verb unless noted):
 * ``/cookies``: the cookies received, as JSON.
 * ``/basic-auth/<user>/<pass>``: 200 JSON if the Authorization header matches (credentials percent-decoded from the
   path, encoded latin-1 in the header, as Locust does), else 401 + WWW-Authenticate.
+* ``/digest-auth/<user>/<pass>``: digest auth (MD5, qop=auth, a fixed nonce): 200 JSON once the answer is
+  right, else 401 with the challenge (and a cookie).
 * ``/slow?delay=seconds``: answers JSON after the delay (capped at 30 s).
 * ``/never``: reads the request, never answers; holds the socket until the client closes it (60 s at most).
 * ``/close-mid-body``: headers with Content-Length: 1000, then 100 bytes, then closes the socket.
@@ -55,6 +57,7 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -69,6 +72,7 @@ import zlib
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.request import parse_http_list, parse_keqv_list
 
 try:
     import brotli
@@ -347,6 +351,26 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._json(401, {"authenticated": False}, [("WWW-Authenticate", 'Basic realm="test"')])
 
+    def r_digest_auth(self, user, password):
+        """RFC 2617 digest (MD5, qop=auth) with a fixed nonce: 401 and a challenge until the answer is right."""
+        user, password = unquote(user), unquote(password)
+        realm, nonce = "test", "0123456789abcdef"
+        header = self.headers.get("Authorization", "")
+        if header[:7].lower() == "digest ":
+            p = parse_keqv_list(parse_http_list(header[7:]))
+
+            def h(text: str) -> str:
+                return hashlib.md5(text.encode()).hexdigest()
+
+            ha1 = h(f"{user}:{realm}:{password}")
+            ha2 = h(f"{self.command}:{p.get('uri', '')}")
+            expected = h(f"{ha1}:{p.get('nonce')}:{p.get('nc')}:{p.get('cnonce')}:{p.get('qop')}:{ha2}")
+            if p.get("username") == user and p.get("response") == expected and p.get("nonce") == nonce:
+                self._json(200, {"authenticated": True, "user": user, "uri": p.get("uri")})
+                return
+        challenge = f'Digest realm="{realm}", qop="auth", nonce="{nonce}", opaque="opaque", algorithm=MD5'
+        self._json(401, {"authenticated": False}, [("WWW-Authenticate", challenge), ("Set-Cookie", "seen=1; Path=/")])
+
     def r_slow(self):
         delay = min(float(dict(self.query).get("delay", 1)), MAX_SLOW_DELAY)
         time.sleep(delay)
@@ -435,6 +459,7 @@ ROUTES = [
     (re.compile(r"/cookies/delete"), Handler.r_cookies_delete),
     (re.compile(r"/cookies"), Handler.r_cookies),
     (re.compile(r"/basic-auth/([^/]+)/([^/]+)"), Handler.r_basic_auth),
+    (re.compile(r"/digest-auth/([^/]+)/([^/]+)"), Handler.r_digest_auth),
     (re.compile(r"/slow"), Handler.r_slow),
     (re.compile(r"/never"), Handler.r_never),
     (re.compile(r"/close-mid-body"), Handler.r_close_mid_body),

@@ -551,6 +551,38 @@ def test_header_none_removes_a_default(check):
     check(scenario)
 
 
+@pytest.mark.parametrize("where", ["request", "session"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_digest_auth(check, where, method):
+    # HTTPDigestAuth answers the 401 from a response hook, through response.connection.send: one event, the 401 in
+    # the history, the second round trip's answer as the response.
+    def scenario(s, ctx):
+        from requests.auth import HTTPDigestAuth
+
+        auth = HTTPDigestAuth("user", "pw")
+        kw = {"auth": auth} if where == "request" else {}
+        if where == "session":
+            s.auth = auth
+        first = ctx.observe(s.request(method, "/digest-auth/user/pw?x=1", data=b"payload", **kw))
+        # The nonce is known now: the next request answers the challenge at once.
+        second = ctx.observe(s.request(method, "/digest-auth/user/pw", **kw))
+        wrong = ctx.observe(s.get("/digest-auth/user/other", auth=HTTPDigestAuth("user", "pw")))
+        return [first, second, wrong]
+
+    check(scenario)
+
+
+def test_response_hooks_of_request_replace_the_sessions(check):
+    def scenario(s, ctx):
+        seen = []
+        s.hooks["response"].append(lambda r, **kw: seen.append(("session", r.status_code, sorted(kw))))
+        s.get("/status/200")
+        s.get("/status/201", hooks={"response": lambda r, **kw: seen.append(("request", r.status_code))})
+        return seen
+
+    check(scenario)
+
+
 def test_too_many_redirects(check):
     def scenario(s, ctx):
         s.max_redirects = 2

@@ -147,6 +147,8 @@ class _RequestArgs:
 class Response(requests.Response):
     # The Rust client recorded this request's time in the HDR histograms (see metrics.py).
     _locust_rs_recorded = True
+    # Set on a response a hook got by sending the request again (see HttpSession._dispatch_hooks).
+    _resent = False
     """A ``requests.Response`` whose status, headers and body come from the Rust engine, read lazily."""
 
     def __init__(self, native, args: _RequestArgs, stream: bool) -> None:
@@ -392,6 +394,22 @@ def _rcm_class(response_cls: type, cm_cls: type) -> type:
     if cls is None:
         cls = _rcm_classes[key] = type(cm_cls.__name__, (cm_cls, response_cls), {})
     return cls
+
+
+class _Resender:
+    """``response.connection`` while response hooks run: what requests' hooks call to send a prepared request
+    again (``HTTPDigestAuth.handle_401`` answers a 401 with ``r.connection.send(prep, **kwargs)``)."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    def send(self, request, **kwargs):
+        kw = {k: v for k, v in kwargs.items() if k in ("timeout", "stream", "verify", "cert", "proxies")}
+        kw["headers"] = dict(request.headers)
+        kw["allow_redirects"] = False
+        return self.session._send(request.method, request.url, request.body, None, kw, resend=True)
 
 
 class _ErrorContextManager(ResponseContextManager):
@@ -699,7 +717,7 @@ class HttpSession(requests.Session):
             response_time = (time.time() - start_time) * 1000
             response_length = 0
         else:
-            response_time = native.response_time
+            response_time = (time.time() - start_time) * 1000 if response._resent else native.response_time
             if kwargs.get("stream", False):
                 response_length = int(response.headers.get("content-length") or 0)
             elif response._stream:
@@ -729,7 +747,9 @@ class HttpSession(requests.Session):
                 rcm.__exit__(None, None, None)
         return rcm
 
-    def _send(self, method, url: str, data, json, kwargs: dict, name: str | None = None, path: str = ""):
+    def _send(self, method, url: str, data, json, kwargs: dict, name: str | None = None, path: str = "", resend=False):
+        """Sends one request. ``resend``: a prepared request sent again by a response hook (an auth object's second
+        round trip), as requests' adapter sends it: no auth, session params or hooks applied again."""
         if kwargs:
             get = kwargs.get
             params = get("params")
@@ -750,7 +770,9 @@ class HttpSession(requests.Session):
             # The common case (a GET of a path) reads no keyword arguments at all.
             params = headers = files = cookies = timeout = verify = hooks = proxies = None
             auth, allow_redirects, stream, cert = self.auth, True, self.stream, self.cert
-        if self.params:
+        if resend:
+            auth = hooks = None
+        elif self.params:
             params = {**self.params, **(params or {})} if not isinstance(params, str | bytes) else params
         send_url = url if not params and _is_plain(url) else _prepare_url(url, params)
 
@@ -792,8 +814,9 @@ class HttpSession(requests.Session):
         elif method not in ("GET", "HEAD", "get", "head"):
             # requests announces an empty body for every method but GET and HEAD.
             hdrs = {"Content-Length": "0", **hdrs} if hdrs else {"Content-Length": "0"}
+        auth_hooks = None
         if auth:
-            hdrs = self._apply_auth(auth, method, send_url, hdrs, body)
+            hdrs, auth_hooks = self._apply_auth(auth, method, send_url, hdrs, body)
         if cookies:
             hdrs = self._with_cookies(cookies, send_url, hdrs)
 
@@ -845,8 +868,15 @@ class HttpSession(requests.Session):
             if body_error is None:
                 # Built as the context manager it becomes in request(), which saves the class swap.
                 response: Any = ResponseContextManager(value, args, bool(stream))
-                if hooks or self.hooks["response"]:
-                    response = self._dispatch_hooks(hooks, response)
+                if not resend and (hooks or auth_hooks or self.hooks["response"]):
+                    hook_kwargs = {
+                        "timeout": kwargs.get("timeout"),
+                        "stream": stream,
+                        "verify": verify,
+                        "cert": cert,
+                        "proxies": proxies or {},
+                    }
+                    response = self._dispatch_hooks(hooks, auth_hooks, response, hook_kwargs)
                 return response
             expected = value.header("content-length")
             # requests raises these while reading the body, where the exception carries no request.
@@ -861,24 +891,33 @@ class HttpSession(requests.Session):
             raise exc
         return _ErrorContextManager(exc)
 
-    def _dispatch_hooks(self, hooks, response):
-        merged = {"response": list(self.hooks["response"])}
-        if hooks:
-            extra = hooks.get("response", [])
-            merged["response"] += list(extra) if isinstance(extra, list | tuple) else [extra]
-        return dispatch_hook("response", merged, response)
+    def _dispatch_hooks(self, hooks, auth_hooks, response, hook_kwargs: dict):
+        # requests' merge_hooks: a request's own response hooks replace the session's; the auth object's follow.
+        extra = (hooks or {}).get("response", [])
+        chain = list(extra) if isinstance(extra, list | tuple) else [extra]
+        if not chain:
+            chain = list(self.hooks["response"])
+        if auth_hooks:
+            chain += auth_hooks
+        response.connection = _Resender(self)
+        result = dispatch_hook("response", {"response": chain}, response, **hook_kwargs)
+        if result is not response:
+            # A hook sent the request again (digest auth): the reported time spans both round trips, as Locust's.
+            result._resent = True
+        return result
 
-    def _apply_auth(self, auth, method, url: str, hdrs: dict | None, body) -> dict:
+    def _apply_auth(self, auth, method, url: str, hdrs: dict | None, body) -> tuple[dict, list | None]:
+        """The headers with the auth object's, and the response hooks it registered (digest auth's 401 handler)."""
         if isinstance(auth, tuple) and len(auth) == 2:
             auth = HTTPBasicAuth(*auth)
         if type(auth) is HTTPBasicAuth:
-            return {**(hdrs or {}), "Authorization": _basic_auth_str(auth.username, auth.password)}
+            return {**(hdrs or {}), "Authorization": _basic_auth_str(auth.username, auth.password)}, None
         # Any other requests auth object is called on a PreparedRequest, as requests does.
         p = _RequestArgs(method, url, hdrs, body).prepared()
         r = auth(p)
         if r.url != url:
             raise NotImplementedError("locust-rs HttpSession: an auth object that rewrites the URL is not supported")
-        return dict(r.headers)
+        return dict(r.headers), r.hooks.get("response") or None
 
     def _with_cookies(self, cookies, url: str, hdrs: dict | None) -> dict:
         if hdrs and any(k.lower() == "cookie" for k in hdrs):
