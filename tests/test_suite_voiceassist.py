@@ -596,9 +596,10 @@ def test_stopping_run_tests_writes_the_reports_and_stops_the_demo_server(tmp_pat
     import time
 
     out = tmp_path / "out.txt"
+    web_port = free_port()
     with out.open("w") as f:
         proc = subprocess.Popen(
-            ["bash", str(RUN_TESTS), "web", "--", "--web-host", "127.0.0.1", "--web-port", str(free_port())],
+            ["bash", str(RUN_TESTS), "web", "--", "--web-host", "127.0.0.1", "--web-port", str(web_port)],
             cwd=ROOT,
             env=suite_env(tmp_path),
             stdout=f,
@@ -611,6 +612,16 @@ def test_stopping_run_tests_writes_the_reports_and_stops_the_demo_server(tmp_pat
             time.sleep(0.2)
         demo_url = re.search(r"started the bundled demo server at (\S+)", out.read_text()).group(1)
         assert requests.get(demo_url + "/health", timeout=5).status_code == 200
+        # "Starting web interface" comes before Flask has registered its routes; a signal in between interrupts
+        # the set-up itself (no runner yet, so no report). A user stops a UI that answers.
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
+            try:
+                if requests.get(f"http://127.0.0.1:{web_port}/", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=45) == 143
     finally:
