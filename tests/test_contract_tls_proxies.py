@@ -389,3 +389,31 @@ def test_https_proxy_with_a_certificate_the_bundle_does_not_trust(check, net, ta
         return through(net, "untrusted", lambda: ctx.observe(s.get(url, verify=net.pki.ca, proxies=proxies)))
 
     check(scenario, mask_verify_reason=True)
+
+
+# ---- FastHttpSession's proxy_host / proxy_port (the same engine path) -------------------------------------------
+
+
+def test_fast_http_session_proxy_host_matches_locust(net, endpoints, refused_port):
+    from locust.contrib.fasthttp import FastHttpSession as LocustFastHttpSession
+    from locust.event import EventHook
+
+    import locust_rs
+
+    def record(cls):
+        def session(port):
+            return cls(endpoints.base_url, EventHook(), None, proxy_host="127.0.0.1", proxy_port=port, insecure=True)
+
+        plain = net.proxies["plain"].port
+        start = net.log_size("plain")
+        forwarded = session(plain).get("/echo?a=1")
+        tunneled = session(plain).get(f"{net.https_url}/peer")
+        refused = session(refused_port).get("/echo")
+        return {
+            "forwarded": (forwarded.status_code, forwarded.json()["target"]),
+            "tunneled": (tunneled.status_code, tunneled.json()),
+            "refused": (refused.status_code, repr(refused.error)),
+            "proxy_log": [(e["method"], e["target"]) for e in net.log_since("plain", start)],
+        }
+
+    assert record(locust_rs.FastHttpSession) == record(LocustFastHttpSession)
