@@ -7,6 +7,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import gevent
 import pytest
@@ -90,61 +91,12 @@ def test_fast_http_user_over_tls(https_url):
     assert events[-1]["url"] == f"{https_url}/u"
 
 
-PROXY = textwrap.dedent(
-    """
-    import json, socket, sys, threading
-
-    log = open(sys.argv[1], "a", buffering=1)
-
-    def pipe(src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def handle(client):
-        head = b""
-        while b"\\r\\n\\r\\n" not in head and len(head) < 8192:
-            chunk = client.recv(4096)
-            if not chunk:
-                return client.close()
-            head += chunk
-        method, target = head.split(b" ", 2)[:2]
-        log.write(f"{method.decode()} {target.decode()}\\n")
-        if method != b"CONNECT":
-            client.sendall(b"HTTP/1.1 405 Method Not Allowed\\r\\nContent-Length: 0\\r\\n\\r\\n")
-            return client.close()
-        host, port = target.decode().rsplit(":", 1)
-        upstream = socket.create_connection((host, int(port)), timeout=10)
-        upstream.settimeout(None)
-        client.sendall(b"HTTP/1.1 200 Connection established\\r\\n\\r\\n")
-        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
-        pipe(client, upstream)
-
-    srv = socket.create_server(("127.0.0.1", 0))
-    print(json.dumps({"port": srv.getsockname()[1]}), flush=True)
-
-    def serve():
-        while True:
-            conn, _ = srv.accept()
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    sys.stdin.read()  # the parent closing stdin (or dying) stops the proxy
-    """
-)
-
-
 def test_https_through_a_connect_proxy(https_url, tmp_path):
     log = tmp_path / "proxy.log"
-    proc = subprocess.Popen([sys.executable, "-c", PROXY, str(log)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proxy_script = Path(__file__).parent / "proxy_server.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(proxy_script), "--log", str(log)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         with gevent.Timeout(20):
             port = json.loads(proc.stdout.readline())["port"]
@@ -153,7 +105,8 @@ def test_https_through_a_connect_proxy(https_url, tmp_path):
         assert session.get("/again").content == b"tls ok /again"
         assert events[-1]["exception"] is None
         # One tunnel, kept alive for both requests.
-        assert log.read_text().splitlines() == [f"CONNECT {https_url.removeprefix('https://')}"]
+        seen = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [(e["method"], e["target"]) for e in seen] == [("CONNECT", https_url.removeprefix("https://"))]
     finally:
         proc.stdin.close()
         proc.wait(timeout=10)
