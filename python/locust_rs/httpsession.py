@@ -438,6 +438,11 @@ class _SessionHeaders(CaseInsensitiveDict):
 
     version = 0
 
+    def __init__(self, data=None, **kwargs) -> None:
+        super().__init__(data, **kwargs)
+        # Filling it is not a change: the count starts once it holds what it was built with.
+        self.version = 0
+
     def __setitem__(self, key, value) -> None:
         super().__setitem__(key, value)
         self.version += 1
