@@ -132,3 +132,15 @@ def test_close_drops_own_connections_not_shared_ones(http_server):
     s2.get("/echo")
     s2.close()
     assert shared.idle_connections() == 1
+
+
+def test_untouched_session_headers_take_the_short_path(http_server):
+    # The client holds the session's default headers; a request merges headers in Python only once they changed.
+    s = HttpSession(http_server, EventHook(), None)
+    assert s._session_headers() is None
+    s.headers["X-A"] = "1"
+    assert s._session_headers() is s.headers
+    assert s.get("/echo").json()["headers"]["x-a"] == "1"
+    s.headers = {"X-B": "2"}
+    assert s._session_headers() is s.headers
+    assert "x-a" not in s.get("/echo").json()["headers"]
