@@ -417,3 +417,51 @@ def test_fast_http_session_proxy_host_matches_locust(net, endpoints, refused_por
         }
 
     assert record(locust_rs.FastHttpSession) == record(LocustFastHttpSession)
+
+
+def test_fast_http_session_ca_bundle_and_client_certificate(net, endpoints):
+    # locust-rs only (Locust's FastHttpSession takes an ssl.SSLContext, which rustls cannot use).
+    from locust.event import EventHook
+
+    import locust_rs
+
+    def peer(**kwargs):
+        r = locust_rs.FastHttpSession(net.https_url, EventHook(), None, **kwargs).get("/peer")
+        return r.status_code, (r.json() if r.status_code == 200 else type(r.error).__name__)
+
+    assert peer(insecure=False, ca_bundle=net.pki.ca) == (200, {"client_cert": None})
+    assert peer(insecure=False, ca_bundle=net.pki.other_ca) == (0, "SSLError")
+    assert peer(insecure=False, ca_bundle=net.pki.ca, client_cert=net.pki.client_combined) == (
+        200,
+        {"client_cert": "locust-client"},
+    )
+    assert peer(client_cert=(net.pki.client_cert, net.pki.client_key)) == (200, {"client_cert": "locust-client"})
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        peer(client_cert="/nonexistent/client.pem")
+
+
+def test_fast_http_user_tls_attributes_and_the_ssl_context_factory_warning(net, caplog, monkeypatch):
+    from locust import task
+    from locust.env import Environment
+
+    import ssl
+
+    import locust_rs
+    import locust_rs.fasthttp
+
+    monkeypatch.setattr(locust_rs.fasthttp, "_warned_ssl_context_factory", False)
+
+    class User(locust_rs.FastHttpUser):
+        host = net.https_url
+        insecure = False
+        ca_bundle = net.pki.ca
+        client_cert = net.pki.client_combined
+        ssl_context_factory = staticmethod(ssl.create_default_context)
+
+        @task
+        def t(self):
+            pass
+
+    user = User(Environment(user_classes=[User]))
+    assert user.client.get("/peer").json() == {"client_cert": "locust-client"}
+    assert "ignores ssl_context_factory" in caplog.text

@@ -13,6 +13,8 @@ from locust.user import User
 from locust.user.users import RestMixin
 
 import json as _json
+import logging
+import os
 import re
 import time
 from base64 import b64encode
@@ -513,6 +515,29 @@ def _cookie_matches(cookie: Cookie, domain, path, name) -> bool:
     )
 
 
+_warned_ssl_context_factory = False
+
+
+def _warn_ssl_context_factory() -> None:
+    global _warned_ssl_context_factory
+    if not _warned_ssl_context_factory:
+        _warned_ssl_context_factory = True
+        logging.getLogger(__name__).warning(
+            "locust-rs ignores ssl_context_factory (TLS is rustls, which cannot use an ssl.SSLContext): "
+            "set insecure, ca_bundle and client_cert on the user class instead (see docs/compatibility.md)"
+        )
+
+
+def _client_cert(cert) -> tuple[str, str | None] | None:
+    """requests' ``cert`` forms: one file with the chain and the key, or a (cert, key) pair."""
+    if not cert:
+        return None
+    if isinstance(cert, str | os.PathLike):
+        return os.fspath(cert), None
+    cert_file, key_file = cert
+    return os.fspath(cert_file), os.fspath(key_file) if key_file else None
+
+
 class FastHttpSession:
     """An HTTP session for one user: keep-alive connections, cookies and Locust events, with
     the same constructor and methods as ``locust.contrib.fasthttp.FastHttpSession``."""
@@ -536,6 +561,13 @@ class FastHttpSession:
         # Defaults are geventhttpclient's, which a bare FastHttpSession gets; FastHttpUser passes its own.
         self.max_retries = int(kwargs.get("max_retries", 3))
         headers = kwargs.get("headers")
+        if ssl_context_factory is not None:
+            _warn_ssl_context_factory()
+        ca_bundle = kwargs.get("ca_bundle")
+        client_cert = _client_cert(kwargs.get("client_cert"))
+        for path in (ca_bundle, *(client_cert or ())):
+            if path is not None and not os.path.exists(path):
+                raise FileNotFoundError(f"locust-rs FastHttpSession: no such file: {path}")
         self._client = _native.Client(
             network_timeout=kwargs.get("network_timeout", 5.0),
             connection_timeout=kwargs.get("connection_timeout", 5.0),
@@ -548,6 +580,8 @@ class FastHttpSession:
             pool=_native_pool(client_pool),
             concurrency=int(kwargs.get("concurrency", 1)),
             http2_prior_knowledge=bool(kwargs.get("http2_prior_knowledge", False)),
+            ca_bundle=ca_bundle,
+            client_cert=client_cert,
         )
         self.cookiejar = _CookieJarView(self._client)
         self._metric_keys = _metrics.SessionKeys(user)
@@ -788,7 +822,16 @@ class FastHttpUser(User, RestMixin[RestResponseContextManager]):
     every instance of this class. If not given, each user has its own connections."""
 
     ssl_context_factory = None
-    """Accepted for compatibility and ignored: TLS is done by rustls (see ``insecure``)."""
+    """Accepted for compatibility and ignored, with a warning: TLS is done by rustls, which cannot use an
+    ``ssl.SSLContext``. Use ``insecure``, ``ca_bundle`` and ``client_cert``."""
+
+    ca_bundle: str | None = None
+    """locust-rs only: verify the server against this PEM bundle (or ``c_rehash`` directory) instead of the Mozilla
+    roots. Only used with ``insecure = False``."""
+
+    client_cert: str | tuple[str, str] | None = None
+    """locust-rs only: a client certificate for TLS, as requests' ``cert``: one PEM file holding the certificate
+    chain and its key, or a ``(cert_file, key_file)`` pair."""
 
     http2_prior_knowledge: bool = False
     """locust-rs only: speak HTTP/2 without TLS (h2c) to ``http://`` hosts. Over TLS, HTTP/2 is
@@ -816,6 +859,8 @@ class FastHttpUser(User, RestMixin[RestResponseContextManager]):
             user=self,
             client_pool=self.client_pool,
             ssl_context_factory=self.ssl_context_factory,
+            ca_bundle=self.ca_bundle,
+            client_cert=self.client_cert,
             headers=self.default_headers,
             proxy_host=self.proxy_host,
             proxy_port=self.proxy_port,

@@ -186,7 +186,7 @@ impl Client {
     #[pyo3(signature = (
         *, network_timeout = None, connection_timeout = None, max_redirects = 30, max_retries = 0,
         insecure = true, headers = None, proxy_host = None, proxy_port = None, pool = None,
-        concurrency = 10, http2_prior_knowledge = false,
+        concurrency = 10, http2_prior_knowledge = false, ca_bundle = None, client_cert = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -202,6 +202,8 @@ impl Client {
         pool: Option<Py<ConnectionPool>>,
         concurrency: usize,
         http2_prior_knowledge: bool,
+        ca_bundle: Option<String>,
+        client_cert: Option<(String, Option<String>)>,
     ) -> PyResult<Self> {
         let mut default_headers = HeaderMap::new();
         default_headers.insert(
@@ -224,7 +226,13 @@ impl Client {
             max_retries,
             connect_timeout: duration(connection_timeout),
             route: Arc::new(Route {
-                tls: TlsKey::insecure(insecure),
+                tls: TlsKey {
+                    verify: match ca_bundle {
+                        Some(path) if !insecure => Verify::Bundle(path),
+                        _ => TlsKey::insecure(insecure).verify,
+                    },
+                    client_cert,
+                },
                 proxy,
                 http2_prior_knowledge,
             }),
