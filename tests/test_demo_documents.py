@@ -241,3 +241,39 @@ def test_document_options_are_in_the_defaults_and_the_cli():
     assert d["access_log"] is None
     args = demo._parser().parse_args(["--max-upload-bytes", "10", "--document-processing-ms", "0"])
     assert (args.max_upload_bytes, args.document_processing_ms) == (10, 0)
+
+
+def test_ready_documents_join_the_chat_knowledge_base():
+    # Cited only once ready, by their words (title and text), after built-in articles on a tie; gone when deleted.
+    with demo.start(document_processing_ms=300, chat_latency_ms=0, chat_latency_jitter_ms=0, **FAST) as s:
+        token = login(s, *ADMIN)
+
+        def ask(query):
+            r = requests.post(s.url + "/api/chat/query", json={"query": query}, headers=auth(token), timeout=T)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        text = b"Zorblax calibration: turn the flux dial to seven before any pricing review."
+        doc = upload(s, token, files={"file": ("notes.md", text)}, data={"title": "Zorblax field guide"}).json()
+        assert ask("zorblax calibration")["citations"] == []  # still processing
+        deadline = time.monotonic() + 5
+        while call(s, "GET", f"{DOCS}/{doc['id']}", token).json()["status"] != "ready":
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.05)
+        answer = ask("How do I do the zorblax calibration?")
+        assert [(c["id"], c["document_id"], c["title"], c["score"]) for c in answer["citations"]] == [
+            (doc["id"], doc["id"], "Zorblax field guide", 2)
+        ]
+        assert answer["answer"] == f"{text.decode()} [{doc['id']}]"
+        assert answer["citations"][0]["snippet"] == text.decode()
+        # A tie with a built-in article (pricing, score 1): the article first, then the document.
+        assert [c["id"] for c in ask("pricing")["citations"]][:2] == ["kb-003", doc["id"]]
+        # PDFs are found by their title.
+        pdf = upload(s, token, files={"file": ("spec.pdf", PDF)}, data={"title": "Quuxify specification"}).json()
+        deadline = time.monotonic() + 5
+        while not ask("quuxify")["citations"]:
+            assert time.monotonic() < deadline, "the PDF was never cited"
+            time.sleep(0.05)
+        assert ask("quuxify")["citations"][0]["id"] == pdf["id"]
+        assert call(s, "DELETE", f"{DOCS}/{doc['id']}", token).status_code == 204
+        assert ask("zorblax calibration")["citations"] == []

@@ -1,15 +1,18 @@
-//! The knowledge-base documents admins upload: their metadata only (the bytes are checked and
-//! hashed at upload, then dropped), capped, oldest evicted first. A document is `processing`
-//! until `document_processing_ms` after its upload, then `ready`; the status is derived from the
-//! clock when asked, so no task runs per document.
+//! The knowledge-base documents admins upload: their metadata, the start of their text and the
+//! words they are found by (the bytes are checked and hashed at upload, then dropped), capped,
+//! oldest evicted first. A document is `processing` until `document_processing_ms` after its
+//! upload, then `ready`, and from then on the chat cites it; the status is derived from the clock
+//! when asked, so no task runs per document.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use super::auth::now_secs;
+use super::kb::{self, Hit, Source, Uploaded};
 
 /// The file types an upload may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +80,8 @@ pub struct NewDocument {
     pub size_bytes: usize,
     pub sha256: String,
     pub uploaded_by: u64,
+    /// The document's text (txt and md; empty for a PDF, which is found by its title).
+    pub text: String,
 }
 
 struct Document {
@@ -84,6 +89,10 @@ struct Document {
     meta: NewDocument,
     created_at: u64,
     ready_at: Instant,
+    /// What the chat cites.
+    entry: Arc<Uploaded>,
+    /// The words this document is indexed under.
+    words: Vec<String>,
 }
 
 impl Document {
@@ -118,7 +127,25 @@ struct DocsInner {
     /// Upload sequence -> document, oldest first (eviction order; lists go newest first).
     by_seq: BTreeMap<u64, Document>,
     by_id: HashMap<String, u64>,
+    /// Word -> the documents found by it, in upload order.
+    index: HashMap<String, Vec<u64>>,
     next_seq: u64,
+}
+
+impl DocsInner {
+    fn remove_seq(&mut self, seq: u64) -> Option<Document> {
+        let doc = self.by_seq.remove(&seq)?;
+        self.by_id.remove(&doc.id);
+        for w in &doc.words {
+            if let Some(seqs) = self.index.get_mut(w) {
+                seqs.retain(|s| *s != seq);
+                if seqs.is_empty() {
+                    self.index.remove(w);
+                }
+            }
+        }
+        Some(doc)
+    }
 }
 
 impl Documents {
@@ -142,20 +169,34 @@ impl Documents {
     pub fn insert(&self, meta: NewDocument) -> Result<Value, String> {
         let id = format!("doc_{}", super::auth::random_hex(12)?);
         let now = Instant::now();
+        let words = kb::index_words(&meta.title, &meta.text);
+        let entry = Arc::new(Uploaded {
+            id: id.clone(),
+            title: meta.title.clone(),
+            text: meta.text.chars().take(kb::UPLOADED_TEXT_CHARS).collect(),
+        });
         let mut inner = self.inner.lock();
         while inner.by_seq.len() >= self.cap {
-            let Some((_, gone)) = inner.by_seq.pop_first() else {
+            let Some(oldest) = inner.by_seq.keys().next().copied() else {
                 break;
             };
-            inner.by_id.remove(&gone.id);
+            inner.remove_seq(oldest);
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;
+        for w in &words {
+            inner.index.entry(w.clone()).or_default().push(seq);
+        }
         let doc = Document {
             id: id.clone(),
-            meta,
+            meta: NewDocument {
+                text: String::new(),
+                ..meta
+            },
             created_at: now_secs(),
             ready_at: now + self.processing,
+            entry,
+            words,
         };
         let json = doc.to_json(now);
         inner.by_seq.insert(seq, doc);
@@ -172,10 +213,32 @@ impl Documents {
     /// Removes a document; false if there was none.
     pub fn remove(&self, id: &str) -> bool {
         let mut inner = self.inner.lock();
-        match inner.by_id.remove(id) {
-            Some(seq) => inner.by_seq.remove(&seq).is_some(),
+        match inner.by_id.get(id).copied() {
+            Some(seq) => inner.remove_seq(seq).is_some(),
             None => false,
         }
+    }
+
+    /// The ready documents found by some of `words`, with how many, in upload order.
+    pub fn matching(&self, words: &[String]) -> Vec<Hit> {
+        let now = Instant::now();
+        let inner = self.inner.lock();
+        let mut scores: BTreeMap<u64, usize> = BTreeMap::new();
+        for w in words {
+            for seq in inner.index.get(w).into_iter().flatten() {
+                *scores.entry(*seq).or_default() += 1;
+            }
+        }
+        scores
+            .into_iter()
+            .filter_map(|(seq, score)| {
+                let doc = inner.by_seq.get(&seq)?;
+                (now >= doc.ready_at).then(|| Hit {
+                    source: Source::Uploaded(doc.entry.clone()),
+                    score,
+                })
+            })
+            .collect()
     }
 
     /// Documents `offset..offset + limit`, newest first, and the total.
@@ -214,7 +277,37 @@ mod tests {
             size_bytes: n,
             sha256: String::new(),
             uploaded_by: 1,
+            text: format!("shared words{n}"),
         }
+    }
+
+    #[test]
+    fn ready_documents_are_found_by_their_words_until_removed_or_evicted() {
+        let docs = Documents::new(2, Duration::ZERO);
+        let w = |s: &str| vec![s.to_string()];
+        let id1 = docs
+            .insert(meta(1))
+            .map(|j| j["id"].as_str().unwrap_or_default().to_owned());
+        let id1 = id1.unwrap_or_default();
+        docs.insert(meta(2)).ok();
+        assert_eq!(docs.matching(&w("shared")).len(), 2);
+        assert_eq!(docs.matching(&w("words1"))[0].id(), id1);
+        assert!(docs.matching(&w("nothing")).is_empty());
+        assert!(docs.remove(&id1));
+        assert!(docs.matching(&w("words1")).is_empty());
+        // the third evicts the second, whose words go with it
+        docs.insert(meta(3)).ok();
+        docs.insert(meta(4)).ok();
+        assert!(docs.matching(&w("words2")).is_empty());
+        assert_eq!(docs.matching(&w("shared")).len(), 2);
+        assert_eq!(docs.inner.lock().index.get("words2"), None);
+    }
+
+    #[test]
+    fn processing_documents_are_not_cited_yet() {
+        let docs = Documents::new(10, Duration::from_secs(3600));
+        docs.insert(meta(1)).ok();
+        assert!(docs.matching(&["shared".to_string()]).is_empty());
     }
 
     #[test]

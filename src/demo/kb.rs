@@ -96,15 +96,86 @@ pub const MAX_CITATIONS: usize = 3;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 120;
 
+/// An uploaded document the chat can cite once it is ready: its id, its title and the start of
+/// its text (what an answer quotes).
+pub struct Uploaded {
+    pub id: String,
+    pub title: String,
+    pub text: String,
+}
+
+/// How much of an uploaded document's text an answer quotes, in characters.
+pub const UPLOADED_TEXT_CHARS: usize = 300;
+/// Most distinct words an uploaded document is found by (bounds the index per document).
+pub const MAX_INDEXED_WORDS: usize = 500;
+
+/// Words too common to say what a document is about.
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "are", "but", "not", "you", "your", "all", "any", "can", "had", "her",
+    "was", "one", "our", "out", "has", "have", "his", "how", "its", "may", "new", "now", "see",
+    "who", "what", "when", "where", "which", "why", "with", "this", "that", "these", "those",
+    "from", "they", "them", "then", "than", "there", "their", "will", "would", "could", "should",
+    "does", "did", "into", "about", "also", "been", "being", "were", "some", "such", "only",
+    "other", "more", "most", "very", "just", "over", "each",
+];
+
+/// The words an uploaded document is found by: the distinct words of its title and text, of
+/// three characters or more, without common ones, at most `MAX_INDEXED_WORDS`.
+pub fn index_words(title: &str, text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for w in words(title).into_iter().chain(
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_lowercase),
+    ) {
+        if out.len() >= MAX_INDEXED_WORDS {
+            break;
+        }
+        if w.chars().count() >= 3 && !STOPWORDS.contains(&w.as_str()) && seen.insert(w.clone()) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// Where a cited answer comes from.
+pub enum Source {
+    Builtin(&'static Entry),
+    Uploaded(std::sync::Arc<Uploaded>),
+}
+
 /// One cited entry and how many query words matched it.
 pub struct Hit {
-    pub entry: &'static Entry,
+    pub source: Source,
     pub score: usize,
 }
 
 impl Hit {
+    pub fn id(&self) -> &str {
+        match &self.source {
+            Source::Builtin(e) => e.id,
+            Source::Uploaded(u) => &u.id,
+        }
+    }
+
+    pub fn title(&self) -> &str {
+        match &self.source {
+            Source::Builtin(e) => e.title,
+            Source::Uploaded(u) => &u.title,
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match &self.source {
+            Source::Builtin(e) => e.text,
+            Source::Uploaded(u) if u.text.trim().is_empty() => &u.title,
+            Source::Uploaded(u) => &u.text,
+        }
+    }
+
     pub fn snippet(&self) -> String {
-        let text = self.entry.text;
+        let text = self.text();
         if text.chars().count() <= SNIPPET_CHARS {
             return text.to_owned();
         }
@@ -128,9 +199,10 @@ pub fn words(query: &str) -> Vec<String> {
     out
 }
 
-/// The entries sharing at least one keyword with the query: best score first, ties in KB order,
-/// at most `MAX_CITATIONS`.
-pub fn search(query: &str) -> Vec<Hit> {
+/// The entries sharing at least one keyword with the query, built-in articles and then ready
+/// uploaded documents (`uploaded` gives those with their scores, in upload order): best score
+/// first, ties in that order, at most `MAX_CITATIONS`.
+pub fn search(query: &str, uploaded: impl FnOnce(&[String]) -> Vec<Hit>) -> Vec<Hit> {
     let words = words(query);
     let mut hits: Vec<Hit> = ENTRIES
         .iter()
@@ -139,13 +211,25 @@ pub fn search(query: &str) -> Vec<Hit> {
                 .iter()
                 .filter(|w| entry.keywords.contains(&w.as_str()))
                 .count();
-            (score > 0).then_some(Hit { entry, score })
+            (score > 0).then_some(Hit {
+                source: Source::Builtin(entry),
+                score,
+            })
         })
         .collect();
-    // stable sort: equal scores keep KB order
+    if !words.is_empty() {
+        hits.extend(uploaded(&words));
+    }
+    // stable sort: equal scores keep KB order, then upload order
     hits.sort_by_key(|h| std::cmp::Reverse(h.score));
     hits.truncate(MAX_CITATIONS);
     hits
+}
+
+/// `search` over the built-in articles only.
+#[cfg(test)]
+pub fn search_builtin(query: &str) -> Vec<Hit> {
+    search(query, |_| Vec::new())
 }
 
 pub const NO_MATCH_ANSWER: &str = "I could not find anything about that in the VoiceAssist knowledge base. Try asking about features, pricing, security, integrations, languages, audio setup or troubleshooting.";
@@ -155,11 +239,11 @@ pub fn answer(hits: &[Hit]) -> String {
     let Some(best) = hits.first() else {
         return NO_MATCH_ANSWER.to_owned();
     };
-    let mut out = format!("{} [{}]", best.entry.text, best.entry.id);
+    let mut out = format!("{} [{}]", best.text(), best.id());
     if hits.len() > 1 {
         let others: Vec<String> = hits[1..]
             .iter()
-            .map(|h| format!("\"{}\" [{}]", h.entry.title, h.entry.id))
+            .map(|h| format!("\"{}\" [{}]", h.title(), h.id()))
             .collect();
         out.push_str(" See also: ");
         out.push_str(&others.join(", "));
@@ -174,39 +258,42 @@ mod tests {
 
     #[test]
     fn a_matching_query_gets_citations_best_first() {
-        let hits = search("How much does the Team plan cost? Any free trial?");
+        let hits = search_builtin("How much does the Team plan cost? Any free trial?");
         assert!(!hits.is_empty());
-        assert_eq!(hits[0].entry.id, "kb-003");
+        assert_eq!(hits[0].id(), "kb-003");
         assert!(hits.len() <= MAX_CITATIONS);
         assert!(answer(&hits).contains("[kb-003]"));
     }
 
     #[test]
     fn a_query_matching_nothing_gets_no_citations() {
-        let hits = search("zebra quantum lasagna");
+        let hits = search_builtin("zebra quantum lasagna");
         assert!(hits.is_empty());
         assert_eq!(answer(&hits), NO_MATCH_ANSWER);
-        assert!(search("").is_empty());
-        assert!(search("!!! ???").is_empty());
+        assert!(search_builtin("").is_empty());
+        assert!(search_builtin("!!! ???").is_empty());
     }
 
     #[test]
     fn matching_is_case_and_punctuation_insensitive_and_deterministic() {
-        let a = search("SECURITY, encryption?");
-        let b = search("security encryption");
-        assert_eq!(a[0].entry.id, "kb-004");
+        let a = search_builtin("SECURITY, encryption?");
+        let b = search_builtin("security encryption");
+        assert_eq!(a[0].id(), "kb-004");
         assert_eq!(a[0].score, 2);
         assert_eq!(answer(&a), answer(&b));
-        let ids = |h: &[Hit]| h.iter().map(|x| x.entry.id).collect::<Vec<_>>();
-        assert_eq!(ids(&search("slack pricing")), ids(&search("slack pricing")));
+        let ids = |h: &[Hit]| h.iter().map(|x| x.id().to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&search_builtin("slack pricing")),
+            ids(&search_builtin("slack pricing"))
+        );
     }
 
     #[test]
     fn repeated_words_count_once_and_ties_keep_kb_order() {
-        let hits = search("pricing pricing pricing slack");
+        let hits = search_builtin("pricing pricing pricing slack");
         assert_eq!(hits[0].score, 1);
-        assert_eq!(hits[0].entry.id, "kb-003");
-        assert_eq!(hits[1].entry.id, "kb-005");
+        assert_eq!(hits[0].id(), "kb-003");
+        assert_eq!(hits[1].id(), "kb-005");
     }
 
     #[test]
@@ -226,8 +313,48 @@ mod tests {
     #[test]
     fn snippets_are_bounded() {
         for e in ENTRIES {
-            let s = Hit { entry: e, score: 1 }.snippet();
+            let s = Hit {
+                source: Source::Builtin(e),
+                score: 1,
+            }
+            .snippet();
             assert!(s.chars().count() <= SNIPPET_CHARS + 1);
         }
+    }
+
+    #[test]
+    fn uploaded_documents_are_found_by_their_words_after_the_builtins() {
+        let doc = std::sync::Arc::new(Uploaded {
+            id: "doc_1".into(),
+            title: "Zorblax handbook".into(),
+            text: "The zorblax pricing of the Team plan.".into(),
+        });
+        let words = index_words(&doc.title, &doc.text);
+        assert!(words.contains(&"zorblax".to_string()));
+        assert!(!words.contains(&"the".to_string()));
+        let uploaded = |q: &[String]| {
+            let score = q.iter().filter(|w| words.contains(w)).count();
+            (score > 0)
+                .then(|| Hit {
+                    source: Source::Uploaded(doc.clone()),
+                    score,
+                })
+                .into_iter()
+                .collect()
+        };
+        let hits = search("zorblax", uploaded);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].id(), "doc_1");
+        assert!(answer(&hits).starts_with("The zorblax pricing"));
+        // a tie with a built-in article: the article first
+        let hits = search("pricing", uploaded);
+        assert_eq!(hits[0].id(), "kb-003");
+        assert_eq!(hits[1].id(), "doc_1");
+    }
+
+    #[test]
+    fn indexing_is_bounded() {
+        let text: String = (0..5_000).map(|i| format!("word{i} ")).collect();
+        assert_eq!(index_words("t", &text).len(), MAX_INDEXED_WORDS);
     }
 }

@@ -298,14 +298,14 @@ mod tests {
         assert_eq!(transcript(32_000), transcript(32_000));
         let matching: Vec<bool> = TRANSCRIPTS
             .iter()
-            .map(|t| !kb::search(t).is_empty())
+            .map(|t| !kb::search_builtin(t).is_empty())
             .collect();
         assert_eq!(
             matching,
             [true, true, true, true, false, true, true, false],
             "{TRANSCRIPTS:?}"
         );
-        assert_eq!(kb::search(TRANSCRIPTS[0])[0].entry.id, "kb-003");
+        assert_eq!(kb::search_builtin(TRANSCRIPTS[0])[0].id(), "kb-003");
     }
 
     #[test]

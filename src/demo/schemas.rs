@@ -109,12 +109,13 @@ pub struct ChatQuery {
 /// A knowledge-base article the answer draws on.
 #[derive(ToSchema)]
 pub struct Citation {
+    /// A built-in article's id (`kb-003`) or an uploaded document's (`doc_…`).
     #[schema(example = "kb-003")]
     id: String,
     document_id: String,
     title: String,
     snippet: String,
-    /// Distinct query words among the article's keywords.
+    /// Distinct query words among the article's keywords (or among an uploaded document's words).
     score: u32,
 }
 

@@ -57,9 +57,9 @@ pub fn citations(hits: &[kb::Hit]) -> Value {
     hits.iter()
         .map(|h| {
             json!({
-                "id": h.entry.id,
-                "document_id": h.entry.id,
-                "title": h.entry.title,
+                "id": h.id(),
+                "document_id": h.id(),
+                "title": h.title(),
                 "snippet": h.snippet(),
                 "score": h.score,
             })
@@ -121,7 +121,7 @@ pub async fn query(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let hits = kb::search(query);
+    let hits = kb::search(query, |w| state.documents.matching(w));
     let answer = kb::answer(&hits);
     let citations = citations(&hits);
     state.queries.fetch_add(1, Ordering::Relaxed);

@@ -136,6 +136,11 @@ pub async fn upload(State(state): State<Shared>, request: Request) -> Result<Res
             size_bytes: bytes.len(),
             sha256,
             uploaded_by: admin.id,
+            // checked as UTF-8 above for these kinds; a PDF is found by its title
+            text: match kind {
+                Kind::Pdf => String::new(),
+                _ => String::from_utf8_lossy(&bytes).into_owned(),
+            },
         })
         .map_err(ApiError::Internal)?;
     Ok((StatusCode::CREATED, Json(doc)).into_response())

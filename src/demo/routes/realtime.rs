@@ -631,7 +631,7 @@ impl Session {
         let config = &self.state.config;
         let delay = chat::chat_latency(config, chat::rand_unit());
         let drop = chat::roll(config.drop_rate);
-        let hits = kb::search(&query);
+        let hits = kb::search(&query, |w| self.state.documents.matching(w));
         let answer = kb::answer(&hits);
         let citations = chat::citations(&hits);
         self.state
