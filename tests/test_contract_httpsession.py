@@ -352,6 +352,28 @@ def test_session_cookie_set_by_hand(check):
     check(scenario)
 
 
+def test_cookie_set_by_hand_goes_to_every_host(check):
+    # requests (http.cookiejar) sends a cookie without a domain to any host, on paths under its own.
+    def scenario(s, ctx):
+        s.cookies.set("token", "abc")
+        s.cookies.set("scoped", "1", path="/cookies")
+        other = ctx.base_url.replace("127.0.0.1", "localhost")
+        s.get("/cookies/set?host=1")
+        out = [
+            s.get("/cookies").json()["cookies"],
+            s.get(other + "/cookies").json()["cookies"],
+            s.get(other + "/echo").json()["headers"].get("cookie"),
+        ]
+        del s.cookies["token"]
+        out.append(s.get(other + "/cookies").json()["cookies"])
+        out.append(sorted((c.name, c.value, c.domain, c.path) for c in s.cookies))
+        s.cookies.clear()
+        out.append(s.get("/cookies").json()["cookies"])
+        return out
+
+    check(scenario)
+
+
 # ---- auth --------------------------------------------------------------------------------------------------------
 
 

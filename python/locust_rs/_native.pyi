@@ -74,6 +74,8 @@ class Client:
     def cookie_header(self, url: str) -> str | None:
         """The Cookie header this client would send to ``url``, if any."""
     def set_cookie(self, set_cookie: str, url: str) -> None: ...
+    def set_cookie_anywhere(self, name: str, value: str, path: str) -> None:
+        """A cookie without a domain, sent to every host on paths under ``path``."""
     def clear_cookies(self) -> None: ...
 
 class NativeError:

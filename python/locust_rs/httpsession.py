@@ -455,21 +455,18 @@ class _SessionHeaders(CaseInsensitiveDict):
 class _SessionCookies(_CookieJarView, RequestsCookieJar):
     """``session.cookies``: a ``RequestsCookieJar`` over the Rust cookie store (reads refresh from it, writes go to it).
 
-    A cookie set without a domain (``session.cookies.set("a", "b")``) is stored for the host of ``base_url``."""
+    A cookie set without a domain (``session.cookies.set("a", "b")``) is sent to every host, as requests sends it."""
 
-    def __init__(self, client, base_url: str | None) -> None:
+    def __init__(self, client) -> None:
         RequestsCookieJar.__init__(self)
         self._client = client
-        self._default_host = urlparse(base_url).hostname if base_url else None
 
     def set_cookie(self, cookie: Cookie, *args, **kwargs) -> None:
         if hasattr(cookie.value, "startswith") and cookie.value.startswith('"') and cookie.value.endswith('"'):
             cookie.value = cookie.value.replace('\\"', "")
-        if not cookie.domain and self._default_host:
-            attrs = [f"{cookie.name}={cookie.value or ''}", f"Path={cookie.path or '/'}"]
-            if cookie.expires is not None:
-                attrs.append(f"Max-Age={max(0, int(cookie.expires - time.time()))}")
-            self._client.set_cookie("; ".join(attrs), f"http://{self._default_host}{cookie.path or '/'}")
+        if not cookie.domain:
+            if cookie.expires is None or cookie.expires > time.time():
+                self._client.set_cookie_anywhere(cookie.name, cookie.value or "", cookie.path or "/")
             return
         _CookieJarView.set_cookie(self, cookie)
 
@@ -617,7 +614,7 @@ class HttpSession(requests.Session):
         )
         self._owns_pool = pool_manager is None
         self._headers_version = (self._headers, 0)
-        self.cookies = _SessionCookies(self._client, base_url)
+        self.cookies = _SessionCookies(self._client)
 
         parsed_url = urlparse(self.base_url)
         if parsed_url.username and parsed_url.password:
@@ -626,7 +623,6 @@ class HttpSession(requests.Session):
                 (parsed_url.scheme, netloc, parsed_url.path, parsed_url.params, parsed_url.query, parsed_url.fragment)
             )
             self.auth = HTTPBasicAuth(unquote(parsed_url.username), unquote(parsed_url.password))
-            self.cookies._default_host = urlparse(self.base_url).hostname
 
     @property
     def headers(self) -> CaseInsensitiveDict:

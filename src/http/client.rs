@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use cookie_store::CookieStore;
 use http::header::{
     HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, COOKIE, HOST, LOCATION,
     PROXY_AUTHORIZATION, SET_COOKIE,
@@ -18,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use url::Url;
 
+use super::cookies::Jar;
 use super::pool::{connect, with_timeout, Body, ConnectionPool, Origin, PoolInner, Route, Sender};
 use super::proxy::{Proxy, ProxyMap};
 use super::response::{BodyStream, NativeError};
@@ -41,60 +41,6 @@ struct Config {
 struct Shared {
     cfg: Config,
     cookies: Mutex<Jar>,
-}
-
-/// The cookie store plus the order cookies were first set in: like http.cookiejar, a request
-/// sends longer paths first and, within a path, older cookies first.
-#[derive(Default)]
-struct Jar {
-    store: CookieStore,
-    order: std::collections::HashMap<String, u64>,
-    next: u64,
-}
-
-impl Jar {
-    fn parse(&mut self, set_cookie: &str, url: &Url) -> Result<(), String> {
-        self.store
-            .parse(set_cookie, url)
-            .map_err(|e| e.to_string())?;
-        if let Some(name) = set_cookie.split(['=', ';']).next() {
-            let name = name.trim().to_string();
-            if !self.order.contains_key(&name) {
-                self.order.insert(name, self.next);
-                self.next += 1;
-            }
-        }
-        Ok(())
-    }
-
-    fn header(&self, url: &Url) -> Option<HeaderValue> {
-        let mut cookies = self.store.matches(url);
-        if cookies.is_empty() {
-            return None;
-        }
-        cookies.sort_by_key(|c| {
-            let path_len = String::from(&c.path).len();
-            (
-                std::cmp::Reverse(path_len),
-                self.order.get(c.name()).copied().unwrap_or(u64::MAX),
-            )
-        });
-        let mut out = String::new();
-        for c in cookies {
-            if !out.is_empty() {
-                out.push_str("; ");
-            }
-            out.push_str(c.name());
-            out.push('=');
-            out.push_str(c.value());
-        }
-        HeaderValue::from_str(&out).ok()
-    }
-
-    fn clear(&mut self) {
-        self.store.clear();
-        self.order.clear();
-    }
 }
 
 struct Spec {
@@ -384,25 +330,16 @@ impl Client {
         bridge::submit(fut).map_err(crate::py_err)
     }
 
-    /// The cookies this client holds, as (name, value, domain, path) tuples.
+    /// The cookies this client holds, as (name, value, domain, path) tuples; the domain is empty
+    /// for a cookie set without one (sent to every host).
     fn cookies(&self) -> Vec<(String, String, String, String)> {
-        let jar = self.shared.cookies.lock();
-        jar.store
-            .iter_unexpired()
-            .map(|c| {
-                let domain = match &c.domain {
-                    cookie_store::CookieDomain::HostOnly(d)
-                    | cookie_store::CookieDomain::Suffix(d) => d.clone(),
-                    _ => String::new(),
-                };
-                (
-                    c.name().to_string(),
-                    c.value().to_string(),
-                    domain,
-                    String::from(&c.path),
-                )
-            })
-            .collect()
+        self.shared.cookies.lock().list()
+    }
+
+    /// Stores a cookie without a domain, sent to every host on paths under `path`, as
+    /// http.cookiejar sends `requests.cookies.create_cookie(name, value)`.
+    fn set_cookie_anywhere(&self, name: String, value: String, path: String) {
+        self.shared.cookies.lock().set_anywhere(name, value, path);
     }
 
     /// Stores a cookie as if `url` had sent it in a Set-Cookie header.

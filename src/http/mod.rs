@@ -3,6 +3,7 @@
 //! `decode` undoes Content-Encoding; `response` is the lazy Python view of the result.
 
 pub mod client;
+pub mod cookies;
 pub mod decode;
 pub mod pool;
 pub mod proxy;
