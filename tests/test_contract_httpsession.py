@@ -605,6 +605,14 @@ def test_response_hooks_of_request_replace_the_sessions(check):
     check(scenario)
 
 
+def test_history_responses_carry_their_bodies(check):
+    def scenario(s, ctx):
+        r = s.get("/status/302?location=/status/301%3Flocation%3D/echo")
+        return [(h.status_code, h.content, h.text, h.encoding) for h in r.history]
+
+    check(scenario)
+
+
 def test_too_many_redirects(check):
     def scenario(s, ctx):
         s.max_redirects = 2

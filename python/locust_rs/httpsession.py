@@ -174,7 +174,7 @@ class Response(requests.Response):
         if not self._native.redirected:
             return args.prepared()
         method = args.method.upper()
-        for status, _url, _headers, _reason_phrase in self._native.history():
+        for status, _url, _headers, _reason_phrase, _body in self._native.history():
             if (
                 (status == 303 and method != "HEAD")
                 or (status == 302 and method != "HEAD")
@@ -192,14 +192,14 @@ class Response(requests.Response):
 
     def _compute_history(self) -> list:
         hops = []
-        for status, url, pairs, reason in self._native.history():
+        for status, url, pairs, reason, body in self._native.history():
             r = requests.Response()
             r.status_code = status
             r.url = url
             r.headers = _joined_headers(pairs)
             r.reason = _native_reason(reason, status)
             r.encoding = get_encoding_from_headers(r.headers)
-            r._content = b""
+            r._content = body
             r._content_consumed = True
             r.request = _RequestArgs(self._args.method, url, self._args.headers, None).prepared()
             hops.append(r)

@@ -447,10 +447,13 @@ async fn execute(
                 return Err(e);
             }
             let (parts, body) = resp.into_parts();
-            // Reading the redirect's body frees its connection for the next hop.
-            if read_body(body, spec.read_timeout).await.1.is_none() {
+            // Reading the redirect's body frees its connection for the next hop; requests keeps
+            // it as the history response's content.
+            let (raw, read_error) = read_body(body, spec.read_timeout).await;
+            if read_error.is_none() {
                 pool.checkin(&origin, sender);
             }
+            let hop_body = decode::decode(&parts.headers, raw).unwrap_or_default();
             let next = spec.url.join(&location).map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidUrl,
@@ -468,6 +471,7 @@ async fn execute(
                 url: spec.url.to_string(),
                 reason: custom_reason(&parts.extensions),
                 headers: parts.headers,
+                body: hop_body,
             });
             redirect(&mut spec, &origin, status, next);
             continue;

@@ -22,6 +22,8 @@ pub struct Hop {
     pub url: String,
     pub headers: HeaderMap,
     pub reason: Option<Bytes>,
+    /// The redirect's body, decoded (empty if it could not be read or decoded).
+    pub body: Bytes,
 }
 
 /// The reason phrase the server sent, when it is not the status code's standard one (hyper

@@ -226,7 +226,7 @@ impl NativeResponse {
         super::reason_phrase(self.status_code, self.reason.as_ref())
     }
 
-    /// The redirects followed, oldest first, as (status, url, headers, reason) tuples.
+    /// The redirects followed, oldest first, as (status, url, headers, reason, body) tuples.
     fn history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
         for hop in &self.history {
@@ -239,6 +239,7 @@ impl NativeResponse {
                     super::reason_phrase(hop.status, hop.reason.as_ref())
                         .into_pyobject(py)?
                         .into_any(),
+                    PyBytes::new(py, &hop.body).into_any(),
                 ],
             )?;
             list.append(t)?;
