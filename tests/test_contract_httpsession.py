@@ -352,6 +352,24 @@ def test_session_cookie_set_by_hand(check):
     check(scenario)
 
 
+@pytest.mark.parametrize("form", ["jar", "dict-jar"])
+def test_assigning_a_cookie_jar(check, form):
+    def scenario(s, ctx):
+        from requests.cookies import RequestsCookieJar, cookiejar_from_dict
+
+        s.get("/cookies/set?old=1")
+        if form == "jar":
+            jar = RequestsCookieJar()
+            jar.set("a", "1", domain="127.0.0.1", path="/")
+            jar.set("b", "2")
+        else:
+            jar = cookiejar_from_dict({"c": "3"})
+        s.cookies = jar
+        return [s.get("/cookies").json()["cookies"], sorted((c.name, c.value) for c in s.cookies)]
+
+    check(scenario)
+
+
 def test_cookie_set_by_hand_goes_to_every_host(check):
     # requests (http.cookiejar) sends a cookie without a domain to any host, on paths under its own.
     def scenario(s, ctx):

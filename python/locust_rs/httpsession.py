@@ -12,6 +12,7 @@ from locust.exception import CatchResponseError, LocustError, ResponseError, Sto
 from locust.user import User
 from locust.user.users import RestMixin
 
+import copy
 import os
 import re
 import time
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlparse, urlunparse
 import requests
 from requests import exceptions as rex
 from requests.auth import HTTPBasicAuth, _basic_auth_str
-from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
+from requests.cookies import RequestsCookieJar, cookiejar_from_dict, extract_cookies_to_jar
 from requests.hooks import default_hooks, dispatch_hook
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
@@ -614,7 +615,7 @@ class HttpSession(requests.Session):
         )
         self._owns_pool = pool_manager is None
         self._headers_version = (self._headers, 0)
-        self.cookies = _SessionCookies(self._client)
+        self._cookies = _SessionCookies(self._client)
 
         parsed_url = urlparse(self.base_url)
         if parsed_url.username and parsed_url.password:
@@ -631,6 +632,23 @@ class HttpSession(requests.Session):
     @headers.setter
     def headers(self, value) -> None:
         self._headers = value if isinstance(value, _SessionHeaders) else _SessionHeaders(value)
+
+    @property
+    def cookies(self) -> RequestsCookieJar:
+        """The session's cookies: a ``RequestsCookieJar`` view of the Rust cookie store."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, jar) -> None:
+        # Assigning a jar (or a dict, as requests' cookiejar_from_dict takes) replaces the session's cookies with
+        # a copy of its own; the store stays in Rust, so later changes to that object are not seen.
+        if jar is self._cookies:
+            return
+        self._cookies.clear()
+        if isinstance(jar, dict):
+            jar = cookiejar_from_dict(jar)
+        for cookie in jar or ():
+            self._cookies.set_cookie(copy.copy(cookie))
 
     @property
     def pool(self) -> ConnectionPool:
