@@ -406,6 +406,25 @@ def test_cookiejar_attribute(contract):
     contract.check(scenario)
 
 
+def test_cookiejar_replaced(contract):
+    # Assigning another jar to `client.cookiejar` changes nothing in Locust (geventhttpclient's UserAgent keeps the
+    # jar it was built with): the session's cookies go on being sent, and the new jar's are not.
+    def scenario(s, ctx):
+        from http.cookiejar import Cookie, CookieJar
+
+        s.get("/cookies/set?a=1")
+        s.cookiejar = CookieJar()
+        after_reset = s.get("/cookies").json()["cookies"]
+        jar = CookieJar()
+        jar.set_cookie(
+            Cookie(0, "b", "2", None, False, "127.0.0.1", True, False, "/", True, False, None, False, None, None, {})
+        )
+        s.cookiejar = jar
+        return {"after_reset": after_reset, "with_jar": s.get("/cookies").json()["cookies"]}
+
+    contract.check(scenario)
+
+
 # ---- authentication ----------------------------------------------------------------------------------------------
 
 
