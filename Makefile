@@ -13,7 +13,7 @@ install:  ## build (release) and install the package with its pinned dependencie
 # schemathesis goes in a directory of its own, for tests/test_demo_openapi.py's subprocess only:
 # installed beside the suite, its pytest plugin breaks gevent's ssl patching.
 test-deps:  ## install the pinned test tools
-	$(PIP) install -c constraints.txt pytest pytest-timeout ruff trustme hypercorn websockets websocket-client
+	$(PIP) install -c constraints.txt pytest pytest-timeout ruff trustme hypercorn websockets websocket-client pysocks
 	$(PIP) install -q -c constraints.txt --upgrade --target .schemathesis-deps schemathesis
 	$(PIP) install -c constraints.txt hdrhistogram pandas matplotlib nbclient nbformat ipykernel
 

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Proxy,
     /// A proxy URL that is malformed or has a scheme other than http/https.
     InvalidProxy,
+    /// A SOCKS proxy refused or failed the tunnel (or could not be reached: errno then says why).
+    Socks,
     /// The peer spoke something that is not valid HTTP.
     Protocol,
     /// The body could not be decoded with its Content-Encoding.
@@ -54,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Proxy => "proxy",
             ErrorKind::InvalidProxy => "invalid_proxy",
+            ErrorKind::Socks => "socks",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Decode => "decode",
             ErrorKind::TooManyRedirects => "too_many_redirects",

@@ -92,6 +92,14 @@ class Net:
             argv = [sys.executable, str(HERE / "proxy_server.py"), "--log", str(log), *extra]
             self.proxies[name] = _Proc(argv, f"<PROXY_{name.upper()}_PORT>")
 
+        self.socks = {}
+        for name, extra in {"socks": [], "socks_auth": ["--auth", "user:pw"]}.items():
+            log = root / f"{name}.log"
+            log.touch()
+            self.logs[name] = log
+            argv = [sys.executable, str(HERE / "socks_server.py"), "--log", str(log), *extra]
+            self.socks[name] = _Proc(argv, f"<{name.upper()}_PORT>")
+
     def proxy_url(self, name: str, credentials: str = "") -> str:
         scheme = "https" if name in ("tls", "untrusted") else "http"
         return f"{scheme}://{credentials}127.0.0.1:{self.proxies[name].port}"
@@ -103,7 +111,7 @@ class Net:
         return [json.loads(line) for line in self.logs[name].read_text().splitlines()[start:]]
 
     def stop(self):
-        for p in [self.https, *self.proxies.values()]:
+        for p in [self.https, *self.proxies.values(), *self.socks.values()]:
             p.stop()
 
 
@@ -347,15 +355,44 @@ def test_unusable_proxy_urls_raise(check, proxy):
     check(lambda s, ctx: ctx.observe(s.get("/echo", proxies={"http": proxy})))
 
 
-def test_socks_proxy_is_a_clear_error():
-    # requests raises InvalidSchema too (without PySocks, "Missing dependencies for SOCKS support.").
-    import requests
+# ---- SOCKS (requests needs PySocks for these; the test dependencies install it) ----------------------------------
 
-    from locust_rs.httpsession import HttpSession
 
-    s = HttpSession("http://127.0.0.1:1", None, None)
-    with pytest.raises(requests.exceptions.InvalidSchema, match="SOCKS"):
-        s.get("/echo", proxies={"http": "socks5://127.0.0.1:1"})
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "socks4", "socks4a"])
+@pytest.mark.parametrize("target", ["http", "https"])
+def test_socks_proxies(check, net, scheme, target):
+    # By name: socks5 and socks4 resolve "localhost" here and send the address, socks5h and socks4a send the name.
+    def scenario(s, ctx):
+        base = ctx.base_url if target == "http" else net.https_url
+        url = base.replace("127.0.0.1", "localhost") + ("/echo?a=1" if target == "http" else "/peer")
+        proxies = {"all": f"{scheme}://127.0.0.1:{net.socks['socks'].port}"}
+        return through(net, "socks", lambda: brief(s.get(url, verify=net.pki.ca, proxies=proxies)))
+
+    check(scenario)
+
+
+@pytest.mark.parametrize("credentials", ["user:pw@", "user:wrong@", ""], ids=["right", "wrong", "none"])
+def test_socks5_credentials(check, net, credentials):
+    def scenario(s, ctx):
+        proxies = {"all": f"socks5://{credentials}127.0.0.1:{net.socks['socks_auth'].port}"}
+        return through(net, "socks_auth", lambda: ctx.observe(s.get("/echo", proxies=proxies)))
+
+    check(scenario)
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks4"])
+def test_socks_proxy_refused_and_target_down(check, net, refused_port, scheme):
+    def scenario(s, ctx):
+        refused = ctx.observe(s.get("/echo", proxies={"all": f"{scheme}://127.0.0.1:{refused_port}"}))
+        proxies = {"all": f"{scheme}://127.0.0.1:{net.socks['socks'].port}"}
+        down = ctx.observe(s.get(f"http://127.0.0.1:{refused_port}/x", proxies=proxies))
+        return [refused, down]
+
+    check(scenario)
+
+
+def test_unknown_socks_version_raises(check):
+    check(lambda s, ctx: ctx.observe(s.get("/echo", proxies={"http": "socks6://127.0.0.1:1"})))
 
 
 def test_redirect_chooses_the_proxy_per_hop(check, net):

@@ -103,12 +103,69 @@ def _proxy_error(err, url: str, proxy: str | None, request, timeouts: tuple) -> 
     return _chain(rex.ProxyError(retry, request=request), retry, last)
 
 
+def _socks_classes():
+    """PySocks' exception classes when it is installed (requests' own SOCKS support needs it), else stand-ins."""
+    try:
+        import socks
+
+        return (
+            socks.GeneralProxyError,
+            socks.ProxyConnectionError,
+            socks.SOCKS5AuthError,
+            socks.SOCKS5Error,
+            (socks.SOCKS4Error),
+        )
+    except ImportError:
+        return (_SocksError,) * 5
+
+
+class _SocksError(OSError):
+    def __init__(self, msg, socket_err=None) -> None:
+        super().__init__(msg if socket_err is None else f"{msg}: {socket_err}")
+        self.socket_err = socket_err
+
+
+def _socks_error(err, url: str, proxy: str | None, request) -> BaseException:
+    """What requests (urllib3 with PySocks) raises when a SOCKS proxy fails: a ConnectionError whose
+    NewConnectionError names the origin's SOCKS pool, with PySocks' exception down the chain."""
+    https, host, port, _pool, path = _where(url)
+    kind = "HTTPS" if https else "HTTP"
+    pool = _PoolName(f"SOCKS{kind}ConnectionPool(host='{host}', port={port})")
+    conn = _PoolName(f"{'SOCKSHTTPS' if https else 'SOCKS'}Connection(host='{host}', port={port})")
+    general, connection, auth, socks5, socks4 = _socks_classes()
+    scheme = (proxy or "").split("://", 1)[0].lower()
+    if err.errno is not None:
+        inner: BaseException = (
+            ConnectionRefusedError(err.errno, "Connection refused")
+            if err.errno == 111
+            else OSError(err.errno, err.message)
+        )
+        p = parse_url(proxy) if proxy else None
+        where = f"{p.host}:{p.port or 1080}" if p is not None else "?"
+        proxy_err = connection(
+            f"Error connecting to {'SOCKS4' if scheme.startswith('socks4') else 'SOCKS5'} proxy {where}", inner
+        )
+    else:
+        if "authentication" in err.message:
+            inner = auth(err.message)
+        elif err.message[:2] == "0x":
+            inner = (socks4 if scheme.startswith("socks4") else socks5)(err.message)
+        else:
+            inner = general(err.message)
+        proxy_err = general("Socket error", inner)
+    new_conn = u3.NewConnectionError(conn, f"Failed to establish a new connection: {inner}")
+    retry = u3.MaxRetryError(pool, path, new_conn)
+    return _chain(rex.ConnectionError(retry, request=request), retry, new_conn, proxy_err, inner)
+
+
 def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | None = None) -> BaseException:
     """The exception requests would raise for a request that got no response. ``timeouts`` = (connect, read);
     ``proxy``: the proxy URL the request went to, if any."""
     kind = err.kind
     if kind == "proxy":
         return _proxy_error(err, url, proxy, request, timeouts)
+    if kind == "socks":
+        return _socks_error(err, url, proxy, request)
     if kind == "invalid_proxy":
         return rex.InvalidProxyURL(err.message, request=request)
     https, host, port, pool, path = _where(url)

@@ -552,12 +552,14 @@ def _connection_args(url: str, verify, cert, proxies: dict | None) -> dict:
         proxy = select_proxy(url, proxies)
         if proxy:
             proxy = prepend_scheme_if_needed(proxy, "http")
-            if proxy.lower().startswith("socks"):
-                raise rex.InvalidSchema("locust-rs does not support SOCKS proxies (see docs/compatibility.md)")
             parsed = parse_url(proxy)
             if not parsed.host:
                 raise rex.InvalidProxyURL("Please check proxy URL. It is malformed and could be missing the host.")
-            if parsed.scheme not in ("http", "https"):
+            if proxy.lower().startswith("socks"):
+                # SOCKS is built in (requests needs PySocks for it); urllib3's check of the version stays.
+                if parsed.scheme not in ("socks4", "socks4a", "socks5", "socks5h"):
+                    raise ValueError(f"Unable to determine SOCKS version from {proxy}")
+            elif parsed.scheme not in ("http", "https"):
                 raise rex.InvalidURL(ProxySchemeUnknown(parsed.scheme))
         out["proxies"] = [(str(k), str(v)) for k, v in proxies.items()]
     if verify.__class__ is str:

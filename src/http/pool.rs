@@ -41,9 +41,12 @@ impl Origin {
         self.https == other.https && self.host == other.host && self.port == other.port
     }
 
-    /// Requests to this origin go to a proxy in absolute form (plain http through a proxy).
+    /// Requests to this origin go to a proxy in absolute form (plain http through an HTTP proxy).
     pub fn forwarded(&self) -> Option<&Proxy> {
-        self.route.proxy.as_ref().filter(|_| !self.https)
+        self.route
+            .proxy
+            .as_ref()
+            .filter(|p| !self.https && p.socks.is_none())
     }
 }
 
@@ -200,7 +203,8 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let tcp = match with_timeout(connect_timeout, TcpStream::connect((host, port))).await {
-        Err(()) if route.proxy.is_some() => {
+        // A SOCKS proxy that does not answer is a plain connect timeout to urllib3.
+        Err(()) if route.proxy.as_ref().is_some_and(|p| p.socks.is_none()) => {
             return Err(Error::new(ErrorKind::Proxy, PROXY_TIMEOUT))
         }
         Err(()) => return Err(Error::new(ErrorKind::ConnectTimeout, "timed out")),
@@ -210,7 +214,12 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
                 // tokio reports resolver failures as a bare message with no errno.
                 err.kind = ErrorKind::Dns;
             }
-            if route.proxy.is_some() {
+            if let Some(p) = &route.proxy {
+                if p.socks.is_some() {
+                    // PySocks reports the socket error as is (requests: a ConnectionError).
+                    err.kind = ErrorKind::Socks;
+                    return Err(err);
+                }
                 return Err(proxy_unreachable(err));
             }
             return Err(err);
@@ -221,6 +230,12 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
     // The generic steps are timed as one: a proxy's TLS, CONNECT and the origin's TLS.
     let steps = async {
         match &route.proxy {
+            Some(Proxy {
+                socks: Some(socks), ..
+            }) => {
+                let tunnel = proxy::socks_connect(tcp, origin, socks).await?;
+                over(origin, tunnel).await
+            }
             Some(p) if p.tls => {
                 // As urllib3 under requests: the proxy is verified like an https origin, and not at
                 // all for a plain http one; it never gets the client certificate.

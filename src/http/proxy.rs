@@ -5,19 +5,30 @@ use base64::Engine;
 use http::HeaderValue;
 use percent_encoding::percent_decode_str;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use url::Url;
 
 use super::pool::Origin;
 use crate::errors::{Error, ErrorKind};
 
 /// One proxy: where it listens, whether we speak TLS to it (an `https://` proxy), and the
-/// `Proxy-Authorization` its URL's user and password make.
+/// `Proxy-Authorization` its URL's user and password make; or a SOCKS proxy.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct Proxy {
     pub tls: bool,
     pub host: String,
     pub port: u16,
     pub auth: Option<HeaderValue>,
+    pub socks: Option<Socks>,
+}
+
+/// A SOCKS proxy's protocol, as urllib3 names it by scheme: `socks5`/`socks4` resolve the
+/// target's name here, `socks5h`/`socks4a` let the proxy resolve it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Socks {
+    pub version: u8,
+    pub remote_dns: bool,
+    pub credentials: Option<(String, String)>,
 }
 
 impl Proxy {
@@ -28,6 +39,7 @@ impl Proxy {
             host,
             port,
             auth: None,
+            socks: None,
         }
     }
 
@@ -48,6 +60,40 @@ impl Proxy {
             )
         };
         let url = Url::parse(text).map_err(|_| invalid())?;
+        let socks = match url.scheme() {
+            "socks5" => Some((5, false)),
+            "socks5h" => Some((5, true)),
+            "socks4" => Some((4, false)),
+            "socks4a" => Some((4, true)),
+            _ => None,
+        };
+        if let Some((version, remote_dns)) = socks {
+            let host = url
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(invalid)?;
+            // urllib3 hands the user and password to PySocks as written (not percent-decoded).
+            let credentials = (!url.username().is_empty()).then(|| {
+                (
+                    url.username().to_string(),
+                    url.password().unwrap_or("").to_string(),
+                )
+            });
+            return Ok(Proxy {
+                tls: false,
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: url.port().unwrap_or(1080),
+                auth: None,
+                socks: Some(Socks {
+                    version,
+                    remote_dns,
+                    credentials,
+                }),
+            });
+        }
         let tls = match url.scheme() {
             "http" => false,
             "https" => true,
@@ -83,6 +129,7 @@ impl Proxy {
             host,
             port,
             auth,
+            socks: None,
         })
     }
 }
@@ -200,6 +247,92 @@ where
     Ok(())
 }
 
+/// Asks a SOCKS proxy (already connected on `tcp`) for a tunnel to `origin`, and returns the
+/// tunnel: after the handshake it is the same TCP stream.
+pub async fn socks_connect(
+    tcp: TcpStream,
+    origin: &Origin,
+    socks: &Socks,
+) -> Result<TcpStream, Error> {
+    let host = origin.host.trim_start_matches('[').trim_end_matches(']');
+    let target: tokio_socks::TargetAddr<'_> = if socks.remote_dns {
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => tokio_socks::TargetAddr::Ip((ip, origin.port).into()),
+            Err(_) => tokio_socks::TargetAddr::Domain(host.into(), origin.port),
+        }
+    } else {
+        // Resolved here, as PySocks does for socks5:// and socks4:// (SOCKS4 takes IPv4 only).
+        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, origin.port))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Dns, e.to_string()))?
+            .collect();
+        let pick = addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first().filter(|_| socks.version == 5))
+            .copied()
+            .ok_or_else(|| Error::new(ErrorKind::Dns, format!("no address for {host:?}")))?;
+        tokio_socks::TargetAddr::Ip(pick)
+    };
+    let result = match (socks.version, &socks.credentials) {
+        (5, Some((user, password))) => {
+            tokio_socks::tcp::Socks5Stream::connect_with_password_and_socket(
+                tcp, target, user, password,
+            )
+            .await
+            .map(|s| s.into_inner())
+        }
+        (5, None) => tokio_socks::tcp::Socks5Stream::connect_with_socket(tcp, target)
+            .await
+            .map(|s| s.into_inner()),
+        (_, Some((user, _))) => {
+            tokio_socks::tcp::Socks4Stream::connect_with_userid_and_socket(tcp, target, user)
+                .await
+                .map(|s| s.into_inner())
+        }
+        (_, None) => tokio_socks::tcp::Socks4Stream::connect_with_socket(tcp, target)
+            .await
+            .map(|s| s.into_inner()),
+    };
+    result.map_err(|e| socks_error(e, socks.version))
+}
+
+/// A SOCKS failure in PySocks' words (what requests users see in the exception).
+fn socks_error(e: tokio_socks::Error, version: u8) -> Error {
+    use tokio_socks::Error as S;
+    let reply = |code: u8, text: &str| format!("{code:#04x}: {text}");
+    let message = match e {
+        S::Io(io) => {
+            let mut err = Error::from_io(&io, true);
+            err.kind = ErrorKind::Socks;
+            return err;
+        }
+        S::NoAcceptableAuthMethods => {
+            "All offered SOCKS5 authentication methods were rejected".into()
+        }
+        S::PasswordAuthFailure(_) => "SOCKS5 authentication failed".into(),
+        S::GeneralSocksServerFailure if version == 4 => reply(0x5b, "Request rejected or failed"),
+        S::GeneralSocksServerFailure => reply(0x01, "General SOCKS server failure"),
+        S::ConnectionNotAllowedByRuleset => reply(0x02, "Connection not allowed by ruleset"),
+        S::NetworkUnreachable => reply(0x03, "Network unreachable"),
+        S::HostUnreachable => reply(0x04, "Host unreachable"),
+        S::ConnectionRefused => reply(0x05, "Connection refused"),
+        S::TtlExpired => reply(0x06, "TTL expired"),
+        S::CommandNotSupported => reply(0x07, "Command not supported, or protocol error"),
+        S::AddressTypeNotSupported => reply(0x08, "Address type not supported"),
+        S::IdentdAuthFailure => reply(
+            0x5c,
+            "Request rejected because SOCKS server cannot connect to identd on the client",
+        ),
+        S::InvalidUserIdAuthFailure => reply(
+            0x5d,
+            "Request rejected because the client program and identd report different user-ids",
+        ),
+        other => other.to_string(),
+    };
+    Error::new(ErrorKind::Socks, message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +357,18 @@ mod tests {
             Proxy::parse("ftp://x:1").map_err(|e| e.kind),
             Err(ErrorKind::InvalidProxy)
         );
+        let p = Proxy::parse("socks5h://u:p@127.0.0.1").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.port, 1080);
+        assert_eq!(
+            p.socks,
+            Some(Socks {
+                version: 5,
+                remote_dns: true,
+                credentials: Some(("u".into(), "p".into()))
+            })
+        );
+        let p = Proxy::parse("socks4://h:9").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.socks.map(|s| (s.version, s.remote_dns)), Some((4, false)));
     }
 
     #[test]
