@@ -72,15 +72,22 @@ def pipe(src, dst) -> None:
                 pass
 
 
+class JsonLog:
+    """One JSON line per entry, from any thread (shared with ``socks_server.py``)."""
+
+    def __init__(self, path: str) -> None:
+        self.file = open(path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
+        self.lock = threading.Lock()
+
+    def __call__(self, **entry) -> None:
+        with self.lock:
+            self.file.write(json.dumps(entry) + "\n")
+
+
 class Proxy:
     def __init__(self, log_path: str, auth: str | None) -> None:
-        self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
-        self.lock = threading.Lock()
+        self.record = JsonLog(log_path)
         self.expected = f"Basic {base64.b64encode(auth.encode()).decode()}" if auth else None
-
-    def record(self, **entry) -> None:
-        with self.lock:
-            self.log.write(json.dumps(entry) + "\n")
 
     def handle(self, client) -> None:
         client.settimeout(TIMEOUT)
@@ -146,6 +153,29 @@ class Proxy:
             upstream.close()
 
 
+def serve(handle, lifetime: float) -> None:
+    """Runs ``handle(conn)`` in a thread per connection on a loopback port it prints as ``{"port": P}``, until stdin
+    reaches EOF or ``lifetime`` seconds pass. Shared with ``socks_server.py``."""
+    killer = threading.Timer(lifetime, os._exit, (3,))
+    killer.daemon = True
+    killer.start()
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", required=True)
@@ -155,41 +185,24 @@ def main(argv=None) -> int:
     parser.add_argument("--lifetime", type=float, default=600.0)
     args = parser.parse_args(argv)
 
-    killer = threading.Timer(args.lifetime, os._exit, (3,))
-    killer.daemon = True
-    killer.start()
-
     proxy = Proxy(args.log, args.auth)
-    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
     context = None
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
 
-    def serve() -> None:
-        while True:
-            conn, _ = listener.accept()
+    def handle(conn) -> None:
+        if context is not None:
+            conn.settimeout(TIMEOUT)
+            try:
+                conn = context.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
+        proxy.handle(conn)
 
-            def run(conn=conn) -> None:
-                if context is not None:
-                    conn.settimeout(TIMEOUT)
-                    try:
-                        conn = context.wrap_socket(conn, server_side=True)
-                    except (OSError, ssl.SSLError):
-                        conn.close()
-                        return
-                proxy.handle(conn)
-
-            threading.Thread(target=run, daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except (OSError, ValueError):
-        pass
-    os._exit(0)
+    serve(handle, args.lifetime)
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
-import os
 import socket
 import sys
 import threading
+
+from proxy_server import JsonLog, pipe, serve
 
 TIMEOUT = 10.0
 
@@ -39,29 +39,10 @@ def recv_until_nul(sock) -> bytes:
     return data[:-1]
 
 
-def pipe(src, dst) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
 class Socks:
     def __init__(self, log_path: str, auth: str | None) -> None:
-        self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
-        self.lock = threading.Lock()
+        self.record = JsonLog(log_path)
         self.auth = auth
-
-    def record(self, **entry) -> None:
-        with self.lock:
-            self.log.write(json.dumps(entry) + "\n")
 
     def handle(self, client) -> None:
         client.settimeout(TIMEOUT)
@@ -149,27 +130,8 @@ def main(argv=None) -> int:
     parser.add_argument("--auth", help="user:password the proxy requires (SOCKS5)")
     parser.add_argument("--lifetime", type=float, default=600.0)
     args = parser.parse_args(argv)
-
-    killer = threading.Timer(args.lifetime, os._exit, (3,))
-    killer.daemon = True
-    killer.start()
-
-    socks = Socks(args.log, args.auth)
-    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-
-    def serve() -> None:
-        while True:
-            conn, _ = listener.accept()
-            threading.Thread(target=socks.handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except (OSError, ValueError):
-        pass
-    os._exit(0)
+    serve(Socks(args.log, args.auth).handle, args.lifetime)
+    return 0
 
 
 if __name__ == "__main__":
