@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Closed,
     Tls,
     Proxy,
+    /// The HTTP proxy did not accept the connection within the connect timeout.
+    ProxyTimeout,
     /// A proxy URL that is malformed or has a scheme other than http/https.
     InvalidProxy,
     /// A SOCKS proxy refused or failed the tunnel (or could not be reached: errno then says why).
@@ -55,6 +57,7 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::Tls => "tls",
             ErrorKind::Proxy => "proxy",
+            ErrorKind::ProxyTimeout => "proxy_timeout",
             ErrorKind::InvalidProxy => "invalid_proxy",
             ErrorKind::Socks => "socks",
             ErrorKind::Protocol => "protocol",
@@ -73,7 +76,10 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::Timeout | ErrorKind::ConnectTimeout | ErrorKind::Closed
+            ErrorKind::Timeout
+                | ErrorKind::ConnectTimeout
+                | ErrorKind::ProxyTimeout
+                | ErrorKind::Closed
         )
     }
 }

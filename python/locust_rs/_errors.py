@@ -15,8 +15,6 @@ from geventhttpclient.response import HTTPConnectionClosed
 from geventhttpclient.useragent import ConnectionError as GhcConnectionError
 from geventhttpclient.useragent import RetriesExceeded
 
-from locust_rs._requests_errors import PROXY_TIMEOUT
-
 # geventhttpclient retries these for idempotent methods and then reports RetriesExceeded.
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 
@@ -31,7 +29,7 @@ def to_exception(err, url: str, method: str, max_retries: int) -> BaseException:
     if kind == "proxy" and err.errno is not None:
         # The proxy itself could not be reached: geventhttpclient sees only the socket error.
         kind = "connect_refused" if err.errno == 111 else "io"
-    elif kind == "proxy" and err.message == PROXY_TIMEOUT:
+    elif kind == "proxy_timeout":
         kind = "connect_timeout"
     if kind == "connect_refused":
         exc: BaseException = _os_error(ConnectionRefusedError, err, 111)

@@ -53,10 +53,6 @@ def _chain(*excs: BaseException) -> BaseException:
     return excs[0]
 
 
-# The engine's message for a proxy that did not accept the connection in time (src/http/pool.rs).
-PROXY_TIMEOUT = "timed out connecting to the proxy"
-
-
 def _verify_error(message: str) -> BaseException:
     """A failed certificate check: OpenSSL's class and reason code, so handlers that look for them still match,
     then rustls' own words."""
@@ -87,7 +83,7 @@ def _proxy_error(err, url: str, proxy: str | None, request, timeouts: tuple) -> 
             conn_cls(p_host, p_port), f"Failed to establish a new connection: {inner}"
         )
         cause.__context__ = inner
-    elif err.message == PROXY_TIMEOUT:
+    elif err.kind == "proxy_timeout":
         cause = u3.ConnectTimeoutError(
             conn_cls(p_host, p_port), f"Connection to {p_host} timed out. (connect timeout={timeouts[0]})"
         )
@@ -162,7 +158,7 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
     """The exception requests would raise for a request that got no response. ``timeouts`` = (connect, read);
     ``proxy``: the proxy URL the request went to, if any."""
     kind = err.kind
-    if kind == "proxy":
+    if kind in ("proxy", "proxy_timeout"):
         return _proxy_error(err, url, proxy, request, timeouts)
     if kind == "socks":
         return _socks_error(err, url, proxy, request)

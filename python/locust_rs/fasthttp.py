@@ -515,6 +515,41 @@ def _cookie_matches(cookie: Cookie, domain, path, name) -> bool:
     )
 
 
+def _split_credentials(base_url) -> tuple[str, str, str] | None:
+    """Locust's treatment of ``user:password@`` in a base URL: the URL without them, and the user and password
+    (percent-decoded); None unless both are there."""
+    parsed = urlparse(base_url)
+    if not (parsed.username and parsed.password):
+        return None
+    netloc = parsed.netloc.rpartition("@")[2]
+    url = urlunparse((parsed.scheme, netloc, parsed.path, parsed.params, parsed.query, parsed.fragment))
+    return str(url), unquote(parsed.username), unquote(parsed.password)
+
+
+class _SessionCommon:
+    """What Locust's two sessions share, for both of ours (each has ``base_url``, ``request_name`` and ``_client``)."""
+
+    @property
+    def pool(self) -> _native.ConnectionPool:
+        """The connection pool this session's requests use."""
+        return self._client.pool
+
+    def _build_url(self, path: str) -> str:
+        """prepend url with hostname unless it's already an absolute URL"""
+        if absolute_http_url_regexp.match(path):
+            return path
+        return f"{self.base_url}{path}"
+
+    @contextmanager
+    def rename_request(self, name: str) -> Generator[None]:
+        """Group requests using the "with" keyword"""
+        self.request_name = name
+        try:
+            yield
+        finally:
+            self.request_name = None
+
+
 _warned_ssl_context_factory = False
 
 
@@ -538,7 +573,7 @@ def _client_cert(cert) -> tuple[str, str | None] | None:
     return os.fspath(cert_file), os.fspath(key_file) if key_file else None
 
 
-class FastHttpSession:
+class FastHttpSession(_SessionCommon):
     """An HTTP session for one user: keep-alive connections, cookies and Locust events, with
     the same constructor and methods as ``locust.contrib.fasthttp.FastHttpSession``."""
 
@@ -586,43 +621,10 @@ class FastHttpSession:
         self.cookiejar = _CookieJarView(self._client)
         self._metric_keys = _metrics.SessionKeys(user)
 
-        if self.base_url:
-            parsed_url = urlparse(self.base_url)
-            if parsed_url.username and parsed_url.password:
-                netloc = parsed_url.netloc.rpartition("@")[2]
-                self.base_url = str(
-                    urlunparse(
-                        (
-                            parsed_url.scheme,
-                            netloc,
-                            parsed_url.path,
-                            parsed_url.params,
-                            parsed_url.query,
-                            parsed_url.fragment,
-                        )
-                    )
-                )
-                self.auth_header = _construct_basic_auth_str(unquote(parsed_url.username), unquote(parsed_url.password))
-
-    @property
-    def pool(self) -> _native.ConnectionPool:
-        """The connection pool this session's requests use."""
-        return self._client.pool
-
-    def _build_url(self, path: str) -> str:
-        """prepend url with hostname unless it's already an absolute URL"""
-        if absolute_http_url_regexp.match(path):
-            return path
-        return f"{self.base_url}{path}"
-
-    @contextmanager
-    def rename_request(self, name: str) -> Generator[None]:
-        """Group requests using the "with" keyword"""
-        self.request_name = name
-        try:
-            yield
-        finally:
-            self.request_name = None
+        credentials = _split_credentials(self.base_url) if self.base_url else None
+        if credentials is not None:
+            self.base_url, username, password = credentials
+            self.auth_header = _construct_basic_auth_str(username, password)
 
     def request(
         self,

@@ -17,12 +17,10 @@ import os
 import re
 import time
 from collections.abc import Generator
-from contextlib import contextmanager
 from datetime import timedelta
 from http import HTTPStatus
 from http.cookiejar import Cookie
 from typing import Any
-from urllib.parse import unquote, urlparse, urlunparse
 
 import requests
 from requests import exceptions as rex
@@ -47,9 +45,14 @@ from urllib3.util import parse_url
 from locust_rs import _bridge, _native
 from locust_rs import metrics as _metrics
 from locust_rs._requests_errors import body_exception, to_requests_exception
-from locust_rs.fasthttp import ConnectionPool, _CookieJarView
+from locust_rs.fasthttp import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
+    ConnectionPool,
+    _CookieJarView,
+    _SessionCommon,
+    _split_credentials,
+    absolute_http_url_regexp,
+)
 
-absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
 # A URL that requests' prepare_url would leave exactly as it is: plain ASCII, nothing to quote or IDNA-encode.
 _PLAIN_URL = re.compile(
     r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?(\?[^\s#\"<>`{}|\\^]*)?$"
@@ -540,14 +543,14 @@ def _prepare_url(url: str, params) -> str:
     return p.url
 
 
-_NO_ARGS: dict = {}
+_NO_CONNECTION_ARGS = (None, None, None)
 
 
-def _connection_args(url: str, verify, cert, proxies: dict | None) -> dict:
-    """The engine's arguments for requests' ``verify`` (a CA bundle path), ``cert`` and ``proxies``, after the
-    checks requests' adapter makes before it connects, raising what it raises (``OSError`` for a missing file,
-    ``InvalidProxyURL``/``InvalidURL``/``InvalidSchema`` for a proxy URL it cannot use)."""
-    out: dict = {}
+def _connection_args(url: str, verify, cert, proxies: dict | None) -> tuple:
+    """The engine's (ca_bundle, client_cert, proxies) for requests' ``verify`` (a CA bundle path), ``cert`` and
+    ``proxies``, after the checks requests' adapter makes before it connects, raising what it raises (``OSError`` for
+    a missing file, ``InvalidProxyURL``/``InvalidURL``/``ValueError`` for a proxy URL it cannot use)."""
+    native_proxies = ca_bundle = client_cert = None
     if proxies:
         proxy = select_proxy(url, proxies)
         if proxy:
@@ -561,11 +564,11 @@ def _connection_args(url: str, verify, cert, proxies: dict | None) -> dict:
                     raise ValueError(f"Unable to determine SOCKS version from {proxy}")
             elif parsed.scheme not in ("http", "https"):
                 raise rex.InvalidURL(ProxySchemeUnknown(parsed.scheme))
-        out["proxies"] = [(str(k), str(v)) for k, v in proxies.items()]
+        native_proxies = [(str(k), str(v)) for k, v in proxies.items()]
     if verify.__class__ is str:
         if url[:5].lower() == "https" and not os.path.exists(verify):
             raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {verify}")
-        out["ca_bundle"] = verify
+        ca_bundle = verify
     if cert:
         cert_file, key_file = (cert, None) if isinstance(cert, str) else (cert[0], cert[1])
         if cert_file and not os.path.exists(cert_file):
@@ -573,11 +576,11 @@ def _connection_args(url: str, verify, cert, proxies: dict | None) -> dict:
         if key_file and not os.path.exists(key_file):
             raise OSError(f"Could not find the TLS key file, invalid path: {key_file}")
         if cert_file:
-            out["client_cert"] = (os.fspath(cert_file), os.fspath(key_file) if key_file else None)
-    return out
+            client_cert = (os.fspath(cert_file), os.fspath(key_file) if key_file else None)
+    return ca_bundle, client_cert, native_proxies
 
 
-class HttpSession(requests.Session):
+class HttpSession(_SessionCommon, requests.Session):
     """An HTTP session for one user, with the constructor, attributes and methods of ``locust.clients.HttpSession``
     (a ``requests.Session``): cookies, default headers, auth and verify persist across requests, each request is
     reported to Locust. The request itself runs in Rust.
@@ -619,13 +622,10 @@ class HttpSession(requests.Session):
         self._headers_version = (self._headers, 0)
         self._cookies = _SessionCookies(self._client)
 
-        parsed_url = urlparse(self.base_url)
-        if parsed_url.username and parsed_url.password:
-            netloc = parsed_url.netloc.rpartition("@")[2]
-            self.base_url = urlunparse(
-                (parsed_url.scheme, netloc, parsed_url.path, parsed_url.params, parsed_url.query, parsed_url.fragment)
-            )
-            self.auth = HTTPBasicAuth(unquote(parsed_url.username), unquote(parsed_url.password))
+        credentials = _split_credentials(self.base_url)
+        if credentials is not None:
+            self.base_url, username, password = credentials
+            self.auth = HTTPBasicAuth(username, password)
 
     @property
     def headers(self) -> CaseInsensitiveDict:
@@ -653,11 +653,6 @@ class HttpSession(requests.Session):
             self._cookies.set_cookie(copy.copy(cookie))
 
     @property
-    def pool(self) -> ConnectionPool:
-        """The connection pool this session's requests use."""
-        return self._client.pool
-
-    @property
     def base_url(self):
         return self._base_url
 
@@ -666,21 +661,6 @@ class HttpSession(requests.Session):
         self._base_url = value
         # scheme://host[:port] and nothing else: a path joined to it is its own name in Locust's statistics
         self._plain_base = bool(value) and re.match(r"^https?://[A-Za-z0-9.\-]+(:\d+)?$", value) is not None
-
-    def _build_url(self, path) -> str:
-        """prepend url with hostname unless it's already an absolute URL"""
-        if absolute_http_url_regexp.match(path):
-            return path
-        return f"{self.base_url}{path}"
-
-    @contextmanager
-    def rename_request(self, name: str) -> Generator[None]:
-        """Group requests using the "with" keyword"""
-        self.request_name = name
-        try:
-            yield
-        finally:
-            self.request_name = None
 
     def _default_name(self, path: str, complete_url: str, sent_url: str) -> str:
         """Locust's default event name: the path and query of the (first) request sent. For a plain path on a plain
@@ -854,10 +834,10 @@ class HttpSession(requests.Session):
             proxies = {k: v for k, v in merged.items() if v is not None}
         if verify is None:
             verify = self.verify
-        connection = (
+        ca_bundle, client_cert, native_proxies = (
             _connection_args(send_url, verify, cert, proxies)
             if cert or proxies or verify.__class__ is str
-            else _NO_ARGS
+            else _NO_CONNECTION_ARGS
         )
         args = _RequestArgs(method, send_url, hdrs, body)
         if _metrics.enabled:
@@ -880,7 +860,9 @@ class HttpSession(requests.Session):
                 None if self.max_redirects == DEFAULT_MAX_REDIRECTS else self.max_redirects,
                 True,
                 metric,
-                **connection,
+                ca_bundle,
+                client_cert,
+                native_proxies,
             )
         )
         limits = (*(timeout or (None, None)), self.max_redirects)

@@ -638,34 +638,26 @@ class WebSocketMixin:
         )
         value = _bridge.wait(ticket)
         if type(value) is _NATIVE_ERROR:
-            exc = _exception(value)
-            environment.events.request.fire(
-                request_type="WS",
-                name=name,
-                response_time=(time.time() - start_time) * 1000,
-                response_length=0,
-                response=None,
-                context=user_context,
-                exception=exc,
-                start_time=start_time,
-                url=url,
-            )
-            raise exc
-        ws = WebSocket(
-            value, name=name, url=url, request_event=environment.events.request, context=user_context,
-            timeout=self.ws_timeout,
-        )  # fmt: skip
+            ws, exc, response_time = None, _exception(value), (time.time() - start_time) * 1000
+        else:
+            ws = WebSocket(
+                value, name=name, url=url, request_event=environment.events.request, context=user_context,
+                timeout=self.ws_timeout,
+            )  # fmt: skip
+            exc, response_time = None, value.handshake_ms
         environment.events.request.fire(
             request_type="WS",
             name=name,
-            response_time=value.handshake_ms,
+            response_time=response_time,
             response_length=0,
             response=ws,
             context=user_context,
-            exception=None,
+            exception=exc,
             start_time=start_time,
             url=url,
         )
+        if exc is not None:
+            raise exc
         self.__dict__.setdefault("_ws_connections", []).append(ws)
         if on_message is not None:
             ws.start_receiver(on_message)

@@ -205,7 +205,7 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
     let tcp = match with_timeout(connect_timeout, TcpStream::connect((host, port))).await {
         // A SOCKS proxy that does not answer is a plain connect timeout to urllib3.
         Err(()) if route.proxy.as_ref().is_some_and(|p| p.socks.is_none()) => {
-            return Err(Error::new(ErrorKind::Proxy, PROXY_TIMEOUT))
+            return Err(Error::new(ErrorKind::ProxyTimeout, "timed out"))
         }
         Err(()) => return Err(Error::new(ErrorKind::ConnectTimeout, "timed out")),
         Ok(Err(e)) => {
@@ -261,9 +261,6 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
         Ok(r) => r,
     }
 }
-
-/// The message of a proxy that did not accept the connection in time (the Python side keys on it).
-pub const PROXY_TIMEOUT: &str = "timed out connecting to the proxy";
 
 /// A failure to reach the proxy itself is a proxy error, whatever its cause.
 fn proxy_unreachable(err: Error) -> Error {
