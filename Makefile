@@ -7,8 +7,8 @@ PIP ?= $(PY) -m pip
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-install:  ## build (release) and install the package with its pinned dependencies
-	$(PIP) install -c constraints.txt .
+install:  ## build (release) and install locust-rs and the voiceassist-demo program, with pinned dependencies
+	$(PIP) install -c constraints.txt ./crates/voiceassist-demo .
 
 # schemathesis goes in a directory of its own, for tests/test_demo_openapi.py's subprocess only:
 # installed beside the suite, its pytest plugin breaks gevent's ssl patching.
@@ -24,12 +24,12 @@ format:  ## format Rust and Python
 
 lint:  ## check formatting and lints (Rust and Python)
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	ruff check .
 	ruff format --check .
 
-test-rust:  ## cargo tests of the native crate
-	cargo test
+test-rust:  ## cargo tests of every crate of the workspace
+	cargo test --workspace
 
 test-py:  ## pytest suite against the installed package
 	$(PY) -m pytest tests
@@ -44,4 +44,4 @@ bench:  ## side-by-side benchmark against Locust's own users (needs nginx: apt-g
 	$(PY) benchmarks/run.py --users 50,200 --duration 15
 
 dev:  ## editable install for development
-	$(PIP) install -c constraints.txt --no-build-isolation -e .
+	$(PIP) install -c constraints.txt --no-build-isolation ./crates/voiceassist-demo -e .

@@ -3,7 +3,7 @@
     python scripts/voiceassist_api_md.py > docs/voiceassist-api.md     # regenerate
     python scripts/voiceassist_api_md.py --check                         # exit 1 if the doc is stale
 
-The OpenAPI document comes from the code (utoipa, ``src/demo/openapi.rs``) through
+The OpenAPI document comes from the code (utoipa, ``crates/voiceassist-demo/src/openapi.rs``) through
 ``DemoServer.openapi_json()``, the same text the server serves at ``/openapi.json``; no server is started.
 """
 
@@ -20,7 +20,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def load_spec() -> dict[str, Any]:
-    from locust_rs._native import DemoServer
+    from locust_rs.demo import DemoServer
 
     return json.loads(DemoServer.openapi_json())
 

@@ -2,6 +2,7 @@
 
 import locust  # noqa: F401,I001 - monkey-patches first
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -102,6 +103,28 @@ def test_server_that_never_answers_times_out(http_server):
     assert r.status_code == 0
     assert events[-1]["exception"] is r.error
     assert "timed out" in repr(r.error)
+
+
+@pytest.mark.parametrize("timeout", [1e20, float("inf"), float("nan"), -1.0])
+def test_an_absurd_timeout_means_none_instead_of_a_panic(http_server, timeout):
+    # a float too large for a Duration used to panic in Rust and surface as PanicException, a BaseException
+    session, events = _session(http_server, network_timeout=timeout, connection_timeout=timeout)
+    assert session.get("/bytes/3").status_code == 200
+    assert events[-1]["exception"] is None
+
+
+def test_the_wakeup_is_the_platform_one_unless_the_pipe_is_asked_for():
+    from locust_rs import _native
+
+    _bridge._get()  # builds the runtime
+    backend = _native.wakeup_backend()
+    if os.environ.get("LOCUST_RS_WAKEUP") == "pipe":
+        assert backend == "pipe"
+    elif sys.platform.startswith("linux"):
+        assert backend == "eventfd"
+    else:
+        assert backend == ("socketpair" if os.name == "nt" else "pipe")
+    assert _native.wakeup_fd() == _bridge._get().fd
 
 
 def test_server_closing_mid_body_is_a_readable_failure(http_server):

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 ADMIN = ("admin@voiceassist.local", "admin12345")
 T = 5  # per-call timeout, seconds
 FAST = {"register_per_minute": 0, "login_attempts_per_minute": 0, "password_hash_iterations": 10}
-# what the voice mode "hears" for n audio bytes: TRANSCRIPTS[n % 8] (src/demo/realtime.rs)
+# what the voice mode "hears" for n audio bytes: TRANSCRIPTS[n % 8] (crates/voiceassist-demo/src/realtime.rs)
 TRANSCRIPTS = [
     "How much does the Team plan cost?",
     "How do I set up my microphone for voice mode?",

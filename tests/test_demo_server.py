@@ -1,4 +1,4 @@
-"""Starting and stopping the demo server, in process and from the command line."""
+"""Starting and stopping the demo server, as a child process and from the command line."""
 
 import os
 import signal
@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -126,3 +127,53 @@ def test_cli_reports_a_busy_port():
         )
     assert r.returncode == 2
     assert b"cannot listen" in r.stderr
+
+
+def _thread_names(pid):
+    return {(task / "comm").read_text().strip() for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
+def test_the_server_is_a_process_of_its_own_with_its_own_threads():
+    with demo.start() as server:
+        assert server.pid is not None and server.pid != os.getpid()
+        assert server.running
+        if sys.platform.startswith("linux"):
+            # the kernel keeps 15 characters of a thread's name
+            assert "voiceassist-dem" in _thread_names(server.pid)
+            assert not any(name.startswith("voiceassist") for name in _thread_names(os.getpid()))
+    assert server.pid is None and not server.running
+
+
+def test_the_server_stops_when_its_parent_dies():
+    script = "from locust_rs import demo; s = demo.start(); print(s.url, flush=True); import time; time.sleep(60)"
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        url = parent.stdout.readline().strip()
+        assert requests.get(url + "/health", timeout=5).status_code == 200
+    finally:
+        parent.kill()  # no clean-up runs: only the end of the server's standard input tells it
+        parent.wait(timeout=10)
+        parent.stdout.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url + "/health", timeout=2)
+        except requests.ConnectionError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the demo server outlived its parent")
+
+
+def test_realtime_stats_of_a_stopped_server_is_a_clear_error():
+    server = demo.start()
+    assert server.realtime_stats()["connections_open"] == 0
+    server.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        server.realtime_stats()
+
+
+def test_the_program_is_found_and_can_be_chosen(monkeypatch, tmp_path):
+    assert os.path.isfile(demo.executable())
+    monkeypatch.setenv("VOICEASSIST_DEMO_BIN", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError):
+        demo.start()

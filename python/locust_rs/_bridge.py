@@ -1,8 +1,8 @@
 """The gevent side of the gevent <-> tokio bridge.
 
 A request is submitted to Rust, which returns a ticket at once. The calling greenlet parks on a
-``gevent.hub.Waiter``. When tokio finishes requests it writes an eventfd (once per batch); a hub io
-watcher on that fd drains every finished request in one Rust call and switches straight into each
+``gevent.hub.Waiter``. When tokio finishes requests it wakes a handle (once per batch: an eventfd on Linux, a
+pipe on other Unixes, a socket on Windows); a hub io watcher on that handle drains every finished request in one Rust call and switches straight into each
 waiting greenlet. The watcher keeps the loop alive (``ref``) only while someone is waiting, so an
 idle locust process can still exit, and a lone waiter does not get ``LoopExit``.
 """
@@ -27,7 +27,7 @@ class _Bridge:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.hub = get_hub()
-        self.fd = _native.eventfd()
+        self.fd = _native.wakeup_fd()
         self.waiters: dict[int, Waiter] = {}
         self.watcher = self.hub.loop.io(self.fd, _READ)
         self.watcher.start(self._on_ready)
@@ -86,8 +86,8 @@ def pending() -> int:
 
 
 def _after_fork_in_child() -> None:
-    # The child inherits the parent's watcher on the parent's eventfd; left started, it would
-    # fire on the parent's wakeups. The native side builds a fresh runtime and eventfd lazily.
+    # The child inherits the parent's watcher on the parent's wakeup handle; left started, it would
+    # fire on the parent's wakeups. The native side builds a fresh runtime and handle lazily.
     global _bridge
     old, _bridge = _bridge, None
     if old is not None:
@@ -97,4 +97,5 @@ def _after_fork_in_child() -> None:
             pass
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -9,8 +9,12 @@ def configure(worker_threads: int | None = None) -> int:
 def runtime_started() -> bool:
     """True once this process has built its runtime (False again in a fresh fork child)."""
 
-def eventfd() -> int:
-    """The eventfd the gevent watcher listens on (starts the runtime if needed)."""
+def wakeup_fd() -> int:
+    """The handle the gevent watcher listens on: an eventfd or a pipe's read end, a socket on Windows (starts the
+    runtime if needed)."""
+
+def wakeup_backend() -> str:
+    """The wakeup in force: "eventfd", "pipe" (other Unixes, or LOCUST_RS_WAKEUP=pipe) or "socketpair"."""
 
 def drain(max: int = 512) -> list[tuple[int, NativeResponse | NativeError | bytes | None]]:
     """Takes up to ``max`` finished jobs as (ticket id, value)."""
@@ -115,57 +119,6 @@ class NativeResponse:
     def header(self, name: str) -> str | None: ...
     def history(self) -> list[tuple[int, str, list[tuple[str, str]], str | None, bytes]]: ...
     def read_chunk(self) -> Ticket: ...
-
-class DemoServer:
-    """The VoiceAssist demo server, listening once the constructor returns (see docs/demo-server.md)."""
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        admin_email: str | None = None,
-        admin_password: str | None = None,
-        jwt_secret: str | None = None,
-        access_token_ttl: int | None = None,
-        refresh_token_ttl: int | None = None,
-        password_hash_iterations: int | None = None,
-        register_per_minute: int | None = None,
-        login_attempts_per_minute: int | None = None,
-        max_users: int | None = None,
-        max_revoked_tokens: int | None = None,
-        chat_latency_ms: int | None = None,
-        chat_latency_jitter_ms: int | None = None,
-        max_conversations_per_user: int | None = None,
-        max_conversations: int | None = None,
-        max_messages_per_conversation: int | None = None,
-        error_rate: float | None = None,
-        latency_scale: float | None = None,
-        drop_rate: float | None = None,
-        ws_max_message_size: int | None = None,
-        ws_max_audio_bytes: int | None = None,
-        ws_max_connections: int | None = None,
-        max_upload_bytes: int | None = None,
-        document_processing_ms: int | None = None,
-        max_documents: int | None = None,
-        access_log: str | None = None,
-    ) -> None: ...
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def running(self) -> bool: ...
-    def stop(self, timeout: float = 5.0) -> bool: ...
-    def realtime_stats(self) -> dict[str, int]: ...
-    def __enter__(self) -> DemoServer: ...
-    def __exit__(self, *args: object) -> bool: ...
-    @staticmethod
-    def default_options() -> dict[str, object]: ...
-    @staticmethod
-    def openapi_json() -> str: ...
 
 # --- WebSocket (src/ws/; the Python face is locust_rs.websocket) ---
 

@@ -1,6 +1,8 @@
 """The VoiceAssist demo server: a stand-in for the API the VoiceAssist suite load-tests.
 
-The server is written in Rust (axum) and runs on this process's tokio runtime. From Python::
+The server is its own program, ``voiceassist-demo`` (Rust, axum, its own tokio runtime), installed by the
+``voiceassist-demo`` wheel (``pip install locust-rs[demo]``). ``start()`` runs it as a child process on a free
+port, so the target never shares the load generator's threads. From Python::
 
     from locust_rs import demo
 
@@ -9,52 +11,178 @@ The server is written in Rust (axum) and runs on this process's tokio runtime. F
 
 From a shell::
 
-    python -m locust_rs.demo --host 127.0.0.1 --port 8000
     voiceassist-demo --port 8000 --login-attempts-per-minute 0
+    python -m locust_rs.demo --port 8000          # the same program
 
-Options, defaults and routes are in ``docs/demo-server.md``.
+Options, defaults and routes are in ``docs/demo-server.md``; ``voiceassist-demo --help`` lists them.
 """
 
 from __future__ import annotations
 
-import argparse
-import signal
+import functools
+import json
+import os
+import shutil
+import subprocess
 import sys
+import sysconfig
 import threading
 from typing import Any
 
-from locust_rs._native import DemoServer
+__all__ = ["DemoServer", "executable", "main", "start"]
 
-__all__ = ["DemoServer", "main", "start"]
+_NAME = "voiceassist-demo"
+_LISTENING = "VoiceAssist demo server listening on "
+# the program's exit code for a setting that would make the server useless (see its main.rs)
+_EXIT_BAD_SETTING = 3
 
-# option name -> (type, help); defaults come from the native side, so they live in one place
-_OPTIONS: dict[str, tuple[type, str]] = {
-    "admin_email": (str, "email of the seeded admin account"),
-    "admin_password": (str, "password of the seeded admin account"),
-    "jwt_secret": (str, "HMAC secret of the tokens (default: random per start)"),
-    "access_token_ttl": (int, "access-token lifetime, seconds"),
-    "refresh_token_ttl": (int, "refresh-token lifetime, seconds"),
-    "password_hash_iterations": (int, "PBKDF2-HMAC-SHA256 iterations per password hash"),
-    "register_per_minute": (int, "registrations accepted per minute, server-wide (0: no limit)"),
-    "login_attempts_per_minute": (int, "login attempts per account per minute (0: no limit)"),
-    "max_users": (int, "users kept; one more evicts the oldest non-admin user"),
-    "max_revoked_tokens": (int, "revoked token ids remembered until they expire"),
-    "chat_latency_ms": (int, "mean added latency of a chat answer, ms (0: none)"),
-    "chat_latency_jitter_ms": (int, "spread of the chat latency: uniform in mean +/- jitter, ms"),
-    "max_conversations_per_user": (int, "conversations kept per user; one more evicts the user's oldest"),
-    "max_conversations": (int, "conversations kept in all; one more evicts the oldest"),
-    "max_messages_per_conversation": (int, "messages kept per conversation; the oldest are dropped"),
-    "error_rate": (float, "fault injection: fraction (0..1) of non-health requests answered 500"),
-    "latency_scale": (float, "fault injection: multiplies the chat latency"),
-    "drop_rate": (float, "fault injection: probability (0..1) of dropping a chat answer mid-body"),
-    "ws_max_message_size": (int, "largest realtime WebSocket message, bytes; a larger one closes with 1009"),
-    "ws_max_audio_bytes": (int, "most audio bytes between audio_start and audio_end; more closes with 1009"),
-    "ws_max_connections": (int, "most realtime WebSocket connections at once; more are refused with 503"),
-    "max_upload_bytes": (int, "largest document upload, bytes (more is a 413)"),
-    "document_processing_ms": (int, "ms a document stays 'processing' before 'ready' (0: at once)"),
-    "max_documents": (int, "documents kept; one more evicts the oldest"),
-    "access_log": (str, "access log, one line per request: '-' for stderr or a file path (default: off)"),
-}
+
+def executable() -> str:
+    """The path of the ``voiceassist-demo`` program.
+
+    ``VOICEASSIST_DEMO_BIN`` wins; then the scripts directory of this Python (where its wheel puts it, even in a
+    virtual environment that is not activated); then ``PATH``.
+    """
+    chosen = os.environ.get("VOICEASSIST_DEMO_BIN")
+    if chosen:
+        return chosen
+    exe = _NAME + (".exe" if os.name == "nt" else "")
+    for folder in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        path = os.path.join(folder, exe)
+        if os.path.isfile(path):
+            return path
+    found = shutil.which(_NAME)
+    if found:
+        return found
+    raise FileNotFoundError(
+        f"{_NAME} is not installed: pip install 'locust-rs[demo]' (or the voiceassist-demo wheel), "
+        "or set VOICEASSIST_DEMO_BIN to the program's path"
+    )
+
+
+def _run(flag: str) -> str:
+    done = subprocess.run([executable(), flag], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"{_NAME} {flag} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+@functools.lru_cache(maxsize=1)
+def _defaults() -> str:
+    return _run("--print-defaults")
+
+
+class DemoServer:
+    """A running demo server (a child process), listening once the constructor returns.
+
+    :param host: address to bind; loopback unless told otherwise.
+    :param port: port to bind; 0 picks a free one (read it back from ``.port`` or ``.url``).
+    :param options: any of the server options (``DemoServer.default_options()`` lists them), e.g.
+        ``access_token_ttl=60``; ``None`` keeps the default.
+    :raises TypeError: an option the server does not have.
+    :raises ValueError: a value the server refuses (the message names the option).
+    :raises OSError: the address cannot be bound.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        known = self.default_options()
+        for name in options:
+            if name not in known:
+                raise TypeError(f"DemoServer() got an unexpected keyword argument {name!r}")
+        # --name=value, so that a negative number is read as a value and refused by name, not as a flag
+        args = [f"--{name.replace('_', '-')}={value}" for name, value in options.items() if value is not None]
+        # Standard input ties the server to this process: when it ends (stop(), or this process dying on any
+        # platform), the server stops. Standard error is this process's, for the access log's "-".
+        self._proc: subprocess.Popen[str] | None = subprocess.Popen(
+            [executable(), "--host", host, f"--port={port}", "--stdin-control", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self._lock = threading.Lock()
+        assert self._proc.stdout is not None
+        first = self._proc.stdout.readline().rstrip("\n")
+        if not first.startswith(_LISTENING):
+            rc = self._proc.wait()
+            self._proc = None
+            message = first.removeprefix(f"{_NAME}: ") or f"{_NAME} exited with code {rc}"
+            raise (ValueError if rc == _EXIT_BAD_SETTING else OSError)(message)
+        self.url: str = first[len(_LISTENING) :]
+        """``http://host:port``, ready to be a Locust ``host``."""
+        netloc = self.url.removeprefix("http://")
+        host_part, _, port_part = netloc.rpartition(":")
+        self.host: str = host_part.strip("[]")
+        """The address the server listens on."""
+        self.port: int = int(port_part)
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id, while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the server: no new connections, open ones may finish for up to ``timeout`` seconds, then they are
+        dropped. Returns True when it stopped cleanly. Safe to call twice."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return True
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write("stop\n")
+            proc.stdin.close()
+        except OSError:
+            pass  # it is gone already
+        try:
+            clean = proc.wait(timeout=max(0.0, timeout)) == 0
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            clean = False
+        if proc.stdout is not None:
+            proc.stdout.close()
+        return clean
+
+    def realtime_stats(self) -> dict[str, int]:
+        """The realtime WebSocket endpoint's counters (connections open/total/refused, messages and bytes in/out,
+        ...), as ``/api/admin/metrics`` reports them; see docs/demo-server.md."""
+        with self._lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None or proc.stdout is None:
+                raise RuntimeError("the demo server is stopped")
+            proc.stdin.write("stats\n")
+            proc.stdin.flush()
+            return json.loads(proc.stdout.readline())
+
+    def __enter__(self) -> DemoServer:
+        return self
+
+    def __exit__(self, *_args: object) -> bool:
+        self.stop()
+        return False
+
+    def __del__(self) -> None:
+        proc = getattr(self, "_proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def __repr__(self) -> str:
+        return f"<DemoServer {self.url} {'running' if self.running else 'stopped'}>"
+
+    @staticmethod
+    def default_options() -> dict[str, Any]:
+        """The default of every server option, as a dict (None: off, or random per start)."""
+        return json.loads(_defaults())
+
+    @staticmethod
+    def openapi_json() -> str:
+        """The OpenAPI document of the demo API (what ``/openapi.json`` serves), as JSON text."""
+        return _run("--print-openapi")
 
 
 def start(host: str = "127.0.0.1", port: int = 0, **options: Any) -> DemoServer:
@@ -69,53 +197,13 @@ def start(host: str = "127.0.0.1", port: int = 0, **options: Any) -> DemoServer:
     return DemoServer(host, port, **options)
 
 
-def _parser() -> argparse.ArgumentParser:
-    defaults = DemoServer.default_options()
-    p = argparse.ArgumentParser(
-        prog="voiceassist-demo",
-        description="Serve the VoiceAssist demo API until Ctrl-C or SIGTERM.",
-    )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any (default: %(default)s)")
-    p.add_argument(
-        "--print-openapi",
-        action="store_true",
-        help="print the OpenAPI document (what /openapi.json serves) and exit",
-    )
-    for name, (kind, text) in _OPTIONS.items():
-        default = defaults.get(name)
-        shown = "" if name in ("jwt_secret", "access_log") else f" (default: {default})"
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text + shown)
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m locust_rs.demo`` and ``voiceassist-demo``."""
-    args = _parser().parse_args(argv)
-    if args.print_openapi:
-        print(DemoServer.openapi_json())
-        return 0
-    options = {name: getattr(args, name) for name in _OPTIONS if getattr(args, name) is not None}
-    try:
-        server = start(args.host, args.port, **options)
-    except (OSError, ValueError) as e:
-        print(f"voiceassist-demo: {e}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    print(f"VoiceAssist demo server listening on {server.url}", flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-    print("VoiceAssist demo server stopped", flush=True)
-    return 0
+    """``python -m locust_rs.demo``: the ``voiceassist-demo`` program, with the same arguments."""
+    args = [executable(), *(sys.argv[1:] if argv is None else argv)]
+    if os.name == "posix":
+        sys.stdout.flush()
+        os.execv(args[0], args)  # signals then reach the server itself
+    return subprocess.call(args)
 
 
 if __name__ == "__main__":

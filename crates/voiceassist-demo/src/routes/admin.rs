@@ -11,8 +11,8 @@ use axum::Json;
 use serde_json::json;
 
 use super::{authenticate, page_json, Page, Shared};
-use crate::demo::errors::ApiError;
-use crate::demo::state::User;
+use crate::errors::ApiError;
+use crate::state::User;
 
 /// The caller, if an admin: 401 without a valid token, 403 for a non-admin.
 pub fn require_admin(state: &Shared, headers: &HeaderMap) -> Result<Arc<User>, ApiError> {
@@ -27,9 +27,9 @@ pub fn require_admin(state: &Shared, headers: &HeaderMap) -> Result<Arc<User>, A
     get, path = "/api/admin/dashboard", tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "counts", body = crate::demo::schemas::Dashboard),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+        (status = 200, description = "counts", body = crate::schemas::Dashboard),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::schemas::Error),
     )
 )]
 pub async fn dashboard(
@@ -53,13 +53,13 @@ pub async fn dashboard(
 
 #[utoipa::path(
     get, path = "/api/admin/users", tag = "admin",
-    params(crate::demo::schemas::PageParams),
+    params(crate::schemas::PageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "users in registration order", body = crate::demo::schemas::UserPage),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
-        (status = 422, description = "bad `page` or `page_size`", body = crate::demo::schemas::Error),
+        (status = 200, description = "users in registration order", body = crate::schemas::UserPage),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::schemas::Error),
+        (status = 422, description = "bad `page` or `page_size`", body = crate::schemas::Error),
     )
 )]
 pub async fn users(
@@ -78,9 +78,9 @@ pub async fn users(
     get, path = "/api/admin/metrics", tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "request metrics the server keeps", body = crate::demo::schemas::Metrics),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
+        (status = 200, description = "request metrics the server keeps", body = crate::schemas::Metrics),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::schemas::Error),
     )
 )]
 pub async fn metrics(

@@ -1,61 +1,86 @@
 //! The demo server's settings, with their defaults in one place (documented in
 //! `docs/demo-server.md`).
 
-/// Everything a `DemoServer` can be told. `Default` gives the documented defaults.
-#[derive(Clone, Debug)]
+/// Everything the server can be told: each field is a command-line option (`--access-token-ttl`)
+/// whose default is given here and nowhere else. `Default` gives the same values.
+#[derive(Clone, Debug, clap::Args, serde::Serialize)]
 pub struct Config {
     /// Email of the seeded admin account.
+    #[arg(long, default_value = DEFAULT_ADMIN_EMAIL)]
     pub admin_email: String,
     /// Password of the seeded admin account.
+    #[arg(long, default_value = DEFAULT_ADMIN_PASSWORD)]
     pub admin_password: String,
-    /// HMAC secret of the JWTs; `None` draws a random one at start (tokens then do not survive a
-    /// restart, as nothing else does).
+    /// HMAC secret of the tokens (default: random per start, so tokens do not survive a restart,
+    /// as nothing else does).
+    #[arg(long)]
     pub jwt_secret: Option<String>,
-    /// Lifetime of an access token, in seconds.
+    /// Access-token lifetime, seconds.
+    #[arg(long, default_value_t = 900)]
     pub access_token_ttl: u64,
-    /// Lifetime of a refresh token, in seconds.
+    /// Refresh-token lifetime, seconds.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
     pub refresh_token_ttl: u64,
     /// PBKDF2-HMAC-SHA256 iterations per password hash.
+    #[arg(long, default_value_t = 1000)]
     pub password_hash_iterations: u32,
-    /// Registrations accepted per minute, server-wide; 0 turns the limit off.
+    /// Registrations accepted per minute, server-wide (0: no limit).
+    #[arg(long, default_value_t = 600)]
     pub register_per_minute: u32,
-    /// Login attempts per account (email) per minute; 0 turns the limit off.
+    /// Login attempts per account (email) per minute (0: no limit).
+    #[arg(long, default_value_t = 60)]
     pub login_attempts_per_minute: u32,
-    /// Most users kept; registering one more evicts the oldest non-admin user.
+    /// Users kept; one more evicts the oldest non-admin user.
+    #[arg(long, default_value_t = 100_000)]
     pub max_users: usize,
-    /// Most revoked-token ids remembered (expired ones are pruned first).
+    /// Revoked token ids remembered until they expire (expired ones are pruned first).
+    #[arg(long, default_value_t = 100_000)]
     pub max_revoked_tokens: usize,
-    /// Mean extra latency of a chat answer, in milliseconds (0: none).
+    /// Mean added latency of a chat answer, ms (0: none).
+    #[arg(long, default_value_t = 20)]
     pub chat_latency_ms: u64,
-    /// Spread of the chat latency: uniform in mean ± jitter, in milliseconds.
+    /// Spread of the chat latency: uniform in mean +/- jitter, ms.
+    #[arg(long, default_value_t = 10)]
     pub chat_latency_jitter_ms: u64,
-    /// Most conversations kept per user; one more evicts that user's oldest.
+    /// Conversations kept per user; one more evicts the user's oldest.
+    #[arg(long, default_value_t = 100)]
     pub max_conversations_per_user: usize,
-    /// Most conversations kept in all; one more evicts the oldest.
+    /// Conversations kept in all; one more evicts the oldest.
+    #[arg(long, default_value_t = 100_000)]
     pub max_conversations: usize,
-    /// Most messages kept per conversation; the oldest are dropped first.
+    /// Messages kept per conversation; the oldest are dropped.
+    #[arg(long, default_value_t = 200)]
     pub max_messages_per_conversation: usize,
-    /// Fault injection: fraction (0..=1) of non-health requests answered 500.
+    /// Fault injection: fraction (0..1) of non-health requests answered 500.
+    #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
     /// Fault injection: multiplies the chat latency (1: unchanged, 0: none).
+    #[arg(long, default_value_t = 1.0)]
     pub latency_scale: f64,
-    /// Fault injection: probability (0..=1) that a chat answer's connection is dropped mid-body.
+    /// Fault injection: probability (0..1) of dropping a chat answer mid-body.
+    #[arg(long, default_value_t = 0.0)]
     pub drop_rate: f64,
-    // --- realtime WebSocket (src/demo/realtime.rs) ---
-    /// Largest WebSocket message (text or binary) accepted, in bytes; a larger one closes the
-    /// connection with 1009.
+    /// Largest realtime WebSocket message (text or binary), bytes; a larger one closes with 1009.
+    #[arg(long, default_value_t = 64 * 1024)]
     pub ws_max_message_size: usize,
-    /// Most audio bytes accepted between `audio_start` and `audio_end`; more closes with 1009.
+    /// Most audio bytes between audio_start and audio_end; more closes with 1009.
+    #[arg(long, default_value_t = 2 * 1024 * 1024)]
     pub ws_max_audio_bytes: usize,
-    /// Most realtime connections open at once; one more is refused at the handshake with 503.
+    /// Most realtime WebSocket connections at once; more are refused at the handshake with 503.
+    #[arg(long, default_value_t = 10_000)]
     pub ws_max_connections: usize,
-    /// Largest accepted document upload (the file's bytes), in bytes; more is a 413.
+    /// Largest document upload (the file's bytes), bytes; more is a 413.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_upload_bytes: usize,
-    /// How long an uploaded document stays `processing` before it is `ready`, in ms (0: at once).
+    /// How long an uploaded document stays 'processing' before 'ready', ms (0: at once).
+    #[arg(long, default_value_t = 500)]
     pub document_processing_ms: u64,
-    /// Most documents kept; one more evicts the oldest.
+    /// Documents kept; one more evicts the oldest.
+    #[arg(long, default_value_t = 10_000)]
     pub max_documents: usize,
-    /// Where the access log goes: `None` (off), `"-"` (stderr) or a file path (appended to).
+    /// Access log, one line per request: '-' for stderr or a file path, appended to (default:
+    /// off).
+    #[arg(long)]
     pub access_log: Option<String>,
 }
 
@@ -74,33 +99,17 @@ pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
 pub const MAX_DOCUMENT_PROCESSING_MS: u64 = 3_600_000;
 
 impl Default for Config {
+    /// The options' defaults, read from their declarations above.
     fn default() -> Self {
-        Self {
-            admin_email: DEFAULT_ADMIN_EMAIL.to_owned(),
-            admin_password: DEFAULT_ADMIN_PASSWORD.to_owned(),
-            jwt_secret: None,
-            access_token_ttl: 900,
-            refresh_token_ttl: 7 * 24 * 3600,
-            password_hash_iterations: 1000,
-            register_per_minute: 600,
-            login_attempts_per_minute: 60,
-            max_users: 100_000,
-            max_revoked_tokens: 100_000,
-            chat_latency_ms: 20,
-            chat_latency_jitter_ms: 10,
-            max_conversations_per_user: 100,
-            max_conversations: 100_000,
-            max_messages_per_conversation: 200,
-            error_rate: 0.0,
-            latency_scale: 1.0,
-            drop_rate: 0.0,
-            ws_max_message_size: 64 * 1024,
-            ws_max_audio_bytes: 2 * 1024 * 1024,
-            ws_max_connections: 10_000,
-            max_upload_bytes: 10 * 1024 * 1024,
-            document_processing_ms: 500,
-            max_documents: 10_000,
-            access_log: None,
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        match <Only as clap::Parser>::try_parse_from(["voiceassist-demo"]) {
+            Ok(only) => only.config,
+            // only a malformed default gets here, and `defaults_are_valid` catches that
+            Err(e) => e.exit(),
         }
     }
 }

@@ -14,9 +14,9 @@ use super::{
     authenticate, json_object, optional_json_object, optional_str, page_json, required_str, Page,
     Shared,
 };
-use crate::demo::config::Config;
-use crate::demo::errors::ApiError;
-use crate::demo::kb;
+use crate::config::Config;
+use crate::errors::ApiError;
+use crate::kb;
 
 /// Longest accepted query, in characters.
 pub const MAX_QUERY_CHARS: usize = 4000;
@@ -29,7 +29,7 @@ const DROP_AFTER: Duration = Duration::from_millis(20);
 /// A uniform draw in [0, 1) from the OS's random source (0 if it fails).
 pub fn rand_unit() -> f64 {
     let mut buf = [0u8; 8];
-    if crate::demo::auth::random_bytes(&mut buf).is_err() {
+    if crate::auth::random_bytes(&mut buf).is_err() {
         return 0.0;
     }
     (u64::from_le_bytes(buf) >> 11) as f64 / (1u64 << 53) as f64
@@ -49,7 +49,8 @@ pub fn chat_latency(config: &Config, draw: f64) -> Duration {
     let mean = config.chat_latency_ms as f64;
     let jitter = config.chat_latency_jitter_ms as f64;
     let ms = (mean - jitter + 2.0 * jitter * draw).max(0.0) * config.latency_scale;
-    Duration::from_secs_f64(ms / 1000.0)
+    // latency_scale is only bounded by "finite": a huge one sleeps for ever instead of panicking
+    Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX)
 }
 
 /// The citations of an answer, as the chat route and the realtime WebSocket both send them.
@@ -76,13 +77,13 @@ fn new_conversation(state: &Shared, user_id: u64, title: String) -> Result<Value
 
 #[utoipa::path(
     post, path = "/api/chat/query", tag = "chat",
-    request_body = crate::demo::schemas::ChatQuery,
+    request_body = crate::schemas::ChatQuery,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the answer, with citations when the knowledge base matches", body = crate::demo::schemas::ChatAnswer),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 404, description = "`conversation_id` unknown or not the caller's", body = crate::demo::schemas::Error),
-        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+        (status = 200, description = "the answer, with citations when the knowledge base matches", body = crate::schemas::ChatAnswer),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 404, description = "`conversation_id` unknown or not the caller's", body = crate::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::schemas::Error),
     )
 )]
 pub async fn query(
@@ -190,12 +191,12 @@ async fn dropped(body: Vec<u8>) -> Response {
 
 #[utoipa::path(
     get, path = "/api/conversations", tag = "chat",
-    params(crate::demo::schemas::PageParams),
+    params(crate::schemas::PageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the caller's conversations, newest first", body = crate::demo::schemas::ConversationPage),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 422, description = "bad `page` or `page_size`", body = crate::demo::schemas::Error),
+        (status = 200, description = "the caller's conversations, newest first", body = crate::schemas::ConversationPage),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 422, description = "bad `page` or `page_size`", body = crate::schemas::Error),
     )
 )]
 pub async fn list(
@@ -213,12 +214,12 @@ pub async fn list(
 
 #[utoipa::path(
     post, path = "/api/conversations", tag = "chat",
-    request_body(content = Option<crate::demo::schemas::NewConversation>, description = "optional"),
+    request_body(content = Option<crate::schemas::NewConversation>, description = "optional"),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "created", body = crate::demo::schemas::Conversation),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+        (status = 201, description = "created", body = crate::schemas::Conversation),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::schemas::Error),
     )
 )]
 pub async fn create(
@@ -248,13 +249,13 @@ pub async fn create(
 
 #[utoipa::path(
     get, path = "/api/conversations/{id}/messages", tag = "chat",
-    params(("id" = String, Path, description = "conversation id"), crate::demo::schemas::PageParams),
+    params(("id" = String, Path, description = "conversation id"), crate::schemas::PageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "its messages, oldest first", body = crate::demo::schemas::MessagePage),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 404, description = "unknown or not the caller's", body = crate::demo::schemas::Error),
-        (status = 422, description = "bad `page` or `page_size`", body = crate::demo::schemas::Error),
+        (status = 200, description = "its messages, oldest first", body = crate::schemas::MessagePage),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 404, description = "unknown or not the caller's", body = crate::schemas::Error),
+        (status = 422, description = "bad `page` or `page_size`", body = crate::schemas::Error),
     )
 )]
 pub async fn messages(

@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::Shared;
-use crate::demo::metrics::UNMATCHED;
+use crate::metrics::UNMATCHED;
 
 #[derive(Clone)]
 pub struct ObserveLayer {

@@ -2,11 +2,12 @@
 //! names; each module below has one job.
 
 mod bridge;
-mod demo;
 mod errors;
 mod http;
 mod metrics;
+mod notify;
 mod runtime;
+mod time;
 mod ws;
 
 use pyo3::prelude::*;
@@ -40,7 +41,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("USER_AGENT", http::client::USER_AGENT)?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
-    m.add_function(wrap_pyfunction!(bridge::eventfd, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::wakeup_fd, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::wakeup_backend, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_submit_panicking_task, m)?)?;
     m.add_class::<bridge::Ticket>()?;
@@ -48,7 +50,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::pool::ConnectionPool>()?;
     m.add_class::<http::response::NativeResponse>()?;
     m.add_class::<http::response::NativeError>()?;
-    m.add_class::<demo::DemoServer>()?;
     m.add_class::<metrics::MetricKey>()?;
     m.add_class::<metrics::HistogramSet>()?;
     m.add_function(wrap_pyfunction!(metrics::registry::metric_key, m)?)?;

@@ -308,11 +308,6 @@ fn start(opened: Opened) -> WsConnection {
     }
 }
 
-fn duration(secs: Option<f64>) -> Option<Duration> {
-    secs.filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-}
-
 /// Opens a WebSocket. The ticket completes with a `WsConnection` or a `NativeError`.
 #[pyfunction]
 #[pyo3(signature = (url, headers = None, subprotocols = None, timeout = None, insecure = true, max_message_size = None))]
@@ -328,7 +323,7 @@ pub fn ws_connect(
         url,
         headers: headers.unwrap_or_default(),
         subprotocols: subprotocols.unwrap_or_default(),
-        timeout: duration(timeout),
+        timeout: crate::time::timeout(timeout),
         insecure,
         max_message_size: max_message_size.filter(|n| *n > 0),
     };
@@ -416,7 +411,7 @@ impl WsConnection {
             return bridge::submit(async move { Outcome::WsReady(Err(e)) }).map_err(crate::py_err);
         }
         let shared = self.shared.clone();
-        let limit = duration(timeout);
+        let limit = crate::time::timeout(timeout);
         bridge::submit(async move {
             let ready = async {
                 loop {

@@ -44,14 +44,17 @@ pub fn set_worker_threads(n: usize) {
     WORKER_THREADS.store(n, Ordering::Relaxed);
 }
 
+#[cfg(unix)]
 extern "C" fn after_fork_in_child() {
     // Only an atomic store here: the child may not take locks the parent's threads held.
     PID.store(pid(), Ordering::Relaxed);
 }
 
-/// Registers the fork hook once; called at module import.
+/// Records this process's pid and, where processes fork, registers the hook that records a
+/// child's; called at module import. Windows has no fork.
 pub fn install_fork_hook() {
     PID.store(pid(), Ordering::Relaxed);
+    #[cfg(unix)]
     // SAFETY: the handler only performs an atomic store and a getpid syscall.
     unsafe {
         libc::pthread_atfork(None, None, Some(after_fork_in_child));

@@ -504,7 +504,7 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::auth::hash_password;
+    use crate::auth::hash_password;
 
     fn h() -> PasswordHash {
         hash_password("pw", 1).unwrap()

@@ -256,7 +256,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::kb;
+    use crate::kb;
 
     #[test]
     fn chunks_concatenate_to_the_text_and_end_after_whitespace() {

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::admin::require_admin;
 use super::{page_json, Page, Shared};
-use crate::demo::documents::{Kind, NewDocument};
-use crate::demo::errors::ApiError;
+use crate::documents::{Kind, NewDocument};
+use crate::errors::ApiError;
 
 /// Room for the multipart framing and the small fields around the file, on top of
 /// `max_upload_bytes`, before the body limit cuts the stream.
@@ -34,16 +34,16 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) ->
 
 #[utoipa::path(
     post, path = "/api/admin/kb/documents", tag = "documents",
-    request_body(content = crate::demo::schemas::DocumentUpload, content_type = "multipart/form-data"),
+    request_body(content = crate::schemas::DocumentUpload, content_type = "multipart/form-data"),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "stored; `processing` until `document_processing_ms` has passed", body = crate::demo::schemas::Document),
-        (status = 400, description = "malformed multipart body", body = crate::demo::schemas::Error),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
-        (status = 413, description = "the file is over `max_upload_bytes`", body = crate::demo::schemas::Error),
-        (status = 415, description = "not multipart, or not a .txt, .md or .pdf file", body = crate::demo::schemas::Error),
-        (status = 422, description = "`file` missing or empty, or `title` too long", body = crate::demo::schemas::Error),
+        (status = 201, description = "stored; `processing` until `document_processing_ms` has passed", body = crate::schemas::Document),
+        (status = 400, description = "malformed multipart body", body = crate::schemas::Error),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::schemas::Error),
+        (status = 413, description = "the file is over `max_upload_bytes`", body = crate::schemas::Error),
+        (status = 415, description = "not multipart, or not a .txt, .md or .pdf file", body = crate::schemas::Error),
+        (status = 422, description = "`file` missing or empty, or `title` too long", body = crate::schemas::Error),
     )
 )]
 pub async fn upload(State(state): State<Shared>, request: Request) -> Result<Response, ApiError> {
@@ -170,13 +170,13 @@ fn file_kind(filename: &str, part_type: Option<&str>) -> Result<Kind, ApiError> 
 
 #[utoipa::path(
     get, path = "/api/admin/kb/documents", tag = "documents",
-    params(crate::demo::schemas::PageParams),
+    params(crate::schemas::PageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "documents, newest first", body = crate::demo::schemas::DocumentPage),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
-        (status = 422, description = "bad `page` or `page_size`", body = crate::demo::schemas::Error),
+        (status = 200, description = "documents, newest first", body = crate::schemas::DocumentPage),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::schemas::Error),
+        (status = 422, description = "bad `page` or `page_size`", body = crate::schemas::Error),
     )
 )]
 pub async fn list(
@@ -195,10 +195,10 @@ pub async fn list(
     params(("id" = String, Path, description = "document id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the document", body = crate::demo::schemas::Document),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
-        (status = 404, description = "no such document", body = crate::demo::schemas::Error),
+        (status = 200, description = "the document", body = crate::schemas::Document),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::schemas::Error),
+        (status = 404, description = "no such document", body = crate::schemas::Error),
     )
 )]
 pub async fn get_one(
@@ -220,9 +220,9 @@ pub async fn get_one(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "deleted"),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 403, description = "not an admin", body = crate::demo::schemas::Error),
-        (status = 404, description = "no such document", body = crate::demo::schemas::Error),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 403, description = "not an admin", body = crate::schemas::Error),
+        (status = 404, description = "no such document", body = crate::schemas::Error),
     )
 )]
 pub async fn delete(

@@ -1,12 +1,11 @@
 //! The gevent <-> tokio bridge, tokio side.
 //!
 //! A submit spawns a task and returns a `Ticket` at once. A finished task pushes its outcome
-//! into `Completions` and writes the eventfd only if no wakeup is already pending, so there is
-//! one write per drain cycle however many requests finish. Nothing here takes the GIL: the
-//! Python side (a gevent io watcher on the eventfd, in `locust_rs._bridge`) calls `drain`.
+//! into `Completions` and wakes the hub (`notify`) only if no wakeup is already pending, so there
+//! is one write per drain cycle however many requests finish. Nothing here takes the GIL: the
+//! Python side (a gevent io watcher on the wakeup handle, in `locust_rs._bridge`) calls `drain`.
 
 use std::future::Future;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -18,6 +17,7 @@ use tokio::task::AbortHandle;
 use crate::errors::{Error, ErrorKind};
 use crate::http::response::{NativeError, NativeResponse};
 use crate::http::HttpOutcome;
+use crate::notify::Notify;
 use crate::runtime;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -41,26 +41,20 @@ struct Completion {
 pub struct Completions {
     queue: Mutex<Vec<Completion>>,
     notified: AtomicBool,
-    efd: RawFd,
+    notify: Notify,
 }
 
 impl Completions {
     pub fn new() -> Result<Self, Error> {
-        // SAFETY: plain syscall; the fd is owned by this value for the life of the process.
-        let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if efd < 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(Error::new(ErrorKind::Internal, format!("eventfd: {e}")));
-        }
         Ok(Completions {
             queue: Mutex::new(Vec::with_capacity(1024)),
             notified: AtomicBool::new(false),
-            efd,
+            notify: Notify::new()?,
         })
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.efd
+    pub fn notify(&self) -> &Notify {
+        &self.notify
     }
 
     fn push(&self, c: Completion) {
@@ -71,22 +65,13 @@ impl Completions {
     }
 
     fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our own eventfd. EAGAIN (counter full)
-        // still leaves the fd readable, which is all we need.
-        unsafe {
-            libc::write(self.efd, &one as *const u64 as *const libc::c_void, 8);
-        }
+        self.notify.wake();
     }
 
-    /// Takes up to `max` completions. Read eventfd, clear the flag, then take the queue: in
+    /// Takes up to `max` completions. Reset the wakeup, clear the flag, then take the queue: in
     /// that order a push racing with us either lands in this batch or writes a fresh wakeup.
     fn take(&self, max: usize) -> Vec<Completion> {
-        let mut buf: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64; EAGAIN just means nothing was pending.
-        unsafe {
-            libc::read(self.efd, &mut buf as *mut u64 as *mut libc::c_void, 8);
-        }
+        self.notify.reset();
         self.notified.store(false, Ordering::Release);
         let mut q = self.queue.lock();
         if q.len() <= max {
@@ -194,10 +179,25 @@ pub fn _submit_panicking_task() -> PyResult<Ticket> {
     .map_err(crate::py_err)
 }
 
-/// The eventfd the Python watcher listens on (starting the runtime if needed).
+/// The handle the Python watcher listens on (starting the runtime if needed): a file
+/// descriptor, or a socket on Windows.
 #[pyfunction]
-pub fn eventfd() -> PyResult<i32> {
-    Ok(runtime::get().map_err(crate::py_err)?.completions.fd())
+pub fn wakeup_fd() -> PyResult<i64> {
+    Ok(runtime::get()
+        .map_err(crate::py_err)?
+        .completions
+        .notify()
+        .handle())
+}
+
+/// Which wakeup this process uses: "eventfd", "pipe" or "socketpair".
+#[pyfunction]
+pub fn wakeup_backend() -> PyResult<&'static str> {
+    Ok(runtime::get()
+        .map_err(crate::py_err)?
+        .completions
+        .notify()
+        .backend())
 }
 
 /// Drains up to `max` completions as a list of `(id, value)`, where value is a

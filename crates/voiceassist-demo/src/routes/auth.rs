@@ -11,9 +11,9 @@ use super::{
     authenticate, check_token, json_object, optional_json_object, optional_str, required_str,
     token_error, Shared,
 };
-use crate::demo::auth::{hash_password, verify_password, TokenKind};
-use crate::demo::config::MIN_PASSWORD_LEN;
-use crate::demo::errors::ApiError;
+use crate::auth::{hash_password, verify_password, TokenKind};
+use crate::config::MIN_PASSWORD_LEN;
+use crate::errors::ApiError;
 
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_PASSWORD_LEN: usize = 1024;
@@ -59,12 +59,12 @@ async fn blocking<T: Send + 'static>(
 
 #[utoipa::path(
     post, path = "/api/auth/register", tag = "auth",
-    request_body = crate::demo::schemas::RegisterRequest,
+    request_body = crate::schemas::RegisterRequest,
     responses(
-        (status = 201, description = "registered", body = crate::demo::schemas::User),
-        (status = 409, description = "email already registered", body = crate::demo::schemas::Error),
-        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
-        (status = 429, description = "too many registrations (`Retry-After`)", body = crate::demo::schemas::Error),
+        (status = 201, description = "registered", body = crate::schemas::User),
+        (status = 409, description = "email already registered", body = crate::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::schemas::Error),
+        (status = 429, description = "too many registrations (`Retry-After`)", body = crate::schemas::Error),
     )
 )]
 pub async fn register(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
@@ -108,12 +108,12 @@ pub async fn register(State(state): State<Shared>, body: Bytes) -> Result<Respon
 
 #[utoipa::path(
     post, path = "/api/auth/login", tag = "auth",
-    request_body = crate::demo::schemas::LoginRequest,
+    request_body = crate::schemas::LoginRequest,
     responses(
-        (status = 200, description = "tokens", body = crate::demo::schemas::LoginResponse),
-        (status = 401, description = "invalid email or password", body = crate::demo::schemas::Error),
-        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
-        (status = 429, description = "too many login attempts for this account (`Retry-After`)", body = crate::demo::schemas::Error),
+        (status = 200, description = "tokens", body = crate::schemas::LoginResponse),
+        (status = 401, description = "invalid email or password", body = crate::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::schemas::Error),
+        (status = 429, description = "too many login attempts for this account (`Retry-After`)", body = crate::schemas::Error),
     )
 )]
 pub async fn login(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
@@ -160,11 +160,11 @@ pub async fn login(State(state): State<Shared>, body: Bytes) -> Result<Response,
 
 #[utoipa::path(
     post, path = "/api/auth/refresh", tag = "auth",
-    request_body = crate::demo::schemas::RefreshRequest,
+    request_body = crate::schemas::RefreshRequest,
     responses(
-        (status = 200, description = "a new access token", body = crate::demo::schemas::RefreshResponse),
-        (status = 401, description = "bad, expired or revoked refresh token", body = crate::demo::schemas::Error),
-        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+        (status = 200, description = "a new access token", body = crate::schemas::RefreshResponse),
+        (status = 401, description = "bad, expired or revoked refresh token", body = crate::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::schemas::Error),
     )
 )]
 pub async fn refresh(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
@@ -186,12 +186,12 @@ pub async fn refresh(State(state): State<Shared>, body: Bytes) -> Result<Respons
 /// Revokes the bearer access token, and the refresh token too when the body names one.
 #[utoipa::path(
     post, path = "/api/auth/logout", tag = "auth",
-    request_body(content = Option<crate::demo::schemas::LogoutRequest>, description = "optional"),
+    request_body(content = Option<crate::schemas::LogoutRequest>, description = "optional"),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "the access token (and the refresh token, if given) is revoked"),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
-        (status = 422, description = "invalid body; `field` names the field", body = crate::demo::schemas::Error),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
+        (status = 422, description = "invalid body; `field` names the field", body = crate::schemas::Error),
     )
 )]
 pub async fn logout(
@@ -218,8 +218,8 @@ pub async fn logout(
     get, path = "/api/users/me", tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the caller", body = crate::demo::schemas::User),
-        (status = 401, description = "missing, bad, expired or revoked token", body = crate::demo::schemas::Error),
+        (status = 200, description = "the caller", body = crate::schemas::User),
+        (status = 401, description = "missing, bad, expired or revoked token", body = crate::schemas::Error),
     )
 )]
 pub async fn me(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {

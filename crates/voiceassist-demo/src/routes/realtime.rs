@@ -15,11 +15,11 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::{authenticate, chat, check_token, Shared};
-use crate::demo::auth::{now_secs, Claims, TokenKind};
-use crate::demo::errors::ApiError;
-use crate::demo::kb;
-use crate::demo::realtime::{self, Hub, Refused, Slot};
-use crate::demo::state::User;
+use crate::auth::{now_secs, Claims, TokenKind};
+use crate::errors::ApiError;
+use crate::kb;
+use crate::realtime::{self, Hub, Refused, Slot};
+use crate::state::User;
 
 /// Read buffer of a connection: small, as most frames are, so that many idle connections cost
 /// little (tungstenite's default is 128 KiB each).

@@ -10,7 +10,7 @@ use super::Shared;
 
 #[utoipa::path(
     get, path = "/health", tag = "health",
-    responses((status = 200, description = "the server is up", body = crate::demo::schemas::Health))
+    responses((status = 200, description = "the server is up", body = crate::schemas::Health))
 )]
 pub async fn health(State(state): State<Shared>) -> Json<Value> {
     state.requests_health.fetch_add(1, Ordering::Relaxed);

@@ -94,11 +94,6 @@ pub struct Client {
     pool: Py<ConnectionPool>,
 }
 
-fn duration(secs: Option<f64>) -> Option<Duration> {
-    secs.filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-}
-
 fn header_value(v: &Bound<'_, PyAny>) -> PyResult<HeaderValue> {
     let text = match v.cast::<PyString>() {
         Ok(s) => s.to_cow()?.into_owned(),
@@ -167,10 +162,10 @@ impl Client {
             None => Py::new(py, ConnectionPool::new(concurrency))?,
         };
         let cfg = Config {
-            network_timeout: duration(network_timeout),
+            network_timeout: crate::time::timeout(network_timeout),
             max_redirects,
             max_retries,
-            connect_timeout: duration(connection_timeout),
+            connect_timeout: crate::time::timeout(connection_timeout),
             route: Arc::new(Route {
                 tls: TlsKey {
                     verify: match ca_bundle {
@@ -238,11 +233,11 @@ impl Client {
         let cfg = &self.shared.cfg;
         let max_redirects = max_redirects.unwrap_or(cfg.max_redirects);
         let read_timeout = match timeout {
-            Some((_, read)) => duration(read),
+            Some((_, read)) => crate::time::timeout(read),
             None => cfg.network_timeout,
         };
         let connect_timeout = match timeout {
-            Some((c, _)) => duration(c),
+            Some((c, _)) => crate::time::timeout(c),
             None => cfg.connect_timeout,
         };
         let route = if insecure.is_some() || ca_bundle.is_some() || client_cert.is_some() {
