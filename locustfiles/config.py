@@ -76,7 +76,8 @@ WAIT_TIMES = {
 
 # --- sample queries -----------------------------------------------------------------------------------------------
 
-# Queries the demo knowledge base answers with citations (crates/voiceassist-demo/src/kb.rs: each names some of an article's keywords).
+# Queries the demo knowledge base answers with citations (crates/voiceassist-demo/src/kb.rs: each names some of an
+# article's keywords).
 KB_QUERIES = [
     "What is VoiceAssist about?",
     "Which features does it have, does chat show citations?",

@@ -1,10 +1,11 @@
 """The gevent side of the gevent <-> tokio bridge.
 
 A request is submitted to Rust, which returns a ticket at once. The calling greenlet parks on a
-``gevent.hub.Waiter``. When tokio finishes requests it wakes a handle (once per batch: an eventfd on Linux, a
-pipe on other Unixes, a socket on Windows); a hub io watcher on that handle drains every finished request in one Rust call and switches straight into each
-waiting greenlet. The watcher keeps the loop alive (``ref``) only while someone is waiting, so an
-idle locust process can still exit, and a lone waiter does not get ``LoopExit``.
+``gevent.hub.Waiter``. When tokio finishes requests it wakes a handle, once per batch (an eventfd on
+Linux, a pipe on other Unixes, a socket on Windows); a hub io watcher on that handle drains every
+finished request in one Rust call and switches straight into each waiting greenlet. The watcher
+keeps the loop alive (``ref``) only while someone is waiting, so an idle locust process can still
+exit, and a lone waiter does not get ``LoopExit``.
 """
 
 from __future__ import annotations
