@@ -2,18 +2,22 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: help install test-deps format lint test test-rust test-py bench smoke dev
+.PHONY: help install test-deps format lint stubtest test test-rust test-py test-py-portable bench smoke dev
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
+# FEATURES: cargo features of locust_rs._native, e.g. FEATURES=test-hooks for the test suite's panic hook (.ci/run)
+FEATURES ?=
+
 install:  ## build (release) and install locust-rs and the voiceassist-demo program, with pinned dependencies
-	$(PIP) install -c constraints.txt ./crates/voiceassist-demo .
+	$(PIP) install -c constraints.txt ./crates/voiceassist-demo
+	MATURIN_PEP517_ARGS="$(if $(FEATURES),--features $(FEATURES))" $(PIP) install -c constraints.txt .
 
 # schemathesis goes in a directory of its own, for tests/test_demo_openapi.py's subprocess only:
 # installed beside the suite, its pytest plugin breaks gevent's ssl patching.
 test-deps:  ## install the pinned test tools
-	$(PIP) install -c constraints.txt pytest pytest-timeout ruff trustme hypercorn websockets websocket-client pysocks
+	$(PIP) install -c constraints.txt pytest pytest-timeout ruff trustme hypercorn websockets websocket-client pysocks mypy
 	$(PIP) install -q -c constraints.txt --upgrade --target .schemathesis-deps schemathesis
 	$(PIP) install -c constraints.txt hdrhistogram pandas matplotlib nbclient nbformat ipykernel
 
@@ -28,13 +32,19 @@ lint:  ## check formatting and lints (Rust and Python)
 	ruff check .
 	ruff format --check .
 
+stubtest:  ## check python/locust_rs/_native.pyi against the installed native module (mypy's stubtest)
+	cd tests && $(PY) -m mypy.stubtest locust_rs._native --allowlist stubtest-allowlist.txt --ignore-unused-allowlist
+
 test-rust:  ## cargo tests of every crate of the workspace
 	cargo test --workspace
 
 test-py:  ## pytest suite against the installed package
 	$(PY) -m pytest tests
 
-test: test-deps lint test-rust test-py  ## the whole test suite (after `make install`)
+test-py-portable:  ## the pytest suite again with the portable wakeup forced (a pipe, as on macOS, instead of eventfd)
+	LOCUST_RS_WAKEUP=pipe $(PY) -m pytest tests
+
+test: test-deps lint stubtest test-rust test-py test-py-portable  ## the whole test suite (after `make install`)
 
 smoke:  ## the main job: the VoiceAssist suite's smoke test (locustfiles/) against the bundled demo server, 20 s
 	PY=$(PY) bash locustfiles/run-tests.sh smoke --run-time=20s --headless

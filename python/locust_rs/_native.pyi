@@ -1,4 +1,10 @@
-"""Type stubs for the Rust core, locust_rs._native (src/lib.rs registers these names)."""
+"""Type stubs for the Rust core, locust_rs._native (crates/locust-rs/src/lib.rs registers these names).
+
+Checked against the built module by ``make stubtest`` (mypy's stubtest). Every class is final, as pyo3
+classes are unless declared subclassable.
+"""
+
+from typing import final
 
 __version__: str
 USER_AGENT: str
@@ -20,25 +26,29 @@ def drain(max: int = 512) -> list[tuple[int, NativeResponse | NativeError | byte
     """Takes up to ``max`` finished jobs as (ticket id, value)."""
 
 def _submit_panicking_task() -> Ticket:
-    """For tests: a task that panics; its waiter receives NativeError(kind="internal")."""
+    """For tests: a task that panics; its waiter receives NativeError(kind="internal"). Only in a build with the
+    test-hooks cargo feature (make install FEATURES=test-hooks)."""
 
+@final
 class Ticket:
     @property
     def id(self) -> int: ...
     def cancel(self) -> None:
         """Aborts the job; a late completion is dropped."""
 
+@final
 class ConnectionPool:
-    def __init__(self, concurrency: int = 10) -> None: ...
+    def __new__(cls, concurrency: int = 10) -> ConnectionPool: ...
     @property
     def concurrency(self) -> int: ...
     def idle_connections(self) -> int: ...
     def in_flight(self) -> int: ...
     def close(self) -> None: ...
 
+@final
 class Client:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         network_timeout: float | None = None,
         connection_timeout: float | None = None,
@@ -53,7 +63,7 @@ class Client:
         http2_prior_knowledge: bool = False,
         ca_bundle: str | None = None,
         client_cert: tuple[str, str | None] | None = None,
-    ) -> None: ...
+    ) -> Client: ...
     @property
     def pool(self) -> ConnectionPool: ...
     def request(
@@ -82,6 +92,7 @@ class Client:
         """A cookie without a domain, sent to every host on paths under ``path``."""
     def clear_cookies(self) -> None: ...
 
+@final
 class NativeError:
     @property
     def kind(self) -> str: ...
@@ -93,6 +104,7 @@ class NativeError:
     def request(self) -> tuple[str, str] | None:
         """(method, url) of the request that failed when it is not the one submitted (the last redirect hop)."""
 
+@final
 class NativeResponse:
     @property
     def status_code(self) -> int: ...
@@ -138,6 +150,7 @@ def ws_counters() -> dict[str, int]:
 def ws_clock_ns() -> int:
     """Now, on the clock of the send and arrival stamps."""
 
+@final
 class WsConnection:
     @property
     def url(self) -> str: ...
@@ -161,13 +174,14 @@ class WsConnection:
         """(message, arrival stamp ns, payload bytes), None if nothing yet, or the error that ended it."""
     def wait(self, timeout: float | None = None) -> Ticket:
         """Completes with True once a message waits or the connection is over; takes nothing."""
-    def close(self, code: int = 1000, reason: str = "") -> Ticket:
+    def close(self, code: int = 1000, reason: str = ...) -> Ticket:
         """Starts the closing handshake; completes once the connection is over."""
     def headers(self) -> list[tuple[str, str]]: ...
     def stats(self) -> tuple[int, int, int, int]: ...
 
 # metrics (src/metrics/): HDR histograms per (request type, name); values recorded in µs, reported in ms.
 
+@final
 class MetricKey:
     """An interned (request type, name) of the live recorder, with the user's expected interval."""
 
@@ -191,6 +205,7 @@ def metrics_reset() -> None:
 def metrics_forget() -> None:
     """A fresh, empty recorder (for a fork child)."""
 
+@final
 class HistogramSet:
     """Raw and (for paced users) corrected HDR histograms keyed by (request type, name). Methods that take
     request_type/name read the aggregate of all keys when both are None."""

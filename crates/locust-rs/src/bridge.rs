@@ -166,7 +166,9 @@ where
 }
 
 /// Submits a task that panics, to prove a panic inside the engine reaches its waiter as a
-/// `NativeError(kind="internal")` instead of aborting the process or hanging. For tests.
+/// `NativeError(kind="internal")` instead of aborting the process or hanging. For tests only: the
+/// `test-hooks` feature, which release wheels do not enable.
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 pub fn _submit_panicking_task() -> PyResult<Ticket> {
     submit(async {

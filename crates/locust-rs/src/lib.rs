@@ -44,6 +44,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::wakeup_fd, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::wakeup_backend, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
+    #[cfg(feature = "test-hooks")]
     m.add_function(wrap_pyfunction!(bridge::_submit_panicking_task, m)?)?;
     m.add_class::<bridge::Ticket>()?;
     m.add_class::<http::client::Client>()?;
