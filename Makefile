@@ -28,7 +28,7 @@ format:  ## format Rust and Python
 
 lint:  ## check formatting and lints (Rust and Python)
 	cargo fmt --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	ruff check .
 	ruff format --check .
 

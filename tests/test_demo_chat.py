@@ -374,8 +374,9 @@ def test_jitter_spreads_the_latency():
 
 
 def test_the_cli_knows_the_new_options():
-    p = demo._parser()
-    args = p.parse_args(["--error-rate", "0.5", "--drop-rate", "0", "--chat-latency-ms", "0", "--latency-scale", "2"])
+    args = demo.settings_from_args(
+        ["--error-rate", "0.5", "--drop-rate", "0", "--chat-latency-ms", "0", "--latency-scale", "2"]
+    )
     assert (args.error_rate, args.drop_rate, args.chat_latency_ms, args.latency_scale) == (0.5, 0.0, 0, 2.0)
     defaults = demo.DemoServer.default_options()
     assert defaults["chat_latency_ms"] == 20 and defaults["error_rate"] == 0.0

@@ -239,7 +239,7 @@ def test_document_options_are_in_the_defaults_and_the_cli():
     assert d["document_processing_ms"] == 500
     assert d["max_documents"] == 10_000
     assert d["access_log"] is None
-    args = demo._parser().parse_args(["--max-upload-bytes", "10", "--document-processing-ms", "0"])
+    args = demo.settings_from_args(["--max-upload-bytes", "10", "--document-processing-ms", "0"])
     assert (args.max_upload_bytes, args.document_processing_ms) == (10, 0)
 
 

@@ -614,7 +614,7 @@ def test_the_options_have_documented_defaults_and_are_checked():
             demo.start(**{name: 0})
     with pytest.raises(ValueError, match="ws_max_message_size"):
         demo.start(ws_max_message_size=17 * 1024 * 1024)
-    args = demo._parser().parse_args(["--ws-max-message-size", "2048", "--ws-max-connections", "5"])
+    args = demo.settings_from_args(["--ws-max-message-size", "2048", "--ws-max-connections", "5"])
     assert (args.ws_max_message_size, args.ws_max_connections) == (2048, 5)
 
 

@@ -164,12 +164,16 @@ def test_the_server_stops_when_its_parent_dies():
     raise AssertionError("the demo server outlived its parent")
 
 
-def test_realtime_stats_of_a_stopped_server_is_a_clear_error():
+def test_realtime_stats_outlive_the_server_and_a_killed_one_is_a_clear_error():
     server = demo.start()
     assert server.realtime_stats()["connections_open"] == 0
     server.stop()
+    assert server.realtime_stats()["connections_total"] == 0  # the final counters, printed as it stopped
+    killed = demo.start()
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.stop()
     with pytest.raises(RuntimeError, match="stopped"):
-        server.realtime_stats()
+        killed.realtime_stats()
 
 
 def test_the_program_is_found_and_can_be_chosen(monkeypatch, tmp_path):

@@ -27,9 +27,10 @@ import subprocess
 import sys
 import sysconfig
 import threading
+from types import SimpleNamespace
 from typing import Any
 
-__all__ = ["DemoServer", "executable", "main", "start"]
+__all__ = ["DemoServer", "executable", "main", "settings_from_args", "start"]
 
 _NAME = "voiceassist-demo"
 _LISTENING = "VoiceAssist demo server listening on "
@@ -60,16 +61,24 @@ def executable() -> str:
     )
 
 
-def _run(flag: str) -> str:
-    done = subprocess.run([executable(), flag], capture_output=True, text=True, timeout=60)
+def _run(*args: str) -> str:
+    done = subprocess.run([executable(), *args], capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
-        raise RuntimeError(f"{_NAME} {flag} failed: {done.stderr.strip()}")
+        raise (ValueError if done.returncode == _EXIT_BAD_SETTING else RuntimeError)(
+            f"{_NAME} {' '.join(args)}: {done.stderr.strip()}"
+        )
     return done.stdout
 
 
 @functools.lru_cache(maxsize=1)
 def _defaults() -> str:
-    return _run("--print-defaults")
+    return _run("--print-config")
+
+
+def settings_from_args(argv: list[str]) -> SimpleNamespace:
+    """The server settings that ``voiceassist-demo`` command-line options give, as the program itself parses
+    them: ``settings_from_args(["--error-rate", "0.5"]).error_rate == 0.5``."""
+    return SimpleNamespace(**json.loads(_run(*argv, "--print-config")))
 
 
 class DemoServer:
@@ -101,6 +110,7 @@ class DemoServer:
             bufsize=1,
         )
         self._lock = threading.Lock()
+        self._final_stats: dict[str, int] | None = None
         assert self._proc.stdout is not None
         first = self._proc.stdout.readline().rstrip("\n")
         if not first.startswith(_LISTENING):
@@ -145,16 +155,22 @@ class DemoServer:
             proc.wait()
             clean = False
         if proc.stdout is not None:
+            # what is left: the final counters (one JSON line) and the "stopped" line
+            for line in proc.stdout.read().splitlines():
+                if line.startswith("{"):
+                    self._final_stats = json.loads(line)
             proc.stdout.close()
         return clean
 
     def realtime_stats(self) -> dict[str, int]:
         """The realtime WebSocket endpoint's counters (connections open/total/refused, messages and bytes in/out,
-        ...), as ``/api/admin/metrics`` reports them; see docs/demo-server.md."""
+        ...), as ``/api/admin/metrics`` reports them; see docs/demo-server.md. After ``stop()``, the final ones."""
         with self._lock:
             proc = self._proc
             if proc is None or proc.stdin is None or proc.stdout is None:
-                raise RuntimeError("the demo server is stopped")
+                if self._final_stats is not None:
+                    return dict(self._final_stats)
+                raise RuntimeError("the demo server is stopped, and left no counters")
             proc.stdin.write("stats\n")
             proc.stdin.flush()
             return json.loads(proc.stdout.readline())

@@ -38,9 +38,10 @@ struct Cli {
     /// Print the OpenAPI document (what /openapi.json serves) and exit.
     #[arg(long)]
     print_openapi: bool,
-    /// Print every server option's default as one JSON object and exit.
+    /// Print the server settings the other options give (with no other option: every default) as
+    /// one JSON object, and exit.
     #[arg(long)]
-    print_defaults: bool,
+    print_config: bool,
     #[command(flatten)]
     config: Config,
 }
@@ -65,8 +66,8 @@ fn main() -> ExitCode {
     if cli.print_openapi {
         return print_or_fail(voiceassist_demo::openapi_json());
     }
-    if cli.print_defaults {
-        return print_or_fail(serde_json::to_string(&Config::default()).map_err(|e| e.to_string()));
+    if cli.print_config {
+        return print_or_fail(serde_json::to_string(&cli.config).map_err(|e| e.to_string()));
     }
     let Some(grace) = Duration::try_from_secs_f64(cli.shutdown_timeout).ok() else {
         eprintln!("voiceassist-demo: shutdown_timeout must be a number of seconds >= 0");
@@ -128,8 +129,9 @@ async fn run(cli: Cli, grace: Duration) -> ExitCode {
         stop_signal().await;
         on_signal.send_replace(true);
     });
+    let counters = server.realtime();
     if cli.stdin_control {
-        let counters = server.realtime();
+        let counters = counters.clone();
         // std's blocking stdin on a thread of its own: tokio's would hold a runtime thread
         let spawned = std::thread::Builder::new()
             .name("stdin-control".into())
@@ -152,6 +154,10 @@ async fn run(cli: Cli, grace: Duration) -> ExitCode {
             tokio::time::sleep(grace).await;
         } => false,
     };
+    if cli.stdin_control {
+        // the final counters, so that the parent can still report them once the server is gone
+        print_stats(&counters);
+    }
     if clean {
         println!("VoiceAssist demo server stopped");
         ExitCode::SUCCESS
@@ -179,19 +185,22 @@ async fn stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The realtime counters as one line of JSON on standard output.
+fn print_stats(counters: &RealtimeCounters) {
+    let json = serde_json::to_string(&counters.snapshot())
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{json}");
+    let _ = out.flush();
+}
+
 /// Answers `stats` lines until standard input ends or says `stop`; either stops the server.
 fn stdin_control(counters: &RealtimeCounters, stop: &watch::Sender<bool>) {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         match line.trim() {
             "stop" => break,
-            "stats" => {
-                let json = serde_json::to_string(&counters.snapshot())
-                    .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{json}");
-                let _ = out.flush();
-            }
+            "stats" => print_stats(counters),
             _ => {}
         }
     }
