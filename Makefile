@@ -31,6 +31,7 @@ lint:  ## check formatting and lints (Rust and Python)
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	ruff check .
 	ruff format --check .
+	$(PY) scripts/check_imports.py
 
 stubtest:  ## check python/locust_rs/_native.pyi against the installed native module (mypy's stubtest)
 	cd tests && $(PY) -m mypy.stubtest locust_rs._native --allowlist stubtest-allowlist.txt --ignore-unused-allowlist

@@ -103,5 +103,5 @@ def __getattr__(name: str):
 if "locust" in sys.modules:
     # Inside a Locust run (locust is always imported first): load everything now, so that the metrics and
     # thresholds hooks are registered before Locust parses its options and fires `init`.
-    for _module in sorted(set(_LAZY.values())):
+    for _module in sorted({*_LAZY.values(), "locust_rs.thresholds"}):
         importlib.import_module(_module)

@@ -8,6 +8,8 @@ from typing import final
 
 __version__: str
 USER_AGENT: str
+ERROR_KINDS: list[str]
+"""The kind of every engine error a NativeError can carry (locust_rs._errors maps each)."""
 
 def configure(worker_threads: int | None = None) -> int:
     """Sets the tokio worker-thread count for runtimes built from now on; returns the count in force."""

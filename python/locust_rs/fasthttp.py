@@ -31,7 +31,7 @@ from requests.utils import get_encoding_from_headers
 
 from locust_rs import _bridge, _native
 from locust_rs import metrics as _metrics
-from locust_rs._errors import body_exception, to_exception
+from locust_rs._errors.fasthttp import body_exception, to_exception
 
 absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
 _NativeResponse = _native.NativeResponse

@@ -57,12 +57,11 @@ def _chart(series: list[tuple[str, list[tuple[float, float]]]]) -> str:
     return "\n".join(out)
 
 
-def render(run, title: str = "locust-rs: exact percentiles (HDR)") -> str:
-    """The page for an :py:class:`locust_rs.metrics.HdrRun` (its cumulative histograms)."""
-    from locust_rs.metrics import QUANTILE_LABELS
-
+def render(run, labels: tuple[str, ...], title: str = "locust-rs: exact percentiles (HDR)") -> str:
+    """The page for an :py:class:`locust_rs.metrics.HdrRun` (its cumulative histograms); ``labels`` name the
+    percentile columns of its rows."""
     hs = run.total
-    cols = ("Count", "Min", "Mean", "StdDev", *QUANTILE_LABELS, "Max")
+    cols = ("Count", "Min", "Mean", "StdDev", *labels, "Max")
     rows = []
     for row in run.rows():
         for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):

@@ -44,7 +44,7 @@ from urllib3.util import parse_url
 
 from locust_rs import _bridge, _native
 from locust_rs import metrics as _metrics
-from locust_rs._requests_errors import body_exception, to_requests_exception
+from locust_rs._errors.requests import body_exception, to_requests_exception
 from locust_rs.fasthttp import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
     ConnectionPool,
     _CookieJarView,

@@ -25,7 +25,7 @@ import time
 
 import gevent
 
-from locust_rs import _native, thresholds
+from locust_rs import _native, hdr_report
 
 HistogramSet = _native.HistogramSet
 logger = logging.getLogger(__name__)
@@ -240,11 +240,9 @@ class HdrRun:
             self.write_csv(f"{self.csv_prefix}_hdr.csv")
         html_file = getattr(self.environment.parsed_options, "html_file", None)
         if html_file:
-            from locust_rs import hdr_report
-
             base = html_file[:-5] if html_file.endswith(".html") else html_file
             with open(f"{base}_hdr.html", "w", encoding="utf-8") as f:
-                f.write(hdr_report.render(self))
+                f.write(hdr_report.render(self, QUANTILE_LABELS))
 
     def table(self) -> str:
         """The end-of-run console table, beside Locust's "approximated" one."""
@@ -435,12 +433,10 @@ def _extend_web_ui(environment) -> None:
     @web_ui.app.route("/locust-rs/hdr.html")
     @web_ui.auth_required_if_enabled
     def _hdr_html():
-        from locust_rs import hdr_report
-
         if _run is None:
             return Response("HDR metrics are off", status=404)
         _run.pump()
-        return Response(hdr_report.render(_run), mimetype="text/html")
+        return Response(hdr_report.render(_run, QUANTILE_LABELS), mimetype="text/html")
 
 
 @events.test_start.add_listener
@@ -486,8 +482,6 @@ def _on_quitting(environment, **_kwargs) -> None:
             _run.finish()
         except Exception:  # noqa: BLE001 - never turn an output problem into a crash at exit
             logger.exception("locust-rs metrics: writing the outputs failed")
-    # After the final drain, so the thresholds see every request.
-    thresholds.finish(environment)
 
 
 def _after_fork_in_child() -> None:

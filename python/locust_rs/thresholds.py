@@ -39,6 +39,9 @@ from dataclasses import dataclass
 
 import gevent
 
+# metrics first: its listeners, the final drain at `quitting` among them, are registered before ours
+from locust_rs import metrics
+
 logger = logging.getLogger(__name__)
 _print = logging.getLogger("locust.stats_logger").info
 
@@ -156,8 +159,6 @@ def _observe(metric: str, entry, hdr, request_type, name) -> float | None:
 def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Result]:
     """Checks the thresholds against the run's stats now; a threshold whose target has no
     data (an unknown name, no requests) fails, so a typo cannot pass silently."""
-    from locust_rs import metrics
-
     run = metrics.current()
     hdr = run.total if run is not None else None
     stats = environment.runner.stats if environment.runner is not None else environment.stats
@@ -203,8 +204,6 @@ def finish(environment) -> list[Result]:
 def _watch(environment, interval: float) -> None:
     while True:
         gevent.sleep(interval)
-        from locust_rs import metrics
-
         run = metrics.current()
         if run is not None:
             run.pump()
@@ -264,3 +263,9 @@ def _on_init(environment, **_kwargs) -> None:
             gevent.spawn(_watch, environment, max(0.1, float(opts.threshold_abort_interval)))
 
         environment.events.test_start.add_listener(start)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kwargs) -> None:
+    # After metrics' own quitting listener (registered first, see the import), so the verdict sees every request.
+    finish(environment)

@@ -41,7 +41,7 @@ frame is read from the socket, so a busy Python thread does not inflate them.
 from __future__ import annotations
 
 from locust import User
-from locust.exception import RescheduleTask, StopTest
+from locust.exception import StopTest
 
 import json as _json
 import logging
@@ -56,6 +56,30 @@ import gevent
 import gevent.event
 
 from locust_rs import _bridge, _native
+from locust_rs._errors.websocket import (
+    MessageTooBig,
+    WebSocketClosed,
+    WebSocketConnectionError,
+    WebSocketError,
+    WebSocketHandshakeError,
+    WebSocketProtocolError,
+    WebSocketTimeout,
+)
+from locust_rs._errors.websocket import to_exception as _exception
+
+__all__ = [
+    "MessageTooBig",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketConnectionError",
+    "WebSocketError",
+    "WebSocketHandshakeError",
+    "WebSocketMixin",
+    "WebSocketProtocolError",
+    "WebSocketReply",
+    "WebSocketTimeout",
+    "WebSocketUser",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,72 +87,6 @@ Message = str | bytes
 
 _NATIVE_ERROR = _native.NativeError
 _DEFAULT: Any = object()
-
-
-class WebSocketError(RescheduleTask):
-    """Base class of WebSocket failures. It derives from Locust's ``RescheduleTask``: the failure has already been
-    reported to ``events.request`` (so it is in the statistics), and if the task does not catch it, Locust ends the
-    task quietly and schedules the next one instead of logging it a second time as an unexpected error."""
-
-    kind = "error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class WebSocketHandshakeError(WebSocketError):
-    """The server refused the upgrade; ``status`` is its HTTP status (e.g. 401)."""
-
-    def __init__(self, message: str, status: int | None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class WebSocketConnectionError(WebSocketError):
-    """The connection could not be made (refused, DNS, TLS, reset) or the URL is malformed."""
-
-
-class WebSocketTimeout(WebSocketError):
-    """No connection, message or reply within the timeout."""
-
-
-class WebSocketClosed(WebSocketError):
-    """The connection is over: ``code`` and ``reason`` are those of the close frame (1006: none was sent)."""
-
-    def __init__(self, message: str, code: int | None, reason: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-
-
-class WebSocketProtocolError(WebSocketError):
-    """The peer broke the WebSocket protocol (a bad frame, invalid UTF-8 in a text message, ...)."""
-
-
-class MessageTooBig(WebSocketError):
-    """A received message was over ``max_message_size``; the connection was closed with code 1009."""
-
-
-def _exception(err, close_status=None) -> WebSocketError:
-    kind, message = err.kind, err.message
-    if kind == "ws_handshake":
-        return WebSocketHandshakeError(message, err.errno)
-    if kind == "ws_closed":
-        reason = close_status[1] if close_status else ""
-        return WebSocketClosed(message, err.errno, reason)
-    if kind in ("timeout", "connect_timeout"):
-        return WebSocketTimeout(message)
-    if kind == "message_too_big":
-        return MessageTooBig(message)
-    if kind == "protocol":
-        return WebSocketProtocolError(message)
-    if kind == "internal":
-        return WebSocketError(f"locust-rs: {message}")
-    return WebSocketConnectionError(message)
 
 
 def _message_type(message: Message) -> Any:

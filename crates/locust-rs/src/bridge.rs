@@ -1,94 +1,23 @@
 //! The gevent <-> tokio bridge, tokio side.
 //!
-//! A submit spawns a task and returns a `Ticket` at once. A finished task pushes its outcome
-//! into `Completions` and wakes the hub (`notify`) only if no wakeup is already pending, so there
-//! is one write per drain cycle however many requests finish. Nothing here takes the GIL: the
-//! Python side (a gevent io watcher on the wakeup handle, in `locust_rs._bridge`) calls `drain`.
+//! A submit spawns a task and returns a `Ticket` at once. A finished task pushes its value into
+//! the process's completion queue (`completion`), which wakes the hub. Nothing here takes the GIL
+//! on the tokio side, and nothing here knows what a job does: HTTP and WebSocket jobs alike hand
+//! back something that turns itself into a Python object when the hub `drain`s it.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
-use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyList, PyTuple};
 use tokio::task::AbortHandle;
 
+use crate::completion::{Completion, Completions, IntoPyValue};
+use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
-use crate::http::response::{NativeError, NativeResponse};
-use crate::http::HttpOutcome;
-use crate::notify::Notify;
 use crate::runtime;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// What a finished job hands back to its waiting greenlet.
-pub enum Outcome {
-    Http(Result<HttpOutcome, Error>),
-    /// One chunk of a streamed body; `None` at the end.
-    Chunk(Result<Option<Bytes>, Error>),
-    /// A WebSocket connection that completed its upgrade.
-    WsConnect(Result<crate::ws::conn::WsConnection, Error>),
-    /// A WebSocket wait (a message arrived, the connection closed) that finished.
-    WsReady(Result<(), Error>),
-}
-
-struct Completion {
-    id: u64,
-    outcome: Outcome,
-}
-
-pub struct Completions {
-    queue: Mutex<Vec<Completion>>,
-    notified: AtomicBool,
-    notify: Notify,
-}
-
-impl Completions {
-    pub fn new() -> Result<Self, Error> {
-        Ok(Completions {
-            queue: Mutex::new(Vec::with_capacity(1024)),
-            notified: AtomicBool::new(false),
-            notify: Notify::new()?,
-        })
-    }
-
-    pub fn notify(&self) -> &Notify {
-        &self.notify
-    }
-
-    fn push(&self, c: Completion) {
-        self.queue.lock().push(c);
-        if !self.notified.swap(true, Ordering::AcqRel) {
-            self.wake();
-        }
-    }
-
-    fn wake(&self) {
-        self.notify.wake();
-    }
-
-    /// Takes up to `max` completions. Reset the wakeup, clear the flag, then take the queue: in
-    /// that order a push racing with us either lands in this batch or writes a fresh wakeup.
-    fn take(&self, max: usize) -> Vec<Completion> {
-        self.notify.reset();
-        self.notified.store(false, Ordering::Release);
-        let mut q = self.queue.lock();
-        if q.len() <= max {
-            // Hand over the full vector and leave a sized one, so pushes do not regrow it.
-            let capacity = q.capacity().max(64);
-            return std::mem::replace(&mut *q, Vec::with_capacity(capacity));
-        }
-        let rest = q.split_off(max);
-        let batch = std::mem::replace(&mut *q, rest);
-        drop(q);
-        // Leave the remainder for the next loop iteration so timers are not starved.
-        if !self.notified.swap(true, Ordering::AcqRel) {
-            self.wake();
-        }
-        batch
-    }
-}
 
 /// Guarantees exactly one completion per ticket: if the task is aborted or panics before it
 /// replies, `Drop` replies for it, so a waiter can never hang on a lost task.
@@ -99,12 +28,9 @@ struct Reply {
 }
 
 impl Reply {
-    fn send(mut self, outcome: Outcome) {
+    fn send(mut self, value: impl IntoPyValue) {
         self.sent = true;
-        self.completions.push(Completion {
-            id: self.id,
-            outcome,
-        });
+        self.completions.push(Completion::new(self.id, value));
     }
 }
 
@@ -119,10 +45,7 @@ impl Drop for Reply {
             } else {
                 Error::new(ErrorKind::Closed, "request cancelled")
             };
-            self.completions.push(Completion {
-                id: self.id,
-                outcome: Outcome::Http(Err(err)),
-            });
+            self.completions.push(Completion::new(self.id, err));
         }
     }
 }
@@ -143,12 +66,14 @@ impl Ticket {
     }
 }
 
-/// Spawns `fut` on this process's runtime and returns its ticket without waiting.
-pub fn submit<F>(fut: F) -> Result<Ticket, Error>
+/// Spawns `fut` on this process's runtime and returns its ticket without waiting; the ticket
+/// completes with what `fut` returns.
+pub fn submit<F>(fut: F) -> PyResult<Ticket>
 where
-    F: Future<Output = Outcome> + Send + 'static,
+    F: Future + Send + 'static,
+    F::Output: IntoPyValue,
 {
-    let process = runtime::get()?;
+    let process = runtime::get().map_err(to_pyerr)?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let reply = Reply {
         id,
@@ -156,8 +81,7 @@ where
         sent: false,
     };
     let handle = process.runtime.spawn(async move {
-        let outcome = fut.await;
-        reply.send(outcome);
+        reply.send(fut.await);
     });
     Ok(Ticket {
         id,
@@ -176,9 +100,8 @@ pub fn _submit_panicking_task() -> PyResult<Ticket> {
         if NEXT_ID.load(Ordering::Relaxed) > 0 {
             panic!("deliberate panic for the test suite");
         }
-        Outcome::Chunk(Ok(None))
+        Error::new(ErrorKind::Internal, "not reached")
     })
-    .map_err(crate::py_err)
 }
 
 /// The handle the Python watcher listens on (starting the runtime if needed): a file
@@ -186,7 +109,7 @@ pub fn _submit_panicking_task() -> PyResult<Ticket> {
 #[pyfunction]
 pub fn wakeup_fd() -> PyResult<i64> {
     Ok(runtime::get()
-        .map_err(crate::py_err)?
+        .map_err(to_pyerr)?
         .completions
         .notify()
         .handle())
@@ -196,14 +119,14 @@ pub fn wakeup_fd() -> PyResult<i64> {
 #[pyfunction]
 pub fn wakeup_backend() -> PyResult<&'static str> {
     Ok(runtime::get()
-        .map_err(crate::py_err)?
+        .map_err(to_pyerr)?
         .completions
         .notify()
         .backend())
 }
 
-/// Drains up to `max` completions as a list of `(id, value)`, where value is a
-/// `NativeResponse`, a `NativeError`, or for a body chunk `bytes` (`None` at the end).
+/// Drains up to `max` completions as a list of `(id, value)`, each value made by its job
+/// (`IntoPyValue`).
 #[pyfunction]
 #[pyo3(signature = (max = 512))]
 pub fn drain(py: Python<'_>, max: usize) -> PyResult<Bound<'_, PyList>> {
@@ -211,25 +134,10 @@ pub fn drain(py: Python<'_>, max: usize) -> PyResult<Bound<'_, PyList>> {
     if !runtime::is_started() {
         return Ok(list);
     }
-    let process = runtime::get().map_err(crate::py_err)?;
+    let process = runtime::get().map_err(to_pyerr)?;
     for c in process.completions.take(max) {
-        let value: Bound<'_, PyAny> = match c.outcome {
-            Outcome::Http(Ok(out)) => Bound::new(py, NativeResponse::from(out))?.into_any(),
-            Outcome::Http(Err(e)) | Outcome::Chunk(Err(e)) => {
-                Bound::new(py, NativeError::from(e))?.into_any()
-            }
-            Outcome::Chunk(Ok(Some(b))) => PyBytes::new(py, &b).into_any(),
-            Outcome::Chunk(Ok(None)) => py.None().into_bound(py),
-            Outcome::WsConnect(Ok(conn)) => Bound::new(py, conn)?.into_any(),
-            Outcome::WsReady(Ok(())) => pyo3::types::PyBool::new(py, true).to_owned().into_any(),
-            Outcome::WsConnect(Err(e)) | Outcome::WsReady(Err(e)) => {
-                Bound::new(py, NativeError::from(e))?.into_any()
-            }
-        };
-        list.append(PyTuple::new(
-            py,
-            [c.id.into_pyobject(py)?.into_any(), value],
-        )?)?;
+        let id = c.id.into_pyobject(py)?.into_any();
+        list.append(PyTuple::new(py, [id, c.into_py(py)?])?)?;
     }
     Ok(list)
 }

@@ -2,6 +2,7 @@
 //! names; each module below has one job.
 
 mod bridge;
+mod completion;
 mod errors;
 mod http;
 mod metrics;
@@ -11,11 +12,6 @@ mod time;
 mod ws;
 
 use pyo3::prelude::*;
-
-/// Turns an engine error raised synchronously (not through a ticket) into a Python exception.
-pub(crate) fn py_err(e: errors::Error) -> PyErr {
-    pyo3::exceptions::PyRuntimeError::new_err(e.to_string())
-}
 
 /// Sets the tokio worker-thread count for runtimes created from now on (default 1, or the
 /// LOCUST_RS_WORKER_THREADS environment variable). Returns the count now in force.
@@ -50,7 +46,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::client::Client>()?;
     m.add_class::<http::pool::ConnectionPool>()?;
     m.add_class::<http::response::NativeResponse>()?;
-    m.add_class::<http::response::NativeError>()?;
+    m.add_class::<errors::python::NativeError>()?;
+    m.add("ERROR_KINDS", errors::python::kind_names())?;
     m.add_class::<metrics::MetricKey>()?;
     m.add_class::<metrics::HistogramSet>()?;
     m.add_function(wrap_pyfunction!(metrics::registry::metric_key, m)?)?;

@@ -8,8 +8,6 @@
 
 use std::io;
 
-use crate::errors::{Error, ErrorKind};
-
 pub struct Notify(Backend);
 
 enum Backend {
@@ -27,13 +25,14 @@ enum Backend {
     },
 }
 
-fn internal(what: &str, e: io::Error) -> Error {
-    Error::new(ErrorKind::Internal, format!("{what}: {e}"))
+/// Names the step that failed, as the runtime reports it.
+fn internal(what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 impl Notify {
     /// The platform's backend, or the pipe where `LOCUST_RS_WAKEUP=pipe` asks for it.
-    pub fn new() -> Result<Self, Error> {
+    pub fn new() -> io::Result<Self> {
         #[cfg(target_os = "linux")]
         if std::env::var("LOCUST_RS_WAKEUP").as_deref() != Ok("pipe") {
             return Self::eventfd();
@@ -45,7 +44,7 @@ impl Notify {
     }
 
     #[cfg(target_os = "linux")]
-    fn eventfd() -> Result<Self, Error> {
+    fn eventfd() -> io::Result<Self> {
         use std::os::fd::FromRawFd;
         // SAFETY: plain syscall; on success we own the fd from here on.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -59,7 +58,7 @@ impl Notify {
     }
 
     #[cfg(unix)]
-    fn pipe() -> Result<Self, Error> {
+    fn pipe() -> io::Result<Self> {
         use std::os::fd::AsRawFd;
         // std's pipe is close-on-exec already; both ends must not block
         let (read, write) = std::io::pipe().map_err(|e| internal("pipe", e))?;
@@ -77,7 +76,7 @@ impl Notify {
     }
 
     #[cfg(windows)]
-    fn socketpair() -> Result<Self, Error> {
+    fn socketpair() -> io::Result<Self> {
         // Windows has no socketpair(): connect a loopback listener to itself, then drop it.
         let err = |e| internal("wakeup socket pair", e);
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(err)?;

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::bridge::Completions;
+use crate::completion::Completions;
 use crate::errors::{Error, ErrorKind};
 
 static CURRENT: AtomicPtr<Process> = AtomicPtr::new(std::ptr::null_mut());
@@ -103,7 +103,12 @@ fn build(me: u32) -> Result<&'static Process, Error> {
                 format!("cannot start the tokio runtime: {e}"),
             )
         })?;
-    let completions = Completions::new()?;
+    let completions = Completions::new().map_err(|e| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("cannot open the wakeup handle: {e}"),
+        )
+    })?;
     let fresh: &'static Process = Box::leak(Box::new(Process {
         pid: me,
         runtime,

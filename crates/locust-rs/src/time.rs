@@ -1,6 +1,7 @@
-//! Seconds from Python become `Duration`s here, and only here: `Duration::from_secs_f64` panics on
+//! Time limits. Seconds from Python become `Duration`s here, and only here: `Duration::from_secs_f64` panics on
 //! a value too large for it (`network_timeout=1e20`), and no panic may reach Python.
 
+use std::future::Future;
 use std::time::Duration;
 
 /// A timeout in seconds: `None`, zero, negative, NaN and infinity mean none; a value too large for
@@ -8,6 +9,17 @@ use std::time::Duration;
 pub fn timeout(secs: Option<f64>) -> Option<Duration> {
     secs.filter(|s| s.is_finite() && *s > 0.0)
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
+}
+
+/// Runs `fut` for at most `limit` (no limit: `None`); `Err(())` when the time ran out.
+pub async fn with_timeout<T, F>(limit: Option<Duration>, fut: F) -> Result<T, ()>
+where
+    F: Future<Output = T>,
+{
+    match limit {
+        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| ()),
+        None => Ok(fut.await),
+    }
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ impl Server {
         Ok(Self {
             listener,
             addr,
-            app: routes::router(state),
+            app: routes::router(state, openapi::json().unwrap_or_default()),
             realtime,
             with_client,
         })

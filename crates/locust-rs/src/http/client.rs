@@ -18,14 +18,16 @@ use pyo3::types::{PyDict, PyString};
 use url::Url;
 
 use super::cookies::Jar;
-use super::pool::{connect, with_timeout, Body, ConnectionPool, Origin, PoolInner, Route, Sender};
+use super::pool::{connect, Body, ConnectionPool, Origin, PoolInner, Route, Sender};
 use super::proxy::{Proxy, ProxyMap};
-use super::response::{BodyStream, NativeError};
+use super::response::BodyStream;
 use super::tls::{TlsKey, Verify};
 use super::{custom_reason, decode, Hop, HttpOutcome};
-use crate::bridge::{self, Outcome, Ticket};
+use crate::bridge::{self, Ticket};
+use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
 use crate::metrics::MetricKey;
+use crate::time::with_timeout;
 
 pub const USER_AGENT: &str = concat!("locust-rs/", env!("CARGO_PKG_VERSION"));
 
@@ -317,12 +319,12 @@ impl Client {
                     Err(_) => m.record_micros(start.elapsed().as_micros() as u64),
                 }
             }
-            Outcome::Http(result)
+            result
         };
         if cfg!(debug_assertions) && std::env::var_os("LOCUST_RS_DEBUG_SIZES").is_some() {
             eprintln!("request future: {} bytes", std::mem::size_of_val(&fut));
         }
-        bridge::submit(fut).map_err(crate::py_err)
+        bridge::submit(fut)
     }
 
     /// The cookies this client holds, as (name, value, domain, path) tuples; the domain is empty
@@ -339,7 +341,7 @@ impl Client {
 
     /// Stores a cookie as if `url` had sent it in a Set-Cookie header.
     fn set_cookie(&self, set_cookie: &str, url: &str) -> PyResult<()> {
-        let url = parse_url(url).map_err(crate::py_err)?;
+        let url = parse_url(url).map_err(to_pyerr)?;
         self.shared
             .cookies
             .lock()
@@ -349,7 +351,7 @@ impl Client {
 
     /// The Cookie header this client would send to `url`, if any.
     fn cookie_header(&self, url: &str) -> PyResult<Option<String>> {
-        let url = parse_url(url).map_err(crate::py_err)?;
+        let url = parse_url(url).map_err(to_pyerr)?;
         Ok(self
             .shared
             .cookies
@@ -746,11 +748,5 @@ fn join(first: Option<Bytes>, rest: Option<BytesMut>) -> Bytes {
         (_, Some(b)) => b.freeze(),
         (Some(f), None) => f,
         (None, None) => Bytes::new(),
-    }
-}
-
-impl From<Error> for NativeError {
-    fn from(e: Error) -> Self {
-        NativeError::new(e)
     }
 }

@@ -3,7 +3,6 @@
 //! Each connection is driven by its own tokio task; a request only borrows its sender.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use tokio::sync::Semaphore;
 use super::proxy::{self, Proxy};
 use super::tls::{self, TlsKey};
 use crate::errors::{Error, ErrorKind};
+use crate::time::with_timeout;
 
 pub type Body = Full<Bytes>;
 
@@ -185,16 +185,6 @@ impl ConnectionPool {
     }
 }
 
-pub async fn with_timeout<T, F>(limit: Option<Duration>, fut: F) -> Result<T, ()>
-where
-    F: Future<Output = T>,
-{
-    match limit {
-        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| ()),
-        None => Ok(fut.await),
-    }
-}
-
 pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Result<Sender, Error> {
     let route = &origin.route;
     let (host, port) = match &route.proxy {
@@ -233,7 +223,7 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
             Some(Proxy {
                 socks: Some(socks), ..
             }) => {
-                let tunnel = proxy::socks_connect(tcp, origin, socks).await?;
+                let tunnel = proxy::socks_connect(tcp, &origin.host, origin.port, socks).await?;
                 over(origin, tunnel).await
             }
             Some(p) if p.tls => {
@@ -278,7 +268,7 @@ where
     if !origin.https {
         return handshake(io, false).await;
     }
-    proxy::tunnel(&mut io, origin, proxy).await?;
+    proxy::tunnel(&mut io, &origin.host, origin.port, proxy).await?;
     over(origin, io).await
 }
 

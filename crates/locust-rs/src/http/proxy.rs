@@ -8,7 +8,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
-use super::pool::Origin;
 use crate::errors::{Error, ErrorKind};
 
 /// One proxy: where it listens, whether we speak TLS to it (an `https://` proxy), and the
@@ -182,15 +181,15 @@ impl ProxyMap {
     }
 }
 
-/// Opens a CONNECT tunnel to `origin` through a proxy (already connected on `io`).
-pub async fn tunnel<I>(io: &mut I, origin: &Origin, proxy: &Proxy) -> Result<(), Error>
+/// Opens a CONNECT tunnel to the origin `host:port` through a proxy (already connected on `io`).
+pub async fn tunnel<I>(io: &mut I, host: &str, port: u16, proxy: &Proxy) -> Result<(), Error>
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let authority = if origin.host.contains(':') {
-        format!("[{}]:{}", origin.host, origin.port)
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
     } else {
-        format!("{}:{}", origin.host, origin.port)
+        format!("{host}:{port}")
     };
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(auth) = proxy.auth.as_ref().and_then(|a| a.to_str().ok()) {
@@ -247,22 +246,23 @@ where
     Ok(())
 }
 
-/// Asks a SOCKS proxy (already connected on `tcp`) for a tunnel to `origin`, and returns the
+/// Asks a SOCKS proxy (already connected on `tcp`) for a tunnel to the origin `host:port`, and returns the
 /// tunnel: after the handshake it is the same TCP stream.
 pub async fn socks_connect(
     tcp: TcpStream,
-    origin: &Origin,
+    host: &str,
+    port: u16,
     socks: &Socks,
 ) -> Result<TcpStream, Error> {
-    let host = origin.host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     let target: tokio_socks::TargetAddr<'_> = if socks.remote_dns {
         match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => tokio_socks::TargetAddr::Ip((ip, origin.port).into()),
-            Err(_) => tokio_socks::TargetAddr::Domain(host.into(), origin.port),
+            Ok(ip) => tokio_socks::TargetAddr::Ip((ip, port).into()),
+            Err(_) => tokio_socks::TargetAddr::Domain(host.into(), port),
         }
     } else {
         // Resolved here, as PySocks does for socks5:// and socks4:// (SOCKS4 takes IPv4 only).
-        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, origin.port))
+        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| Error::new(ErrorKind::Dns, e.to_string()))?
             .collect();

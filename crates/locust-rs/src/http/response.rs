@@ -12,45 +12,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::pool::{with_timeout, Origin, PoolInner, Sender};
+use super::pool::{Origin, PoolInner, Sender};
 use super::{Hop, HttpOutcome};
-use crate::bridge::{self, Outcome, Ticket};
+use crate::bridge::{self, Ticket};
+use crate::completion::IntoPyValue;
+use crate::errors::python::NativeError;
 use crate::errors::Error;
-
-/// A transport error as Python sees it; `locust_rs._errors` maps it to an exception class.
-#[pyclass(module = "locust_rs._native", frozen)]
-pub struct NativeError {
-    #[pyo3(get)]
-    kind: &'static str,
-    #[pyo3(get)]
-    message: String,
-    #[pyo3(get)]
-    errno: Option<i32>,
-    /// (method, url) of the request that failed, if not the one submitted (after redirects).
-    #[pyo3(get)]
-    request: Option<(String, String)>,
-}
-
-impl NativeError {
-    pub fn new(e: Error) -> Self {
-        NativeError {
-            kind: e.kind.as_str(),
-            message: e.message,
-            errno: e.errno,
-            request: e.request.map(|r| *r),
-        }
-    }
-}
-
-#[pymethods]
-impl NativeError {
-    fn __repr__(&self) -> String {
-        format!(
-            "NativeError(kind={:?}, message={:?}, errno={:?})",
-            self.kind, self.message, self.errno
-        )
-    }
-}
+use crate::time::with_timeout;
 
 /// The unread rest of a streamed body. Returning the connection to the pool, and the
 /// concurrency slot, happens only once the body has been read to its end.
@@ -151,6 +119,24 @@ impl From<HttpOutcome> for NativeResponse {
     }
 }
 
+impl IntoPyValue for HttpOutcome {
+    fn into_py_value(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        Ok(Bound::new(py, NativeResponse::from(self))?.into_any())
+    }
+}
+
+/// One chunk of a streamed body, or `None` at its end: `bytes` or `None` in Python.
+pub struct Chunk(Option<Bytes>);
+
+impl IntoPyValue for Chunk {
+    fn into_py_value(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        Ok(match self.0 {
+            Some(b) => PyBytes::new(py, &b).into_any(),
+            None => py.None().into_bound(py),
+        })
+    }
+}
+
 fn headers_list<'py>(py: Python<'py>, headers: &HeaderMap) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for (k, v) in headers {
@@ -190,7 +176,7 @@ impl NativeResponse {
 
     #[getter]
     fn body_error(&self) -> Option<NativeError> {
-        self.body_error.clone().map(NativeError::new)
+        self.body_error.clone().map(NativeError::from)
     }
 
     /// True when at least one redirect was followed.
@@ -258,7 +244,6 @@ impl NativeResponse {
                 ))
             }
         };
-        bridge::submit(async move { Outcome::Chunk(next_chunk(state).await) })
-            .map_err(crate::py_err)
+        bridge::submit(async move { next_chunk(state).await.map(Chunk) })
     }
 }

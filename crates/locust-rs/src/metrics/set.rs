@@ -265,8 +265,13 @@ impl HistogramSet {
         corrected: bool,
     ) -> PyResult<Option<(String, f64)>> {
         let h = self.side(key_of(request_type, name), corrected);
-        h.map(|h| Ok((codec::encode_b64(&h).map_err(crate::py_err)?, ms(h.max()))))
-            .transpose()
+        h.map(|h| {
+            Ok((
+                codec::encode_b64(&h).map_err(crate::errors::python::to_pyerr)?,
+                ms(h.max()),
+            ))
+        })
+        .transpose()
     }
 
     /// Counts of a base64 V2(-deflate) histogram, as read back from an `.hlog`: adds it under
@@ -296,15 +301,15 @@ impl HistogramSet {
             entries.push(WireEntry {
                 t: t.clone(),
                 n: n.clone(),
-                r: codec::encode_b64(&p.raw).map_err(crate::py_err)?,
+                r: codec::encode_b64(&p.raw).map_err(crate::errors::python::to_pyerr)?,
                 c: p.corrected
                     .as_ref()
                     .map(codec::encode_b64)
                     .transpose()
-                    .map_err(crate::py_err)?,
+                    .map_err(crate::errors::python::to_pyerr)?,
             });
         }
-        let bytes = codec::to_json(&entries).map_err(crate::py_err)?;
+        let bytes = codec::to_json(&entries).map_err(crate::errors::python::to_pyerr)?;
         Ok(PyBytes::new(py, &bytes))
     }
 

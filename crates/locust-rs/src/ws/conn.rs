@@ -26,10 +26,11 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::connect::{self, closed, from_ws, Opened, Socket, Spec};
 use super::{stamp, COUNTERS};
-use crate::bridge::{self, Outcome, Ticket};
+use crate::bridge::{self, Ticket};
+use crate::completion::IntoPyValue;
+use crate::errors::python::NativeError;
 use crate::errors::{Error, ErrorKind};
-use crate::http::pool::with_timeout;
-use crate::http::response::NativeError;
+use crate::time::with_timeout;
 
 enum Payload {
     Text(Utf8Bytes),
@@ -264,6 +265,21 @@ async fn close_handshake(ws: &mut Socket, frame: CloseFrame) {
 }
 
 /// An open WebSocket connection. Made by `ws_connect`; see `locust_rs.websocket` for the API.
+/// A wait or a close that finished: `True` in Python.
+pub struct Ready;
+
+impl IntoPyValue for Ready {
+    fn into_py_value(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any())
+    }
+}
+
+impl IntoPyValue for WsConnection {
+    fn into_py_value(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        Ok(Bound::new(py, self)?.into_any())
+    }
+}
+
 #[pyclass(module = "locust_rs._native", frozen)]
 pub struct WsConnection {
     shared: Arc<Shared>,
@@ -327,8 +343,7 @@ pub fn ws_connect(
         insecure,
         max_message_size: max_message_size.filter(|n| *n > 0),
     };
-    bridge::submit(async move { Outcome::WsConnect(connect::open(spec).await.map(start)) })
-        .map_err(crate::py_err)
+    bridge::submit(async move { connect::open(spec).await.map(start) })
 }
 
 impl WsConnection {
@@ -380,7 +395,7 @@ impl WsConnection {
     /// arrived yet, or the `NativeError` that ended the connection once all messages were taken.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         if let Some(e) = self.foreign() {
-            return Ok(Bound::new(py, NativeError::new(e))?.into_any());
+            return Ok(Bound::new(py, NativeError::from(e))?.into_any());
         }
         let mut inbox = self.shared.inbox.lock();
         match inbox.queue.pop_front() {
@@ -397,7 +412,7 @@ impl WsConnection {
                 )
             }
             None => match &inbox.end {
-                Some(e) => Ok(Bound::new(py, NativeError::new(e.clone()))?.into_any()),
+                Some(e) => Ok(Bound::new(py, NativeError::from(e.clone()))?.into_any()),
                 None => Ok(py.None().into_bound(py)),
             },
         }
@@ -408,7 +423,7 @@ impl WsConnection {
     #[pyo3(signature = (timeout = None))]
     fn wait(&self, timeout: Option<f64>) -> PyResult<Ticket> {
         if let Some(e) = self.foreign() {
-            return bridge::submit(async move { Outcome::WsReady(Err(e)) }).map_err(crate::py_err);
+            return bridge::submit(async move { Err::<Ready, _>(e) });
         }
         let shared = self.shared.clone();
         let limit = crate::time::timeout(timeout);
@@ -424,13 +439,11 @@ impl WsConnection {
                     notified.await;
                 }
             };
-            Outcome::WsReady(
-                with_timeout(limit, ready).await.map_err(|()| {
-                    Error::new(ErrorKind::Timeout, "timed out waiting for a message")
-                }),
-            )
+            with_timeout(limit, ready)
+                .await
+                .map(|()| Ready)
+                .map_err(|()| Error::new(ErrorKind::Timeout, "timed out waiting for a message"))
         })
-        .map_err(crate::py_err)
     }
 
     /// Starts the closing handshake (if the connection is still open) and returns a ticket that
@@ -438,7 +451,7 @@ impl WsConnection {
     #[pyo3(signature = (code = 1000, reason = String::new()))]
     fn close(&self, code: u16, reason: String) -> PyResult<Ticket> {
         if self.foreign().is_some() {
-            return bridge::submit(async { Outcome::WsReady(Ok(())) }).map_err(crate::py_err);
+            return bridge::submit(async { Ready });
         }
         if !self.shared.done.load(Ordering::Acquire) {
             let frame = CloseFrame {
@@ -472,9 +485,8 @@ impl WsConnection {
                 ));
                 task.abort();
             }
-            Outcome::WsReady(Ok(()))
+            Ready
         })
-        .map_err(crate::py_err)
     }
 
     /// False once the connection is over (closed by either side, or failed).
@@ -500,7 +512,7 @@ impl WsConnection {
     fn error(&self) -> Option<NativeError> {
         self.foreign()
             .or_else(|| self.shared.inbox.lock().end.clone())
-            .map(NativeError::new)
+            .map(NativeError::from)
     }
 
     /// The upgrade response's headers as (lowercase name, value) pairs.

@@ -17,8 +17,8 @@ use tokio_tungstenite::WebSocketStream;
 use url::Url;
 
 use crate::errors::{Error, ErrorKind};
-use crate::http::pool::with_timeout;
 use crate::http::tls;
+use crate::time::with_timeout;
 
 /// A plain or TLS socket; one indirection per read is nothing next to a syscall.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

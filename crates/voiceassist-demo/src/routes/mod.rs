@@ -27,9 +27,11 @@ use super::state::{AppState, User};
 
 pub type Shared = Arc<AppState>;
 
-pub fn router(state: Shared) -> Router {
+/// The app. `openapi` is the document `/openapi.json` serves (the caller renders it: it describes
+/// these routes, so it depends on them, not they on it).
+pub fn router(state: Shared, openapi: String) -> Router {
     let upload_limit = state.config.max_upload_bytes;
-    let spec = Bytes::from(super::openapi::json().unwrap_or_default());
+    let spec = Bytes::from(openapi);
     let router = Router::new()
         .route("/health", get(health::health))
         .route(

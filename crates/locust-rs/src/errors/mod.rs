@@ -1,76 +1,74 @@
-//! Transport errors as a Rust enum. They cross into Python only as a (kind, message, errno)
-//! triple, which `locust_rs._errors` turns into the exception classes Locust users already catch.
+//! Transport errors as a Rust enum. They cross into Python in one place, `python.rs`: a failed
+//! request as a `NativeError` (kind, message, errno) that `locust_rs._errors` turns into the
+//! exception classes Locust users already catch, a bad argument as the exception Python raises.
+
+pub mod python;
 
 use std::fmt;
 use std::io;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+/// Declares the kinds once: the enum, its Python names and the list of all of them, so that a
+/// new kind cannot be left out of `ALL` (which Python checks its mappings against).
+macro_rules! error_kinds {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorKind {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind (`_native.ERROR_KINDS` on the Python side).
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
     /// The URL could not be parsed or has no host.
-    InvalidUrl,
+    InvalidUrl => "invalid_url",
     /// The scheme is neither http nor https.
-    UnsupportedScheme,
+    UnsupportedScheme => "unsupported_scheme",
     /// Name resolution failed.
-    Dns,
-    ConnectRefused,
-    ConnectTimeout,
+    Dns => "dns",
+    ConnectRefused => "connect_refused",
+    ConnectTimeout => "connect_timeout",
     /// No response (or no next body chunk) within the network timeout.
-    Timeout,
-    ConnectionReset,
+    Timeout => "timeout",
+    ConnectionReset => "connection_reset",
     /// The peer closed the connection before the response or its body was complete.
-    Closed,
-    Tls,
-    Proxy,
+    Closed => "closed",
+    Tls => "tls",
+    Proxy => "proxy",
     /// The HTTP proxy did not accept the connection within the connect timeout.
-    ProxyTimeout,
+    ProxyTimeout => "proxy_timeout",
     /// A proxy URL that is malformed or has a scheme other than http/https.
-    InvalidProxy,
+    InvalidProxy => "invalid_proxy",
     /// A SOCKS proxy refused or failed the tunnel (or could not be reached: errno then says why).
-    Socks,
+    Socks => "socks",
     /// The peer spoke something that is not valid HTTP.
-    Protocol,
+    Protocol => "protocol",
     /// The body could not be decoded with its Content-Encoding.
-    Decode,
-    TooManyRedirects,
+    Decode => "decode",
+    TooManyRedirects => "too_many_redirects",
     /// Any other I/O error; errno tells which.
-    Io,
+    Io => "io",
     /// A bug: a panic inside the engine, caught before it reached Python.
-    Internal,
+    Internal => "internal",
     /// The server refused the WebSocket upgrade; `errno` carries the HTTP status.
-    WsHandshake,
+    WsHandshake => "ws_handshake",
     /// The WebSocket connection is closed; `errno` carries the close code (1006: no close frame).
-    WsClosed,
+    WsClosed => "ws_closed",
     /// A WebSocket message over the connection's `max_message_size`.
-    MessageTooBig,
+    MessageTooBig => "message_too_big",
 }
 
 impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidUrl => "invalid_url",
-            ErrorKind::UnsupportedScheme => "unsupported_scheme",
-            ErrorKind::Dns => "dns",
-            ErrorKind::ConnectRefused => "connect_refused",
-            ErrorKind::ConnectTimeout => "connect_timeout",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::ConnectionReset => "connection_reset",
-            ErrorKind::Closed => "closed",
-            ErrorKind::Tls => "tls",
-            ErrorKind::Proxy => "proxy",
-            ErrorKind::ProxyTimeout => "proxy_timeout",
-            ErrorKind::InvalidProxy => "invalid_proxy",
-            ErrorKind::Socks => "socks",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Decode => "decode",
-            ErrorKind::TooManyRedirects => "too_many_redirects",
-            ErrorKind::Io => "io",
-            ErrorKind::Internal => "internal",
-            ErrorKind::WsHandshake => "ws_handshake",
-            ErrorKind::WsClosed => "ws_closed",
-            ErrorKind::MessageTooBig => "message_too_big",
-        }
-    }
-
     /// Errors after which geventhttpclient retries an idempotent request; Locust users see
     /// `RetriesExceeded` for them once `max_retries` is used up.
     pub fn is_retryable(self) -> bool {
@@ -181,6 +179,14 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::ConnectRefused);
         assert_eq!(e.errno, Some(libc::ECONNREFUSED));
         assert_eq!(e.message, "Connection refused");
+    }
+
+    #[test]
+    fn all_lists_every_kind_once_by_its_python_name() {
+        let names: std::collections::HashSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        assert!(names.contains("connect_refused") && names.contains("message_too_big"));
     }
 
     #[test]

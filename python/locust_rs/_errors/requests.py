@@ -2,11 +2,12 @@
 
 The exceptions are built with the same classes, messages and ``__context__`` chains as requests/urllib3 raise them,
 because Locust's ``ResponseContextManager`` walks ``__context__`` down from a ``ConnectionError`` to choose the
-exception it reports (``ConnectionRefusedError(111, ...)`` for a refused connection, for instance).
+exception it reports (``ConnectionRefusedError(ECONNREFUSED, ...)`` for a refused connection, for instance).
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 from http.client import BadStatusLine, RemoteDisconnected
@@ -17,6 +18,31 @@ from requests.utils import prepend_scheme_if_needed
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util import parse_url
+
+MAPPED = frozenset(
+    {
+        "proxy",
+        "proxy_timeout",
+        "socks",
+        "invalid_proxy",
+        "connect_refused",
+        "dns",
+        "connection_reset",
+        "io",
+        "connect_timeout",
+        "timeout",
+        "closed",
+        "protocol",
+        "tls",
+        "too_many_redirects",
+        "invalid_url",
+        "unsupported_scheme",
+        "decode",
+        "internal",
+    }
+)
+# The WebSocket kinds come only from WebSocket connections; should one appear, it is a RequestException.
+NOT_RAISED = frozenset({"ws_handshake", "ws_closed", "message_too_big"})
 
 
 class _PoolName:
@@ -75,9 +101,10 @@ def _proxy_error(err, url: str, proxy: str | None, request, timeouts: tuple) -> 
         path = url
     conn_cls = HTTPSConnection if https or p_https else HTTPConnection
     if err.errno is not None:
-        errno = err.errno
         inner: BaseException = (
-            ConnectionRefusedError(errno, "Connection refused") if errno == 111 else OSError(errno, err.message)
+            ConnectionRefusedError(err.errno, "Connection refused")
+            if err.errno == errno.ECONNREFUSED
+            else OSError(err.errno, err.message)
         )
         cause: BaseException = u3.NewConnectionError(
             conn_cls(p_host, p_port), f"Failed to establish a new connection: {inner}"
@@ -133,7 +160,7 @@ def _socks_error(err, url: str, proxy: str | None, request) -> BaseException:
     if err.errno is not None:
         inner: BaseException = (
             ConnectionRefusedError(err.errno, "Connection refused")
-            if err.errno == 111
+            if err.errno == errno.ECONNREFUSED
             else OSError(err.errno, err.message)
         )
         p = parse_url(proxy) if proxy else None
@@ -169,13 +196,13 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
     if kind in ("connect_refused", "dns", "connection_reset") or (kind == "io" and err.errno is not None):
         conn = conn_cls(host, port)
         if kind == "connect_refused":
-            inner: BaseException = ConnectionRefusedError(err.errno or 111, "Connection refused")
+            inner: BaseException = ConnectionRefusedError(err.errno or errno.ECONNREFUSED, "Connection refused")
             new_conn: BaseException = u3.NewConnectionError(conn, f"Failed to establish a new connection: {inner}")
         elif kind == "dns":
             inner = socket.gaierror(-2, "Name or service not known")
             new_conn = u3.NameResolutionError(host, conn, inner)
         else:
-            inner = OSError(err.errno or 104, err.message)
+            inner = OSError(err.errno or errno.ECONNRESET, err.message)
             new_conn = u3.NewConnectionError(conn, f"Failed to establish a new connection: {inner}")
         retry = u3.MaxRetryError(pool, path, new_conn)
         return _chain(rex.ConnectionError(retry, request=request), retry, new_conn, inner)

@@ -1,11 +1,8 @@
-"""Native transport errors become the exceptions Locust's FastHttpUser users already catch.
-
-This is the only place that decides exception classes; the Rust side reports a kind, a message
-and (for OS errors) an errno.
-"""
+"""Native transport errors become the exceptions Locust's FastHttpUser users already catch (geventhttpclient's)."""
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 import zlib
@@ -18,23 +15,46 @@ from geventhttpclient.useragent import RetriesExceeded
 # geventhttpclient retries these for idempotent methods and then reports RetriesExceeded.
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 
+MAPPED = frozenset(
+    {
+        "proxy",
+        "proxy_timeout",
+        "connect_refused",
+        "connection_reset",
+        "timeout",
+        "connect_timeout",
+        "closed",
+        "dns",
+        "tls",
+        "decode",
+        "too_many_redirects",
+        "invalid_url",
+        "unsupported_scheme",
+        "io",
+        "protocol",
+        "internal",
+    }
+)
+# proxy_host/proxy_port are no URL (invalid_proxy), geventhttpclient has no SOCKS, and the WebSocket kinds come only
+# from WebSocket connections; should one appear, it is reported as a RuntimeError.
+NOT_RAISED = frozenset({"invalid_proxy", "socks", "ws_handshake", "ws_closed", "message_too_big"})
+
 
 def _os_error(cls, err, default_errno):
-    errno = err.errno if err.errno is not None else default_errno
-    return cls(errno, err.message)
+    return cls(err.errno if err.errno is not None else default_errno, err.message)
 
 
 def to_exception(err, url: str, method: str, max_retries: int) -> BaseException:
     kind = err.kind
     if kind == "proxy" and err.errno is not None:
         # The proxy itself could not be reached: geventhttpclient sees only the socket error.
-        kind = "connect_refused" if err.errno == 111 else "io"
+        kind = "connect_refused" if err.errno == errno.ECONNREFUSED else "io"
     elif kind == "proxy_timeout":
         kind = "connect_timeout"
     if kind == "connect_refused":
-        exc: BaseException = _os_error(ConnectionRefusedError, err, 111)
+        exc: BaseException = _os_error(ConnectionRefusedError, err, errno.ECONNREFUSED)
     elif kind == "connection_reset":
-        exc = _os_error(ConnectionResetError, err, 104)
+        exc = _os_error(ConnectionResetError, err, errno.ECONNRESET)
     elif kind in ("timeout", "connect_timeout"):
         exc = TimeoutError("timed out")
     elif kind == "closed":

@@ -1,0 +1,14 @@
+"""Engine errors become the exceptions each facade's users already catch: one module per facade.
+
+The Rust side reports a failed request as a ``NativeError`` (kind, message, errno). ``fasthttp`` maps it as Locust's
+FastHttpUser (geventhttpclient) would raise it, ``requests`` as Locust's HttpUser (requests, urllib3), ``websocket``
+to locust-rs's WebSocket exceptions. Each module states what it does with every kind: ``MAPPED`` (a kind it turns
+into its own exception) or ``NOT_RAISED`` (a kind its client never produces); ``tests/test_errors.py`` fails when a
+kind of ``_native.ERROR_KINDS`` is in neither.
+"""
+
+from __future__ import annotations
+
+from locust_rs import _native
+
+KINDS: frozenset[str] = frozenset(_native.ERROR_KINDS)
