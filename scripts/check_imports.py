@@ -19,21 +19,31 @@ PACKAGE = ROOT / "python" / "locust_rs"
 
 
 def python_graph() -> dict[str, set[str]]:
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    graph: dict[str, set[str]] = {m: set() for m in modules}
-    for m in modules:
-        tree = ast.parse((PACKAGE / f"{m}.py").read_text(), filename=f"{m}.py")
-        for node in ast.walk(tree):
+    def name(path: Path) -> str:
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    # the package's own __init__ re-exports everything: importing a submodule runs it anyway, so it is no edge
+    files = {name(p): p for p in PACKAGE.rglob("*.py") if p != PACKAGE / "__init__.py"}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+
+    def resolve(dotted: str) -> str | None:
+        while dotted and dotted not in files:
+            dotted = dotted.rpartition(".")[0]
+        return dotted or None
+
+    for m, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             targets: list[str] = []
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "locust_rs":
-                parts = node.module.split(".")
-                if len(parts) > 1:
-                    targets.append(parts[1])
-                else:
-                    targets.extend(a.name for a in node.names)
+                base = node.module.partition(".")[2]
+                targets.extend(f"{base}.{a.name}" if base else a.name for a in node.names)
             elif isinstance(node, ast.Import):
-                targets.extend(a.name.split(".")[1] for a in node.names if a.name.startswith("locust_rs."))
-            graph[m].update(t for t in targets if t in modules and t != m)
+                targets.extend(a.name.partition(".")[2] for a in node.names if a.name.startswith("locust_rs."))
+            for t in targets:
+                found = resolve(t)
+                if found is not None and found != m:
+                    graph[m].add(found)
     return graph
 
 

@@ -15,15 +15,12 @@ from locust.user.users import RestMixin
 import json as _json
 import logging
 import os
-import re
 import time
 from base64 import b64encode
 from collections.abc import Generator
-from contextlib import contextmanager
 from datetime import timedelta
-from http.cookiejar import Cookie, CookieJar
 from typing import Any
-from urllib.parse import unquote, urlencode, urlparse, urlunparse
+from urllib.parse import urlencode
 
 from charset_normalizer import detect
 from geventhttpclient.header import Headers
@@ -32,8 +29,15 @@ from requests.utils import get_encoding_from_headers
 from locust_rs import _bridge, _native
 from locust_rs import metrics as _metrics
 from locust_rs._errors.fasthttp import body_exception, to_exception
+from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
+    ConnectionPool,
+    CookieJarView,
+    SessionCommon,
+    absolute_http_url_regexp,
+    shared_pool,
+    split_credentials,
+)
 
-absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
 _NativeResponse = _native.NativeResponse
 
 # The exceptions that turn a request into a Locust failure rather than escaping the task.
@@ -436,118 +440,11 @@ def _context_class(response_cls: type, cm_cls: type) -> type:
     return cls
 
 
-ConnectionPool = _native.ConnectionPool
-"""Connections (and the ``concurrency`` limit) shared by every user that names this pool as its
-``client_pool``, like geventhttpclient's ``HTTPClientPool``: ``client_pool = ConnectionPool(concurrency=5)``."""
-
-
-_foreign_pools: dict[int, tuple[object, _native.ConnectionPool]] = {}
-
-
-def _native_pool(client_pool) -> _native.ConnectionPool | None:
-    if client_pool is None or isinstance(client_pool, _native.ConnectionPool):
-        return client_pool
-    # A geventhttpclient HTTPClientPool from an unchanged locustfile: share one native pool per
-    # such object, with the concurrency it was made with.
-    entry = _foreign_pools.get(id(client_pool))
-    if entry is None or entry[0] is not client_pool:
-        # HTTPClientPool keeps its HTTPClient arguments in client_args; HTTPClient's default concurrency is 1.
-        args = getattr(client_pool, "client_args", None) or {}
-        concurrency = args.get("concurrency") or getattr(client_pool, "concurrency", None) or 1
-        entry = _foreign_pools[id(client_pool)] = (client_pool, _native.ConnectionPool(int(concurrency)))
-    return entry[1]
-
-
-class _CookieJarView(CookieJar):
-    """The session's cookies as a ``CookieJar``. Reads are rebuilt from the Rust cookie store; ``set_cookie`` and
-    ``clear`` write through to it, so a cookie set here is sent by the next matching request."""
-
-    def __init__(self, client) -> None:
-        super().__init__()
-        self._client = client
-
-    def _refresh(self) -> None:
-        CookieJar.clear(self)
-        for name, value, domain, path in self._client.cookies():
-            CookieJar.set_cookie(
-                self,
-                Cookie(0, name, value, None, False, domain, bool(domain), False, path, True, False, None, False, None,
-                       None, {}),
-            )  # fmt: skip
-
-    def __iter__(self):
-        self._refresh()
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._refresh()
-        return super().__len__()
-
-    def set_cookie(self, cookie: Cookie) -> None:
-        host = cookie.domain.lstrip(".") or "localhost"
-        attrs = [f"{cookie.name}={cookie.value or ''}", f"Path={cookie.path or '/'}"]
-        if cookie.domain_specified or cookie.domain.startswith("."):
-            attrs.append(f"Domain={host}")
-        if cookie.secure:
-            attrs.append("Secure")
-        if cookie.expires is not None:
-            attrs.append(f"Max-Age={max(0, int(cookie.expires - time.time()))}")
-        scheme = "https" if cookie.secure else "http"
-        self._client.set_cookie("; ".join(attrs), f"{scheme}://{host}{cookie.path or '/'}")
-
-    def clear(self, domain=None, path=None, name=None) -> None:
-        if domain is None and path is None and name is None:
-            self._client.clear_cookies()
-            CookieJar.clear(self)
-            return
-        # A partial clear: keep every other cookie by clearing all and writing the rest back.
-        keep = [c for c in self if not _cookie_matches(c, domain, path, name)]
-        self._client.clear_cookies()
-        for c in keep:
-            self.set_cookie(c)
-
-
-def _cookie_matches(cookie: Cookie, domain, path, name) -> bool:
-    return (
-        (domain is None or cookie.domain.lstrip(".") == domain.lstrip("."))
-        and (path is None or cookie.path == path)
-        and (name is None or cookie.name == name)
-    )
-
-
-def _split_credentials(base_url) -> tuple[str, str, str] | None:
-    """Locust's treatment of ``user:password@`` in a base URL: the URL without them, and the user and password
-    (percent-decoded); None unless both are there."""
-    parsed = urlparse(base_url)
-    if not (parsed.username and parsed.password):
-        return None
-    netloc = parsed.netloc.rpartition("@")[2]
-    url = urlunparse((parsed.scheme, netloc, parsed.path, parsed.params, parsed.query, parsed.fragment))
-    return str(url), unquote(parsed.username), unquote(parsed.password)
-
-
-class _SessionCommon:
-    """What Locust's two sessions share, for both of ours (each has ``base_url``, ``request_name`` and ``_client``)."""
-
-    @property
-    def pool(self) -> _native.ConnectionPool:
-        """The connection pool this session's requests use."""
-        return self._client.pool
-
-    def _build_url(self, path: str) -> str:
-        """prepend url with hostname unless it's already an absolute URL"""
-        if absolute_http_url_regexp.match(path):
-            return path
-        return f"{self.base_url}{path}"
-
-    @contextmanager
-    def rename_request(self, name: str) -> Generator[None]:
-        """Group requests using the "with" keyword"""
-        self.request_name = name
-        try:
-            yield
-        finally:
-            self.request_name = None
+def _native_pool(client_pool) -> ConnectionPool | None:
+    """A geventhttpclient ``HTTPClientPool`` from an unchanged locustfile shares one native pool, with the concurrency
+    it was made with (``HTTPClient``'s default is 1)."""
+    args = getattr(client_pool, "client_args", None) or {}
+    return shared_pool(client_pool, lambda: args.get("concurrency") or getattr(client_pool, "concurrency", None) or 1)
 
 
 _warned_ssl_context_factory = False
@@ -573,7 +470,7 @@ def _client_cert(cert) -> tuple[str, str | None] | None:
     return os.fspath(cert_file), os.fspath(key_file) if key_file else None
 
 
-class FastHttpSession(_SessionCommon):
+class FastHttpSession(SessionCommon):
     """An HTTP session for one user: keep-alive connections, cookies and Locust events, with
     the same constructor and methods as ``locust.contrib.fasthttp.FastHttpSession``."""
 
@@ -618,10 +515,10 @@ class FastHttpSession(_SessionCommon):
             ca_bundle=ca_bundle,
             client_cert=client_cert,
         )
-        self.cookiejar = _CookieJarView(self._client)
+        self.cookiejar = CookieJarView(self._client)
         self._metric_keys = _metrics.SessionKeys(user)
 
-        credentials = _split_credentials(self.base_url) if self.base_url else None
+        credentials = split_credentials(self.base_url) if self.base_url else None
         if credentials is not None:
             self.base_url, username, password = credentials
             self.auth_header = _construct_basic_auth_str(username, password)

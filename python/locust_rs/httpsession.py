@@ -45,12 +45,13 @@ from urllib3.util import parse_url
 from locust_rs import _bridge, _native
 from locust_rs import metrics as _metrics
 from locust_rs._errors.requests import body_exception, to_requests_exception
-from locust_rs.fasthttp import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
+from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
     ConnectionPool,
-    _CookieJarView,
-    _SessionCommon,
-    _split_credentials,
+    CookieJarView,
+    SessionCommon,
     absolute_http_url_regexp,
+    shared_pool,
+    split_credentials,
 )
 
 # A URL that requests' prepare_url would leave exactly as it is: plain ASCII, nothing to quote or IDNA-encode.
@@ -456,7 +457,7 @@ class _SessionHeaders(CaseInsensitiveDict):
         self.version += 1
 
 
-class _SessionCookies(_CookieJarView, RequestsCookieJar):
+class _SessionCookies(CookieJarView, RequestsCookieJar):
     """``session.cookies``: a ``RequestsCookieJar`` over the Rust cookie store (reads refresh from it, writes go to it).
 
     A cookie set without a domain (``session.cookies.set("a", "b")``) is sent to every host, as requests sends it."""
@@ -472,7 +473,7 @@ class _SessionCookies(_CookieJarView, RequestsCookieJar):
             if cookie.expires is None or cookie.expires > time.time():
                 self._client.set_cookie_anywhere(cookie.name, cookie.value or "", cookie.path or "/")
             return
-        _CookieJarView.set_cookie(self, cookie)
+        CookieJarView.set_cookie(self, cookie)
 
     def copy(self) -> RequestsCookieJar:
         jar = RequestsCookieJar()
@@ -483,18 +484,10 @@ class _SessionCookies(_CookieJarView, RequestsCookieJar):
         return {"cookies": list(self)}
 
 
-_foreign_pools: dict[int, tuple[object, ConnectionPool]] = {}
-
-
 def _native_pool(pool_manager) -> ConnectionPool | None:
-    if pool_manager is None or isinstance(pool_manager, ConnectionPool):
-        return pool_manager
-    # A urllib3 PoolManager from an unchanged locustfile: one shared native pool per such object, without a limit on
-    # requests in flight (urllib3's pools do not block by default).
-    entry = _foreign_pools.get(id(pool_manager))
-    if entry is None or entry[0] is not pool_manager:
-        entry = _foreign_pools[id(pool_manager)] = (pool_manager, ConnectionPool(_UNLIMITED))
-    return entry[1]
+    """A urllib3 ``PoolManager`` from an unchanged locustfile shares one native pool, without a limit on requests in
+    flight (urllib3's pools do not block by default)."""
+    return shared_pool(pool_manager, lambda: _UNLIMITED)
 
 
 def _timeouts(timeout) -> tuple | None:
@@ -580,7 +573,7 @@ def _connection_args(url: str, verify, cert, proxies: dict | None) -> tuple:
     return ca_bundle, client_cert, native_proxies
 
 
-class HttpSession(_SessionCommon, requests.Session):
+class HttpSession(SessionCommon, requests.Session):
     """An HTTP session for one user, with the constructor, attributes and methods of ``locust.clients.HttpSession``
     (a ``requests.Session``): cookies, default headers, auth and verify persist across requests, each request is
     reported to Locust. The request itself runs in Rust.
@@ -622,7 +615,7 @@ class HttpSession(_SessionCommon, requests.Session):
         self._headers_version = (self._headers, 0)
         self._cookies = _SessionCookies(self._client)
 
-        credentials = _split_credentials(self.base_url)
+        credentials = split_credentials(self.base_url)
         if credentials is not None:
             self.base_url, username, password = credentials
             self.auth = HTTPBasicAuth(username, password)
