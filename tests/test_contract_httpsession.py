@@ -29,7 +29,7 @@ def _impl(name):
         from locust import HttpUser
         from locust.clients import HttpSession, ResponseContextManager
     else:
-        from locust_rs.httpsession import HttpSession, HttpUser, ResponseContextManager
+        from locust_rs.clients import HttpSession, HttpUser, ResponseContextManager
     return types.SimpleNamespace(
         name=name, HttpSession=HttpSession, HttpUser=HttpUser, ResponseContextManager=ResponseContextManager
     )

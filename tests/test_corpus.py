@@ -91,7 +91,7 @@ def test_swap_reaches_forked_children(http_server, tmp_path):
     seen = {p.name.split("-")[0]: p.read_text() for p in probes.iterdir()}
     assert len(seen) == 2, f"expected users in 2 child processes, got {seen}\n{err[-3000:]}"
     assert str(proc.pid) not in seen
-    assert set(seen.values()) == {"locust_rs.httpsession.HttpSession"}, seen
+    assert set(seen.values()) == {"locust_rs.clients.HttpSession"}, seen
     counts = _counts(tmp_path / "fork")
     # 2 users x 5 iterations, each iteration one GET /echo
     assert counts[("GET", "/echo")] == (10, 0), counts
@@ -131,5 +131,5 @@ def test_swap_on_master_and_worker(http_server, tmp_path):
     assert any(line.startswith("locust-rs ") for line in worker_err.splitlines()), worker_err[-3000:]
     seen = {p.name.split("-")[0]: p.read_text() for p in probes.iterdir()}
     assert set(seen) == {str(worker.pid)}, (seen, master_err[-3000:], worker_err[-3000:])
-    assert set(seen.values()) == {"locust_rs.httpsession.HttpSession"}
+    assert set(seen.values()) == {"locust_rs.clients.HttpSession"}
     assert _counts(tmp_path / "dist")[("GET", "/echo")] == (10, 0)

@@ -9,7 +9,7 @@ import pytest
 import urllib3
 
 import locust_rs
-from locust_rs.httpsession import HttpSession
+from locust_rs.clients import HttpSession
 
 
 def _user(cls_attrs, host):

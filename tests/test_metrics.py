@@ -143,7 +143,7 @@ def test_httpsession_requests_are_recorded_in_rust_once_under_locusts_name(http_
     """The requests-style session passes its metric key at submit time, like FastHttpSession: every request is
     recorded on the tokio side under the name Locust's HttpSession gives it, and the Python listener (which records
     events from other clients) skips it, so nothing is counted twice."""
-    from locust_rs.httpsession import HttpSession
+    from locust_rs.clients import HttpSession
 
     monkeypatch.setattr(metrics, "enabled", True)
     listener = locust.events.request.add_listener(metrics._on_request)

@@ -20,8 +20,8 @@ _LAZY = {
     "FastHttpUser": "locust_rs.fasthttp",
     "FastRequest": "locust_rs.fasthttp",
     "FastResponse": "locust_rs.fasthttp",
-    "HttpSession": "locust_rs.httpsession",
-    "HttpUser": "locust_rs.httpsession",
+    "HttpSession": "locust_rs.clients",
+    "HttpUser": "locust_rs.clients",
     "install": "locust_rs.swap",
     "ResponseContextManager": "locust_rs.fasthttp",
     "RestResponseContextManager": "locust_rs.fasthttp",
@@ -39,6 +39,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from locust_rs.clients import HttpSession, HttpUser
     from locust_rs.fasthttp import (
         ConnectionPool,
         ErrorResponse,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
         ResponseContextManager,
         RestResponseContextManager,
     )
-    from locust_rs.httpsession import HttpSession, HttpUser
     from locust_rs.swap import install
     from locust_rs.websocket import (
         MessageTooBig,
