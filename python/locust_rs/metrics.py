@@ -15,7 +15,6 @@ milliseconds, Locust's unit.
 
 from __future__ import annotations
 
-from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 import csv
@@ -335,8 +334,8 @@ def current() -> HdrRun | None:
     return _run
 
 
-@events.init_command_line_parser.add_listener
-def _add_options(parser) -> None:
+def add_options(parser) -> None:
+    """The metrics' command-line options (``--no-hdr-metrics``, ``--hdr-expected-interval``)."""
     group = parser.add_argument_group("locust-rs metrics")
     group.add_argument(
         "--no-hdr-metrics",
@@ -355,8 +354,8 @@ def _add_options(parser) -> None:
     )
 
 
-@events.init.add_listener
-def _on_init(environment, **_kwargs) -> None:
+def setup(environment) -> None:
+    """At Locust's ``init``: starts this node's :py:class:`HdrRun` (unless metrics are off) and the web UI tab."""
     global _run, enabled, _listening_on, default_expected_interval
     opts = environment.parsed_options
     default_expected_interval = max(0.0, float(getattr(opts, "hdr_expected_interval", 0.0) or 0.0)) * 1000.0
@@ -439,22 +438,19 @@ def _extend_web_ui(environment) -> None:
         return Response(hdr_report.render(_run, QUANTILE_LABELS), mimetype="text/html")
 
 
-@events.test_start.add_listener
-def _on_test_start(environment, **_kwargs) -> None:
+def on_test_start() -> None:
     if _run is not None:
         _run.start()
 
 
-@events.report_to_master.add_listener
-def _on_report_to_master(client_id, data, **_kwargs) -> None:
+def on_report_to_master(data: dict) -> None:
     if _run is not None:
         payload = _run.take_report()
         if payload is not None:
             data[REPORT_KEY] = payload
 
 
-@events.worker_report.add_listener
-def _on_worker_report(client_id, data, **_kwargs) -> None:
+def on_worker_report(client_id, data: dict) -> None:
     payload = data.get(REPORT_KEY)
     if _run is not None and payload:
         try:
@@ -463,20 +459,18 @@ def _on_worker_report(client_id, data, **_kwargs) -> None:
             logger.warning("locust-rs metrics: dropped a bad report from %s: %s", client_id, e)
 
 
-@events.reset_stats.add_listener
-def _on_reset_stats(**_kwargs) -> None:
+def on_reset_stats() -> None:
     if _run is not None:
         _run.reset()
 
 
-@events.spawning_complete.add_listener
-def _on_spawning_complete(user_count, **_kwargs) -> None:
+def on_spawning_complete() -> None:
     if _run is not None and _run.environment.reset_stats:
         _run.reset()
 
 
-@events.quitting.add_listener
-def _on_quitting(environment, **_kwargs) -> None:
+def on_quitting() -> None:
+    """The final drain and the outputs (CSV, .hlog, HTML page)."""
     if _run is not None:
         try:
             _run.finish()

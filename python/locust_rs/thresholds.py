@@ -28,7 +28,6 @@ breach sets the process exit code to 1. With ``--threshold-abort`` they are also
 
 from __future__ import annotations
 
-from locust import events
 from locust.runners import WorkerRunner
 
 import logging
@@ -39,7 +38,6 @@ from dataclasses import dataclass
 
 import gevent
 
-# metrics first: its listeners, the final drain at `quitting` among them, are registered before ours
 from locust_rs import metrics
 
 logger = logging.getLogger(__name__)
@@ -218,8 +216,8 @@ def _watch(environment, interval: float) -> None:
             return
 
 
-@events.init_command_line_parser.add_listener
-def _add_options(parser) -> None:
+def add_options(parser) -> None:
+    """The thresholds' command-line options (``--threshold``, ``--threshold-abort``, ...)."""
     group = parser.add_argument_group("locust-rs thresholds")
     group.add_argument(
         "--threshold",
@@ -244,8 +242,8 @@ def _add_options(parser) -> None:
     )
 
 
-@events.init.add_listener
-def _on_init(environment, **_kwargs) -> None:
+def setup(environment) -> None:
+    """At Locust's ``init``: checks the thresholds' syntax (a typo fails at start) and arms ``--threshold-abort``."""
     opts = environment.parsed_options
     # A typo must fail at start, not after a long run.
     try:
@@ -263,9 +261,3 @@ def _on_init(environment, **_kwargs) -> None:
             gevent.spawn(_watch, environment, max(0.1, float(opts.threshold_abort_interval)))
 
         environment.events.test_start.add_listener(start)
-
-
-@events.quitting.add_listener
-def _on_quitting(environment, **_kwargs) -> None:
-    # After metrics' own quitting listener (registered first, see the import), so the verdict sees every request.
-    finish(environment)
