@@ -22,12 +22,12 @@ test-deps:  ## install the pinned test tools
 	$(PIP) install -c constraints.txt hdrhistogram pandas matplotlib nbclient nbformat ipykernel
 
 format:  ## format Rust and Python
-	cargo fmt
+	cargo fmt --all
 	ruff format .
 	ruff check --fix .
 
 lint:  ## check formatting and lints (Rust and Python)
-	cargo fmt --check
+	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	ruff check .
 	ruff format --check .
