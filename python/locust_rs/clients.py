@@ -42,7 +42,11 @@ from urllib3.connection import _get_default_user_agent
 from urllib3.exceptions import ProxySchemeUnknown
 from urllib3.util import parse_url
 
-from locust_rs import _bridge, _native
+from locust_rs import (
+    _bridge,
+    _native,
+    plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
+)
 from locust_rs import metrics as _metrics
 from locust_rs._errors.requests import body_exception, to_requests_exception
 from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name

@@ -26,7 +26,11 @@ from charset_normalizer import detect
 from geventhttpclient.header import Headers
 from requests.utils import get_encoding_from_headers
 
-from locust_rs import _bridge, _native
+from locust_rs import (
+    _bridge,
+    _native,
+    plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
+)
 from locust_rs import metrics as _metrics
 from locust_rs._errors.fasthttp import body_exception, to_exception
 from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
