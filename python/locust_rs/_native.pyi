@@ -134,7 +134,7 @@ class NativeResponse:
     def history(self) -> list[tuple[int, str, list[tuple[str, str]], str | None, bytes]]: ...
     def read_chunk(self) -> Ticket: ...
 
-# --- WebSocket (src/ws/; the Python face is locust_rs.websocket) ---
+# --- WebSocket (crates/locust-rs/src/ws/; the Python face is locust_rs.websocket) ---
 
 def ws_connect(
     url: str,
@@ -181,7 +181,7 @@ class WsConnection:
     def headers(self) -> list[tuple[str, str]]: ...
     def stats(self) -> tuple[int, int, int, int]: ...
 
-# metrics (src/metrics/): HDR histograms per (request type, name); values recorded in µs, reported in ms.
+# metrics (crates/locust-rs/src/metrics/): HDR histograms per (request type, name); values recorded in µs, reported in ms.
 
 @final
 class MetricKey:
