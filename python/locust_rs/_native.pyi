@@ -181,7 +181,7 @@ class WsConnection:
     def headers(self) -> list[tuple[str, str]]: ...
     def stats(self) -> tuple[int, int, int, int]: ...
 
-# metrics (crates/locust-rs/src/metrics/): HDR histograms per (request type, name); values recorded in µs, reported in ms.
+# metrics (crates/locust-rs/src/metrics/): HDR histograms per (request type, name); recorded in µs, reported in ms.
 
 @final
 class MetricKey:
