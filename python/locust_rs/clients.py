@@ -603,7 +603,7 @@ class HttpSession(SessionCommon, requests.Session):
         self.cert = None
         self.max_redirects = DEFAULT_MAX_REDIRECTS
         self.trust_env = True
-        self._metric_keys = _metrics.SessionKeys(user)
+        self._co_interval = _metrics.session_interval(user)
         self.adapters: dict = {}
         self._client = _native.Client(
             network_timeout=None,
@@ -710,6 +710,9 @@ class HttpSession(SessionCommon, requests.Session):
         if self.user:
             context = {**self.user.context(), **context}
 
+        if self._co_interval:
+            # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
+            response._locust_rs_interval = self._co_interval
         native = response._native
         if native is None:
             response_time = (time.time() - start_time) * 1000
@@ -837,12 +840,6 @@ class HttpSession(SessionCommon, requests.Session):
             else _NO_CONNECTION_ARGS
         )
         args = _RequestArgs(method, send_url, hdrs, body)
-        if _metrics.enabled:
-            if not name:
-                name = self._default_name(path, url, send_url)
-            metric = self._metric_keys[method, name]
-        else:
-            metric = None
         value = _bridge.wait(
             self._client.request(
                 method,
@@ -856,7 +853,7 @@ class HttpSession(SessionCommon, requests.Session):
                 replace,
                 None if self.max_redirects == DEFAULT_MAX_REDIRECTS else self.max_redirects,
                 True,
-                metric,
+                None,
                 ca_bundle,
                 client_cert,
                 native_proxies,

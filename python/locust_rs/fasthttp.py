@@ -520,7 +520,7 @@ class FastHttpSession(SessionCommon):
             client_cert=client_cert,
         )
         self.cookiejar = CookieJarView(self._client)
-        self._metric_keys = _metrics.SessionKeys(user)
+        self._co_interval = _metrics.session_interval(user)
 
         credentials = split_credentials(self.base_url) if self.base_url else None
         if credentials is not None:
@@ -591,10 +591,7 @@ class FastHttpSession(SessionCommon):
         # Like geventhttpclient's, the request URL (events, .url, errors) leaves out ``params``.
         send_url = _with_params(built_url, kwargs.pop("params", None)) if kwargs else built_url
         request_args = (method, built_url, hdrs, data if typed else payload)
-        metric = self._metric_keys[method, name or url] if _metrics.enabled else None
-        value = _bridge.wait(
-            self._client.request(method, send_url, hdrs, payload, allow_redirects, stream, metric=metric)
-        )
+        value = _bridge.wait(self._client.request(method, send_url, hdrs, payload, allow_redirects, stream))
 
         if type(value) is _NativeResponse:
             body_error = value.body_error
@@ -623,6 +620,9 @@ class FastHttpSession(SessionCommon):
             response = ErrorResponse(request_args, exception)
             response_time = (time.time() - start_time) * 1000
             response_length = 0
+        if self._co_interval:
+            # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
+            response._locust_rs_interval = self._co_interval
 
         request_meta = {
             "request_type": method,

@@ -1,13 +1,11 @@
-"""HDR metrics: exact percentiles beside Locust's rounded ones, distributed merge, coordinated
-omission correction, the ``PREFIX_hdr.csv`` and ``PREFIX.hlog`` outputs.
+"""HDR outputs: exact percentiles, coordinated-omission correction, the ``PREFIX_hdr.csv`` and
+``PREFIX.hlog`` files, the HDR page and the web UI's "Exact percentiles" tab.
 
-Rust records every request of our clients into an HDR histogram per (request type, name) when
-the request completes (``locust_rs._native.metric_key`` / ``MetricKey``). This module is the
-Locust glue: it turns recording on when a Locust run starts (``events.init``), records requests
-that did not come through a Rust client (custom ``events.request.fire``, Locust's own users),
-drains the Rust recorder into cumulative and per-interval :py:class:`HistogramSet` objects,
-ships deltas from workers to the master (``report_to_master`` / ``worker_report``), resets with
-Locust's stats and writes the outputs at the end.
+Every ``events.request`` is recorded once, by the statistics core (:py:mod:`locust_rs.stats`),
+which is also what Locust's own tables and files read. This module is the Locust glue for the
+outputs only: at ``init`` it starts an :py:class:`HdrRun` over the core, writes the ``.hlog``
+interval by interval, and writes the rest at the end. Workers ship their figures to the master
+through Locust's own stats report, so the master's outputs are the merge.
 
 Values are recorded in microseconds (3 significant digits, 1 µs to 1 h) and reported in
 milliseconds, Locust's unit.
@@ -29,44 +27,27 @@ from locust_rs import _native, hdr_report
 HistogramSet = _native.HistogramSet
 logger = logging.getLogger(__name__)
 
-#: Whether our clients pass a metric key with each request. On from ``events.init`` of a Locust
-#: run unless ``LOCUST_RS_METRICS=0`` or ``--no-hdr-metrics``.
+#: Whether the HDR outputs are on: from ``events.init`` of a Locust run that keeps its statistics in
+#: the native core, unless ``LOCUST_RS_METRICS=0`` or ``--no-hdr-metrics``.
 enabled = False
 
-#: Key of the ``report_to_master`` payload: a delta (what was recorded since the last report).
-REPORT_KEY = "locust_rs_hdr"
-#: The ``.hlog`` interval and the local drain period, in seconds.
+#: The ``.hlog`` interval, in seconds.
 INTERVAL = 1.0
 QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999)
 QUANTILE_LABELS = ("p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99")
 AGGREGATE = "Aggregated"
 
-_keys: dict[tuple[str, str, float], _native.MetricKey] = {}
 #: ms; from ``--hdr-expected-interval``, for users whose class and wait_time give none.
 default_expected_interval = 0.0
 
 
-def key(request_type: str, name: str, expected_interval: float = 0.0) -> _native.MetricKey:
-    """The interned metric key for (request_type, name); ``expected_interval`` in ms enables the
-    coordinated-omission-corrected histogram for values recorded through it."""
-    k = (request_type, name, expected_interval)
-    mk = _keys.get(k)
-    if mk is None:
-        mk = _keys[k] = _native.metric_key(request_type, name, expected_interval)
-    return mk
-
-
-class SessionKeys(dict):
-    """A session's (request_type, name) -> MetricKey cache. A hit is a plain dict lookup (no Python call on the
-    request path); a miss interns the key with the session's expected interval."""
-
-    def __init__(self, user) -> None:
-        super().__init__()
-        self.expected_interval = expected_interval(user)
-
-    def __missing__(self, k: tuple[str, str]) -> _native.MetricKey:
-        mk = self[k] = key(k[0], k[1], self.expected_interval)
-        return mk
+def session_interval(user) -> float:
+    """The expected interval (ms) a session tags its responses with (0: none); turns correction on in the
+    statistics core when there is one."""
+    interval = expected_interval(user)
+    if interval and _run is not None:
+        _run.stats.core.correcting = True
+    return interval
 
 
 def expected_interval(user) -> float:
@@ -92,35 +73,25 @@ def expected_interval(user) -> float:
     return default_expected_interval
 
 
-def _on_request(request_type, name, response_time, response=None, **_kwargs) -> None:
-    # Our clients recorded theirs in Rust; their responses carry the class marker.
-    if getattr(response, "_locust_rs_recorded", False) or response_time is None:
-        return
-    k = (request_type, name, 0.0)
-    mk = _keys.get(k) or key(request_type, name)
-    mk.record(response_time)
-
-
 def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.3f}"
 
 
 class HdrRun:
-    """The histograms of one Locust run on this node.
+    """The HDR outputs of one Locust run on this node, read from the statistics core
+    (:py:mod:`locust_rs.stats`): the same entries Locust's own tables and files show.
 
-    ``total`` holds everything since the start or the last stats reset (local, master: merged
-    from the workers); ``interval`` what the next ``.hlog`` interval will hold; ``unsent`` (a
-    worker) what the next report will ship. Reports carry deltas, so the master adds them.
+    ``total`` is a snapshot of every entry's cumulative histograms (since the start or the last stats
+    reset; on the master, merged from the workers' reports). The ``.hlog`` gets what the core recorded
+    in each interval.
     """
 
-    def __init__(self, environment) -> None:
+    def __init__(self, environment, stats) -> None:
         self.environment = environment
+        self.stats = stats
         runner = environment.runner
         self.is_worker = isinstance(runner, WorkerRunner)
         self.is_master = isinstance(runner, MasterRunner)
-        self.total = HistogramSet()
-        self.unsent = HistogramSet()
-        self.interval = HistogramSet()
         self.start_time = time.time()
         self.interval_start = self.start_time
         self.hlog = None
@@ -128,41 +99,15 @@ class HdrRun:
         opts = environment.parsed_options
         self.csv_prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
         self.hlog_path = f"{self.csv_prefix}.hlog" if self.csv_prefix and not self.is_worker else None
+        if self.hlog_path:
+            stats.core.track_intervals()
 
-    # recording
+    @property
+    def total(self) -> HistogramSet:
+        return self.stats.core.histograms()
+
     def pump(self) -> None:
-        """Moves what Rust recorded since the last call into the sets."""
-        d = _native.metrics_drain()
-        if not len(d):
-            return
-        if self.is_worker:
-            self.unsent.merge(d)
-            return
-        self.total.merge(d)
-        if self.hlog_path:
-            self.interval.merge(d)
-
-    def merge_report(self, payload: bytes) -> None:
-        """A worker's delta, on the master."""
-        d = HistogramSet.decode(payload)
-        self.total.merge(d)
-        if self.hlog_path:
-            self.interval.merge(d)
-
-    def take_report(self) -> bytes | None:
-        self.pump()
-        if not len(self.unsent):
-            return None
-        payload = self.unsent.encode()
-        self.unsent = HistogramSet()
-        return payload
-
-    def reset(self) -> None:
-        # What was recorded before the reset goes to the interval log (it happened), not to
-        # the totals.
-        self.pump()
-        self.total.clear()
-        self.unsent.clear()
+        """Nothing to move any more: the core is read directly. Kept for callers of the old API."""
 
     # the interval log
     def start(self) -> None:
@@ -173,7 +118,6 @@ class HdrRun:
         while True:
             gevent.sleep(INTERVAL)
             try:
-                self.pump()
                 self.write_interval()
             except Exception:  # noqa: BLE001 - metrics must never stop a run
                 logger.exception("locust-rs metrics: interval failed")
@@ -182,7 +126,6 @@ class HdrRun:
         if self._ticker is not None:
             self._ticker.kill(block=False)
             self._ticker = None
-        self.pump()
         self.write_interval()
 
     def write_interval(self) -> None:
@@ -191,9 +134,9 @@ class HdrRun:
         now = time.time()
         if self.hlog is None:
             self.hlog = HlogWriter(self.hlog_path, self.start_time)
-        if len(self.interval):
-            self.hlog.write(self.interval, self.interval_start, now)
-        self.interval = HistogramSet()
+        interval = self.stats.core.take_intervals()
+        if len(interval):
+            self.hlog.write(interval, self.interval_start, now)
         self.interval_start = now
 
     # outputs
@@ -201,12 +144,23 @@ class HdrRun:
         """One dict per (type, name) plus the aggregate: count, min, max, mean, stdev and the
         percentiles in ms, raw and (where known) corrected."""
         out = []
-        keys = [(t, n) for t, n in self.total.keys()] + [(None, None)]
+        hs = self.total
+        stats = self.stats
+        keys = [(t, n) for t, n in hs.keys()] + [(None, None)]
         for t, n in keys:
-            raw = self.total.summary(t, n, False, list(QUANTILES))
+            raw = hs.summary(t, n, False, list(QUANTILES))
             if raw is None:
                 continue
-            cor = self.total.summary(t, n, True, list(QUANTILES))
+            entry = stats.total if t is None else stats.entries.get((n, t))
+            if entry is not None:
+                # Count, min, max and mean as Locust's tables have them (exact, not bucketed); the percentiles are
+                # the same histogram's.
+                raw["count"] = entry.num_requests - entry.num_none_requests
+                raw["min"] = entry.min_response_time or 0.0
+                raw["max"] = entry.max_response_time
+                raw["mean"] = entry.avg_response_time
+                raw["percentiles"] = [(q, entry.get_response_time_percentile(q)) for q in QUANTILES]
+            cor = hs.summary(t, n, True, list(QUANTILES))
             out.append({"type": t or "", "name": n if n is not None else AGGREGATE, "raw": raw, "corrected": cor})
         return out
 
@@ -233,7 +187,7 @@ class HdrRun:
             self.hlog = None
         if self.is_worker:
             return
-        if self.total.count():
+        if self.stats.total.num_requests:
             logging.getLogger("locust.stats_logger").info(self.table())
         if self.csv_prefix:
             self.write_csv(f"{self.csv_prefix}_hdr.csv")
@@ -325,8 +279,6 @@ class HlogWriter:
 # Locust hooks ---------------------------------------------------------------------------------
 
 _run: HdrRun | None = None
-# The request hook our listener is on (once per process, even if init fires again).
-_listening_on = None
 
 
 def current() -> HdrRun | None:
@@ -354,21 +306,20 @@ def add_options(parser) -> None:
     )
 
 
-def setup(environment) -> None:
-    """At Locust's ``init``: starts this node's :py:class:`HdrRun` (unless metrics are off) and the web UI tab."""
-    global _run, enabled, _listening_on, default_expected_interval
+def setup(environment, stats) -> None:
+    """At Locust's ``init``, once ``stats`` (:py:func:`locust_rs.stats.adopt`) holds the run's statistics:
+    starts this node's :py:class:`HdrRun` (unless the HDR outputs are off) and the web UI tab."""
+    global _run, enabled, default_expected_interval
     opts = environment.parsed_options
     default_expected_interval = max(0.0, float(getattr(opts, "hdr_expected_interval", 0.0) or 0.0)) * 1000.0
+    _run = None
+    enabled = False
+    if stats is None or environment.runner is None:
+        return
     if os.environ.get("LOCUST_RS_METRICS", "1") == "0" or getattr(opts, "no_hdr_metrics", False):
         return
-    if environment.runner is None:
-        return
-    _run = HdrRun(environment)
+    _run = HdrRun(environment, stats)
     enabled = True
-    _native.metrics_reset()
-    if _listening_on is not environment.events.request:
-        environment.events.request.add_listener(_on_request)
-        _listening_on = environment.events.request
     if environment.web_ui is not None and not _run.is_worker:
         _extend_web_ui(environment)
 
@@ -407,7 +358,6 @@ def _extend_web_ui(environment) -> None:
     def _add_hdr_stats(response):
         if request.path != "/stats/requests" or _run is None or response.status_code != 200:
             return response
-        _run.pump()
         body = response.get_json(silent=True)
         if not isinstance(body, dict):
             return response
@@ -423,7 +373,6 @@ def _extend_web_ui(environment) -> None:
 
         if _run is None:
             return Response("HDR metrics are off", status=404)
-        _run.pump()
         with tempfile.NamedTemporaryFile("r", suffix=".csv") as f:
             _run.write_csv(f.name)
             data = f.read()
@@ -434,39 +383,12 @@ def _extend_web_ui(environment) -> None:
     def _hdr_html():
         if _run is None:
             return Response("HDR metrics are off", status=404)
-        _run.pump()
         return Response(hdr_report.render(_run, QUANTILE_LABELS), mimetype="text/html")
 
 
 def on_test_start() -> None:
     if _run is not None:
         _run.start()
-
-
-def on_report_to_master(data: dict) -> None:
-    if _run is not None:
-        payload = _run.take_report()
-        if payload is not None:
-            data[REPORT_KEY] = payload
-
-
-def on_worker_report(client_id, data: dict) -> None:
-    payload = data.get(REPORT_KEY)
-    if _run is not None and payload:
-        try:
-            _run.merge_report(payload)
-        except ValueError as e:
-            logger.warning("locust-rs metrics: dropped a bad report from %s: %s", client_id, e)
-
-
-def on_reset_stats() -> None:
-    if _run is not None:
-        _run.reset()
-
-
-def on_spawning_complete() -> None:
-    if _run is not None and _run.environment.reset_stats:
-        _run.reset()
 
 
 def on_quitting() -> None:
@@ -476,13 +398,3 @@ def on_quitting() -> None:
             _run.finish()
         except Exception:  # noqa: BLE001 - never turn an output problem into a crash at exit
             logger.exception("locust-rs metrics: writing the outputs failed")
-
-
-def _after_fork_in_child() -> None:
-    # Keys made in the parent point into its registry; the child starts its own.
-    _keys.clear()
-    _native.metrics_forget()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-    os.register_at_fork(after_in_child=_after_fork_in_child)

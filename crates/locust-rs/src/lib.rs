@@ -8,6 +8,7 @@ mod http;
 mod metrics;
 mod notify;
 mod runtime;
+mod stats;
 mod time;
 mod ws;
 
@@ -50,6 +51,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ERROR_KINDS", errors::python::kind_names())?;
     m.add_class::<metrics::MetricKey>()?;
     m.add_class::<metrics::HistogramSet>()?;
+    m.add_class::<stats::StatsCore>()?;
+    m.add_class::<stats::StatsEntryCore>()?;
     m.add_function(wrap_pyfunction!(metrics::registry::metric_key, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::registry::drain, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::registry::reset, m)?)?;

@@ -1,0 +1,541 @@
+//! `StatsCore`: the Python-facing request statistics. Its `on_request` is the `events.request`
+//! listener (a native call per event, no Python frame); `StatsEntryCore` is one entry's handle,
+//! which `locust_rs.stats.StatsEntry` wraps in Locust's interface.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::entry::Entry;
+use crate::metrics::{ms_to_micros, HistogramSet};
+
+type Handle = Arc<Mutex<Entry>>;
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+struct Inner {
+    by_method: HashMap<String, HashMap<String, Handle>>,
+    /// Creation order, for outputs that list entries.
+    order: Vec<(String, String, Handle)>,
+    total: Handle,
+    intervals: bool,
+}
+
+impl Inner {
+    fn new(total_window: bool, intervals: bool) -> Self {
+        Inner {
+            by_method: HashMap::new(),
+            order: Vec::new(),
+            total: Arc::new(Mutex::new(Entry::new(now(), total_window, intervals))),
+            intervals,
+        }
+    }
+
+    /// The entry for (method, name), and whether it was just made.
+    fn entry(&mut self, method: &str, name: &str) -> (Handle, bool) {
+        if let Some(h) = self.by_method.get(method).and_then(|m| m.get(name)) {
+            return (h.clone(), false);
+        }
+        let h = Arc::new(Mutex::new(Entry::new(now(), false, self.intervals)));
+        self.by_method
+            .entry(method.to_string())
+            .or_default()
+            .insert(name.to_string(), h.clone());
+        self.order
+            .push((method.to_string(), name.to_string(), h.clone()));
+        (h, true)
+    }
+}
+
+/// The statistics of one Locust `RequestStats`.
+#[pyclass(module = "locust_rs._native", frozen)]
+pub struct StatsCore {
+    inner: Mutex<Inner>,
+    total_window: bool,
+    /// Whether any response may carry an expected interval (`_locust_rs_interval`, ms).
+    correcting: AtomicBool,
+    /// Called as (name, method, StatsEntryCore) when an event makes a new entry.
+    on_new_entry: Option<Py<PyAny>>,
+    /// Called as (method, name, error) for every failure, after it is counted.
+    on_error: Option<Py<PyAny>>,
+}
+
+/// One event's figures.
+struct Sample {
+    response_time: Option<f64>,
+    content_length: i64,
+    /// Expected interval for the corrected histogram, µs (0: none).
+    interval_us: u64,
+    failed: bool,
+}
+
+impl StatsCore {
+    fn log(&self, py: Python<'_>, method: &str, name: &str, s: Sample) -> PyResult<()> {
+        let t = now();
+        let (h, new, total) = {
+            let mut inner = self.inner.lock();
+            let (h, new) = inner.entry(method, name);
+            (h, new, inner.total.clone())
+        };
+        for handle in [&h, &total] {
+            let mut e = handle.lock();
+            e.log(t, s.response_time, s.content_length, s.interval_us);
+            if s.failed {
+                e.log_error(t);
+            }
+        }
+        if new {
+            if let Some(cb) = &self.on_new_entry {
+                cb.call1(py, (name, method, StatsEntryCore { h }))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn interval_of(&self, response: Option<&Bound<'_, PyAny>>) -> u64 {
+        if !self.correcting.load(Ordering::Relaxed) {
+            return 0;
+        }
+        response
+            .and_then(|r| r.getattr(intern!(r.py(), "_locust_rs_interval")).ok())
+            .and_then(|v| v.extract::<f64>().ok())
+            .map_or(0, ms_to_micros)
+    }
+
+    fn report_error(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        name: &str,
+        error: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if let Some(cb) = &self.on_error {
+            cb.call1(py, (method, name, error))?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl StatsCore {
+    #[new]
+    #[pyo3(signature = (use_response_times_cache = true, on_new_entry = None, on_error = None))]
+    fn py_new(
+        use_response_times_cache: bool,
+        on_new_entry: Option<Py<PyAny>>,
+        on_error: Option<Py<PyAny>>,
+    ) -> Self {
+        StatsCore {
+            inner: Mutex::new(Inner::new(use_response_times_cache, false)),
+            total_window: use_response_times_cache,
+            correcting: AtomicBool::new(false),
+            on_new_entry,
+            on_error,
+        }
+    }
+
+    /// The `events.request` listener: records the event once (the entry and the total, the
+    /// failure if `exception` is set). Takes Locust's arguments by name.
+    #[pyo3(signature = (
+        request_type, name, response_time, response_length, exception = None, context = None,
+        response = None, start_time = None, url = None, **_kwargs
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn on_request(
+        &self,
+        py: Python<'_>,
+        request_type: &str,
+        name: &str,
+        response_time: Option<f64>,
+        response_length: Option<i64>,
+        exception: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+        response: Option<&Bound<'_, PyAny>>,
+        start_time: Option<&Bound<'_, PyAny>>,
+        url: Option<&Bound<'_, PyAny>>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let _ = (context, start_time, url);
+        let interval = self.interval_of(response);
+        let exception = exception.filter(|e| !e.is_none());
+        self.log(
+            py,
+            request_type,
+            name,
+            Sample {
+                response_time,
+                content_length: response_length.unwrap_or(0),
+                interval_us: interval,
+                failed: exception.is_some(),
+            },
+        )?;
+        if let Some(e) = exception {
+            self.report_error(py, request_type, name, e)?;
+        }
+        Ok(())
+    }
+
+    /// Locust's `RequestStats.log_request`.
+    fn log_request(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        name: &str,
+        response_time: Option<f64>,
+        content_length: Option<i64>,
+    ) -> PyResult<()> {
+        self.log(
+            py,
+            method,
+            name,
+            Sample {
+                response_time,
+                content_length: content_length.unwrap_or(0),
+                interval_us: 0,
+                failed: false,
+            },
+        )
+    }
+
+    /// Locust's `RequestStats.log_error`: counts the failure, then reports it to `on_error`.
+    fn log_error(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        name: &str,
+        error: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let t = now();
+        let (h, new, total) = {
+            let mut inner = self.inner.lock();
+            let (h, new) = inner.entry(method, name);
+            (h, new, inner.total.clone())
+        };
+        h.lock().log_error(t);
+        total.lock().log_error(t);
+        if new {
+            if let Some(cb) = &self.on_new_entry {
+                cb.call1(py, (name, method, StatsEntryCore { h: h.clone() }))?;
+            }
+        }
+        self.report_error(py, method, name, error)
+    }
+
+    /// Responses may carry an expected interval from now on (coordinated-omission correction).
+    #[getter]
+    fn get_correcting(&self) -> bool {
+        self.correcting.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_correcting(&self, on: bool) {
+        self.correcting.store(on, Ordering::Relaxed);
+    }
+
+    /// The entry for (name, method), made if missing (without calling `on_new_entry`).
+    fn entry(&self, name: &str, method: &str) -> StatsEntryCore {
+        StatsEntryCore {
+            h: self.inner.lock().entry(method, name).0,
+        }
+    }
+
+    #[getter]
+    fn total(&self) -> StatsEntryCore {
+        StatsEntryCore {
+            h: self.inner.lock().total.clone(),
+        }
+    }
+
+    /// (name, method, entry) of every entry, in creation order.
+    fn entries(&self) -> Vec<(String, String, StatsEntryCore)> {
+        self.inner
+            .lock()
+            .order
+            .iter()
+            .map(|(m, n, h)| (n.clone(), m.clone(), StatsEntryCore { h: h.clone() }))
+            .collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.lock().order.len()
+    }
+
+    /// Locust's `reset_all`: every entry and the total zeroed, kept.
+    fn reset_all(&self) {
+        let t = now();
+        let inner = self.inner.lock();
+        inner.total.lock().reset(t);
+        for (_, _, h) in &inner.order {
+            h.lock().reset(t);
+        }
+    }
+
+    /// Locust's `clear_all`: every entry dropped, a new total.
+    fn clear_all(&self) {
+        let mut inner = self.inner.lock();
+        let intervals = inner.intervals;
+        *inner = Inner::new(self.total_window, intervals);
+    }
+
+    /// Every entry's cumulative histograms (raw and corrected), for the HDR outputs.
+    fn histograms(&self) -> HistogramSet {
+        let mut out = HistogramSet::default();
+        for (m, n, h) in &self.inner.lock().order {
+            let e = h.lock();
+            if !e.hist.is_empty() || e.corrected.is_some() {
+                out.add(m, n, &e.hist, e.corrected.as_ref());
+            }
+        }
+        out
+    }
+
+    /// Starts keeping per-interval histograms (the `.hlog`), for entries made from now on too.
+    fn track_intervals(&self) {
+        let mut inner = self.inner.lock();
+        inner.intervals = true;
+        for (_, _, h) in &inner.order {
+            let mut e = h.lock();
+            if e.interval.is_none() {
+                e.interval = Some((crate::metrics::new_histogram(), None));
+            }
+        }
+    }
+
+    /// What was recorded since the last call, per entry (the next `.hlog` interval).
+    fn take_intervals(&self) -> HistogramSet {
+        let mut out = HistogramSet::default();
+        for (m, n, h) in &self.inner.lock().order {
+            let mut e = h.lock();
+            if let Some((raw, cor)) = e.interval.as_mut() {
+                if !raw.is_empty() || cor.as_ref().is_some_and(|c| !c.is_empty()) {
+                    out.add(m, n, raw, cor.as_ref());
+                    raw.reset();
+                    if let Some(c) = cor.as_mut() {
+                        c.reset();
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn __repr__(&self) -> String {
+        let inner = self.inner.lock();
+        let n = inner.total.lock().num_requests;
+        format!("StatsCore({} entries, {} requests)", inner.order.len(), n)
+    }
+}
+
+/// One entry's figures, read and changed through its handle.
+#[pyclass(module = "locust_rs._native", frozen)]
+#[derive(Clone)]
+pub struct StatsEntryCore {
+    h: Handle,
+}
+
+#[pymethods]
+impl StatsEntryCore {
+    #[getter]
+    fn num_requests(&self) -> u64 {
+        self.h.lock().num_requests
+    }
+
+    #[getter]
+    fn num_none_requests(&self) -> u64 {
+        self.h.lock().num_none_requests
+    }
+
+    #[getter]
+    fn num_failures(&self) -> u64 {
+        self.h.lock().num_failures
+    }
+
+    #[getter]
+    fn total_response_time(&self) -> f64 {
+        self.h.lock().total_response_time
+    }
+
+    #[getter]
+    fn min_response_time(&self) -> Option<f64> {
+        self.h.lock().min_response_time
+    }
+
+    #[getter]
+    fn max_response_time(&self) -> f64 {
+        self.h.lock().max_response_time
+    }
+
+    #[getter]
+    fn total_content_length(&self) -> i64 {
+        self.h.lock().total_content_length
+    }
+
+    #[getter]
+    fn get_start_time(&self) -> f64 {
+        self.h.lock().start_time
+    }
+
+    #[setter]
+    fn set_start_time(&self, t: f64) {
+        self.h.lock().start_time = t;
+    }
+
+    #[getter]
+    fn get_last_request_timestamp(&self) -> Option<f64> {
+        self.h.lock().last_request_timestamp
+    }
+
+    #[setter]
+    fn set_last_request_timestamp(&self, t: Option<f64>) {
+        self.h.lock().last_request_timestamp = t;
+    }
+
+    /// Requests per second for the last seconds kept: {second: count}.
+    fn reqs_per_sec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (s, n) in self.h.lock().reqs_per_sec.items() {
+            d.set_item(s, n)?;
+        }
+        Ok(d)
+    }
+
+    fn fails_per_sec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (s, n) in self.h.lock().fails_per_sec.items() {
+            d.set_item(s, n)?;
+        }
+        Ok(d)
+    }
+
+    /// The count of one second (0 outside the kept window).
+    fn reqs_at(&self, second: i64) -> u64 {
+        self.h.lock().reqs_per_sec.get(second)
+    }
+
+    fn fails_at(&self, second: i64) -> u64 {
+        self.h.lock().fails_per_sec.get(second)
+    }
+
+    /// [(value ms, count)] of the response-time histogram, lowest first.
+    fn response_times(&self) -> Vec<(f64, u64)> {
+        self.h.lock().response_times()
+    }
+
+    /// The same for the corrected histogram; None when nothing was corrected.
+    fn corrected_times(&self) -> Option<Vec<(f64, u64)>> {
+        let e = self.h.lock();
+        e.corrected.as_ref().map(|c| {
+            c.iter_recorded()
+                .map(|v| (v.value_iterated_to() as f64 / 1000.0, v.count_at_value()))
+                .collect()
+        })
+    }
+
+    /// The response time (ms) at `q` (0..1), exact to 3 significant digits.
+    fn percentile(&self, q: f64) -> f64 {
+        self.h.lock().percentile(q)
+    }
+
+    /// The percentile over the last 10 seconds; None until the window has started (its first
+    /// call starts it).
+    fn current_percentile(&self, q: f64) -> Option<f64> {
+        self.h.lock().current_percentile(now(), q)
+    }
+
+    fn reset(&self) {
+        self.h.lock().reset(now());
+    }
+
+    fn log(&self, response_time: Option<f64>, content_length: Option<i64>) {
+        self.h
+            .lock()
+            .log(now(), response_time, content_length.unwrap_or(0), 0);
+    }
+
+    fn log_error(&self) {
+        self.h.lock().log_error(now());
+    }
+
+    /// Adds another entry's figures.
+    fn extend(&self, other: &StatsEntryCore) {
+        if Arc::ptr_eq(&self.h, &other.h) {
+            return;
+        }
+        let o = other.h.lock();
+        self.h.lock().extend(&o);
+    }
+
+    /// Adds figures in Locust's serialized shape (a worker's report): counters, the
+    /// `response_times` as [(ms, count)], per-second counts, and optionally corrected times.
+    #[pyo3(signature = (
+        start_time, last_request_timestamp, num_requests, num_none_requests, num_failures,
+        total_response_time, min_response_time, max_response_time, total_content_length,
+        response_times, reqs_per_sec, fails_per_sec, corrected_times = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn extend_serialized(
+        &self,
+        start_time: f64,
+        last_request_timestamp: Option<f64>,
+        num_requests: u64,
+        num_none_requests: u64,
+        num_failures: u64,
+        total_response_time: f64,
+        min_response_time: Option<f64>,
+        max_response_time: f64,
+        total_content_length: i64,
+        response_times: Vec<(f64, u64)>,
+        reqs_per_sec: Vec<(i64, u64)>,
+        fails_per_sec: Vec<(i64, u64)>,
+        corrected_times: Option<Vec<(f64, u64)>>,
+    ) {
+        let mut o = Entry::new(start_time, false, false);
+        o.last_request_timestamp = last_request_timestamp;
+        o.num_requests = num_requests;
+        o.num_none_requests = num_none_requests;
+        o.num_failures = num_failures;
+        o.total_response_time = total_response_time;
+        o.min_response_time = min_response_time;
+        o.max_response_time = max_response_time;
+        o.total_content_length = total_content_length;
+        for (v, n) in response_times {
+            let _ = o.hist.record_n(ms_to_micros(v), n);
+        }
+        if let Some(c) = corrected_times {
+            let mut h = crate::metrics::new_histogram();
+            for (v, n) in c {
+                let _ = h.record_n(ms_to_micros(v), n);
+            }
+            o.corrected = Some(h);
+        }
+        for (s, n) in reqs_per_sec {
+            o.reqs_per_sec.add(s, n);
+        }
+        for (s, n) in fails_per_sec {
+            o.fails_per_sec.add(s, n);
+        }
+        self.h.lock().extend(&o);
+    }
+
+    fn same(&self, other: &StatsEntryCore) -> bool {
+        Arc::ptr_eq(&self.h, &other.h)
+    }
+
+    fn __repr__(&self) -> String {
+        let e = self.h.lock();
+        format!(
+            "StatsEntryCore({} requests, {} failures)",
+            e.num_requests, e.num_failures
+        )
+    }
+}
