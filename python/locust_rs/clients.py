@@ -853,7 +853,6 @@ class HttpSession(SessionCommon, requests.Session):
                 replace,
                 None if self.max_redirects == DEFAULT_MAX_REDIRECTS else self.max_redirects,
                 True,
-                None,
                 ca_bundle,
                 client_cert,
                 native_proxies,

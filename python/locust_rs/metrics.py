@@ -187,8 +187,6 @@ class HdrRun:
             self.hlog = None
         if self.is_worker:
             return
-        if self.stats.total.num_requests:
-            logging.getLogger("locust.stats_logger").info(self.table())
         if self.csv_prefix:
             self.write_csv(f"{self.csv_prefix}_hdr.csv")
         html_file = getattr(self.environment.parsed_options, "html_file", None)
@@ -389,6 +387,12 @@ def _extend_web_ui(environment) -> None:
 def on_test_start() -> None:
     if _run is not None:
         _run.start()
+
+
+def print_table() -> None:
+    """The exact table (raw and corrected), at ``quit``: after Locust's own end-of-run tables."""
+    if _run is not None and not _run.is_worker and _run.stats.total.num_requests:
+        logging.getLogger("locust.stats_logger").info(_run.table())
 
 
 def on_quitting() -> None:

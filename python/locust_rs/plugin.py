@@ -36,3 +36,9 @@ def _on_test_start(environment, **_kwargs) -> None:
 def _on_quitting(environment, **_kwargs) -> None:
     metrics.on_quitting()
     thresholds.finish(environment)
+
+
+@events.quit.add_listener
+def _on_quit(**_kwargs) -> None:
+    metrics.print_table()
+    thresholds.print_verdict()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from locust import stats as _ls
 
+import json
 import os
 
 from locust_rs import _native
@@ -28,6 +29,10 @@ _ls.StatsEntryDict.__annotations__.setdefault(CORRECTED_KEY, "list | None")
 def fmt_ms(value: float | None) -> str:
     """A response time for tables: milliseconds with 3 decimals (a sub-millisecond value is never ``0``)."""
     return f"{value or 0:.3f}"
+
+
+def _us(ms: float | None) -> float | None:
+    return None if ms is None else round(ms, 3)
 
 
 class StatsEntry(_ls.StatsEntry):
@@ -46,8 +51,9 @@ class StatsEntry(_ls.StatsEntry):
     num_none_requests = property(lambda self: self._c.num_none_requests)
     num_failures = property(lambda self: self._c.num_failures)
     total_response_time = property(lambda self: self._c.total_response_time)
-    min_response_time = property(lambda self: self._c.min_response_time)
-    max_response_time = property(lambda self: self._c.max_response_time)
+    # Times are kept to the microsecond (the clock's resolution), so every output shows the same 3 decimals.
+    min_response_time = property(lambda self: _us(self._c.min_response_time))
+    max_response_time = property(lambda self: _us(self._c.max_response_time))
     total_content_length = property(lambda self: self._c.total_content_length)
     num_reqs_per_sec = property(lambda self: self._c.reqs_per_sec())
     num_fail_per_sec = property(lambda self: self._c.fails_per_sec())
@@ -85,12 +91,12 @@ class StatsEntry(_ls.StatsEntry):
 
     @property
     def median_response_time(self) -> float:
-        return self._c.percentile(0.5)
+        return _us(self._c.percentile(0.5))
 
     def get_response_time_percentile(self, percent: float) -> float:
         """The response time (ms) that ``percent`` (0.0 - 1.0) of the requests finished within, exact to 3
         significant digits and never beyond the exact min and max."""
-        return self._c.percentile(percent)
+        return _us(self._c.percentile(percent))
 
     def get_current_response_time_percentile(self, percent: float) -> float | None:
         """As above, over the last 10 seconds (Locust's window); None until this entry's window has started."""
@@ -99,7 +105,7 @@ class StatsEntry(_ls.StatsEntry):
                 "StatsEntry.use_response_times_cache must be set to True to calculate the _current_ response time "
                 "percentile"
             )
-        return self._c.current_percentile(percent)
+        return _us(self._c.current_percentile(percent))
 
     def extend(self, other) -> None:
         """Adds another entry's figures: one of ours (exact histograms) or Locust's (a worker's report)."""
@@ -152,9 +158,13 @@ class StatsEntry(_ls.StatsEntry):
 
     def to_dict(self, escape_string_values=False) -> dict:
         d = super().to_dict(escape_string_values)
-        # Locust rounds min and max to whole milliseconds here; the exact values stay.
-        d["min_response_time"] = self.min_response_time or 0
-        d["max_response_time"] = self.max_response_time
+        # Locust rounds min and max to whole milliseconds here; ours keep 3 decimals, as every time does here.
+        d["min_response_time"] = round(self.min_response_time or 0, 3)
+        d["max_response_time"] = round(self.max_response_time, 3)
+        for k in ("avg_response_time", "median_response_time"):
+            d[k] = round(d[k], 3)
+        for p in _ls.PERCENTILES_TO_STATISTICS:
+            d[f"response_time_percentile_{p}"] = round(d[f"response_time_percentile_{p}"], 3)
         return d
 
 
@@ -345,12 +355,33 @@ def _close_files(self) -> None:
     _original["close_files"](self)
 
 
+def _serialized(stats) -> list[dict]:
+    # Locust's serialize_stats strips (resets) every entry, so its --json output emptied the tables printed after it.
+    return [e.serialize() for e in stats.entries.values() if e.num_requests or e.num_failures]
+
+
+def print_stats_json(stats) -> None:
+    if not isinstance(stats, RequestStats):
+        return _original["print_stats_json"](stats)
+    print(json.dumps(_serialized(stats), indent=4))
+
+
+def save_stats_json(stats, filename: str) -> None:
+    if not isinstance(stats, RequestStats):
+        return _original["save_stats_json"](stats, filename)
+    with open(f"{filename}.json", "w") as file:
+        json.dump(_serialized(stats), file, indent=4)
+
+
 _original: dict = {}
 
 
 def _install_formatting() -> None:
     if _original:
         return
+    for name in ("print_stats_json", "save_stats_json"):
+        _original[name] = getattr(_ls, name)
+        setattr(_ls, name, globals()[name])
     _original["get_percentile_stats_summary"] = _ls.get_percentile_stats_summary
     _original["get_stats_summary"] = _ls.get_stats_summary
     _original["_percentile_fields"] = _ls.StatsCSV._percentile_fields

@@ -188,15 +188,26 @@ def report(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+_verdict: list[Result] = []
+
+
 def finish(environment) -> list[Result]:
-    """End-of-run evaluation: prints the table, sets the exit code to 1 on a breach."""
+    """End-of-run evaluation (at ``quitting``, before Locust settles the exit code): sets it to 1 on a breach. The
+    table prints later, with :py:func:`print_verdict`."""
+    global _verdict
+    _verdict = []
     if isinstance(environment.runner, WorkerRunner) or not active(environment):
         return []
-    results = evaluate(environment)
-    _print(report(results))
+    results = _verdict = evaluate(environment)
     if not all(r.passed for r in results):
         environment.process_exit_code = 1
     return results
+
+
+def print_verdict() -> None:
+    """The verdict of :py:func:`finish`, at ``quit``: the last thing a headless run prints."""
+    if _verdict:
+        _print(report(_verdict))
 
 
 def _watch(environment, interval: float) -> None:

@@ -49,14 +49,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::response::NativeResponse>()?;
     m.add_class::<errors::python::NativeError>()?;
     m.add("ERROR_KINDS", errors::python::kind_names())?;
-    m.add_class::<metrics::MetricKey>()?;
     m.add_class::<metrics::HistogramSet>()?;
     m.add_class::<stats::StatsCore>()?;
     m.add_class::<stats::StatsEntryCore>()?;
-    m.add_function(wrap_pyfunction!(metrics::registry::metric_key, m)?)?;
-    m.add_function(wrap_pyfunction!(metrics::registry::drain, m)?)?;
-    m.add_function(wrap_pyfunction!(metrics::registry::reset, m)?)?;
-    m.add_function(wrap_pyfunction!(metrics::registry::forget, m)?)?;
     m.add_function(wrap_pyfunction!(ws::conn::ws_connect, m)?)?;
     m.add_function(wrap_pyfunction!(ws::ws_counters, m)?)?;
     m.add_function(wrap_pyfunction!(ws::ws_clock_ns, m)?)?;

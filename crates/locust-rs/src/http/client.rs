@@ -26,7 +26,6 @@ use super::{custom_reason, decode, Hop, HttpOutcome};
 use crate::bridge::{self, Ticket};
 use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
-use crate::metrics::MetricKey;
 use crate::time::with_timeout;
 
 pub const USER_AGENT: &str = concat!("locust-rs/", env!("CARGO_PKG_VERSION"));
@@ -201,15 +200,13 @@ impl Client {
     /// this request; `insecure` its certificate verification (requests' per-request arguments);
     /// `replace_defaults`: `headers` are all the headers to send (a session that dropped defaults);
     /// `max_redirects` replaces the client's redirect limit; `requests_redirects` follows
-    /// requests' method rewriting on redirects. `metric` (a `MetricKey`) records the response
-    /// time into the HDR histograms when the request completes, success or failure.
-    /// `ca_bundle` (a PEM file or directory: requests' `verify="..."`), `client_cert` (requests'
+    /// requests' method rewriting on redirects. `ca_bundle` (a PEM file or directory: requests' `verify="..."`), `client_cert` (requests'
     /// `cert=`: a PEM chain and its key file, or one file with both) and `proxies` (requests'
     /// dict as (key, proxy URL) pairs, chosen per hop) change how this request connects.
     #[pyo3(signature = (
         method, url, headers = None, body = None, allow_redirects = true, stream = false,
         timeout = None, insecure = None, replace_defaults = false, max_redirects = None,
-        requests_redirects = false, metric = None, ca_bundle = None, client_cert = None,
+        requests_redirects = false, ca_bundle = None, client_cert = None,
         proxies = None,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -226,12 +223,10 @@ impl Client {
         replace_defaults: bool,
         max_redirects: Option<u32>,
         requests_redirects: bool,
-        metric: Option<&Bound<'_, MetricKey>>,
         ca_bundle: Option<String>,
         client_cert: Option<(String, Option<String>)>,
         proxies: Option<Vec<(String, String)>>,
     ) -> PyResult<Ticket> {
-        let metric = metric.map(|m| m.get().recording());
         let cfg = &self.shared.cfg;
         let max_redirects = max_redirects.unwrap_or(cfg.max_redirects);
         let read_timeout = match timeout {
@@ -287,7 +282,6 @@ impl Client {
         let shared = self.shared.clone();
         let pool = self.pool.get().current();
         let fut = async move {
-            let start = metric.as_ref().map(|_| Instant::now());
             let result = match parsed {
                 Ok((method, url)) => {
                     execute(
@@ -313,12 +307,6 @@ impl Client {
                 }
                 Err(e) => Err(e),
             };
-            if let (Some(m), Some(start)) = (metric, start) {
-                match &result {
-                    Ok(out) => m.record_ms(out.response_time),
-                    Err(_) => m.record_micros(start.elapsed().as_micros() as u64),
-                }
-            }
             result
         };
         if cfg!(debug_assertions) && std::env::var_os("LOCUST_RS_DEBUG_SIZES").is_some() {

@@ -1,15 +1,13 @@
 //! The metrics core: HDR histograms of response times, recorded on the tokio side.
 //!
-//! `registry` holds the process's live histograms, one per (request type, name), that request
-//! tasks record into; `set` is a keyed collection of histograms that Python reads, merges and
-//! ships between processes; `codec` is the wire format (HdrHistogram V2 + deflate). Values are
+//! `set` is a keyed collection of histograms that Python reads, merges and writes out (the
+//! statistics core, `crate::stats`, records them); `codec` is the wire format (HdrHistogram
+//! V2 + deflate). Values are
 //! microseconds, 3 significant digits, clamped to 1 µs .. 1 h.
 
 pub mod codec;
-pub mod registry;
 pub mod set;
 
-pub use registry::MetricKey;
 pub use set::HistogramSet;
 
 use hdrhistogram::Histogram;

@@ -1,0 +1,184 @@
+"""The statistics core against Locust's own ``RequestStats``: the same events give the same counts, failures, min,
+max, mean, content length and errors; percentiles are exact (within HDR precision) where Locust's are bucketed.
+Also the worker-to-master path (Locust's own report listeners, msgpack) and the outputs that format the figures."""
+
+import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
+from locust import stats as locust_stats
+from locust.event import Events
+from locust.exception import CatchResponseError
+from locust.rpc import Message
+
+import math
+import random
+
+import pytest
+
+from locust_rs import stats as rs_stats
+
+
+def exact(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[max(0, math.ceil(q * len(s)) - 1)]
+
+
+def _events(seed: int = 3) -> list[dict]:
+    """A mix a demanding user produces: sub-millisecond and 123 ms times, None (async) times, failures of several
+    kinds, content lengths, and a few names and methods."""
+    rnd = random.Random(seed)
+    names = [("GET", "/"), ("GET", "/api/items"), ("POST", "/api/login"), ("WSR", "chat")]
+    out = []
+    for i in range(5000):
+        method, name = names[i % len(names)]
+        if name == "/api/items":
+            rt = rnd.uniform(0.05, 0.95)  # sub-millisecond
+        elif name == "/api/login":
+            rt = 123.0 + rnd.uniform(-0.4, 0.4)  # where Locust's bucket (120) and the truth differ
+        else:
+            rt = rnd.lognormvariate(2, 1)
+        if i % 97 == 0:
+            rt = None
+        exc = None
+        if i % 13 == 0:
+            exc = CatchResponseError(f"bad status {500 + i % 3}")
+        elif i % 31 == 0:
+            exc = ConnectionRefusedError(111, "Connection refused")
+        out.append(
+            {
+                "request_type": method,
+                "name": name,
+                "response_time": rt,
+                "response_length": rnd.randint(0, 4096),
+                "exception": exc,
+            }
+        )
+    return out
+
+
+def _feed(stats, events: list[dict]) -> None:
+    for e in events:
+        stats.log_request(e["request_type"], e["name"], e["response_time"], e["response_length"])
+        if e["exception"] is not None:
+            stats.log_error(e["request_type"], e["name"], e["exception"])
+
+
+def _native_feed(stats, events: list[dict]) -> None:
+    """Through the native ``events.request`` listener, as a run records."""
+    for e in events:
+        stats.core.on_request(**e, context={}, response=None, start_time=0.0, url="")
+
+
+SCALARS = (
+    "num_requests",
+    "num_none_requests",
+    "num_failures",
+    "total_content_length",
+    "avg_content_length",
+    "fail_ratio",
+)
+
+
+def _compare(ours, theirs, samples: list[float]) -> None:
+    for attr in SCALARS:
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    # min and max to the microsecond (3 decimals), the resolution every output shows
+    assert ours.min_response_time == round(theirs.min_response_time, 3)
+    assert ours.max_response_time == round(theirs.max_response_time, 3)
+    assert ours.total_response_time == pytest.approx(theirs.total_response_time, rel=1e-12)
+    assert ours.avg_response_time == pytest.approx(theirs.avg_response_time, rel=1e-12)
+    for q in (0.5, 0.66, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0):
+        want = exact(samples, q)
+        got = ours.get_response_time_percentile(q)
+        assert got == pytest.approx(want, rel=1e-3, abs=1e-3), (ours.name, q, got, want)
+
+
+@pytest.mark.parametrize("feed", [_feed, _native_feed], ids=["log_request", "on_request"])
+def test_same_events_same_figures_as_locusts_request_stats(feed):
+    events = _events()
+    theirs = locust_stats.RequestStats()
+    ours = rs_stats.RequestStats()
+    _feed(theirs, events)
+    feed(ours, events)
+    assert sorted(ours.entries) == sorted(theirs.entries)
+    for key, entry in theirs.entries.items():
+        samples = [e["response_time"] for e in events if (e["name"], e["request_type"]) == key and e["response_time"]]
+        _compare(ours.entries[key], entry, samples)
+    _compare(ours.total, theirs.total, [e["response_time"] for e in events if e["response_time"] is not None])
+    # Errors: the same keys, occurrences and names (what the failures CSV and the UI show).
+    assert {k: (e.occurrences, e.to_name()) for k, e in ours.errors.items()} == {
+        k: (e.occurrences, e.to_name()) for k, e in theirs.errors.items()
+    }
+    # Requests per second: the same seconds counted (both log at wall-clock time, a moment apart).
+    assert sum(ours.total.num_reqs_per_sec.values()) == sum(theirs.total.num_reqs_per_sec.values())
+
+
+def test_locust_buckets_what_the_core_keeps_exact():
+    theirs = locust_stats.RequestStats()
+    ours = rs_stats.RequestStats()
+    for stats in (theirs, ours):
+        for _ in range(100):
+            stats.log_request("GET", "/slow", 123.4, 0)
+            stats.log_request("GET", "/fast", 0.42, 0)
+    assert theirs.get("/slow", "GET").get_response_time_percentile(0.5) == 120
+    assert ours.get("/slow", "GET").get_response_time_percentile(0.5) == pytest.approx(123.4, rel=1e-3)
+    assert theirs.get("/fast", "GET").get_response_time_percentile(0.95) == 0
+    assert ours.get("/fast", "GET").get_response_time_percentile(0.95) == pytest.approx(0.42, rel=1e-3)
+    assert ours.get("/fast", "GET").median_response_time == pytest.approx(0.42, rel=1e-3)
+
+
+def test_workers_reports_merge_on_the_master_through_locusts_own_listeners():
+    """Two workers' reports, through Locust's report listeners and msgpack as the wire does, merge on the master
+    into what one stats object fed every event holds, histograms included."""
+    events = _events(5)
+    halves = events[::2], events[1::2]
+    master_events = Events()
+    master = rs_stats.RequestStats()
+    locust_stats.setup_distributed_stats_event_listeners(master_events, master)
+    for half in halves:
+        worker_events = Events()
+        worker = rs_stats.RequestStats(use_response_times_cache=False)
+        locust_stats.setup_distributed_stats_event_listeners(worker_events, worker)
+        _native_feed(worker, half)
+        data: dict = {}
+        worker_events.report_to_master.fire(client_id="w", data=data)
+        assert worker.total.num_requests == 0  # a report is a delta: the worker starts again
+        wire = Message.unserialize(Message("stats", data, "w").serialize()).data
+        master_events.worker_report.fire(client_id="w", data=wire)
+    whole = rs_stats.RequestStats()
+    _native_feed(whole, events)
+    for key, entry in whole.entries.items():
+        got = master.entries[key]
+        assert isinstance(got, rs_stats.StatsEntry)
+        for attr in ("num_requests", "num_failures", "num_none_requests", "total_content_length"):
+            assert getattr(got, attr) == getattr(entry, attr), (key, attr)
+        assert got.response_times == entry.response_times
+    assert master.total.response_times == whole.total.response_times
+    for q in (0.5, 0.95, 0.99, 1.0):
+        assert master.total.get_response_time_percentile(q) == whole.total.get_response_time_percentile(q)
+    assert sum(e.occurrences for e in master.errors.values()) == whole.num_failures
+
+
+def test_reset_and_clear_keep_the_interface():
+    stats = rs_stats.RequestStats()
+    stats.log_request("GET", "/", 1.0, 10)
+    stats.log_error("GET", "/", "boom")
+    entry = stats.get("/", "GET")
+    stats.reset_all()
+    assert (entry.num_requests, entry.num_failures, stats.errors) == (0, 0, {})
+    assert stats.entries[("/", "GET")] is entry
+    stats.clear_all()
+    assert len(stats.entries) == 0 and stats.total.num_requests == 0
+    stats.log_request("GET", "/", 2.0, 0)
+    assert stats.num_requests == 1
+
+
+def test_tables_and_csv_show_sub_millisecond_values():
+    stats = rs_stats.RequestStats()
+    rs_stats._install_formatting()
+    for _ in range(10):
+        stats.log_request("GET", "/fast", 0.512, 0)
+    lines = locust_stats.get_percentile_stats_summary(stats)
+    assert "exact" in lines[0]
+    assert "0.512" in lines[3]
+    assert "0.512" in stats.get("/fast", "GET").to_string()
+    d = stats.get("/fast", "GET").to_dict()
+    assert d["min_response_time"] == 0.512 and d["response_time_percentile_0.95"] == 0.512
