@@ -1,14 +1,17 @@
 """What locust-rs's two sessions share (Locust's ``HttpSession`` and ``FastHttpSession`` repeat it): the pool behind a
-session, the cookie-jar view of the Rust cookie store, credentials in a base URL, URL building and
-``rename_request``."""
+session, the cookie-jar view of the Rust cookie store, credentials in a base URL, URL building,
+``rename_request`` and the ``catch_response=True`` with-block of their responses."""
 
 from __future__ import annotations
+
+from locust.exception import CatchResponseError, LocustError, ResponseError
 
 import re
 import time
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from http.cookiejar import Cookie, CookieJar
+from typing import Any
 from urllib.parse import unquote, urlparse, urlunparse
 
 from locust_rs import _native
@@ -124,3 +127,116 @@ class SessionCommon:
             yield
         finally:
             self.request_name = None
+
+
+_context_classes: dict[tuple[type, type], type] = {}
+
+
+class CatchResponse:
+    """The with-block of a ``ResponseContextManager`` (``catch_response=True``), as Locust's ``HttpSession`` and
+    ``FastHttpSession`` each have it: ``success()`` or ``failure()`` decide how the request is reported, else the
+    response's own ``raise_for_status()`` does.
+
+    It comes before the response class in the bases, whose own ``success``/``failure``/``__enter__`` it replaces. A
+    subclass names ``_response_class`` (the response its session makes) and defines ``_report_status()``."""
+
+    _response_class: type
+    _manual_result: bool | Exception | None = None
+    _entered: bool = False
+    _catch_response: bool
+    _request_event: Any
+    request_meta: dict
+
+    @classmethod
+    def _context_class(cls, response_cls: type) -> type:
+        """The class a response of ``response_cls`` becomes: ``cls`` for the session's own responses, else (a hook's
+        response, an error's) a class made once of both, so that response keeps its behaviour."""
+        if response_cls is cls._response_class:
+            return cls
+        if issubclass(response_cls, cls):
+            return response_cls
+        key = (response_cls, cls)
+        combined = _context_classes.get(key)
+        if combined is None:
+            # type() would name this module; reprs should name the module cls is imported from.
+            combined = _context_classes[key] = type(cls.__name__, (cls, response_cls), {"__module__": cls.__module__})
+        return combined
+
+    def __enter__(self):
+        self._entered = True
+        if not self._catch_response:
+            raise LocustError("In order to use a with-block for requests, you must also pass catch_response=True")
+        return self
+
+    def __exit__(self, exc, value, traceback):
+        manual = self._manual_result
+        if manual is not None:
+            if manual is True:
+                self.request_meta["exception"] = None
+            elif isinstance(manual, Exception):
+                self.request_meta["exception"] = manual
+            self._report_request()
+            return exc is None
+
+        if exc:
+            if not isinstance(value, ResponseError):
+                return False
+            self.request_meta["exception"] = value
+            self._report_request()
+        else:
+            self._report_status()
+        return True
+
+    def _report_status(self) -> None:
+        """Reports the request of a block that ended without an exception and without ``success()``/``failure()``:
+        as a failure if ``raise_for_status()`` raises one of the exceptions the session reports."""
+        raise NotImplementedError
+
+    def _report_request(self, exc=None) -> None:
+        self._request_event.fire(**self.request_meta)
+
+    def raise_for_status(self) -> None:
+        """The response's ``raise_for_status()``, unless ``success()`` (nothing is raised) or ``failure()`` (its
+        exception is) decided."""
+        __tracebackhide__ = True
+        manual = self._manual_result
+        if not manual:
+            super().raise_for_status()  # type: ignore[misc]
+        elif isinstance(manual, Exception):
+            raise manual
+
+    def success(self) -> None:
+        """Report the response as successful
+
+        Example::
+
+            with self.client.get("/does/not/exist", catch_response=True) as response:
+                if response.status_code == 404:
+                    response.success()
+        """
+        if not self._entered:
+            raise LocustError(
+                "Tried to set status on a request that has not yet been made. Make sure you use a with-block, "
+                "like this:\n\nwith self.client.request(..., catch_response=True) as response:\n    response.success()"
+            )
+        self._manual_result = True
+
+    def failure(self, exc) -> None:
+        """Report the response as a failure. A non-exception (a string) is wrapped in a
+        ``CatchResponseError``.
+
+        Example::
+
+            with self.client.get("/", catch_response=True) as response:
+                if response.content == "":
+                    response.failure("No data")
+        """
+        if not self._entered:
+            raise LocustError(
+                "Tried to set status on a request that has not yet been made. Make sure you use a with-block, "
+                "like this:\n\nwith self.client.request(..., catch_response=True) as response:\n"
+                "    response.failure(...)"
+            )
+        if not isinstance(exc, Exception):
+            exc = CatchResponseError(exc)
+        self._manual_result = exc

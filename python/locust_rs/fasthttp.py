@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS as _LOCUST_FAILURE_EXCEPTIONS
 from locust.contrib.fasthttp import LocustBadStatusCode
-from locust.exception import CatchResponseError, LocustError, ResponseError, StopTest
+from locust.exception import LocustError, StopTest
 from locust.user import User
 from locust.user.users import RestMixin
 
@@ -34,6 +34,7 @@ from locust_rs import (
 from locust_rs import metrics as _metrics
 from locust_rs._errors.fasthttp import body_exception, to_exception
 from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
+    CatchResponse,
     ConnectionPool,
     CookieJarView,
     SessionCommon,
@@ -143,9 +144,6 @@ class FastResponse:
     """In some cases setting the encoding explicitly is needed. If so, do it before calling .text"""
 
     # Like Locust's, a response that succeeded has no ``error`` attribute at all.
-
-    # The Rust client recorded this request's time in the HDR histograms (see metrics.py).
-    _locust_rs_recorded = True
 
     def __init__(self, native, request_args: tuple, error: BaseException | None = None) -> None:
         self._native = native
@@ -334,114 +332,31 @@ class ErrorResponse(FastResponse):
         raise self.error  # type: ignore[misc]
 
 
-class ResponseContextManager(FastResponse):
+class ResponseContextManager(CatchResponse, FastResponse):
     """A response that is also a context manager, letting the with-block decide whether the
     request is reported as a success or a failure (``catch_response=True``)."""
 
-    _manual_result: bool | BaseException | None = None
-    _entered = False
+    _response_class = FastResponse
 
     def __init__(self, response, request_event, request_meta, catch_response: bool) -> None:
         self.__dict__.update(response.__dict__)
-        self.__class__ = _context_class(response.__class__, type(self))
+        self.__class__ = self._context_class(response.__class__)
         self._request_event = request_event
         self.request_meta = request_meta
         self._catch_response = catch_response
 
-    def __enter__(self):
-        if not self._catch_response:
-            raise LocustError("In order to use a with-block for requests, you must also pass catch_response=True")
-        self._entered = True
-        return self
-
-    def __exit__(self, exc, value, traceback):
-        if self._manual_result is not None:
-            if self._manual_result is True:
-                self.request_meta["exception"] = None
-                self._report_request()
-            elif isinstance(self._manual_result, BaseException):
-                self.request_meta["exception"] = self._manual_result
-                self._report_request()
-            return exc is None
-
-        if exc:
-            if isinstance(value, ResponseError):
-                self.request_meta["exception"] = value
-                self._report_request()
-            else:
-                return False
-        else:
-            try:
-                self.raise_for_status()
-            except FAILURE_EXCEPTIONS as e:
-                self.request_meta["exception"] = e
-            self._report_request()
-        return True
-
-    def _report_request(self) -> None:
-        self._request_event.fire(**self.request_meta)
-
-    def success(self) -> None:
-        """Report the response as successful
-
-        Example::
-
-            with self.client.get("/does/not/exist", catch_response=True) as response:
-                if response.status_code == 404:
-                    response.success()
-        """
-        if not self._entered:
-            raise LocustError(
-                "Tried to set status on a request that has not yet been made. Make sure you use a with-block, "
-                "like this:\n\nwith self.client.request(..., catch_response=True) as response:\n    response.success()"
-            )
-        self._manual_result = True
-
-    def failure(self, exc) -> None:
-        """Report the response as a failure. A non-exception (a string) is wrapped in a
-        ``CatchResponseError``.
-
-        Example::
-
-            with self.client.get("/", catch_response=True) as response:
-                if response.content == "":
-                    response.failure("No data")
-        """
-        if not self._entered:
-            raise LocustError(
-                "Tried to set status on a request that has not yet been made. Make sure you use a with-block, "
-                "like this:\n\nwith self.client.request(..., catch_response=True) as response:\n"
-                "    response.failure(...)"
-            )
-        if not isinstance(exc, BaseException):
-            exc = CatchResponseError(exc)
-        self._manual_result = exc
-
-    def raise_for_status(self) -> None:
-        if not self._manual_result:
-            super().raise_for_status()
-        elif isinstance(self._manual_result, BaseException):
-            raise self._manual_result
+    def _report_status(self) -> None:
+        try:
+            self.raise_for_status()
+        except FAILURE_EXCEPTIONS as e:
+            self.request_meta["exception"] = e
+        self._report_request()
 
 
 class RestResponseContextManager(ResponseContextManager):
     js: dict
     error: Exception
     headers: Headers
-
-
-_context_classes: dict[tuple[type, type], type] = {}
-
-
-def _context_class(response_cls: type, cm_cls: type) -> type:
-    # An ErrorResponse keeps its status-0 behaviour when it becomes a context manager.
-    if response_cls is FastResponse or issubclass(response_cls, ResponseContextManager):
-        return cm_cls
-    key = (response_cls, cm_cls)
-    cls = _context_classes.get(key)
-    if cls is None:
-        cls = _context_classes[key] = type(cm_cls.__name__, (cm_cls, response_cls), {})
-    return cls
 
 
 def _native_pool(client_pool) -> ConnectionPool | None:
