@@ -36,7 +36,7 @@ def _base_class() -> type:
         from locust.contrib.fasthttp import FastHttpUser
 
         return FastHttpUser
-    if VARIANT in ("locust_rs", "locust_rs_nometrics"):
+    if VARIANT in ("locust_rs", "locust_rs_nometrics", "locust_rs_baseline"):
         # No fallback on ImportError: a benchmark that quietly ran another class would report wrong numbers.
         from locust_rs import FastHttpUser
 

@@ -42,6 +42,8 @@ VARIANTS = {
     "locust_rs": "locust-rs FastHttpUser",
     "locust_rs_nometrics": "locust-rs FastHttpUser, HDR metrics off",
     "locust_rs_http": "locust-rs HttpUser",
+    # Only with --baseline-python: the same class from another build of locust-rs (e.g. the last release).
+    "locust_rs_baseline": "locust-rs FastHttpUser, baseline build",
 }
 BASELINE = "fasthttpuser"
 # Where the variant's class must come from; checked against what the child actually loaded.
@@ -51,6 +53,7 @@ EXPECTED_MODULE_PREFIX = {
     "locust_rs": "locust_rs",
     "locust_rs_nometrics": "locust_rs",
     "locust_rs_http": "locust_rs",
+    "locust_rs_baseline": "locust_rs",
 }
 
 # -t is warm-up + duration + this, so locust's own timer never cuts the window short even if the loop is late.
@@ -152,7 +155,12 @@ def child_env(variant: str, window_file: Path, args: argparse.Namespace) -> dict
     return env
 
 
-def probe_import(variant: str, workdir: Path) -> str | None:
+def python_for(variant: str, args: argparse.Namespace) -> str:
+    """The interpreter a variant runs under: the baseline build's, or this one."""
+    return args.baseline_python if variant == "locust_rs_baseline" else sys.executable
+
+
+def probe_import(variant: str, workdir: Path, python: str = sys.executable) -> str | None:
     """None if the variant's user class imports in a fresh interpreter, else a short reason."""
     if not variant.startswith("locust_rs"):
         return None
@@ -165,7 +173,7 @@ def probe_import(variant: str, workdir: Path) -> str | None:
         "except Exception as e:\n"
         "    sys.exit(f'import failed: {type(e).__name__}: {e}')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([python, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=60)
     if out.returncode == 0:
         return None
     return (out.stderr.strip().splitlines() or ["import failed"])[-1]
@@ -214,7 +222,7 @@ def read_totals(base: Path) -> dict:
 
 def run_one(users: int, variant: str, target_url: str, target_pids: list[int], args, workdir: Path) -> dict:
     result: dict = {"users": users, "variant": variant, "label": VARIANTS[variant], "status": "ok"}
-    reason = probe_import(variant, workdir)
+    reason = probe_import(variant, workdir, python_for(variant, args))
     if reason is not None:
         result["status"] = reason
         return result
@@ -224,7 +232,7 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
     log_file = Path(f"{base}_locust.log")
     run_time = math.ceil(args.warmup + args.duration) + RUN_TIME_SLACK_S
     cmd = [
-        sys.executable, "-m", "locust",
+        python_for(variant, args), "-m", "locust",
         "-f", str(LOCUSTFILE),
         "--headless",
         "-u", str(users),
@@ -402,20 +410,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--users", default="50,200", help="comma-separated user counts (default: 50,200)")
     p.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
-        help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all)",
+        default=",".join(v for v in VARIANTS if v != "locust_rs_baseline"),
+        help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all but the baseline)",
     )
     p.add_argument("--duration", type=float, default=15.0, help="measured seconds per run (default: 15)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds before the window, not measured (default: 3)")
     p.add_argument("--target", help="existing loopback server, e.g. http://127.0.0.1:8080 (default: start nginx)")
     p.add_argument("--json", type=Path, help="also write all results to this JSON file")
     p.add_argument("--keep-tmp", action="store_true", help="keep locust CSVs and logs (kept anyway on errors)")
+    p.add_argument(
+        "--baseline-python",
+        metavar="PYTHON",
+        help="interpreter of another locust-rs build (e.g. a venv with the last release) for the locust_rs_baseline "
+        "variant, run side by side with this one",
+    )
     args = p.parse_args(argv)
     try:
         args.users = [int(u) for u in args.users.split(",") if u.strip()]
     except ValueError:
         p.error("--users must be comma-separated integers")
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if args.baseline_python and "locust_rs_baseline" not in args.variants:
+        args.variants.append("locust_rs_baseline")
+    if not args.baseline_python and "locust_rs_baseline" in args.variants:
+        p.error("the locust_rs_baseline variant needs --baseline-python")
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown or not args.variants or not args.users or min(args.users) < 1:
         p.error(f"bad --variants {unknown} (choose from {', '.join(VARIANTS)}) or --users")
