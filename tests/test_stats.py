@@ -182,3 +182,39 @@ def test_tables_and_csv_show_sub_millisecond_values():
     assert "0.512" in stats.get("/fast", "GET").to_string()
     d = stats.get("/fast", "GET").to_dict()
     assert d["min_response_time"] == 0.512 and d["response_time_percentile_0.95"] == 0.512
+
+
+@pytest.mark.parametrize(
+    ("host", "says"),
+    [
+        ("127.0.0.1:8000", "no scheme; did you mean 'http://127.0.0.1:8000'"),
+        ("localhost:8000", "no scheme"),
+        ("ftp://x", "the scheme 'ftp' is not supported"),
+        ("http://", "names no host"),
+        ("http://x:99999", "not a valid URL"),
+    ],
+)
+def test_a_bad_host_is_one_line_at_start(host, says, tmp_path):
+    """The run stops before any user spawns, with exit code 2 and one line that says what is wrong."""
+    from tests.test_e2e_locust import RUN_GRACE_S, finish_locust, start_locust
+
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(
+        "from locust import task\nfrom locust_rs import FastHttpUser\n\n\n"
+        "class U(FastHttpUser):\n    @task\n    def t(self):\n        self.client.get('/')\n"
+    )
+    run = finish_locust(
+        start_locust(locustfile, "--headless", "-u", "1", "-t", "5s", "--host", host), RUN_GRACE_S, tmp_path / "run"
+    )
+    assert run.returncode == 2, run.output
+    assert says in run.output
+    assert "Ramping to" not in run.output
+
+
+@pytest.mark.parametrize(
+    "host", ["http://127.0.0.1:8000", "https://example.test/base", "ws://127.0.0.1:1", "http://[::1]:80"]
+)
+def test_good_hosts_pass(host):
+    from locust_rs.plugin import host_problem
+
+    assert host_problem(host) is None

@@ -10,8 +10,45 @@ Locust run, before Locust parses its options.
 from __future__ import annotations
 
 from locust import events
+from locust.runners import WorkerRunner
+
+import logging
+import sys
+from urllib.parse import urlsplit
 
 from locust_rs import metrics, stats, thresholds
+
+logger = logging.getLogger(__name__)
+_SCHEMES = ("http", "https", "ws", "wss")
+
+
+def host_problem(host: str) -> str | None:
+    """What is wrong with a ``--host`` value, in one line, or None. Without this a bad host only shows as one failure
+    per request, after every user has spawned."""
+    if "://" not in host:
+        return f"--host {host!r} has no scheme; did you mean 'http://{host}'?"
+    try:
+        parts = urlsplit(host)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as e:
+        return f"--host {host!r} is not a valid URL: {e}"
+    if parts.scheme.lower() not in _SCHEMES:
+        return f"--host {host!r}: the scheme {parts.scheme!r} is not supported (use http:// or https://)"
+    if not parts.hostname:
+        return f"--host {host!r} names no host"
+    return None
+
+
+def check_host(environment) -> None:
+    """Stops the run at start, before any user spawns, when the host it was given cannot work (a worker leaves it to
+    its master, which checks the same value)."""
+    host = environment.host
+    if not host or isinstance(environment.runner, WorkerRunner):
+        return
+    problem = host_problem(str(host))
+    if problem:
+        logger.error("%s", problem)
+        sys.exit(2)
 
 
 @events.init_command_line_parser.add_listener
@@ -23,6 +60,7 @@ def _add_options(parser) -> None:
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
+    check_host(environment)
     metrics.setup(environment, stats.adopt(environment))
     thresholds.setup(environment)
 
