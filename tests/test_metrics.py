@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import random
+import re
 import time
 import urllib.request
 
@@ -174,9 +175,24 @@ def test_thresholds_parse_and_reject_typos():
     assert (t.name, t.metric, t.op, t.value) == ("GET /api/chat/query", "p99.9", "<", 3000.0)
     assert Threshold.parse("error_rate<0.05").name is None
     assert Threshold.parse("/a:b:p95_corrected>=1").name == "/a:b"
-    for bad in ("p95<<3", "p101<1", "latency<3", "p95<"):
-        with pytest.raises(ValueError):
+    for bad, says in (
+        ("p95<<3", "'<<3' is not an operator"),
+        ("p101<1", "percentile 101 in 'p101' is out of 0..100"),
+        ("latency<3", "unknown metric 'latency'"),
+        ("p95<", "'(nothing)' is not a number"),
+        ("p(9x)<3", "'9x' in 'p(9x)' is not a number"),
+        ("p95<3kg", "unknown unit 'kg'"),
+        ("requests>3ms", "unit 'ms' does not apply to requests"),
+        ("p95 3", "no comparison operator"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(says)):
             Threshold.parse(bad)
+    # k6's syntax and units
+    k6 = Threshold.parse("GET /api:p(95)<3s")
+    assert (k6.name, k6.metric, k6.value) == ("GET /api", "p95", 3000.0)
+    assert Threshold.parse("error_rate<5%").value == 0.05
+    assert Threshold.parse("p(99.9)_corrected<250us").metric == "p99.9_corrected"
+    assert Threshold.parse("p(99.9)_corrected<250us").value == 0.25
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -335,10 +351,14 @@ def test_thresholds_table_and_exit_code(tmp_path, http_server):
         "error_rate<0.5",
     )
     ok.assert_exit(0)
-    assert "GET /echo/ok:p95<5000" in ok.output and "FAIL" not in ok.output
+    assert "GET /echo/ok:p95<5000" in ok.output and "✗" not in ok.output
+    assert "all 2 thresholds passed" in ok.output
     bad = run_locust(locustfile, http_server, 2, "-u", "2", "-r", "2", "--threshold", "max<0.001")
     bad.assert_exit(1)
-    assert "max<0.001" in bad.output and "FAIL" in bad.output
+    assert "max<0.001" in bad.output and "✗" in bad.output and "1 of 1 thresholds failed" in bad.output
+    # the verdict is the last thing printed, after Locust's tables, the exact table and the files
+    tail = bad.output[bad.output.rindex("Response time percentiles (exact, HDR; ms)") :]
+    assert tail.index("Files written:") < tail.index("Thresholds")
     started = time.monotonic()
     aborted = run_locust(
         locustfile,

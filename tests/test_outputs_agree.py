@@ -82,7 +82,7 @@ def _run(tmp_path, *extra: str):
 @pytest.fixture(scope="module", params=["local", "processes"])
 def run(request, tmp_path_factory, http_server):
     tmp_path = tmp_path_factory.mktemp(request.param)
-    extra = ["--host", http_server]
+    extra = ["--host", http_server, "--threshold", "slow:p(95)<10s", "--threshold", "p(99)<10s"]
     if request.param == "processes":
         extra += ["--processes", "2"]
     else:
@@ -135,6 +135,15 @@ def test_csv_html_json_and_hdr_agree(run):
     assert 123.0 <= float(slow["50%"]) < 135.0, slow
     assert int(stats[("GET", "/status/500")]["Failure Count"]) == int(stats[("GET", "/status/500")]["Request Count"])
     assert float(stats[("CUSTOM", "fired")]["Max Response Time"]) == 0.25
+
+
+def test_the_threshold_verdict_shows_the_same_percentiles(run):
+    _mode, tmp_path, result = run
+    stats = _csv(tmp_path / "run_stats.csv")
+    verdict = result.output[result.output.rindex("Thresholds") :]
+    assert "all 2 thresholds passed" in verdict
+    assert f"{float(stats[('GET', 'slow')]['95%']):.3f} ms" in verdict
+    assert f"{float(stats[('', 'Aggregated')]['99%']):.3f} ms" in verdict
 
 
 def test_console_tables_show_the_same_figures(run):

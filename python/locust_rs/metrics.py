@@ -395,6 +395,32 @@ def print_table() -> None:
         logging.getLogger("locust.stats_logger").info(_run.table())
 
 
+def written_files(environment) -> list[str]:
+    """The files the run wrote (Locust's and ours), for the end-of-run summary."""
+    opts = environment.parsed_options
+    if opts is None or isinstance(environment.runner, WorkerRunner):
+        return []
+    paths = []
+    prefix = getattr(opts, "csv_prefix", None)
+    if prefix:
+        suffixes = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv", "_hdr.csv", ".hlog")
+        paths += [prefix + suffix for suffix in suffixes]
+    html = getattr(opts, "html_file", None)
+    if html:
+        base = html[:-5] if html.endswith(".html") else html
+        paths += [html, f"{base}_hdr.html"]
+    json_file = getattr(opts, "json_file", None)
+    if json_file:
+        paths.append(f"{json_file}.json")
+    return [p for p in paths if os.path.exists(p)]
+
+
+def print_files(environment) -> None:
+    files = written_files(environment)
+    if files:
+        logging.getLogger("locust.stats_logger").info("Files written:\n%s\n", "\n".join(f"  {p}" for p in files))
+
+
 def on_quitting() -> None:
     """The final drain and the outputs (CSV, .hlog, HTML page)."""
     if _run is not None:

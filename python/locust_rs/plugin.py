@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from locust_rs import metrics, stats, thresholds
 
 logger = logging.getLogger(__name__)
+# The run's environment, for `quit` (whose listeners get only the exit code).
+_environment = None
 _SCHEMES = ("http", "https", "ws", "wss")
 
 
@@ -60,6 +62,8 @@ def _add_options(parser) -> None:
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
+    global _environment
+    _environment = environment
     check_host(environment)
     metrics.setup(environment, stats.adopt(environment))
     thresholds.setup(environment)
@@ -78,5 +82,8 @@ def _on_quitting(environment, **_kwargs) -> None:
 
 @events.quit.add_listener
 def _on_quit(**_kwargs) -> None:
+    # After Locust's own tables, in this order: the exact table, the files, the verdict last.
     metrics.print_table()
+    if _environment is not None:
+        metrics.print_files(_environment)
     thresholds.print_verdict()

@@ -2,27 +2,29 @@
 
 On the command line (repeatable)::
 
-    locust -f locustfile.py --threshold "GET /api/chat/query:p95<3000" --threshold "error_rate<0.05"
+    locust -f locustfile.py --threshold "GET /api/chat/query:p(95)<3s" --threshold "error_rate<5%"
 
 or from Python (a locustfile)::
 
     from locust_rs import thresholds
-    thresholds.add("p99<500")
+    thresholds.add("p(99)<500")
     thresholds.add("/api/items:rps>=50")
 
-An expression is ``[NAME:]METRIC OP VALUE``. NAME is a request name as Locust shows it, optionally
+An expression is ``[NAME:]METRIC OP VALUE[UNIT]``. NAME is a request name as Locust shows it, optionally
 prefixed by its type (``GET /api/items``); without it the aggregate of all requests is checked.
 A name that several request types share is checked for each of them. METRICs:
 
-- ``pNN`` (any percentile, e.g. ``p50``, ``p99.9``): exact HDR percentile in ms; ``pNN_corrected``
-  reads the coordinated-omission-corrected histogram (raw where the key has none);
-- ``avg``, ``min``, ``max``, ``med`` in ms (HDR figures);
-- ``rps``, ``fail_rps``, ``requests``, ``fails``, ``error_rate`` (failures / requests, 0..1),
-  from Locust's own stats.
+- ``p(NN)`` or ``pNN`` (any percentile, e.g. ``p(95)``, ``p99.9``): the exact HDR percentile that every output
+  of the run shows; ``p(NN)_corrected`` reads the coordinated-omission-corrected histogram (raw where the key
+  has none);
+- ``avg``, ``min``, ``max``, ``med``: response times;
+- ``rps``, ``fail_rps``, ``requests``, ``fails``, ``error_rate`` (failures / requests).
 
-OP is one of ``< <= > >= == !=``; VALUE a number (a trailing ``ms`` is allowed). Thresholds are
-evaluated at the end of the run (on the master in distributed runs): a table is printed and a
-breach sets the process exit code to 1. With ``--threshold-abort`` they are also checked every
+OP is one of ``< <= > >= == !=``. VALUE is a number; times are in ms unless a unit says otherwise (``us``,
+``ms``, ``s``); ``error_rate`` is a fraction (``0.05``) or a percentage (``5%``). Thresholds are evaluated at
+the end of the run (on the master in distributed runs): a breach sets the process exit code to 1, and the
+verdict prints last, one line per threshold with ✓ or ✗. A threshold with no data (an unknown name, no
+requests) fails, so a typo cannot pass silently. With ``--threshold-abort`` they are also checked every
 ``--threshold-abort-interval`` seconds while the test runs, and the first breach stops it.
 """
 
@@ -51,10 +53,53 @@ _OPS = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_EXPR = re.compile(
-    r"^\s*(?:(?P<name>.+):)?\s*(?P<metric>p\d+(?:\.\d+)?(?:_corrected)?|avg|min|max|med|rps|fail_rps|requests|fails"
-    r"|error_rate)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(?:ms)?\s*$"
+_TIME_METRICS = ("avg", "min", "max", "med")
+_COUNT_METRICS = ("rps", "fail_rps", "requests", "fails")
+_METRICS = (*_TIME_METRICS, *_COUNT_METRICS, "error_rate")
+_UNITS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
+_PERCENTILE = re.compile(r"^p(?:\((?P<paren>[^)]*)\)|(?P<bare>[0-9.]+))(?P<corrected>_corrected)?$")
+_OPERATOR = re.compile(r"<=|>=|==|!=|<|>")
+_VALUE = re.compile(r"^(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[a-zµ%]*)$")
+_HELP = (
+    "expected [NAME:]METRIC OP VALUE, e.g. 'GET /api:p(95)<300ms', with METRIC one of p(NN), p(NN)_corrected, "
+    + ", ".join(_METRICS)
 )
+
+
+def _metric(token: str, expression: str) -> str:
+    """The canonical metric (``p95``, ``p99.9_corrected``, ``avg``…) of a token, or a ValueError that names it."""
+    if token in _METRICS:
+        return token
+    m = _PERCENTILE.match(token)
+    if m is None:
+        raise ValueError(f"invalid threshold {expression!r}: unknown metric {token!r}; {_HELP}")
+    number = m["paren"] if m["paren"] is not None else m["bare"]
+    try:
+        q = float(number)
+    except ValueError:
+        raise ValueError(f"invalid threshold {expression!r}: {number!r} in {token!r} is not a number") from None
+    if not 0 <= q <= 100:
+        raise ValueError(f"invalid threshold {expression!r}: percentile {number} in {token!r} is out of 0..100")
+    return f"p{number}{m['corrected'] or ''}"
+
+
+def _value(text: str, metric: str, expression: str) -> float:
+    m = _VALUE.match(text.strip())
+    if m is None:
+        token = text.strip() or "(nothing)"
+        raise ValueError(f"invalid threshold {expression!r}: {token!r} is not a number with an optional unit")
+    value, unit = float(m["number"]), m["unit"]
+    if not unit:
+        return value
+    if metric == "error_rate":
+        if unit != "%":
+            raise ValueError(f"invalid threshold {expression!r}: unit {unit!r} does not apply to error_rate (use %)")
+        return value / 100.0
+    if metric in _COUNT_METRICS:
+        raise ValueError(f"invalid threshold {expression!r}: unit {unit!r} does not apply to {metric}")
+    if unit not in _UNITS:
+        raise ValueError(f"invalid threshold {expression!r}: unknown unit {unit!r} (use us, ms or s)")
+    return value * _UNITS[unit]
 
 
 @dataclass(frozen=True)
@@ -67,17 +112,29 @@ class Threshold:
 
     @classmethod
     def parse(cls, expression: str) -> Threshold:
-        m = _EXPR.match(expression)
-        if m is None:
-            raise ValueError(
-                f"invalid threshold {expression!r}: expected [NAME:]METRIC OP VALUE, e.g. 'GET /api:p95<300' "
-                "with METRIC one of pNN, pNN_corrected, avg, min, max, med, rps, fail_rps, requests, fails, error_rate"
-            )
-        q = m["metric"]
-        if q.startswith("p") and not 0 <= float(q[1:].removesuffix("_corrected")) <= 100:
-            raise ValueError(f"invalid threshold {expression!r}: percentile out of 0..100")
-        name = m["name"].strip() if m["name"] else None
-        return cls(expression.strip(), name or None, q, m["op"], float(m["value"]))
+        """Parses ``[NAME:]METRIC OP VALUE[UNIT]``; a malformed expression raises ValueError naming the token that
+        is wrong."""
+        op_match = _OPERATOR.search(expression)
+        if op_match is None:
+            raise ValueError(f"invalid threshold {expression!r}: no comparison operator (< <= > >= == !=); {_HELP}")
+        left, op, right = expression[: op_match.start()], op_match.group(), expression[op_match.end() :]
+        if _OPERATOR.match(right.lstrip()):
+            raise ValueError(f"invalid threshold {expression!r}: {op + right.lstrip()[:2]!r} is not an operator")
+        # The metric is the last ':'-separated part before the operator (names may contain ':').
+        name, sep, metric_token = left.rpartition(":")
+        metric_token = metric_token.strip()
+        if not metric_token:
+            raise ValueError(f"invalid threshold {expression!r}: no metric before {op!r}; {_HELP}")
+        metric = _metric(metric_token, expression)
+        value = _value(right, metric, expression)
+        return cls(expression.strip(), name.strip() or None if sep else None, metric, op, value)
+
+    @property
+    def unit(self) -> str:
+        """The unit the observed value and the limit are shown in."""
+        if self.metric == "error_rate":
+            return "%"
+        return "" if self.metric in _COUNT_METRICS else "ms"
 
 
 @dataclass
@@ -119,6 +176,8 @@ def _targets(stats, name: str | None) -> list[tuple[str | None, str | None, obje
 
 
 def _observe(metric: str, entry, hdr, request_type, name) -> float | None:
+    """The observed value, from the same entry every output of the run shows (the corrected percentiles from the
+    HDR outputs' histograms); None when there is no data."""
     if metric == "rps":
         return entry.total_rps
     if metric == "fail_rps":
@@ -128,21 +187,15 @@ def _observe(metric: str, entry, hdr, request_type, name) -> float | None:
     if metric == "fails":
         return float(entry.num_failures)
     if metric == "error_rate":
-        return entry.fail_ratio
-    if hdr is not None and hdr.count(request_type, name):
-        corrected = metric.endswith("_corrected")
-        if metric.startswith("p"):
-            q = float(metric[1:].removesuffix("_corrected")) / 100.0
-            if corrected and request_type is not None and not hdr.has_corrected(request_type, name):
-                corrected = False
-            return hdr.value_at_quantile(q, request_type, name, corrected)
-        if metric == "med":
-            return hdr.value_at_quantile(0.5, request_type, name)
-        s = hdr.summary(request_type, name)
-        return s["mean"] if metric == "avg" else s[metric]
-    # No HDR data (recording off): Locust's own, rounded, figures.
-    if entry.num_requests == 0:
+        return entry.fail_ratio if entry.num_requests else None
+    if entry.num_requests - entry.num_none_requests <= 0:
         return None
+    if metric.endswith("_corrected"):
+        q = float(metric[1:].removesuffix("_corrected")) / 100.0
+        corrected = hdr is not None and (request_type is None or hdr.has_corrected(request_type, name))
+        if hdr is not None and hdr.count(request_type, name):
+            return hdr.value_at_quantile(q, request_type, name, corrected)
+        return entry.get_response_time_percentile(q)
     if metric == "avg":
         return entry.avg_response_time
     if metric == "min":
@@ -151,7 +204,7 @@ def _observe(metric: str, entry, hdr, request_type, name) -> float | None:
         return entry.max_response_time
     if metric == "med":
         return entry.median_response_time
-    return entry.get_response_time_percentile(float(metric[1:].removesuffix("_corrected")) / 100.0)
+    return entry.get_response_time_percentile(float(metric[1:]) / 100.0)
 
 
 def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Result]:
@@ -174,17 +227,30 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
     return results
 
 
+def _shown(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{value * 100:.2f}%"
+    return f"{value:.3f} ms" if unit == "ms" else f"{value:g}"
+
+
 def report(results: list[Result]) -> str:
-    rows = [("Threshold", "Target", "Observed", "Result")]
+    """The verdict: one line per threshold and target (✓ or ✗, observed against the limit, with units), then a count
+    of the failed ones."""
+    rows = [("", "Threshold", "Target", "Observed", "Limit")]
     for r in results:
-        obs = "no data" if r.observed is None else f"{r.observed:.3f}"
-        rows.append((r.threshold.expression, r.target, obs, "PASS" if r.passed else "FAIL"))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        t = r.threshold
+        obs = "no data" if r.observed is None else _shown(r.observed, t.unit)
+        rows.append(("✓" if r.passed else "✗", t.expression, r.target, obs, f"{t.op} {_shown(t.value, t.unit)}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["Thresholds"]
     for i, row in enumerate(rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    failed = sum(1 for r in results if not r.passed)
+    total = len(results)
+    plural = "s" if total > 1 else ""
+    lines.append(f"{failed} of {total} thresholds failed" if failed else f"all {total} threshold{plural} passed")
     return "\n".join(lines)
 
 
