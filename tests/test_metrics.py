@@ -401,11 +401,9 @@ def test_a_master_with_two_workers_merges_the_histograms(tmp_path, http_server):
     run.assert_exit(1)  # the workload has failures
     stats = run.stats()
     hdr = read_csv(f"{run.csv_prefix}_hdr.csv")
+    # One set of numbers: the CSV is rewritten at the end, after the workers' last reports, from the same entries.
     for key, row in stats.items():
-        assert int(hdr[key]["Count"]) >= int(row["Request Count"]) > 0, key
-    # a worker's last report can come after Locust's final CSV write, never the other way round
-    agg = int(hdr[("", "Aggregated")]["Count"])
-    assert agg <= int(stats[("", "Aggregated")]["Request Count"]) * 1.5
+        assert int(hdr[key]["Count"]) == int(row["Request Count"]) > 0, key
 
 
 def test_html_companion_page_has_the_exact_table_and_the_chart(hdr_run):

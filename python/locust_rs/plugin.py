@@ -16,7 +16,7 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from locust_rs import metrics, stats, thresholds
+from locust_rs import distributed, metrics, stats, thresholds
 
 logger = logging.getLogger(__name__)
 # The run's environment, for `quit` (whose listeners get only the exit code).
@@ -53,6 +53,9 @@ def check_host(environment) -> None:
         sys.exit(2)
 
 
+distributed.install()
+
+
 @events.init_command_line_parser.add_listener
 def _add_options(parser) -> None:
     stats.add_options(parser)
@@ -65,13 +68,26 @@ def _on_init(environment, **_kwargs) -> None:
     global _environment
     _environment = environment
     check_host(environment)
-    metrics.setup(environment, stats.adopt(environment))
+    adopted = stats.adopt(environment)
+    distributed.setup(environment, adopted is not None)
+    metrics.setup(environment, adopted)
     thresholds.setup(environment)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs) -> None:
+    distributed.on_test_start()
     metrics.on_test_start()
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id, data, **_kwargs) -> None:
+    distributed.on_report_to_master(data)
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id, data, **_kwargs) -> None:
+    distributed.on_worker_report(client_id, data)
 
 
 @events.quitting.add_listener

@@ -1,0 +1,178 @@
+"""A master and its workers agree on where statistics live, and the master says what a lost worker cost.
+
+A worker whose statistics are on the native core ships HDR buckets; a master (or worker) that keeps Locust's own
+statistics would mix those with Locust's rounded buckets without a word. So both sides state their mode:
+
+- the master sends its mode to each worker as it connects (a custom message); a worker of the other mode, or one
+  that gets its first spawn message without having heard it (a master without locust-rs), logs one line that says
+  what to change and quits;
+- every worker report carries the worker's mode; a master that gets a report of the other mode (or from a worker
+  without locust-rs, which carries none) logs the same line and stops the run with exit code 2.
+
+A worker that stops reporting (killed, lost) loses at most what it recorded since its last report (Locust's
+workers report every 3 s); the master logs that, with the time of the last report it got.
+"""
+
+from __future__ import annotations
+
+from locust.runners import STATE_INIT, WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+
+import logging
+import time
+
+import gevent
+
+logger = logging.getLogger(__name__)
+
+MODE_KEY = "locust_rs_stats"
+HELLO = "locust_rs_stats_mode"
+# A worker's answer when it does not match: the master may still be waiting for it to start the run.
+REPLY = "locust_rs_stats_mismatch"
+NATIVE = "native (locust-rs)"
+LOCUST = "Locust's own (--locust-stats)"
+# A worker without locust-rs says nothing.
+ABSENT = "Locust's own (locust-rs not imported)"
+
+
+class _Node:
+    def __init__(self, environment, mode: str) -> None:
+        self.environment = environment
+        self.mode = mode
+        self.heard_from_master = False
+        self.stopping = False
+        self.last_report: dict[str, float] = {}
+        self.lost: set[str] = set()
+
+
+_node: _Node | None = None
+# The master's word when it came before this worker's `init`.
+_early_hello = None
+
+
+def _mismatch(here: str, there: str, who: str) -> str:
+    return (
+        f"statistics mismatch: this node keeps {here}, {who} keeps {there}; start the master and every worker with "
+        "the same locustfile imports and the same --locust-stats setting"
+    )
+
+
+def install() -> None:
+    """Registers the worker's handler before its runner connects. At ``init`` it would be late: the runner's
+    constructor connects, and the master's word can arrive while it waits for the master's acknowledgement."""
+    connect = WorkerRunner.connect_to_master
+    if getattr(connect, "_locust_rs", False):
+        return
+
+    def connect_to_master(self, *args, **kwargs):
+        if HELLO not in self.custom_messages:
+            self.register_message(HELLO, _on_hello)
+        return connect(self, *args, **kwargs)
+
+    connect_to_master._locust_rs = True  # type: ignore[attr-defined]
+    WorkerRunner.connect_to_master = connect_to_master  # type: ignore[method-assign]
+
+
+def setup(environment, native: bool) -> None:
+    """At ``init``: states this node's mode to the other side (master or worker)."""
+    global _node
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner | WorkerRunner):
+        _node = None
+        return
+    node = _node = _Node(environment, NATIVE if native else LOCUST)
+    if isinstance(runner, WorkerRunner):
+        global _early_hello
+        if _early_hello is not None:
+            msg, _early_hello = _early_hello, None
+            _on_hello(environment, msg)
+        return
+    runner.register_message(REPLY, _on_reply)
+
+    def on_connect(client_id, **_kw) -> None:
+        runner.send_message(HELLO, node.mode, client_id)
+
+    environment.events.worker_connect.add_listener(on_connect)
+    gevent.spawn(_watch_lost, node)
+
+
+def _stop(node: _Node, message: str) -> None:
+    if node.stopping:
+        return
+    node.stopping = True
+    logger.error("%s", message)
+    node.environment.process_exit_code = 2
+    runner = node.environment.runner
+    if isinstance(runner, MasterRunner) and runner.state == STATE_INIT:
+        gevent.spawn(_end_the_wait, runner)
+    else:
+        gevent.spawn(runner.quit)
+
+
+def _end_the_wait(runner) -> None:
+    # Locust's main greenlet waits for --expect-workers with no way out but a timeout (forever by default), and the
+    # worker that does not match is one of them: stop the workers, then end the wait. Not from the message handler:
+    # quit() kills the runner's greenlets, the handler's own among them.
+    runner.quit()
+    gevent.get_hub().parent.throw(SystemExit(2))
+
+
+def _on_hello(environment, msg, **_kw) -> None:
+    global _early_hello
+    node = _node
+    if node is None or node.environment is not environment:
+        _early_hello = msg
+        return
+    node.heard_from_master = True
+    if msg.data != node.mode:
+        environment.runner.send_message(REPLY, node.mode)
+        _stop(node, _mismatch(node.mode, msg.data, "the master"))
+
+
+def _on_reply(environment, msg, **_kw) -> None:
+    node = _node
+    if node is not None:
+        _stop(node, _mismatch(node.mode, msg.data, f"worker {msg.node_id}"))
+
+
+def on_report_to_master(data: dict) -> None:
+    """A worker's report carries its mode."""
+    if _node is not None:
+        data[MODE_KEY] = _node.mode
+
+
+def on_test_start() -> None:
+    """On a worker, the master's first spawn message: a locust-rs master said its mode before it (messages from the
+    master arrive in order), so one that did not has no locust-rs."""
+    node = _node
+    if node is not None and isinstance(node.environment.runner, WorkerRunner) and not node.heard_from_master:
+        _stop(node, _mismatch(node.mode, ABSENT, "the master"))
+
+
+def on_worker_report(client_id: str, data: dict) -> None:
+    node = _node
+    if node is None:
+        return
+    node.last_report[client_id] = time.time()
+    there = data.get(MODE_KEY, ABSENT)
+    if there != node.mode:
+        _stop(node, _mismatch(node.mode, there, f"worker {client_id}"))
+
+
+def _watch_lost(node: _Node) -> None:
+    """Logs, once per worker, what a worker that went missing took with it."""
+    while True:
+        gevent.sleep(1.0)
+        runner = node.environment.runner
+        for client in list(runner.clients.values()):
+            if client.state != "missing" or client.id in node.lost:
+                continue
+            node.lost.add(client.id)
+            last = node.last_report.get(client.id)
+            since = f"its last report, {time.time() - last:.1f} s ago" if last else "it connected (it never reported)"
+            logger.warning(
+                "worker %s stopped reporting: the requests it made since %s are not in the statistics (workers report "
+                "every %s s, so at most that much of its load)",
+                client.id,
+                since,
+                WORKER_REPORT_INTERVAL,
+            )
