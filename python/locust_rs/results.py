@@ -63,7 +63,7 @@ def _read(path: str) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""]) if os.path.exists(path) else pd.DataFrame()
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     """One run's results. Frames are empty when the file is missing (e.g. no ``.hlog`` with metrics off)."""
 
@@ -80,10 +80,25 @@ class Run:
     def label(self) -> str:
         return os.path.basename(self.prefix)
 
+    def __repr__(self) -> str:
+        total = self.stats[self.stats["Name"] == "Aggregated"] if "Name" in self.stats else self.stats
+        if len(total):
+            n, fails = int(total["Request Count"].iloc[0]), int(total["Failure Count"].iloc[0])
+            figures = f"{n} requests, {fails} failures, {len(self.stats) - 1} names"
+        else:
+            figures = f"{len(self.histograms)} names"
+        return f"Run({self.label!r}: {figures})"
+
     def _key(self, name: str, request_type: str | None) -> tuple[str | None, str | None]:
         if name in ("Aggregated", None):
             return None, None
-        keys = [k for k in self.histograms.keys() if k[1] == name and request_type in (None, k[0])]
+        known = self.histograms.keys()
+        if request_type is None and " " in name and not any(k[1] == name for k in known):
+            # "TYPE NAME", as thresholds and Locust's tables write it
+            first, rest = name.split(" ", 1)
+            if any(k == (first, rest) for k in known):
+                request_type, name = first, rest
+        keys = [k for k in known if k[1] == name and request_type in (None, k[0])]
         if not keys:
             raise KeyError(f"no requests named {name!r}" + (f" of type {request_type}" if request_type else ""))
         if len(keys) > 1:
@@ -124,15 +139,15 @@ class Run:
         return ax
 
     def plot_latency(self, ax=None, percentiles=("50%", "95%", "99%")):
-        """Response-time percentiles over time (Locust's history, rounded), with the exact run totals from the
-        HDR histograms as dashed lines."""
+        """Response-time percentiles over time (Locust's history: the last 10 s at each point), with the whole run's
+        from the HDR histograms as dashed lines."""
         import matplotlib.pyplot as plt
 
         ax = ax or plt.subplots(figsize=(9, 3.5))[1]
         h = self._aggregated_history()
         for p in percentiles:
             if p in h:
-                line = ax.plot(h["time"], pd.to_numeric(h[p], errors="coerce"), label=f"p{p[:-1]} (Locust)")[0]
+                line = ax.plot(h["time"], pd.to_numeric(h[p], errors="coerce"), label=f"p{p[:-1]}, last 10 s")[0]
                 try:
                     exact = self.percentile("Aggregated", float(p[:-1]) / 100)
                     ax.axhline(exact, ls="--", color=line.get_color(), label=f"p{p[:-1]} exact, whole run")
