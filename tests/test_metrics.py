@@ -411,6 +411,14 @@ def test_html_companion_page_has_the_exact_table_and_the_chart(hdr_run):
     hdr = read_csv(f"{hdr_run.csv_prefix}_hdr.csv")
     assert "<svg" in page and "<polyline" in page and "99.99%" in page
     assert f"<td>{hdr[('GET', '/echo/ok')]['p99']}</td>" in page
+    # the run's context, and the way to Locust's report and back
+    assert "<b>Host</b> http://127.0.0.1" in page and "<b>Users</b> " in page and "<b>Duration</b>" in page
+    assert '<a href="report.html">Locust' in page
+    report = (hdr_run.csv_prefix.parent / "report.html").read_text()
+    assert 'href="report_hdr.html"' in report
+    # the legend sits right of the plot area, not over the curves
+    legend_x = [float(x) for x in re.findall(r'<text x="([0-9.]+)" y="[0-9.]+">GET ', page)]
+    assert legend_x and min(legend_x) > 900 - 60
 
 
 def test_web_ui_tab_shows_exact_percentiles_live_and_resets_with_the_stats(tmp_path, http_server):
@@ -439,9 +447,13 @@ def test_web_ui_tab_shows_exact_percentiles_live_and_resets_with_the_stats(tmp_p
         str(tmp_path / "run"),
     )
 
+    locust_rows = []
+
     def ok_row():
         _, body = http_get(f"{web}/stats/requests")
-        extended = {e["key"]: e["data"] for e in json.loads(body).get("extended_stats", [])}
+        data = json.loads(body)
+        locust_rows[:] = [r for r in data.get("stats", []) if r["name"] == "/echo/ok"]
+        extended = {e["key"]: e["data"] for e in data.get("extended_stats", [])}
         return next((r for r in extended.get(metrics.WEB_TAB) or [] if r["name"] == "/echo/ok"), None)
 
     row = after_reset = page = csv_text = None
@@ -454,7 +466,9 @@ def test_web_ui_tab_shows_exact_percentiles_live_and_resets_with_the_stats(tmp_p
                 time.sleep(0.2)
                 continue
             # enough requests that a reset visibly drops the count
-            if row and row["count"] >= 100:
+            # Locust memoizes its part of /stats/requests for a moment; ours is computed on each call
+            if row and row["count"] >= 100 and locust_rows:
+                exact_p99 = locust_rows[0]["response_time_percentile_0.99"]
                 _, page = http_get(f"{web}/")
                 _, csv_text = http_get(f"{web}/locust-rs/hdr.csv")
                 urllib.request.urlopen(urllib.request.Request(f"{web}/stats/reset", method="POST"), timeout=5).close()
@@ -465,6 +479,9 @@ def test_web_ui_tab_shows_exact_percentiles_live_and_resets_with_the_stats(tmp_p
         run = finish_locust(proc, run_time_s + RUN_GRACE_S, tmp_path / "run")
     assert row, run.output
     assert row["histogram"] == "raw" and row["p50"] <= row["p99"] <= row["p9999"] <= row["max"]
+    assert "failures" in row
+    # Locust's own statistics rows carry the exact (sub-millisecond, not whole) percentiles too
+    assert exact_p99 < 50 and exact_p99 != int(exact_p99), exact_p99
     assert b"Exact percentiles" in page
     assert csv_text.startswith(b"Type,Name,Count")
     assert after_reset is None or after_reset["count"] < row["count"], (row, after_reset)

@@ -10,8 +10,12 @@ from __future__ import annotations
 import html
 import math
 
-# x: "nines" (1 / (1 - q)) from 0 % to 99.999 %; y: ms on a log scale, as HdrHistogram's own plots.
+# x: "nines" (1 / (1 - q)) from 0 % to 99.999 %; y: ms on a log scale, as HdrHistogram's own plots. The legend
+# has a column of its own right of the plot, so it never covers a curve.
 _W, _H, _PAD = 900, 420, 60
+_LEGEND_W = 320
+# The chart shows the endpoints with the most requests (the table has all of them).
+TOP_ENDPOINTS = 6
 _MAX_NINES = 5
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -34,8 +38,10 @@ def _chart(series: list[tuple[str, list[tuple[float, float]]]]) -> str:
         lv = math.log10(max(v, 10.0**lo))
         return _H - _PAD - (_H - 2 * _PAD) * (lv - lo) / (hi - lo)
 
+    width = _W + _LEGEND_W
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" font-family="sans-serif" font-size="11">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_H}" font-family="sans-serif" '
+        'font-size="11">'
     ]
     for n in range(_MAX_NINES + 1):
         x = _x(1 - 10.0**-n)
@@ -51,37 +57,62 @@ def _chart(series: list[tuple[str, list[tuple[float, float]]]]) -> str:
         dash = ' stroke-dasharray="5,3"' if label.endswith("(corrected)") else ""
         path = " ".join(f"{_x(q):.1f},{y(v):.1f}" for q, v in pts if q < 1 - 10.0**-_MAX_NINES or q == pts[-1][0])
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash} points="{path}"/>')
-        out.append(f'<text x="{_PAD + 10}" y="{_PAD + 14 + 14 * i}" fill="{colour}">{html.escape(label)}</text>')
+        ly = _PAD + 16 * i
+        out.append(
+            f'<line x1="{_W - _PAD + 20}" y1="{ly - 4}" x2="{_W - _PAD + 44}" y2="{ly - 4}" stroke="{colour}" '
+            f'stroke-width="2"{dash}/>'
+        )
+        short = label if len(label) <= 44 else label[:41] + "..."
+        out.append(f'<text x="{_W - _PAD + 50}" y="{ly}">{html.escape(short)}</text>')
     out.append(f'<text x="{_W / 2}" y="{_H - 15}" text-anchor="middle">percentile</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _context(run) -> str:
+    """Host, start, duration and users of the run, and the way to Locust's own report."""
+    ctx = run.context()
+    parts = [f"<b>Host</b> {html.escape(str(ctx['host'] or '(per user class)'))}"]
+    if ctx["start"]:
+        parts.append(f"<b>Start</b> {html.escape(ctx['start'])}")
+    if ctx["duration"] is not None:
+        parts.append(f"<b>Duration</b> {ctx['duration']:.1f} s")
+    parts.append(f"<b>Users</b> {ctx['users']}")
+    if ctx["locust_report"]:
+        href = html.escape(ctx["locust_report"], quote=True)
+        parts.append(f'<a href="{href}">Locust\'s report</a>')
+    return '<p class="context">' + " &middot; ".join(parts) + "</p>"
 
 
 def render(run, labels: tuple[str, ...], title: str = "locust-rs: exact percentiles (HDR)") -> str:
     """The page for an :py:class:`locust_rs.metrics.HdrRun` (its cumulative histograms); ``labels`` name the
     percentile columns of its rows."""
     hs = run.total
-    cols = ("Count", "Min", "Mean", "StdDev", *labels, "Max")
+    cols = ("Count", "Failures", "Min", "Mean", "StdDev", *labels, "Max")
     rows = []
     for row in run.rows():
         for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
             if side is None:
                 continue
             pct = [v for _, v in side["percentiles"]]
-            cells = [side["count"], side["min"], side["mean"], side["stdev"], *pct, side["max"]]
+            fails = row["failures"] if label == "raw" else ""
+            cells = [side["count"], fails, side["min"], side["mean"], side["stdev"], *pct, side["max"]]
             rows.append(
                 "<tr>"
                 + f"<td>{html.escape(row['type'])}</td><td>{html.escape(row['name'])}</td><td>{label}</td>"
-                + "".join(f"<td>{c if isinstance(c, int) else f'{c:.3f}'}</td>" for c in cells)
+                + "".join(f"<td>{c if isinstance(c, int | str) else f'{c:.3f}'}</td>" for c in cells)
                 + "</tr>"
             )
     series = [("Aggregated", hs.distribution())]
     if hs.summary(corrected=True) is not None:
         series.append(("Aggregated (corrected)", hs.distribution(corrected=True)))
-    for t, n in hs.keys()[: len(_COLOURS) - 2]:
+    busiest = sorted(hs.keys(), key=lambda k: (-hs.count(k[0], k[1]), k))[:TOP_ENDPOINTS]
+    for t, n in busiest:
         series.append((f"{t} {n}", hs.distribution(t, n)))
         if hs.has_corrected(t, n):
             series.append((f"{t} {n} (corrected)", hs.distribution(t, n, True)))
+    more = len(hs.keys()) - len(busiest)
+    note = f"<p>The {len(busiest)} endpoints with the most requests; {more} more are in the table.</p>" if more else ""
     head = "".join(f"<th>{c}</th>" for c in ("Type", "Name", "Histogram", *cols))
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -90,15 +121,41 @@ body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
 th:nth-child(-n+3), td:nth-child(-n+3) {{ text-align: left; }}
+.context {{ font-size: 14px; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>Response times in ms from HDR histograms (3 significant digits, exact to 0.1 %), beside Locust's rounded
-figures. <em>corrected</em> rows add the requests a paced user (constant_pacing / constant_throughput /
-expected_interval) could not send while it waited: coordinated-omission correction.</p>
+{_context(run)}
+<p>Response times in ms from HDR histograms (3 significant digits, exact to 0.1 %): the same figures as Locust's
+own tables and report. <em>corrected</em> rows add the requests a paced user (constant_pacing /
+constant_throughput / expected_interval) could not send while it waited: coordinated-omission correction.</p>
 <table><thead><tr>{head}</tr></thead><tbody>
 {"".join(rows)}
 </tbody></table>
 <h2>Percentile distribution</h2>
+{note}
 {_chart(series)}
 </body></html>
 """
+
+
+_LINK_MARK = "<!-- locust-rs: link to the HDR page -->"
+
+
+def link_back(report_path: str, page_name: str) -> None:
+    """Adds a link to the HDR page to Locust's HTML report (a fixed corner link: its template has no extension
+    point). Locust writes its report before ``quitting``, when this runs; a missing report is left alone."""
+    try:
+        with open(report_path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return
+    if _LINK_MARK in text or "</body>" not in text:
+        return
+    href = html.escape(page_name, quote=True)
+    link = (
+        f'{_LINK_MARK}<a href="{href}" style="position:fixed;right:12px;bottom:12px;z-index:9999;padding:6px 10px;'
+        'background:#1f77b4;color:#fff;border-radius:4px;font:13px sans-serif;text-decoration:none">'
+        "Exact percentiles (HDR)</a>"
+    )
+    with open(report_path, "w", encoding="utf-8") as f:
+        f.write(text.replace("</body>", link + "</body>", 1))

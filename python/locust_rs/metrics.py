@@ -99,6 +99,7 @@ class HdrRun:
         opts = environment.parsed_options
         self.csv_prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
         self.hlog_path = f"{self.csv_prefix}.hlog" if self.csv_prefix and not self.is_worker else None
+        self.peak_users = 0
         if self.hlog_path:
             stats.core.track_intervals()
 
@@ -161,7 +162,9 @@ class HdrRun:
                 raw["mean"] = entry.avg_response_time
                 raw["percentiles"] = [(q, entry.get_response_time_percentile(q)) for q in QUANTILES]
             cor = hs.summary(t, n, True, list(QUANTILES))
-            out.append({"type": t or "", "name": n if n is not None else AGGREGATE, "raw": raw, "corrected": cor})
+            fails = entry.num_failures if entry is not None else 0
+            name = n if n is not None else AGGREGATE
+            out.append({"type": t or "", "name": name, "raw": raw, "corrected": cor, "failures": fails})
         return out
 
     def write_csv(self, path: str) -> None:
@@ -192,8 +195,24 @@ class HdrRun:
         html_file = getattr(self.environment.parsed_options, "html_file", None)
         if html_file:
             base = html_file[:-5] if html_file.endswith(".html") else html_file
-            with open(f"{base}_hdr.html", "w", encoding="utf-8") as f:
+            page = f"{base}_hdr.html"
+            with open(page, "w", encoding="utf-8") as f:
                 f.write(hdr_report.render(self, QUANTILE_LABELS))
+            hdr_report.link_back(html_file, os.path.basename(page))
+
+    def context(self) -> dict:
+        """Host, start (UTC), duration (s), peak users and the path of Locust's report, for the HDR page."""
+        total = self.stats.total
+        start = total.start_time
+        end = total.last_request_timestamp
+        html_file = getattr(self.environment.parsed_options, "html_file", None)
+        return {
+            "host": self.environment.host,
+            "start": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)) if start else "",
+            "duration": (end - start) if end and start else None,
+            "users": self.peak_users,
+            "locust_report": os.path.basename(html_file) if html_file else None,
+        }
 
     def table(self) -> str:
         """The end-of-run console table, beside Locust's "approximated" one."""
@@ -214,13 +233,15 @@ class HdrRun:
         return "\n".join(lines)
 
     def web_rows(self) -> list[dict]:
-        """Rows for the web UI's tab: keys without punctuation, as its tables camel-case them."""
+        """Rows for the web UI's tab: keys without punctuation, as its tables camel-case them. Aggregated comes last,
+        as in Locust's own table."""
         out = []
         for row in self.rows():
             for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
                 if side is None:
                     continue
                 r = {"type": row["type"], "name": row["name"], "histogram": label, "count": side["count"]}
+                r["failures"] = row["failures"] if label == "raw" else ""
                 for k in ("min", "mean", "max"):
                     r[k] = round(side[k], 3)
                 for lbl, (_, v) in zip(QUANTILE_LABELS, side["percentiles"], strict=True):
@@ -338,6 +359,7 @@ def _extend_web_ui(environment) -> None:
         {"key": "name", "title": "Name"},
         {"key": "histogram", "title": "Histogram"},
         {"key": "count", "title": "# Requests"},
+        {"key": "failures", "title": "# Fails"},
         {"key": "min", "title": "Min (ms)"},
         {"key": "mean", "title": "Mean (ms)"},
         *({"key": lbl.replace(".", ""), "title": f"{lbl} (ms)"} for lbl in QUANTILE_LABELS),
@@ -382,6 +404,11 @@ def _extend_web_ui(environment) -> None:
         if _run is None:
             return Response("HDR metrics are off", status=404)
         return Response(hdr_report.render(_run, QUANTILE_LABELS), mimetype="text/html")
+
+
+def on_spawning_complete(user_count: int) -> None:
+    if _run is not None:
+        _run.peak_users = max(_run.peak_users, int(user_count or 0))
 
 
 def on_test_start() -> None:

@@ -80,6 +80,11 @@ def _on_test_start(environment, **_kwargs) -> None:
     metrics.on_test_start()
 
 
+@events.spawning_complete.add_listener
+def _on_spawning_complete(user_count, **_kwargs) -> None:
+    metrics.on_spawning_complete(user_count)
+
+
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs) -> None:
     distributed.on_report_to_master(data)
