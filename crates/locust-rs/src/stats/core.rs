@@ -293,7 +293,7 @@ impl StatsCore {
         for (m, n, h) in &self.inner.lock().order {
             let e = h.lock();
             if !e.hist.is_empty() || e.corrected.is_some() {
-                out.add(m, n, &e.hist, e.corrected.as_ref());
+                out.add(m, n, &e.hist.histogram(), e.corrected.as_ref());
             }
         }
         out
@@ -306,7 +306,7 @@ impl StatsCore {
         for (_, _, h) in &inner.order {
             let mut e = h.lock();
             if e.interval.is_none() {
-                e.interval = Some((crate::metrics::new_histogram(), None));
+                e.interval = Some((Default::default(), None));
             }
         }
     }
@@ -318,7 +318,7 @@ impl StatsCore {
             let mut e = h.lock();
             if let Some((raw, cor)) = e.interval.as_mut() {
                 if !raw.is_empty() || cor.as_ref().is_some_and(|c| !c.is_empty()) {
-                    out.add(m, n, raw, cor.as_ref());
+                    out.add(m, n, &raw.histogram(), cor.as_ref());
                     raw.reset();
                     if let Some(c) = cor.as_mut() {
                         c.reset();
@@ -509,7 +509,7 @@ impl StatsEntryCore {
         o.max_response_time = max_response_time;
         o.total_content_length = total_content_length;
         for (v, n) in response_times {
-            let _ = o.hist.record_n(ms_to_micros(v), n);
+            o.hist.record_n(ms_to_micros(v), n);
         }
         if let Some(c) = corrected_times {
             let mut h = crate::metrics::new_histogram();

@@ -3,6 +3,7 @@
 
 use hdrhistogram::Histogram;
 
+use super::hist::Hist;
 use super::seconds::Seconds;
 use super::window::Window;
 use crate::metrics::{ms_to_micros, new_histogram};
@@ -20,13 +21,13 @@ pub struct Entry {
     pub reqs_per_sec: Seconds,
     pub fails_per_sec: Seconds,
     /// Every response time since the last reset, in microseconds.
-    pub hist: Histogram<u64>,
+    pub hist: Hist,
     /// Coordinated-omission corrected, for requests sent with an expected interval.
     pub corrected: Option<Histogram<u64>>,
     /// The last seconds, for the "current" percentiles; None until someone asks for them.
     pub window: Option<Window>,
     /// What the next interval of the `.hlog` gets (raw, corrected); None unless it is written.
-    pub interval: Option<(Histogram<u64>, Option<Histogram<u64>>)>,
+    pub interval: Option<(Hist, Option<Histogram<u64>>)>,
 }
 
 fn second(t: f64) -> i64 {
@@ -51,10 +52,10 @@ impl Entry {
             last_request_timestamp: None,
             reqs_per_sec: Seconds::default(),
             fails_per_sec: Seconds::default(),
-            hist: new_histogram(),
+            hist: Hist::default(),
             corrected: None,
             window: window.then(Window::default),
-            interval: interval.then(|| (new_histogram(), None)),
+            interval: interval.then(|| (Hist::default(), None)),
         }
     }
 
@@ -96,8 +97,7 @@ impl Entry {
         self.min_response_time = Some(self.min_response_time.map_or(rt, |m| m.min(rt)));
         self.max_response_time = self.max_response_time.max(rt);
         let v = ms_to_micros(rt);
-        // Auto-resizing histograms only fail to record when memory runs out.
-        let _ = self.hist.record(v);
+        self.hist.record(v);
         if interval_us > 0 {
             let _ = self
                 .corrected
@@ -108,7 +108,7 @@ impl Entry {
             w.record(second(now), v, 1);
         }
         if let Some((raw, cor)) = self.interval.as_mut() {
-            let _ = raw.record(v);
+            raw.record(v);
             if interval_us > 0 {
                 let _ = cor
                     .get_or_insert_with(new_histogram)
@@ -125,9 +125,11 @@ impl Entry {
     /// The value (ms) below which `q` of the response times fall, within HDR precision and never
     /// outside the exact min and max; 0 without any.
     pub fn percentile(&self, q: f64) -> f64 {
-        percentile_of(
-            &self.hist,
-            q,
+        if self.hist.is_empty() {
+            return 0.0;
+        }
+        clamp(
+            ms(self.hist.value_at_quantile(q.clamp(0.0, 1.0))),
             self.min_response_time,
             self.max_response_time,
         )
@@ -151,7 +153,7 @@ impl Entry {
     /// Adds another entry's figures (a worker's delta, or a merge): Locust's `StatsEntry.extend`.
     pub fn extend(&mut self, other: &Entry) {
         self.extend_counters(other);
-        let _ = self.hist.add(&other.hist);
+        self.hist.add(&other.hist);
         if let Some(c) = &other.corrected {
             let _ = self.corrected.get_or_insert_with(new_histogram).add(c);
         }
@@ -159,13 +161,13 @@ impl Entry {
             if let Some(t) = other.last_request_timestamp {
                 // A delta's values land in the second it was last recorded in: the window is
                 // Locust's approximation of "recent" too.
-                for v in other.hist.iter_recorded() {
-                    w.record(second(t), v.value_iterated_to(), v.count_at_value());
+                for (v, n) in other.hist.recorded() {
+                    w.record(second(t), v, n);
                 }
             }
         }
         if let Some((raw, cor)) = self.interval.as_mut() {
-            let _ = raw.add(&other.hist);
+            raw.add(&other.hist);
             if let Some(c) = &other.corrected {
                 let _ = cor.get_or_insert_with(new_histogram).add(c);
             }
@@ -203,8 +205,9 @@ impl Entry {
     /// to HDR precision (each value records back into its own bucket).
     pub fn response_times(&self) -> Vec<(f64, u64)> {
         self.hist
-            .iter_recorded()
-            .map(|v| (ms(v.value_iterated_to()), v.count_at_value()))
+            .recorded()
+            .into_iter()
+            .map(|(v, n)| (ms(v), n))
             .collect()
     }
 }
@@ -213,7 +216,11 @@ pub fn percentile_of(h: &Histogram<u64>, q: f64, min: Option<f64>, max: f64) -> 
     if h.is_empty() {
         return 0.0;
     }
-    let v = ms(h.value_at_quantile(q.clamp(0.0, 1.0)));
+    clamp(ms(h.value_at_quantile(q.clamp(0.0, 1.0))), min, max)
+}
+
+/// Within the exact min and max: a bucket's top can pass the largest value recorded in it.
+fn clamp(v: f64, min: Option<f64>, max: f64) -> f64 {
     let v = v.min(max);
     match min {
         Some(m) => v.max(m),
