@@ -41,6 +41,7 @@ class _Node:
         self.heard_from_master = False
         self.stopping = False
         self.last_report: dict[str, float] = {}
+        self.greeted: set[str] = set()
         self.lost: set[str] = set()
 
 
@@ -89,10 +90,20 @@ def setup(environment, native: bool) -> None:
     runner.register_message(REPLY, _on_reply)
 
     def on_connect(client_id, **_kw) -> None:
-        runner.send_message(HELLO, node.mode, client_id)
+        _greet(node, client_id)
 
     environment.events.worker_connect.add_listener(on_connect)
+    # Workers that connected before this `init` (with --processes they connect while the master's `init` listeners
+    # still run) are greeted at the start of the test, before their first spawn message.
+    for client_id in list(runner.clients):
+        _greet(node, client_id)
     gevent.spawn(_watch_lost, node)
+
+
+def _greet(node: _Node, client_id: str) -> None:
+    if client_id not in node.greeted:
+        node.greeted.add(client_id)
+        node.environment.runner.send_message(HELLO, node.mode, client_id)
 
 
 def _stop(node: _Node, message: str) -> None:
@@ -141,10 +152,17 @@ def on_report_to_master(data: dict) -> None:
 
 
 def on_test_start() -> None:
-    """On a worker, the master's first spawn message: a locust-rs master said its mode before it (messages from the
-    master arrive in order), so one that did not has no locust-rs."""
+    """On the master, before it sends the spawn messages: greets every worker not greeted yet. On a worker, the
+    master's first spawn message: a locust-rs master said its mode before it (messages from the master arrive in
+    order), so one that did not has no locust-rs."""
     node = _node
-    if node is not None and isinstance(node.environment.runner, WorkerRunner) and not node.heard_from_master:
+    if node is None:
+        return
+    runner = node.environment.runner
+    if isinstance(runner, MasterRunner):
+        for client_id in list(runner.clients):
+            _greet(node, client_id)
+    elif not node.heard_from_master:
         _stop(node, _mismatch(node.mode, ABSENT, "the master"))
 
 
