@@ -40,7 +40,7 @@ VARIANTS = {
     "httpuser": "locust HttpUser",
     "fasthttpuser": "locust FastHttpUser",
     "locust_rs": "locust-rs FastHttpUser",
-    "locust_rs_nometrics": "locust-rs FastHttpUser, HDR metrics off",
+    "locust_rs_nometrics": "locust-rs FastHttpUser, Locust's own statistics",
     "locust_rs_http": "locust-rs HttpUser",
     # Only with --baseline-python: the same class from another build of locust-rs (e.g. the last release).
     "locust_rs_baseline": "locust-rs FastHttpUser, baseline build",
@@ -150,8 +150,9 @@ def child_env(variant: str, window_file: Path, args: argparse.Namespace) -> dict
         PYTHONUNBUFFERED="1",
     )
     if variant == "locust_rs_nometrics":
-        # The cost of recording: the same class with the HDR histograms off.
-        env["LOCUST_RS_METRICS"] = "0"
+        # The way back (--locust-stats): Locust's Python statistics instead of the native core, so the difference
+        # is what recording natively saves.
+        env["LOCUST_RS_STATS"] = "locust"
     return env
 
 
