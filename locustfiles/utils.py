@@ -564,13 +564,13 @@ def _exact_percentile(t, q: float) -> tuple[float | None, int]:
     run = hdr_metrics.current()
     if run is None:
         return None, 0
-    run.pump()
+    total = run.total  # a copy of every histogram: taken once
     merged = None
-    for request_type, name in run.total.keys():
+    for request_type, name in total.keys():
         if name in t.names and (t.request_types is None or request_type in t.request_types):
             if merged is None:
                 merged = hdr_metrics.HistogramSet()
-            encoded = run.total.encode_histogram(request_type, name)  # (base64 V2-deflate, max ms) or None
+            encoded = total.encode_histogram(request_type, name)  # (base64 V2-deflate, max ms) or None
             if encoded is not None:
                 merged.add_encoded("threshold", t.key, encoded[0])
     if merged is None:

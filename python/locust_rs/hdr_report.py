@@ -90,7 +90,7 @@ def render(run, labels: tuple[str, ...], title: str = "locust-rs: exact percenti
     hs = run.total
     cols = ("Count", "Failures", "Min", "Mean", "StdDev", *labels, "Max")
     rows = []
-    for row in run.rows():
+    for row in run.rows(hs):
         for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
             if side is None:
                 continue

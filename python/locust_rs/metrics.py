@@ -105,10 +105,8 @@ class HdrRun:
 
     @property
     def total(self) -> HistogramSet:
+        """A fresh copy of every entry's histograms: take it once per use."""
         return self.stats.core.histograms()
-
-    def pump(self) -> None:
-        """Nothing to move any more: the core is read directly. Kept for callers of the old API."""
 
     # the interval log
     def start(self) -> None:
@@ -141,11 +139,11 @@ class HdrRun:
         self.interval_start = now
 
     # outputs
-    def rows(self) -> list[dict]:
+    def rows(self, hs: HistogramSet | None = None) -> list[dict]:
         """One dict per (type, name) plus the aggregate: count, min, max, mean, stdev and the
-        percentiles in ms, raw and (where known) corrected."""
+        percentiles in ms, raw and (where known) corrected; ``hs``: a ``total`` already taken."""
         out = []
-        hs = self.total
+        hs = self.total if hs is None else hs
         stats = self.stats
         keys = [(t, n) for t, n in hs.keys()] + [(None, None)]
         for t, n in keys:

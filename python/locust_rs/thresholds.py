@@ -211,10 +211,14 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
     """Checks the thresholds against the run's stats now; a threshold whose target has no
     data (an unknown name, no requests) fails, so a typo cannot pass silently."""
     run = metrics.current()
-    hdr = run.total if run is not None else None
+    checked = active(environment) if thresholds is None else thresholds
+    # Only the corrected percentiles need the HDR outputs' histograms (a copy of every entry's); the rest read the
+    # entries directly.
+    needs_hdr = run is not None and any(t.metric.endswith("_corrected") for t in checked)
+    hdr = run.total if needs_hdr else None
     stats = environment.runner.stats if environment.runner is not None else environment.stats
     results = []
-    for t in active(environment) if thresholds is None else thresholds:
+    for t in checked:
         targets = _targets(stats, t.name)
         if not targets:
             results.append(Result(t, t.name or "Aggregated", None, False))
@@ -279,9 +283,6 @@ def print_verdict() -> None:
 def _watch(environment, interval: float) -> None:
     while True:
         gevent.sleep(interval)
-        run = metrics.current()
-        if run is not None:
-            run.pump()
         failed = [r for r in evaluate(environment) if not r.passed and r.observed is not None]
         if failed:
             logger.error(

@@ -82,18 +82,30 @@ struct Sample {
 impl StatsCore {
     fn log(&self, py: Python<'_>, method: &str, name: &str, s: Sample) -> PyResult<()> {
         let t = now();
+        self.apply(py, method, name, |e| {
+            e.log(t, s.response_time, s.content_length, s.interval_us);
+            if s.failed {
+                e.log_error(t);
+            }
+        })
+    }
+
+    /// Applies `change` to the entry of (method, name) and to the total, then tells
+    /// `on_new_entry` about an entry it made (no lock held while Python runs).
+    fn apply(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        name: &str,
+        change: impl Fn(&mut Entry),
+    ) -> PyResult<()> {
         let (h, new, total) = {
             let mut inner = self.inner.lock();
             let (h, new) = inner.entry(method, name);
             (h, new, inner.total.clone())
         };
-        for handle in [&h, &total] {
-            let mut e = handle.lock();
-            e.log(t, s.response_time, s.content_length, s.interval_us);
-            if s.failed {
-                e.log_error(t);
-            }
-        }
+        change(&mut h.lock());
+        change(&mut total.lock());
         if new {
             if let Some(cb) = &self.on_new_entry {
                 cb.call1(py, (name, method, StatsEntryCore { h }))?;
@@ -216,18 +228,7 @@ impl StatsCore {
         error: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let t = now();
-        let (h, new, total) = {
-            let mut inner = self.inner.lock();
-            let (h, new) = inner.entry(method, name);
-            (h, new, inner.total.clone())
-        };
-        h.lock().log_error(t);
-        total.lock().log_error(t);
-        if new {
-            if let Some(cb) = &self.on_new_entry {
-                cb.call1(py, (name, method, StatsEntryCore { h: h.clone() }))?;
-            }
-        }
+        self.apply(py, method, name, |e| e.log_error(t))?;
         self.report_error(py, method, name, error)
     }
 
@@ -254,20 +255,6 @@ impl StatsCore {
         StatsEntryCore {
             h: self.inner.lock().total.clone(),
         }
-    }
-
-    /// (name, method, entry) of every entry, in creation order.
-    fn entries(&self) -> Vec<(String, String, StatsEntryCore)> {
-        self.inner
-            .lock()
-            .order
-            .iter()
-            .map(|(m, n, h)| (n.clone(), m.clone(), StatsEntryCore { h: h.clone() }))
-            .collect()
-    }
-
-    fn __len__(&self) -> usize {
-        self.inner.lock().order.len()
     }
 
     /// Locust's `reset_all`: every entry and the total zeroed, kept.
@@ -417,15 +404,6 @@ impl StatsEntryCore {
         Ok(d)
     }
 
-    /// The count of one second (0 outside the kept window).
-    fn reqs_at(&self, second: i64) -> u64 {
-        self.h.lock().reqs_per_sec.get(second)
-    }
-
-    fn fails_at(&self, second: i64) -> u64 {
-        self.h.lock().fails_per_sec.get(second)
-    }
-
     /// [(value ms, count)] of the response-time histogram, lowest first.
     fn response_times(&self) -> Vec<(f64, u64)> {
         self.h.lock().response_times()
@@ -525,10 +503,6 @@ impl StatsEntryCore {
             o.fails_per_sec.add(s, n);
         }
         self.h.lock().extend(&o);
-    }
-
-    fn same(&self, other: &StatsEntryCore) -> bool {
-        Arc::ptr_eq(&self.h, &other.h)
     }
 
     fn __repr__(&self) -> String {

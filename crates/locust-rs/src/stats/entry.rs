@@ -145,7 +145,10 @@ impl Entry {
             }
             Some(w) => {
                 let h = w.sum(second(now));
-                Some(percentile_of(&h, q, None, f64::INFINITY))
+                if h.is_empty() {
+                    return Some(0.0);
+                }
+                Some(ms(h.value_at_quantile(q.clamp(0.0, 1.0))))
             }
         }
     }
@@ -210,13 +213,6 @@ impl Entry {
             .map(|(v, n)| (ms(v), n))
             .collect()
     }
-}
-
-pub fn percentile_of(h: &Histogram<u64>, q: f64, min: Option<f64>, max: f64) -> f64 {
-    if h.is_empty() {
-        return 0.0;
-    }
-    clamp(ms(h.value_at_quantile(q.clamp(0.0, 1.0))), min, max)
 }
 
 /// Within the exact min and max: a bucket's top can pass the largest value recorded in it.

@@ -38,6 +38,7 @@ impl Seconds {
         // An older second than the slot's is outside the window already: dropped.
     }
 
+    #[cfg(test)]
     pub fn get(&self, second: i64) -> u64 {
         let slot = &self.slots[second.rem_euclid(SLOTS as i64) as usize];
         if slot.second == second {
