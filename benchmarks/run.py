@@ -44,6 +44,9 @@ VARIANTS = {
     "locust_rs_http": "locust-rs HttpUser",
     # Only with --baseline-python: the same class from another build of locust-rs (e.g. the last release).
     "locust_rs_baseline": "locust-rs FastHttpUser, baseline build",
+    # Not Locust at all: the same test in Goose (pure Rust), and wrk with one thread as the ceiling without Python.
+    "goose": "Goose, 1 tokio worker",
+    "wrk": "wrk -t1",
 }
 BASELINE = "fasthttpuser"
 # Where the variant's class must come from; checked against what the child actually loaded.
@@ -54,7 +57,11 @@ EXPECTED_MODULE_PREFIX = {
     "locust_rs_nometrics": "locust_rs",
     "locust_rs_http": "locust_rs",
     "locust_rs_baseline": "locust_rs",
+    "goose": "goose",
 }
+GOOSE_DIR = HERE / "goose"
+GOOSE_BIN = GOOSE_DIR / "target" / "release" / "goose-bench"
+GOOSE_BUILD = f"cargo build --release --locked --manifest-path {GOOSE_DIR.relative_to(HERE.parent)}/Cargo.toml"
 
 # -t is warm-up + duration + this, so locust's own timer never cuts the window short even if the loop is late.
 RUN_TIME_SLACK_S = 2
@@ -134,6 +141,37 @@ def interpolate(samples: list[tuple[float, float]], at: float) -> float | None:
     return samples[-1][1]
 
 
+class Samples:
+    """CPU seconds of the generator's process tree, the target and the whole machine, every SAMPLE_INTERVAL_S."""
+
+    def __init__(self, target_pids: list[int]) -> None:
+        self.target_pids = target_pids
+        self.series: dict[str, list[tuple[float, float]]] = {"generator": [], "target": [], "machine": []}
+
+    def take(self, pid: int) -> None:
+        now = time.time()
+        self.series["generator"].append((now, tree_cpu_s([pid])))
+        if self.target_pids:
+            self.series["target"].append((now, tree_cpu_s(self.target_pids)))
+        self.series["machine"].append((now, machine_busy_s()))
+
+    def until_exit(self, proc: subprocess.Popen, limit_s: float, exited=None) -> bool:
+        """Samples until the process exits (False if it ran past ``limit_s`` and the caller must stop it)."""
+        deadline = time.monotonic() + limit_s
+        exited = exited or (lambda: proc.poll() is not None)
+        while not exited():
+            if time.monotonic() > deadline:
+                return False
+            self.take(proc.pid)
+            time.sleep(SAMPLE_INTERVAL_S)
+        return True
+
+    def delta(self, which: str, t0: float, t1: float) -> float | None:
+        samples = self.series[which]
+        a, b = interpolate(samples, t0), interpolate(samples, t1)
+        return None if a is None or b is None else b - a
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # one run
 
@@ -162,7 +200,11 @@ def python_for(variant: str, args: argparse.Namespace) -> str:
 
 
 def probe_import(variant: str, workdir: Path, python: str = sys.executable) -> str | None:
-    """None if the variant's user class imports in a fresh interpreter, else a short reason."""
+    """None if the variant's user class imports in a fresh interpreter (or its program exists), else a short reason."""
+    if variant == "goose":
+        return None if GOOSE_BIN.exists() else f"not built: {GOOSE_BUILD}"
+    if variant == "wrk":
+        return None if shutil.which("wrk") else "not installed: apt-get install wrk"
     if not variant.startswith("locust_rs"):
         return None
     code = (
@@ -221,18 +263,19 @@ def read_totals(base: Path) -> dict:
     return totals
 
 
-def run_one(users: int, variant: str, target_url: str, target_pids: list[int], args, workdir: Path) -> dict:
-    result: dict = {"users": users, "variant": variant, "label": VARIANTS[variant], "status": "ok"}
-    reason = probe_import(variant, workdir, python_for(variant, args))
-    if reason is not None:
-        result["status"] = reason
-        return result
-
-    base = workdir / f"u{users}_{variant}"
-    window_file = Path(f"{base}_window.json")
-    log_file = Path(f"{base}_locust.log")
-    run_time = math.ceil(args.warmup + args.duration) + RUN_TIME_SLACK_S
-    cmd = [
+def command_for(variant: str, users: int, target_url: str, run_time: int, base: Path, args) -> list[str]:
+    if variant == "goose":
+        # Goose's own options; the window comes from the same LOCUST_RS_BENCH_* variables as the locust variants.
+        return [
+            str(GOOSE_BIN),
+            "--host", target_url,
+            "--users", str(users),
+            "--increase-rate", str(users),
+            "--run-time", f"{run_time}s",
+            "--quiet",
+            "--no-print-metrics",
+        ]  # fmt: skip
+    return [
         python_for(variant, args), "-m", "locust",
         "-f", str(LOCUSTFILE),
         "--headless",
@@ -244,11 +287,24 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
         "--only-summary",
         "--stop-timeout", "0",
     ]  # fmt: skip
+
+
+def run_one(users: int, variant: str, target_url: str, target_pids: list[int], args, workdir: Path) -> dict:
+    result: dict = {"users": users, "variant": variant, "label": VARIANTS[variant], "status": "ok"}
+    reason = probe_import(variant, workdir, python_for(variant, args))
+    if reason is not None:
+        result["status"] = reason
+        return result
+    if variant == "wrk":
+        return run_wrk(users, target_url, target_pids, args, workdir, result)
+
+    base = workdir / f"u{users}_{variant}"
+    window_file = Path(f"{base}_window.json")
+    log_file = Path(f"{base}_{variant}.log")
+    run_time = math.ceil(args.warmup + args.duration) + RUN_TIME_SLACK_S
+    cmd = command_for(variant, users, target_url, run_time, base, args)
     result["command"] = cmd
 
-    locust_samples: list[tuple[float, float]] = []
-    target_samples: list[tuple[float, float]] = []
-    machine_samples: list[tuple[float, float]] = []
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(
             cmd,
@@ -260,18 +316,10 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + run_time + OVERRUN_GRACE_S
+    samples = Samples(target_pids)
     try:
-        while proc.poll() is None:
-            if time.monotonic() > deadline:
-                result["status"] = f"error: overran {run_time + OVERRUN_GRACE_S}s, killed"
-                break
-            now = time.time()
-            locust_samples.append((now, tree_cpu_s([proc.pid])))
-            if target_pids:
-                target_samples.append((now, tree_cpu_s(target_pids)))
-            machine_samples.append((now, machine_busy_s()))
-            time.sleep(SAMPLE_INTERVAL_S)
+        if not samples.until_exit(proc, run_time + OVERRUN_GRACE_S):
+            result["status"] = f"error: overran {run_time + OVERRUN_GRACE_S}s, killed"
     finally:
         stop_process_group(proc)
     result["exit_code"] = proc.returncode
@@ -310,13 +358,9 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
         threads=w["end"]["threads"],
     )
 
-    def window_delta(samples: list[tuple[float, float]]) -> float | None:
-        a, b = interpolate(samples, t0), interpolate(samples, t1)
-        return None if a is None or b is None else b - a
-
-    ext = window_delta(locust_samples)
-    tgt = window_delta(target_samples)
-    busy = window_delta(machine_samples)
+    ext = samples.delta("generator", t0, t1)
+    tgt = samples.delta("target", t0, t1)
+    busy = samples.delta("machine", t0, t1)
     # Cross-check of the in-process number; a big gap would mean CPU spent in helper processes the child started.
     result["cpu_s_external_tree"] = ext
     result["target_cpu_s"] = tgt
@@ -324,6 +368,92 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
     result["machine_busy_cores"] = busy / secs if busy is not None else None
     if result["users_at_window_start"] != users and result["status"] == "ok":
         result["status"] = f"error: only {result['users_at_window_start']} of {users} users at window start"
+    return result
+
+
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def parse_wrk(text: str) -> dict:
+    """Requests, errors and the 50th/99th latency percentiles (ms) from ``wrk --latency`` output."""
+    out: dict = {"requests": 0, "failures": 0, "p50_ms": None, "p99_ms": None, "failure_messages": []}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[1] == "requests" and words[2] == "in":
+            out["requests"] = int(words[0])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            out["failures"] += int(words[-1])
+            out["failure_messages"].append(line.strip())
+        elif line.strip().startswith("Socket errors:"):
+            # "Socket errors: connect 0, read 0, write 0, timeout 0"
+            out["failures"] += sum(int(w.rstrip(",")) for w in words[3::2])
+            out["failure_messages"].append(line.strip())
+        elif len(words) == 2 and words[0] in ("50%", "99%"):
+            value = words[1]
+            unit = value.lstrip("0123456789.")
+            out["p50_ms" if words[0] == "50%" else "p99_ms"] = float(value[: -len(unit)]) * _WRK_UNITS[unit]
+    return out
+
+
+def run_wrk(users: int, target_url: str, target_pids: list[int], args, workdir: Path, result: dict) -> dict:
+    """``wrk -t1 -c USERS``: one thread of C and no Python, the ceiling for one core. wrk has no warm-up, so its
+    window is its whole ``-d`` run, and its CPU time is the rusage the kernel reports for it when it exits."""
+    secs = max(1, math.ceil(args.duration))
+    log_file = workdir / f"u{users}_wrk.log"
+    cmd = ["wrk", "-t1", "-c", str(users), "-d", f"{secs}s", "--latency", f"{target_url}/"]
+    result["command"] = cmd
+    with open(log_file, "wb") as log:
+        t0 = time.time()
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    usage = None
+
+    def exited() -> bool:
+        nonlocal usage
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        proc.returncode, usage = os.waitstatus_to_exitcode(status), rusage
+        return True
+
+    samples = Samples(target_pids)
+    try:
+        if not samples.until_exit(proc, secs + OVERRUN_GRACE_S, exited):
+            result["status"] = f"error: overran {secs + OVERRUN_GRACE_S}s, killed"
+    finally:
+        stop_process_group(proc)
+    t1 = time.time()
+    result.update(exit_code=proc.returncode, log=str(log_file), cpu_warning=False)
+    text = log_file.read_text(errors="replace")
+    if usage is None or proc.returncode != 0:
+        if result["status"] == "ok":
+            result["status"] = f"error: wrk exited with {proc.returncode}"
+            result["log_tail"] = text[-2000:]
+        return result
+    parsed = parse_wrk(text)
+    cpu = usage.ru_utime + usage.ru_stime
+    result["class"] = {"base_class": "wrk"}
+    result.update(
+        window_s=float(secs),
+        requests=parsed["requests"],
+        failures=parsed["failures"],
+        failures_total=parsed["failures"],
+        failure_messages=parsed["failure_messages"] if parsed["failures"] else [],
+        rps=parsed["requests"] / secs,
+        cpu_s=cpu,
+        cpu_user_s=usage.ru_utime,
+        cpu_system_s=usage.ru_stime,
+        req_per_cpu_s=parsed["requests"] / cpu if cpu > 0 else None,
+        p50_ms=parsed["p50_ms"],
+        p99_ms=parsed["p99_ms"],
+        locust_cores=cpu / secs,
+        threads=2,
+        cpu_s_external_tree=samples.delta("generator", t0, t1),
+        target_cpu_s=samples.delta("target", t0, t1),
+        target_cores=(samples.delta("target", t0, t1) or 0) / secs if target_pids else None,
+        machine_busy_cores=(samples.delta("machine", t0, t1) or 0) / (t1 - t0),
+    )
     return result
 
 

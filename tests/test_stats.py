@@ -67,6 +67,12 @@ def _native_feed(stats, events: list[dict]) -> None:
         stats.core.on_request(**e, context={}, response=None, start_time=0.0, url="")
 
 
+def _record_feed(stats, events: list[dict]) -> None:
+    """Through ``record``, which a locust-rs session calls when the core's listener is the only one."""
+    for e in events:
+        stats.core.record(e["request_type"], e["name"], e["response_time"], e["response_length"], e["exception"], 0.0)
+
+
 SCALARS = (
     "num_requests",
     "num_none_requests",
@@ -91,7 +97,7 @@ def _compare(ours, theirs, samples: list[float]) -> None:
         assert got == pytest.approx(want, rel=1e-3, abs=1e-3), (ours.name, q, got, want)
 
 
-@pytest.mark.parametrize("feed", [_feed, _native_feed], ids=["log_request", "on_request"])
+@pytest.mark.parametrize("feed", [_feed, _native_feed, _record_feed], ids=["log_request", "on_request", "record"])
 def test_same_events_same_figures_as_locusts_request_stats(feed):
     events = _events()
     theirs = locust_stats.RequestStats()
@@ -251,3 +257,77 @@ def test_ten_thousand_names_stay_within_the_documented_bound():
     grown_mb, requests, names = out.stdout.split()
     assert (int(requests), int(names)) == (500_001, 10_001)
     assert float(grown_mb) < 60, grown_mb
+
+
+@pytest.fixture
+def adopted():
+    from locust.env import Environment
+
+    import locust_rs
+
+    class U(locust_rs.FastHttpUser):
+        pass
+
+    env = Environment(user_classes=[U])
+    env.create_local_runner()
+    rs_stats.adopt(env)
+    try:
+        yield env, U
+    finally:
+        env.runner.quit()
+
+
+@pytest.mark.parametrize("client", ["fasthttp", "requests"])
+def test_a_session_records_directly_when_the_core_is_the_only_listener(client, adopted, http_server, monkeypatch):
+    import locust_rs
+
+    env, _ = adopted
+    cls = locust_rs.FastHttpUser if client == "fasthttp" else locust_rs.HttpUser
+    user = type("U", (cls,), {"host": http_server})(env)
+    fired = []
+    monkeypatch.setattr(type(env.events.request), "fire", lambda self, **kw: fired.append(kw))
+    user.client.get("/echo")
+    user.client.get("/status/500")
+    assert not fired  # Locust's fire() was not called...
+    total = env.stats.total  # ...and the core has both, the failure too
+    assert (total.num_requests, total.num_failures) == (2, 1)
+    assert len(env.stats.errors) == 1
+
+
+def test_another_listener_gets_every_event_through_fire(adopted, http_server):
+    import locust_rs
+
+    env, _ = adopted
+    seen = []
+    env.events.request.add_listener(lambda **kw: seen.append((kw["name"], kw["exception"] is not None)))
+    user = type("U", (locust_rs.FastHttpUser,), {"host": http_server})(env)
+    user.client.get("/echo")
+    user.client.get("/status/500", name="bad")
+    assert seen == [("/echo", False), ("bad", True)]
+    assert (env.stats.total.num_requests, env.stats.total.num_failures) == (2, 1)
+
+
+@pytest.mark.parametrize("raised", [RuntimeError, locust.exception.StopUser])
+def test_a_listener_error_on_the_direct_path_is_handled_as_fire_handles_it(raised, caplog, monkeypatch):
+    from locust import log as locust_log
+    from locust.event import EventHook
+
+    from locust_rs import _native
+    from locust_rs._sessions import fire_request
+
+    def on_error(*_a):
+        raise raised("listener broke")
+
+    hook = EventHook()
+    hook.add_listener(_native.StatsCore(on_error=on_error).on_request)
+    monkeypatch.setattr(locust_log, "unhandled_greenlet_exception", False)
+    args = ("GET", "/x", 1.0, 0, ValueError("failed"), None, {}, 0.0, "http://x/x", 0.0)
+    if raised is RuntimeError:
+        # Logged and flagged, not raised, as EventHook.fire does.
+        fire_request(hook, *args)
+        assert "Uncaught exception in event handler" in caplog.text and "listener broke" in caplog.text
+        assert locust_log.unhandled_greenlet_exception is True
+    else:
+        # Locust's flow-control exceptions go through to the task.
+        with pytest.raises(raised):
+            fire_request(hook, *args)

@@ -4,10 +4,22 @@ session, the cookie-jar view of the Rust cookie store, credentials in a base URL
 
 from __future__ import annotations
 
-from locust.exception import CatchResponseError, LocustError, ResponseError
+from locust import log as _locust_log
+from locust.exception import (
+    CatchResponseError,
+    InterruptTaskSet,
+    LocustError,
+    RescheduleTask,
+    RescheduleTaskImmediately,
+    ResponseError,
+    StopTest,
+    StopUser,
+)
 
+import logging
 import re
 import time
+import traceback
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from http.cookiejar import Cookie, CookieJar
@@ -17,6 +29,55 @@ from urllib.parse import unquote, urlparse, urlunparse
 from locust_rs import _native
 
 absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
+
+_StatsCore = _native.StatsCore
+# What Locust's EventHook.fire lets a listener raise through to the task.
+_FLOW_CONTROL = (StopUser, StopTest, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
+
+
+def _only_core(hook):
+    """The statistics core whose listener is the hook's only one, or None."""
+    handlers = hook._handlers
+    if len(handlers) == 1 and type(core := getattr(handlers[0], "__self__", None)) is _StatsCore:
+        return core
+    return None
+
+
+def _record(core, request_type, name, response_time, response_length, exception, interval) -> None:
+    try:
+        core.record(request_type, name, response_time, response_length, exception, interval)
+    except _FLOW_CONTROL:
+        raise
+    except Exception:
+        # As EventHook.fire does with a listener that raises.
+        logging.error("Uncaught exception in event handler: \n%s", traceback.format_exc())
+        _locust_log.unhandled_greenlet_exception = True
+
+
+def fire_request(
+    hook, request_type, name, response_time, response_length, exception, response, context, start_time, url, interval
+) -> None:
+    """``hook.fire(...)`` for one request. When the statistics core's listener is the hook's only one, as in a run
+    without listeners of its own, the core records the request directly: no keyword dict is built and parsed per
+    request. Anything else (``--otel``, a user's listener, Locust's own statistics) gets Locust's ``fire``."""
+    if (core := _only_core(hook)) is not None:
+        _record(core, request_type, name, response_time, response_length, exception, interval)
+        return
+    if interval:
+        # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
+        response._locust_rs_interval = interval
+    hook.fire(
+        request_type=request_type,
+        name=name,
+        response_time=response_time,
+        response_length=response_length,
+        exception=exception,
+        response=response,
+        context=context,
+        start_time=start_time,
+        url=url,
+    )
+
 
 ConnectionPool = _native.ConnectionPool
 """Connections (and the ``concurrency`` limit) shared by every user that names this pool as its
@@ -193,7 +254,13 @@ class CatchResponse:
         raise NotImplementedError
 
     def _report_request(self, exc=None) -> None:
-        self._request_event.fire(**self.request_meta)
+        meta = self.request_meta
+        if (core := _only_core(self._request_event)) is not None:
+            interval = getattr(self, "_locust_rs_interval", 0)
+            _record(core, meta["request_type"], meta["name"], meta["response_time"], meta["response_length"],
+                    meta["exception"], interval)  # fmt: skip
+            return
+        self._request_event.fire(**meta)
 
     def raise_for_status(self) -> None:
         """The response's ``raise_for_status()``, unless ``success()`` (nothing is raised) or ``failure()`` (its

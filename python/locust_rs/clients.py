@@ -46,6 +46,7 @@ from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locu
     CookieJarView,
     SessionCommon,
     absolute_http_url_regexp,
+    fire_request,
     shared_pool,
     split_credentials,
 )
@@ -265,7 +266,7 @@ class HttpSession(SessionCommon, requests.Session):
         if not catch_response:
             if rcm.error is None and rcm.status_code < 400:
                 # What __exit__ does for a response raise_for_status() would pass, without the calls.
-                self.request_event.fire(**request_meta)
+                fire_request(self.request_event, interval=self._co_interval, **request_meta)
             else:
                 rcm.__exit__(None, None, None)
         return rcm

@@ -39,6 +39,7 @@ from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locu
     CookieJarView,
     SessionCommon,
     absolute_http_url_regexp,
+    fire_request,
     shared_pool,
     split_credentials,
 )
@@ -535,24 +536,35 @@ class FastHttpSession(SessionCommon):
             response = ErrorResponse(request_args, exception)
             response_time = (time.time() - start_time) * 1000
             response_length = 0
-        if self._co_interval:
-            # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
-            response._locust_rs_interval = self._co_interval
-
-        request_meta = {
-            "request_type": method,
-            "name": name or url,
-            "context": context,
-            "response": response,
-            "exception": exception,
-            "start_time": start_time,
-            "url": built_url,
-            "response_length": response_length,
-            "response_time": response_time,
-        }
         if catch_response:
+            if self._co_interval:
+                # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
+                response._locust_rs_interval = self._co_interval
+            request_meta = {
+                "request_type": method,
+                "name": name or url,
+                "context": context,
+                "response": response,
+                "exception": exception,
+                "start_time": start_time,
+                "url": built_url,
+                "response_length": response_length,
+                "response_time": response_time,
+            }
             return ResponseContextManager(response, self.request_event, request_meta, catch_response)
-        self.request_event.fire(**request_meta)
+        fire_request(
+            self.request_event,
+            method,
+            name or url,
+            response_time,
+            response_length,
+            exception,
+            response,
+            context,
+            start_time,
+            built_url,
+            self._co_interval,
+        )
         return response
 
     def delete(self, url: str, **kwargs):

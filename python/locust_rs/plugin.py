@@ -16,12 +16,14 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from locust_rs import distributed, metrics, stats, thresholds
+from locust_rs import _wait, distributed, metrics, stats, thresholds
 
 logger = logging.getLogger(__name__)
 # The run's environment, for `quit` (whose listeners get only the exit code).
 _environment = None
 _SCHEMES = ("http", "https", "ws", "wss")
+
+_wait.install()
 
 
 def host_problem(host: str) -> str | None:

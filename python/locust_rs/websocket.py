@@ -66,6 +66,7 @@ from locust_rs._errors.websocket import (
     WebSocketTimeout,
 )
 from locust_rs._errors.websocket import to_exception as _exception
+from locust_rs._sessions import fire_request
 
 __all__ = [
     "MessageTooBig",
@@ -465,16 +466,18 @@ class WebSocket:
     # -- events -------------------------------------------------------------------------------------------------
 
     def _fire(self, request_type, name, response_time, length, response, exception, start_time, context) -> None:
-        self.request_event.fire(
-            request_type=request_type,
-            name=name,
-            response_time=response_time,
-            response_length=length,
-            response=response,
-            context={**self.context, **context} if context else self.context,
-            exception=exception,
-            start_time=start_time,
-            url=self.url,
+        fire_request(
+            self.request_event,
+            request_type,
+            name,
+            response_time,
+            length,
+            exception,
+            response,
+            {**self.context, **context} if context else self.context,
+            start_time,
+            self.url,
+            0,
         )
 
     def _report_failure(self, request_type: str, response_time: float, exc: WebSocketError) -> None:

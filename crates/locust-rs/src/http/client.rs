@@ -262,27 +262,25 @@ impl Client {
         let proxies = proxies.map(|p| Box::new(ProxyMap::new(p)));
         let headers = header_map(headers)?;
         let body = body.map(Bytes::copy_from_slice).unwrap_or_default();
-        let parsed = parse_url(url).and_then(|u| {
-            let upper;
-            let name = if method.bytes().any(|b| b.is_ascii_lowercase()) {
-                upper = method.to_ascii_uppercase();
-                upper.as_str()
-            } else {
-                method
-            };
-            Method::from_bytes(name.as_bytes())
-                .map(|m| (m, u))
-                .map_err(|_| {
-                    Error::new(
-                        ErrorKind::Protocol,
-                        format!("invalid HTTP method {method:?}"),
-                    )
-                })
+        let upper;
+        let name = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            upper = method.to_ascii_uppercase();
+            upper.as_str()
+        } else {
+            method
+        };
+        let method = Method::from_bytes(name.as_bytes()).map_err(|_| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("invalid HTTP method {method:?}"),
+            )
         });
+        // The URL is parsed on the tokio side, off the Python thread, which is the one that limits a run.
+        let url = url.to_owned();
         let shared = self.shared.clone();
         let pool = self.pool.get().current();
         let fut = async move {
-            let result = match parsed {
+            let result = match method.and_then(|m| parse_url(&url).map(|u| (m, u))) {
                 Ok((method, url)) => {
                     execute(
                         shared,

@@ -197,6 +197,42 @@ impl StatsCore {
         Ok(())
     }
 
+    /// What `on_request` does, for a locust-rs session that knows it is the only listener: positional
+    /// arguments and the corrected interval given directly, so no keyword dict is built or parsed.
+    #[pyo3(signature = (request_type, name, response_time, response_length, exception, interval_ms))]
+    fn record(
+        &self,
+        py: Python<'_>,
+        request_type: &str,
+        name: &str,
+        response_time: Option<f64>,
+        response_length: i64,
+        exception: Option<&Bound<'_, PyAny>>,
+        interval_ms: f64,
+    ) -> PyResult<()> {
+        let exception = exception.filter(|e| !e.is_none());
+        let interval_us = if interval_ms > 0.0 && self.correcting.load(Ordering::Relaxed) {
+            ms_to_micros(interval_ms)
+        } else {
+            0
+        };
+        self.log(
+            py,
+            request_type,
+            name,
+            Sample {
+                response_time,
+                content_length: response_length,
+                interval_us,
+                failed: exception.is_some(),
+            },
+        )?;
+        if let Some(e) = exception {
+            self.report_error(py, request_type, name, e)?;
+        }
+        Ok(())
+    }
+
     /// Locust's `RequestStats.log_request`.
     fn log_request(
         &self,
