@@ -1,7 +1,10 @@
 """The gevent side of the gevent <-> tokio bridge.
 
-A request is submitted to Rust, which returns a ticket at once. The calling greenlet parks on a
-``gevent.hub.Waiter``. When tokio finishes requests it wakes a handle, once per batch (an eventfd on
+A request is submitted to Rust, which queues it and returns a ticket at once. The calling greenlet
+parks on a ``gevent.hub.Waiter``. Queued jobs go to tokio together (``flush``): when a greenlet parks,
+unless the hub is handing out a batch of completions, in which case the batch's end flushes what
+the greenlets it resumed submitted (one wakeup of tokio for all of them), and, as a backstop, before
+each iteration of the hub's loop. When tokio finishes requests it wakes a handle, once per batch (an eventfd on
 Linux, a pipe on other Unixes, a socket on Windows); a hub io watcher on that handle drains every
 finished request in one Rust call and switches straight into each waiting greenlet. The watcher
 keeps the loop alive (``ref``) only while someone is waiting, so an idle locust process can still
@@ -23,7 +26,7 @@ _BATCH = 512
 
 
 class _Bridge:
-    __slots__ = ("hub", "fd", "waiters", "watcher", "pid")
+    __slots__ = ("hub", "fd", "waiters", "watcher", "prepare", "pid", "in_batch")
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -33,19 +36,29 @@ class _Bridge:
         self.watcher = self.hub.loop.io(self.fd, _READ)
         self.watcher.start(self._on_ready)
         self.watcher.ref = False
+        self.in_batch = False
+        # Runs before the loop polls: nothing submitted can wait for a flush across a blocking poll.
+        self.prepare = self.hub.loop.prepare(ref=False)
+        self.prepare.start(_native.flush)
 
     def _on_ready(self) -> None:
         waiters = self.waiters
-        for ticket_id, value in _native.drain(_BATCH):
-            waiter = waiters.pop(ticket_id, None)
-            # No waiter: its greenlet was killed or timed out, and this late result is dropped.
-            if waiter is not None:
-                waiter.switch(value)
+        self.in_batch = True
+        try:
+            for ticket_id, value in _native.drain(_BATCH):
+                waiter = waiters.pop(ticket_id, None)
+                # No waiter: its greenlet was killed or timed out, and this late result is dropped.
+                if waiter is not None:
+                    waiter.switch(value)
+        finally:
+            self.in_batch = False
+            _native.flush()
         if not waiters:
             self.watcher.ref = False
 
     def stop(self) -> None:
         self.watcher.stop()
+        self.prepare.stop()
         self.waiters.clear()
 
 
@@ -66,6 +79,8 @@ def wait(ticket):
     removed before the exception propagates, so nothing is left pending.
     """
     b = _bridge or _get()
+    if not b.in_batch:
+        _native.flush()
     waiters = b.waiters
     if not waiters:
         b.watcher.ref = True

@@ -1,6 +1,7 @@
 //! The gevent <-> tokio bridge, tokio side.
 //!
-//! A submit spawns a task and returns a `Ticket` at once. A finished task pushes its value into
+//! A submit queues a job (`intake`) and returns a `Ticket` at once; `flush` hands the queued jobs
+//! to tokio. A finished task pushes its value into
 //! the process's completion queue (`completion`), which wakes the hub. Nothing here takes the GIL
 //! on the tokio side, and nothing here knows what a job does: HTTP and WebSocket jobs alike hand
 //! back something that turns itself into a Python object when the hub `drain`s it.
@@ -8,14 +9,13 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
-use tokio::task::AbortHandle;
-
 use crate::completion::{Completion, Completions, IntoPyValue};
 use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
+use crate::intake::{self, SlotRef};
 use crate::runtime;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -50,24 +50,24 @@ impl Drop for Reply {
     }
 }
 
-/// A submitted job. Cancelling aborts the tokio task; its late completion, if any, finds no
-/// waiter and is dropped by the Python side.
+/// A submitted job. Cancelling aborts its tokio task, or stops it from being spawned; its late
+/// completion, if any, finds no waiter and is dropped by the Python side.
 #[pyclass(module = "locust_rs._native", frozen, freelist = 256)]
 pub struct Ticket {
     #[pyo3(get)]
     id: u64,
-    abort: AbortHandle,
+    slot: SlotRef,
 }
 
 #[pymethods]
 impl Ticket {
     fn cancel(&self) {
-        self.abort.abort();
+        intake::cancel(&self.slot);
     }
 }
 
-/// Spawns `fut` on this process's runtime and returns its ticket without waiting; the ticket
-/// completes with what `fut` returns.
+/// Queues `fut` for this process's runtime and returns its ticket without waiting; the ticket
+/// completes with what `fut` returns. The job starts at the next `flush`.
 pub fn submit<F>(fut: F) -> PyResult<Ticket>
 where
     F: Future + Send + 'static,
@@ -80,13 +80,25 @@ where
         completions: &process.completions,
         sent: false,
     };
-    let handle = process.runtime.spawn(async move {
-        reply.send(fut.await);
-    });
-    Ok(Ticket {
-        id,
-        abort: handle.abort_handle(),
-    })
+    let slot = SlotRef::default();
+    process.intake.push(
+        Box::pin(async move {
+            reply.send(fut.await);
+        }),
+        slot.clone(),
+    );
+    Ok(Ticket { id, slot })
+}
+
+/// Hands the jobs submitted since the last flush to tokio. The hub calls it when it is about to
+/// wait: after a batch of completions, and before a greenlet parks outside one.
+#[pyfunction]
+pub fn flush() {
+    if runtime::is_started() {
+        if let Ok(process) = runtime::get() {
+            process.intake.flush(&process.runtime);
+        }
+    }
 }
 
 /// Submits a task that panics, to prove a panic inside the engine reaches its waiter as a

@@ -5,6 +5,7 @@ mod bridge;
 mod completion;
 mod errors;
 mod http;
+mod intake;
 mod metrics;
 mod notify;
 mod runtime;
@@ -41,6 +42,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::wakeup_fd, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::wakeup_backend, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::flush, m)?)?;
     #[cfg(feature = "test-hooks")]
     m.add_function(wrap_pyfunction!(bridge::_submit_panicking_task, m)?)?;
     m.add_class::<bridge::Ticket>()?;

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use crate::completion::Completions;
 use crate::errors::{Error, ErrorKind};
+use crate::intake::Intake;
 
 static CURRENT: AtomicPtr<Process> = AtomicPtr::new(std::ptr::null_mut());
 static INIT: Mutex<()> = Mutex::new(());
@@ -21,6 +22,7 @@ pub struct Process {
     pub pid: u32,
     pub runtime: tokio::runtime::Runtime,
     pub completions: Completions,
+    pub intake: Intake,
 }
 
 fn pid() -> u32 {
@@ -113,6 +115,7 @@ fn build(me: u32) -> Result<&'static Process, Error> {
         pid: me,
         runtime,
         completions,
+        intake: Intake::default(),
     }));
     CURRENT.store(fresh as *const Process as *mut Process, Ordering::Release);
     Ok(fresh)
