@@ -158,7 +158,7 @@ async fn measure_window(path: String, warmup: f64, duration: f64) {
 fn write_final(path: &str) {
     let errors = ERRORS.lock().map(|e| e.clone()).unwrap_or_default();
     let mut top: Vec<_> = errors.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|e| std::cmp::Reverse(e.1));
     let times = TIMES
         .lock()
         .map(|h| h.clone())

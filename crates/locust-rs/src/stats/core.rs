@@ -200,6 +200,7 @@ impl StatsCore {
     /// What `on_request` does, for a locust-rs session that knows it is the only listener: positional
     /// arguments and the corrected interval given directly, so no keyword dict is built or parsed.
     #[pyo3(signature = (request_type, name, response_time, response_length, exception, interval_ms))]
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         py: Python<'_>,
