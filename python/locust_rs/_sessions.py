@@ -60,7 +60,8 @@ def fire_request(
     """``hook.fire(...)`` for one request. When the statistics core's listener is the hook's only one, as in a run
     without listeners of its own, the core records the request directly: no keyword dict is built and parsed per
     request. Anything else (``--otel``, a user's listener, Locust's own statistics) gets Locust's ``fire``."""
-    if (core := _only_core(hook)) is not None:
+    handlers = hook._handlers  # _only_core, inline: this runs per request
+    if len(handlers) == 1 and type(core := getattr(handlers[0], "__self__", None)) is _StatsCore:
         _record(core, request_type, name, response_time, response_length, exception, interval)
         return
     if interval:

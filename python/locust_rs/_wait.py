@@ -12,23 +12,25 @@ from __future__ import annotations
 
 from locust.user.task import TaskSet
 
-from gevent import get_hub
 from gevent import sleep as _gevent_sleep
+
+from locust_rs import _bridge
 
 _KEY = "_locust_rs_wait_iteration"
 _original = TaskSet._sleep
 
 
 def _sleep(self, seconds) -> None:
-    if seconds == 0:
+    # The bridge's hub is the one every locust-rs request parks on; before the first request there is
+    # nothing to skip. libev counts its loop's iterations; a loop without the counter always yields.
+    if seconds == 0 and (b := _bridge._bridge) is not None:
         d = self.user.__dict__
-        # libev counts its loop's iterations; a loop without the counter always yields.
-        it = getattr(get_hub().loop, "iteration", None)
+        it = getattr(b.hub.loop, "iteration", None)
         if it is not None and d.get(_KEY, it) != it:
             d[_KEY] = it
             return
         _gevent_sleep(0)
-        d[_KEY] = getattr(get_hub().loop, "iteration", None)
+        d[_KEY] = getattr(b.hub.loop, "iteration", None)
         return
     _gevent_sleep(seconds)
 
