@@ -355,6 +355,7 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
         p99_ms=w["p99_ms"],
         locust_cores=w["cpu_s"] / secs,
         users_at_window_start=w["start"]["user_count"],
+        thread_cpu_s=w.get("thread_cpu_s") or {},
         threads=w["end"]["threads"],
     )
 
@@ -514,6 +515,19 @@ def resource_table(results: list[dict], cores: int) -> str:
     return "\n".join(lines)
 
 
+def thread_table(results: list[dict]) -> str:
+    """CPU per request, in µs, split by thread name: where a generator's cost goes (Linux only)."""
+    lines = ["| users | variant | CPU µs/request | by thread (µs/request) |", "|---:|---|---:|---|"]
+    for r in results:
+        if "rps" not in r or not r.get("requests"):
+            continue
+        per = 1e6 / r["requests"]
+        threads = sorted(r.get("thread_cpu_s", {}).items(), key=lambda kv: -kv[1])
+        shown = [f"{name} {secs * per:.1f}" for name, secs in threads if secs * per >= 0.05]
+        lines.append(f"| {r['users']} | {r['label']} | {r['cpu_s'] * per:.1f} | {' · '.join(shown) or '-'} |")
+    return "\n".join(lines)
+
+
 def print_problems(results: list[dict]) -> bool:
     bad = False
     for r in results:
@@ -628,6 +642,10 @@ def main(argv: list[str] | None = None) -> int:
         print("Resource use in the measured windows (1.00 = one core busy the whole window):")
         print()
         print(resource_table(results, meta["cpu_count"]))
+        print()
+        print("CPU per request, by thread (the Python thread is `python`; locust-rs's engine `locust-rs-tokio`):")
+        print()
+        print(thread_table(results))
         if any(r["variant"] == "locust_rs" and r["status"] == "not installed" for r in results):
             print("\nlocust_rs is not installed in this interpreter, so its rows are empty (nothing was run).")
         bad = print_problems(results)

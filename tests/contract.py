@@ -157,12 +157,12 @@ class Normalizer:
     """Replaces what legitimately differs between two runs by placeholders, in str and bytes, recursively."""
 
     def __init__(self, replacements: dict[str, str], ports: dict[int, str]):
-        text_rules: list[tuple[re.Pattern, str]] = []
+        # Object addresses first: an address's digits may contain a port number (0x7f9f<PORT>b50).
+        text_rules: list[tuple[re.Pattern, str]] = [(re.compile(r"0x[0-9a-fA-F]{6,}"), "0x?")]
         for literal, placeholder in replacements.items():
             text_rules.append((re.compile(re.escape(literal)), placeholder))
         for port, placeholder in ports.items():
             text_rules.append((re.compile(rf"(?<!\d){port}(?!\d)"), placeholder))
-        text_rules.append((re.compile(r"0x[0-9a-fA-F]{6,}"), "0x?"))
         self._text_rules = text_rules
         self._bytes_rules = [(re.compile(p.pattern.encode()), r.encode()) for p, r in text_rules]
 

@@ -83,6 +83,34 @@ fn threads() -> usize {
         .unwrap_or(0)
 }
 
+/// CPU seconds per thread name, summed over threads of the same name, from /proc (Linux).
+fn thread_cpu() -> Value {
+    let mut out = serde_json::Map::new();
+    // SAFETY: sysconf only reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The name is in parentheses and may hold spaces; utime and stime are the 12th and 13th
+        // fields after it.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let cpu: f64 = fields.get(11..13).map_or(0.0, |f| {
+            f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+        });
+        let entry = out
+            .entry(stat[open + 1..close].to_string())
+            .or_insert(json!(0.0));
+        *entry = json!(entry.as_f64().unwrap_or(0.0) + cpu / ticks);
+    }
+    Value::Object(out)
+}
+
 struct Snapshot {
     json: Value,
     times: Histogram<u64>,
@@ -104,6 +132,7 @@ fn snapshot() -> Snapshot {
         "cpu_system": system,
         "user_count": USERS.load(Ordering::Relaxed),
         "threads": threads(),
+        "thread_cpu": thread_cpu(),
     });
     Snapshot { json, times }
 }
@@ -147,12 +176,22 @@ async fn measure_window(path: String, warmup: f64, duration: f64) {
         "cpu_s": cpu(&end) - cpu(&start),
         "cpu_user_s": get(&end, "cpu_user") - get(&start, "cpu_user"),
         "cpu_system_s": get(&end, "cpu_system") - get(&start, "cpu_system"),
+        "thread_cpu_s": thread_delta(&start.json["thread_cpu"], &end.json["thread_cpu"]),
         "p50_ms": ms_at(&window, 0.50),
         "p99_ms": ms_at(&window, 0.99),
         "start": start.json,
         "end": end.json,
     });
     write_json(&path, &result);
+}
+
+fn thread_delta(start: &Value, end: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (name, v) in end.as_object().into_iter().flatten() {
+        let before = start.get(name).and_then(Value::as_f64).unwrap_or(0.0);
+        out.insert(name.clone(), json!(v.as_f64().unwrap_or(0.0) - before));
+    }
+    Value::Object(out)
 }
 
 fn write_final(path: &str) {
