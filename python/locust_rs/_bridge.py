@@ -1,22 +1,25 @@
 """The gevent side of the gevent <-> tokio bridge.
 
 A request is submitted to Rust, which queues it and returns a ticket at once. The calling greenlet
-parks on a ``gevent.hub.Waiter``. Queued jobs go to tokio together (``flush``): when a greenlet parks,
-unless the hub is handing out a batch of completions, in which case the batch's end flushes what
-the greenlets it resumed submitted (one wakeup of tokio for all of them), and, as a backstop, before
-each iteration of the hub's loop. When tokio finishes requests it wakes a handle, once per batch (an eventfd on
-Linux, a pipe on other Unixes, a socket on Windows); a hub io watcher on that handle drains every
-finished request in one Rust call and switches straight into each waiting greenlet. The watcher
-keeps the loop alive (``ref``) only while someone is waiting, so an idle locust process can still
-exit, and a lone waiter does not get ``LoopExit``.
+parks in the hub (what ``gevent.hub.Waiter.get`` does, without an object per request). Queued jobs
+go to tokio together (``flush``): when a greenlet parks, unless the hub is handing out a batch of
+completions, in which case the batch's end flushes what the greenlets it resumed submitted (one
+wakeup of tokio for all of them); and, as a backstop, before each iteration of the hub's loop.
+
+When tokio finishes requests it wakes a handle, once per batch (an eventfd on Linux, a pipe on
+other Unixes, a socket on Windows); a hub io watcher on that handle drains every finished request
+in one Rust call and switches straight into each waiting greenlet. The watcher keeps the loop
+alive (``ref``) only while someone is waiting, so an idle locust process can still exit, and a
+lone waiter does not get ``LoopExit``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from gevent import get_hub
-from gevent.hub import Waiter
+from greenlet import getcurrent
 
 from locust_rs import _native
 
@@ -32,7 +35,7 @@ class _Bridge:
         self.pid = os.getpid()
         self.hub = get_hub()
         self.fd = _native.wakeup_fd()
-        self.waiters: dict[int, Waiter] = {}
+        self.waiters: dict[int, object] = {}  # ticket id -> the greenlet parked on it
         self.watcher = self.hub.loop.io(self.fd, _READ)
         self.watcher.start(self._on_ready)
         self.watcher.ref = False
@@ -46,10 +49,13 @@ class _Bridge:
         self.in_batch = True
         try:
             for ticket_id, value in _native.drain(_BATCH):
-                waiter = waiters.pop(ticket_id, None)
+                glet = waiters.pop(ticket_id, None)
                 # No waiter: its greenlet was killed or timed out, and this late result is dropped.
-                if waiter is not None:
-                    waiter.switch(value)
+                if glet is not None:
+                    try:
+                        glet.switch(value)
+                    except BaseException:  # noqa: BLE001 - as gevent's Waiter.switch: the hub reports it
+                        self.hub.handle_error(glet.switch, *sys.exc_info())
         finally:
             self.in_batch = False
             _native.flush()
@@ -85,10 +91,10 @@ def wait(ticket):
     if not waiters:
         b.watcher.ref = True
     tid = ticket.id
-    waiter = Waiter(b.hub)
-    waiters[tid] = waiter
+    waiters[tid] = getcurrent()
     try:
-        return waiter.get()
+        # What Waiter.get does once it has to wait: the hub switches back with the value.
+        return b.hub.switch()
     except BaseException:
         ticket.cancel()
         if waiters.pop(tid, None) is not None and not waiters:

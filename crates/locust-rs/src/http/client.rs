@@ -622,11 +622,9 @@ fn build_request(
         .map_err(|e| Error::new(ErrorKind::InvalidUrl, e.to_string()))?;
     let headers = req.headers_mut();
     if !h2 {
-        let host = match spec.url.port() {
-            Some(p) => format!("{}:{p}", origin.host),
-            None => origin.host.clone(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&host) {
+        // host[:port] as the URL holds it (no default port, IPv6 in brackets), without formatting.
+        let host = &spec.url[url::Position::BeforeHost..url::Position::AfterPort];
+        if let Ok(v) = HeaderValue::from_str(host) {
             headers.insert(HOST, v);
         }
     }
