@@ -90,6 +90,24 @@ impl StatsCore {
         })
     }
 
+    /// One `events.request`: logged, and counted as a failure (and reported) if `exception` is set.
+    fn event(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        name: &str,
+        mut sample: Sample,
+        exception: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let exception = exception.filter(|e| !e.is_none());
+        sample.failed = exception.is_some();
+        self.log(py, method, name, sample)?;
+        if let Some(e) = exception {
+            self.report_error(py, method, name, e)?;
+        }
+        Ok(())
+    }
+
     /// Applies `change` to the entry of (method, name) and to the total, then tells
     /// `on_new_entry` about an entry it made (no lock held while Python runs).
     fn apply(
@@ -178,23 +196,13 @@ impl StatsCore {
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let _ = (context, start_time, url);
-        let interval = self.interval_of(response);
-        let exception = exception.filter(|e| !e.is_none());
-        self.log(
-            py,
-            request_type,
-            name,
-            Sample {
-                response_time,
-                content_length: response_length.unwrap_or(0),
-                interval_us: interval,
-                failed: exception.is_some(),
-            },
-        )?;
-        if let Some(e) = exception {
-            self.report_error(py, request_type, name, e)?;
-        }
-        Ok(())
+        let sample = Sample {
+            response_time,
+            content_length: response_length.unwrap_or(0),
+            interval_us: self.interval_of(response),
+            failed: false,
+        };
+        self.event(py, request_type, name, sample, exception)
     }
 
     /// What `on_request` does, for a locust-rs session that knows it is the only listener: positional
@@ -211,27 +219,18 @@ impl StatsCore {
         exception: Option<&Bound<'_, PyAny>>,
         interval_ms: f64,
     ) -> PyResult<()> {
-        let exception = exception.filter(|e| !e.is_none());
         let interval_us = if interval_ms > 0.0 && self.correcting.load(Ordering::Relaxed) {
             ms_to_micros(interval_ms)
         } else {
             0
         };
-        self.log(
-            py,
-            request_type,
-            name,
-            Sample {
-                response_time,
-                content_length: response_length,
-                interval_us,
-                failed: exception.is_some(),
-            },
-        )?;
-        if let Some(e) = exception {
-            self.report_error(py, request_type, name, e)?;
-        }
-        Ok(())
+        let sample = Sample {
+            response_time,
+            content_length: response_length,
+            interval_us,
+            failed: false,
+        };
+        self.event(py, request_type, name, sample, exception)
     }
 
     /// Locust's `RequestStats.log_request`.
