@@ -3,7 +3,9 @@
 //! Spawning on the runtime from outside it wakes a parked worker: a syscall, and a worker that
 //! runs one job and parks again. The hub hands out completions in batches, and each greenlet it
 //! resumes submits its next request at once; so jobs queue here and go to tokio together when
-//! the batch ends (`flush`), one wakeup for the lot, and tokio spawns them on its own thread.
+//! the batch ends (`flush`): the first spawn wakes the worker, the rest find it awake. (Handing
+//! the batch to one task that spawned the jobs on the tokio thread measured worse: 10–20 % fewer
+//! requests per CPU-second, as a burst of local spawns overflows the worker's run queue.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,8 +44,7 @@ impl Intake {
         self.jobs.lock().push((job, slot));
     }
 
-    /// Hands every queued job to the runtime in one spawn; the jobs are spawned from a tokio
-    /// thread, which is cheaper than from outside and keeps the work off the Python thread.
+    /// Spawns every queued job that was not cancelled meanwhile.
     pub fn flush(&self, runtime: &tokio::runtime::Runtime) {
         let batch = {
             let mut jobs = self.jobs.lock();
@@ -52,17 +53,15 @@ impl Intake {
             }
             std::mem::take(&mut *jobs)
         };
-        runtime.spawn(async move {
-            for (job, slot) in batch {
-                let mut s = slot.lock();
-                if s.cancelled {
-                    // Dropping the job drops its reply, which answers "request cancelled".
-                    drop(s);
-                    drop(job);
-                } else {
-                    s.abort = Some(tokio::spawn(job).abort_handle());
-                }
+        for (job, slot) in batch {
+            let mut s = slot.lock();
+            if s.cancelled {
+                // Dropping the job drops its reply, which answers "request cancelled".
+                drop(s);
+                drop(job);
+            } else {
+                s.abort = Some(runtime.spawn(job).abort_handle());
             }
-        });
+        }
     }
 }
