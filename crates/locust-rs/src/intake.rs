@@ -65,3 +65,93 @@ impl Intake {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| unreachable!("runtime: {e}"))
+    }
+
+    /// A job that records that it ran, and a guard that records that it was dropped.
+    fn job(ran: Arc<AtomicBool>, dropped: Arc<AtomicBool>) -> Job {
+        struct Guard(Arc<AtomicBool>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let guard = Guard(dropped);
+        Box::pin(async move {
+            let _guard = guard;
+            ran.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        })
+    }
+
+    fn wait_for(flag: &AtomicBool) -> bool {
+        for _ in 0..200 {
+            if flag.load(Ordering::SeqCst) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn nothing_runs_before_a_flush() {
+        let rt = runtime();
+        let intake = Intake::default();
+        let (ran, dropped) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        intake.push(job(ran.clone(), dropped.clone()), SlotRef::default());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!ran.load(Ordering::SeqCst));
+        intake.flush(&rt);
+        assert!(wait_for(&ran));
+    }
+
+    #[test]
+    fn cancelled_before_the_flush_is_dropped_unrun() {
+        let rt = runtime();
+        let intake = Intake::default();
+        let (ran, dropped) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let slot = SlotRef::default();
+        intake.push(job(ran.clone(), dropped.clone()), slot.clone());
+        cancel(&slot);
+        intake.flush(&rt);
+        // Dropping the job is what makes its reply answer "request cancelled".
+        assert!(wait_for(&dropped));
+        assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn cancelled_after_the_flush_is_aborted() {
+        let rt = runtime();
+        let intake = Intake::default();
+        let (ran, dropped) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let slot = SlotRef::default();
+        intake.push(job(ran.clone(), dropped.clone()), slot.clone());
+        intake.flush(&rt);
+        assert!(wait_for(&ran));
+        assert!(!dropped.load(Ordering::SeqCst));
+        cancel(&slot);
+        assert!(wait_for(&dropped));
+    }
+}
