@@ -28,6 +28,9 @@ def wakeup_backend() -> str:
 def drain(max: int = 512) -> list[tuple[int, NativeResponse | NativeError | bytes | None]]:
     """Takes up to ``max`` finished jobs as (ticket id, value)."""
 
+def flush() -> None:
+    """Hands the jobs submitted since the last flush to tokio (the bridge calls it when the hub is about to wait)."""
+
 def _submit_panicking_task() -> Ticket:
     """For tests: a task that panics; its waiter receives NativeError(kind="internal"). Only in a build with the
     test-hooks cargo feature (make install FEATURES=test-hooks)."""
@@ -207,6 +210,16 @@ class StatsCore:
         **_kwargs: object,
     ) -> None:
         """The ``events.request`` listener: records the event once (entry, total, failure)."""
+    def record(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        response_length: int,
+        exception: object,
+        interval_ms: float,
+    ) -> None:
+        """What ``on_request`` does, called directly by a session when it is the only listener."""
     def log_request(self, method: str, name: str, response_time: float | None, content_length: int | None) -> None: ...
     def log_error(self, method: str, name: str, error: object) -> None: ...
     @property
