@@ -106,52 +106,54 @@ mod tests {
         false
     }
 
+    /// A runtime, an empty intake, and one job queued in it with its ticket's slot and its flags.
+    struct Case {
+        rt: tokio::runtime::Runtime,
+        intake: Intake,
+        slot: SlotRef,
+        ran: Arc<AtomicBool>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    fn queued() -> Case {
+        let case = Case {
+            rt: runtime(),
+            intake: Intake::default(),
+            slot: SlotRef::default(),
+            ran: Arc::new(AtomicBool::new(false)),
+            dropped: Arc::new(AtomicBool::new(false)),
+        };
+        let job = job(case.ran.clone(), case.dropped.clone());
+        case.intake.push(job, case.slot.clone());
+        case
+    }
+
     #[test]
     fn nothing_runs_before_a_flush() {
-        let rt = runtime();
-        let intake = Intake::default();
-        let (ran, dropped) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        intake.push(job(ran.clone(), dropped.clone()), SlotRef::default());
+        let c = queued();
         std::thread::sleep(Duration::from_millis(50));
-        assert!(!ran.load(Ordering::SeqCst));
-        intake.flush(&rt);
-        assert!(wait_for(&ran));
+        assert!(!c.ran.load(Ordering::SeqCst));
+        c.intake.flush(&c.rt);
+        assert!(wait_for(&c.ran));
     }
 
     #[test]
     fn cancelled_before_the_flush_is_dropped_unrun() {
-        let rt = runtime();
-        let intake = Intake::default();
-        let (ran, dropped) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let slot = SlotRef::default();
-        intake.push(job(ran.clone(), dropped.clone()), slot.clone());
-        cancel(&slot);
-        intake.flush(&rt);
+        let c = queued();
+        cancel(&c.slot);
+        c.intake.flush(&c.rt);
         // Dropping the job is what makes its reply answer "request cancelled".
-        assert!(wait_for(&dropped));
-        assert!(!ran.load(Ordering::SeqCst));
+        assert!(wait_for(&c.dropped));
+        assert!(!c.ran.load(Ordering::SeqCst));
     }
 
     #[test]
     fn cancelled_after_the_flush_is_aborted() {
-        let rt = runtime();
-        let intake = Intake::default();
-        let (ran, dropped) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let slot = SlotRef::default();
-        intake.push(job(ran.clone(), dropped.clone()), slot.clone());
-        intake.flush(&rt);
-        assert!(wait_for(&ran));
-        assert!(!dropped.load(Ordering::SeqCst));
-        cancel(&slot);
-        assert!(wait_for(&dropped));
+        let c = queued();
+        c.intake.flush(&c.rt);
+        assert!(wait_for(&c.ran));
+        assert!(!c.dropped.load(Ordering::SeqCst));
+        cancel(&c.slot);
+        assert!(wait_for(&c.dropped));
     }
 }
