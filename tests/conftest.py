@@ -54,7 +54,13 @@ KNOWN_DIFFERENCES = {
     "test_server_misbehaves[rs-None-POST-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
     "test_server_misbehaves[rs-4-GET-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
     "test_server_misbehaves[rs-4-POST-/garbage]": "HTTPParseError carries hyper's message, not llhttp's",
+    **{
+        f"test_user_timeouts_out_of_range[rs-{value}-{attr}]": "a timeout of 0 or NaN raises ValueError"
+        for value in ("0", "nan")
+        for attr in ("network_timeout", "connection_timeout")
+    },
     # HttpSession (tests/test_contract_httpsession.py)
+    "test_timeout_out_of_range[rs-nan]": "a timeout of NaN raises ValueError",
 }
 
 

@@ -832,6 +832,19 @@ def test_user_timeouts(contract):
     contract.check(scenario)
 
 
+@pytest.mark.parametrize("attr", ["network_timeout", "connection_timeout"])
+@pytest.mark.parametrize("value", [-1, 0, float("nan"), float("inf"), 1e20], ids=["-1", "0", "nan", "inf", "1e20"])
+def test_user_timeouts_out_of_range(contract, attr, value):
+    """Below zero is gevent's ValueError, raised by each request (not by the user's constructor, which would stop
+    Locust from spawning). Infinity and 1e20 are a long timeout, not a panic."""
+
+    def scenario(s, ctx):
+        user = ctx.user(**{attr: value})
+        return probe(lambda: ctx.observe(user.client.get(f"/echo?tag={ctx.tag}")))
+
+    contract.check(scenario)
+
+
 @pytest.mark.parametrize(
     "method, path, kwargs",
     [

@@ -436,6 +436,17 @@ def test_read_timeout(check, timeout):
     check(lambda s, ctx: ctx.observe(s.get("/slow?delay=2", timeout=timeout)))
 
 
+@pytest.mark.parametrize(
+    "timeout",
+    [0, -1, 0.0, (0, 5), (5, -1), (None, 0), True, "soon", (1, 2, 3), 1e20, float("inf"), float("nan")],
+    ids=["0", "-1", "0.0", "tuple-0", "tuple-neg", "tuple-none-0", "bool", "str", "triple", "1e20", "inf", "nan"],
+)
+def test_timeout_out_of_range(check, timeout):
+    """urllib3's ValueError, word for word, raised before anything is sent; 1e20 and infinity are a long
+    timeout."""
+    check(lambda s, ctx: ctx.observe(s.get("/echo", timeout=timeout)))
+
+
 def test_timeout_not_reached(check):
     check(lambda s, ctx: ctx.observe(s.get("/slow?delay=0.1", timeout=(5, 5))))
 

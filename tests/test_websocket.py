@@ -294,6 +294,47 @@ def test_handshake_timeout(make_user, ws_server):
     assert isinstance(e["exception"], WebSocketTimeout)
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [(0, "Timeout value out of range"), (-1, "Timeout value out of range"), (float("nan"), "Invalid value NaN")],
+)
+def test_timeouts_of_zero_below_zero_or_nan_raise_value_error(make_user, value, message):
+    """Before, each meant "wait forever"; now every place a timeout is given refuses it, and nothing is reported."""
+    user, events = make_user()
+    ws = user.connect("/echo")
+    ws.send("queued")  # a waiting message must not let a bad timeout through
+    assert ws.request("hello", timeout=5).text == "queued"
+    for call in (
+        lambda: ws.recv(timeout=value),
+        lambda: ws.request("x", timeout=value),
+        lambda: ws.request("x", reply=lambda m: True, timeout=value),
+        lambda: user.connect("/echo", timeout=value),
+        lambda: ws._native.wait(value),
+        lambda: locust_rs._native.ws_connect("ws://127.0.0.1:1/", None, None, value),
+    ):
+        before = len(events)
+        with pytest.raises(ValueError, match=message):
+            call()
+        assert len(events) == before
+    ws.timeout = value
+    with pytest.raises(ValueError, match=message):
+        ws.recv()
+    user.ws_timeout = value
+    with pytest.raises(ValueError, match=message):
+        user.connect("/echo")
+    _settle()
+
+
+def test_huge_timeouts_are_long_waits_not_panics(make_user):
+    user, events = make_user(ws_connect_timeout=1e20, ws_timeout=float("inf"))
+    ws = user.connect("/echo")
+    assert ws.request("a", timeout=1e20).text == "a"
+    ws.send("b")
+    assert ws.recv(timeout=1e300) == "b"
+    assert ws.request("c").text == "c"
+    _settle()
+
+
 def test_kill_during_recv_leaves_nothing_pending_and_loses_no_message(make_user):
     user, events = make_user()
     ws = user.connect("/echo")

@@ -20,7 +20,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies, prepend_scheme_if_needed, select_proxy
 from urllib3.connection import _get_default_user_agent
 from urllib3.exceptions import ProxySchemeUnknown
-from urllib3.util import parse_url
+from urllib3.util import Timeout, parse_url
 
 from locust_rs import _bridge, _native
 from locust_rs._errors.requests import body_exception, to_requests_exception
@@ -243,17 +243,21 @@ class _Resender:
 
 
 def _timeouts(timeout) -> tuple | None:
+    """(connect, read) seconds, checked by urllib3's ``Timeout`` as requests' adapter checks them: the same
+    ``ValueError``, with the same words, for a boolean, a non-number, zero or less."""
     if timeout is None:
         return None
     if isinstance(timeout, tuple):
         try:
             connect, read = timeout
+            Timeout(connect=connect, read=read)
         except ValueError:
             raise ValueError(
                 f"Invalid timeout {timeout}. Pass a (connect, read) timeout tuple, or a single float to set both "
                 "timeouts to the same value."
             ) from None
         return (connect, read)
+    Timeout(connect=timeout, read=timeout)
     return (timeout, timeout)
 
 

@@ -113,6 +113,14 @@ def _matcher(spec) -> Callable[[Message], bool] | None:
     raise TypeError(f"expected a predicate, a message type or a collection of types, not {spec!r}")
 
 
+def _checked(timeout: float | None) -> float | None:
+    """A timeout as given, or ``ValueError`` for zero, below zero and NaN, in the words of Python's sockets (and of
+    the engine, which refuses them too): taken as "wait forever" they would hide the mistake."""
+    if timeout is not None and not timeout > 0:
+        raise ValueError("Invalid value NaN (not a number)" if timeout != timeout else "Timeout value out of range")
+    return timeout
+
+
 def _encode(message) -> Message:
     if isinstance(message, str | bytes):
         return message
@@ -263,7 +271,7 @@ class WebSocket:
     # -- receiving ----------------------------------------------------------------------------------------------
 
     def _timeout(self, timeout) -> float | None:
-        return self.timeout if timeout is _DEFAULT else timeout
+        return _checked(self.timeout if timeout is _DEFAULT else timeout)
 
     def _next(self, timeout: float | None) -> tuple[Message, int, int]:
         """The next message as (message, arrival stamp, length); raises the connection's error."""
@@ -284,12 +292,13 @@ class WebSocket:
         :param timeout: seconds to wait (default: the connection's ``timeout``; None waits forever). On a timeout,
             a close or another failure, a ``WSRECV`` failure is reported and a :py:class:`WebSocketError` raised.
         """
+        timeout = self._timeout(timeout)
         if self._backlog:
             return self._backlog.popleft()[0]
         self._check_no_receiver()
         started = _native.ws_clock_ns()
         try:
-            return self._next(self._timeout(timeout))[0]
+            return self._next(timeout)[0]
         except WebSocketError as e:
             self._report_failure("WSRECV", (_native.ws_clock_ns() - started) / 1e6, e)
             raise
@@ -325,6 +334,7 @@ class WebSocket:
             :py:class:`WebSocketError` raised.
         """
         name = name or self.name
+        timeout = self._timeout(timeout)
         data = message if type(message) is str else _encode(message)
         start_time = time.time()
         if reply is None and until is None and self._receiver is None and not self._backlog:
@@ -333,7 +343,7 @@ class WebSocket:
             if sent_at is None:
                 self._raise_over("WSRT", 0.0, name=name)
             try:
-                msg, at, length = self._next(self.timeout if timeout is _DEFAULT else timeout)
+                msg, at, length = self._next(timeout)
             except WebSocketError as e:
                 self._fire("WSRT", name, (_native.ws_clock_ns() - sent_at) / 1e6, 0, None, e, start_time, context)
                 raise
@@ -347,9 +357,9 @@ class WebSocket:
             self._raise_over("WSRT", 0.0, name=name)
         try:
             if self._receiver is not None:
-                self._await_routed(collector, self._timeout(timeout))
+                self._await_routed(collector, timeout)
             else:
-                self._collect(collector, self._timeout(timeout))
+                self._collect(collector, timeout)
         except WebSocketError as e:
             self._fire("WSRT", name, (_native.ws_clock_ns() - sent_at) / 1e6, 0, None, e, start_time, context)
             raise
@@ -588,6 +598,7 @@ class WebSocketMixin:
         user_context = self.context() if hasattr(self, "context") else {}  # type: ignore[attr-defined]
         if context:
             user_context = {**user_context, **context}
+        _checked(self.ws_timeout)
         start_time = time.time()
         ticket = _native.ws_connect(
             url,

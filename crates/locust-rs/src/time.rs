@@ -4,11 +4,25 @@
 use std::future::Future;
 use std::time::Duration;
 
-/// A timeout in seconds: `None`, zero, negative, NaN and infinity mean none; a value too large for
-/// a `Duration` is as good as none.
-pub fn timeout(secs: Option<f64>) -> Option<Duration> {
-    secs.filter(|s| s.is_finite() && *s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+use crate::errors::{Error, ErrorKind};
+
+/// A timeout in seconds. `None` means none, and so do infinity and a value too large for a
+/// `Duration`, as they do for Python's sockets. Zero, a negative value and NaN are refused, with
+/// the words gevent's and CPython's sockets raise them in: quietly waiting forever instead would
+/// hide the mistake.
+pub fn timeout(secs: Option<f64>) -> Result<Option<Duration>, Error> {
+    match secs {
+        None => Ok(None),
+        Some(s) if s.is_nan() => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "Invalid value NaN (not a number)",
+        )),
+        Some(s) if s <= 0.0 => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "Timeout value out of range",
+        )),
+        Some(s) => Ok(Duration::try_from_secs_f64(s).ok()),
+    }
 }
 
 /// Runs `fut` for at most `limit` (no limit: `None`); `Err(())` when the time ran out.
@@ -27,17 +41,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn absurd_values_mean_no_timeout_instead_of_a_panic() {
-        for secs in [
-            None,
-            Some(0.0),
-            Some(-1.0),
-            Some(f64::NAN),
-            Some(f64::INFINITY),
-            Some(1e20),
-        ] {
-            assert_eq!(timeout(secs), None, "{secs:?}");
+    fn huge_values_mean_no_timeout_instead_of_a_panic() {
+        for secs in [None, Some(f64::INFINITY), Some(1e20), Some(f64::MAX)] {
+            assert_eq!(timeout(secs).unwrap(), None, "{secs:?}");
         }
-        assert_eq!(timeout(Some(1.5)), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            timeout(Some(1.5)).unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(timeout(Some(1e-12)).unwrap(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn zero_negative_and_nan_are_refused() {
+        for secs in [0.0, -0.0, -1.0, f64::NEG_INFINITY, f64::NAN] {
+            let e = timeout(Some(secs)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{secs:?}");
+        }
+        assert_eq!(
+            timeout(Some(f64::NAN)).unwrap_err().message,
+            "Invalid value NaN (not a number)"
+        );
+        assert_eq!(
+            timeout(Some(0.0)).unwrap_err().message,
+            "Timeout value out of range"
+        );
     }
 }

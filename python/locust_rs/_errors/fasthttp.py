@@ -37,7 +37,7 @@ MAPPED = frozenset(
 )
 # proxy_host/proxy_port are no URL (invalid_proxy), geventhttpclient has no SOCKS, and the WebSocket kinds come only
 # from WebSocket connections; should one appear, it is reported as a RuntimeError.
-NOT_RAISED = frozenset({"invalid_proxy", "socks", "ws_handshake", "ws_closed", "message_too_big"})
+NOT_RAISED = frozenset({"invalid_proxy", "socks", "ws_handshake", "ws_closed", "message_too_big", "invalid_argument"})
 
 
 def _os_error(cls, err, default_errno):

@@ -42,7 +42,7 @@ MAPPED = frozenset(
     }
 )
 # The WebSocket kinds come only from WebSocket connections; should one appear, it is a RequestException.
-NOT_RAISED = frozenset({"ws_handshake", "ws_closed", "message_too_big"})
+NOT_RAISED = frozenset({"ws_handshake", "ws_closed", "message_too_big", "invalid_argument"})
 
 
 class _PoolName:

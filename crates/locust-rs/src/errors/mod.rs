@@ -66,6 +66,9 @@ error_kinds! {
     WsClosed => "ws_closed",
     /// A WebSocket message over the connection's `max_message_size`.
     MessageTooBig => "message_too_big",
+    /// An argument out of range (a timeout of 0, below 0 or NaN): raised as `ValueError` by the
+    /// call that was given it, never a failed request.
+    InvalidArgument => "invalid_argument",
 }
 
 impl ErrorKind {

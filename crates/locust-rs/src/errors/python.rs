@@ -65,9 +65,10 @@ impl<T: IntoPyValue> IntoPyValue for Result<T, Error> {
 /// The exception a call raises when it fails before submitting anything.
 pub fn to_pyerr(e: Error) -> PyErr {
     match e.kind {
-        ErrorKind::InvalidUrl | ErrorKind::UnsupportedScheme | ErrorKind::InvalidProxy => {
-            PyValueError::new_err(e.message)
-        }
+        ErrorKind::InvalidUrl
+        | ErrorKind::UnsupportedScheme
+        | ErrorKind::InvalidProxy
+        | ErrorKind::InvalidArgument => PyValueError::new_err(e.message),
         _ => match e.errno {
             Some(errno) => PyOSError::new_err((errno, e.message)),
             None => PyRuntimeError::new_err(e.to_string()),

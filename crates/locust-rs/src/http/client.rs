@@ -31,12 +31,20 @@ use crate::time::with_timeout;
 pub const USER_AGENT: &str = concat!("locust-rs/", env!("CARGO_PKG_VERSION"));
 
 struct Config {
-    network_timeout: Option<Duration>,
+    /// The client's timeouts, or why one was refused. A refusal is raised by every request, as
+    /// Locust's FastHttpSession raises a bad timeout from its requests, not from the user's
+    /// constructor (where it would stop Locust from spawning any user).
+    timeouts: Result<Timeouts, Error>,
     max_redirects: u32,
     max_retries: u32,
-    connect_timeout: Option<Duration>,
     route: Arc<Route>,
     default_headers: HeaderMap,
+}
+
+#[derive(Clone, Copy)]
+struct Timeouts {
+    read: Option<Duration>,
+    connect: Option<Duration>,
 }
 
 struct Shared {
@@ -178,11 +186,16 @@ impl Client {
             Some(p) => p,
             None => Py::new(py, ConnectionPool::new(concurrency))?,
         };
+        let timeouts = crate::time::timeout(network_timeout).and_then(|read| {
+            Ok(Timeouts {
+                read,
+                connect: crate::time::timeout(connection_timeout)?,
+            })
+        });
         let cfg = Config {
-            network_timeout: crate::time::timeout(network_timeout),
+            timeouts,
             max_redirects,
             max_retries,
-            connect_timeout: crate::time::timeout(connection_timeout),
             route: Arc::new(Route {
                 tls: TlsKey {
                     verify: match ca_bundle {
@@ -246,13 +259,15 @@ impl Client {
     ) -> PyResult<Ticket> {
         let cfg = &self.shared.cfg;
         let max_redirects = max_redirects.unwrap_or(cfg.max_redirects);
-        let read_timeout = match timeout {
-            Some((_, read)) => crate::time::timeout(read),
-            None => cfg.network_timeout,
-        };
-        let connect_timeout = match timeout {
-            Some((c, _)) => crate::time::timeout(c),
-            None => cfg.connect_timeout,
+        let Timeouts {
+            read: read_timeout,
+            connect: connect_timeout,
+        } = match timeout {
+            Some((connect, read)) => Timeouts {
+                connect: crate::time::timeout(connect).map_err(to_pyerr)?,
+                read: crate::time::timeout(read).map_err(to_pyerr)?,
+            },
+            None => cfg.timeouts.clone().map_err(to_pyerr)?,
         };
         let route = if insecure.is_some() || ca_bundle.is_some() || client_cert.is_some() {
             let verify = match (insecure, ca_bundle) {

@@ -28,7 +28,7 @@ use super::connect::{self, closed, from_ws, Opened, Socket, Spec};
 use super::{stamp, COUNTERS};
 use crate::bridge::{self, Ticket};
 use crate::completion::IntoPyValue;
-use crate::errors::python::NativeError;
+use crate::errors::python::{to_pyerr, NativeError};
 use crate::errors::{Error, ErrorKind};
 use crate::time::with_timeout;
 
@@ -339,7 +339,7 @@ pub fn ws_connect(
         url,
         headers: headers.unwrap_or_default(),
         subprotocols: subprotocols.unwrap_or_default(),
-        timeout: crate::time::timeout(timeout),
+        timeout: crate::time::timeout(timeout).map_err(to_pyerr)?,
         insecure,
         max_message_size: max_message_size.filter(|n| *n > 0),
     };
@@ -422,11 +422,11 @@ impl WsConnection {
     /// is over, or with a timeout error. Takes nothing: cancelling it loses no message.
     #[pyo3(signature = (timeout = None))]
     fn wait(&self, timeout: Option<f64>) -> PyResult<Ticket> {
+        let limit = crate::time::timeout(timeout).map_err(to_pyerr)?;
         if let Some(e) = self.foreign() {
             return bridge::submit(async move { Err::<Ready, _>(e) });
         }
         let shared = self.shared.clone();
-        let limit = crate::time::timeout(timeout);
         bridge::submit(async move {
             let ready = async {
                 loop {
