@@ -44,6 +44,8 @@ Routes (any verb unless noted):
 * ``/text?charset=...&ctype=...``: ``héllo wörld`` encoded in charset (UTF-8 by default); content type ``ctype``
   (default ``text/plain``) with ``; charset=...`` added only when the charset was given.
 * ``/bytes/<n>``: n deterministic pseudo-random bytes, application/octet-stream.
+* ``/endless``: a chunked body of 64 KiB chunks that only ends when the client goes away (or after 30 s).
+* ``/gzip-bomb/<mib>``: a gzip body (about 1 KiB per MiB) that decodes to that many MiB of zeros (at most 256).
 * ``/response-headers?Name=value...``: 200 with those response headers (repeated names are sent repeatedly).
 * ``/empty``: 200 with ``Content-Length: 0`` and no content type.
 * ``/peer``: JSON ``{"client_cert": CN}``, the common name of the client certificate (null without one; with
@@ -87,6 +89,8 @@ MAX_REQUEST_BODY = 16 * 1024 * 1024
 MAX_REDIRECTS_SERVED = 100
 MAX_STREAM_LINES = 10_000
 MAX_BYTES = 10 * 1024 * 1024
+ENDLESS_CHUNK = 64 * 1024
+ENDLESS_SECONDS = 30
 
 TEXT_SAMPLE = "héllo wörld"
 
@@ -430,6 +434,27 @@ class Handler(BaseHTTPRequestHandler):
         n = min(int(n), MAX_BYTES)
         self._send(200, random.Random(n).randbytes(n), ctype="application/octet-stream")
 
+    def r_endless(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"%x\r\n%s\r\n" % (ENDLESS_CHUNK, b"x" * ENDLESS_CHUNK)
+        deadline = time.monotonic() + ENDLESS_SECONDS
+        try:
+            while time.monotonic() < deadline:
+                self.wfile.write(chunk)
+        except OSError:
+            pass  # the client gave up: the point of the route
+        raise _Close()
+
+    def r_gzip_bomb(self, mib):
+        mib = min(int(mib), 256)
+        c = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        zeros = bytes(1 << 20)
+        body = b"".join(c.compress(zeros) for _ in range(mib)) + c.flush()
+        self._send(200, body, [("Content-Encoding", "gzip")], ctype="application/octet-stream")
+
     def r_response_headers(self):
         self._json(200, {"headers": [list(kv) for kv in self.query]}, list(self.query))
 
@@ -469,6 +494,8 @@ ROUTES = [
     (re.compile(r"/json"), Handler.r_json),
     (re.compile(r"/text"), Handler.r_text),
     (re.compile(r"/bytes/(\d+)"), Handler.r_bytes),
+    (re.compile(r"/endless"), Handler.r_endless),
+    (re.compile(r"/gzip-bomb/(\d+)"), Handler.r_gzip_bomb),
     (re.compile(r"/response-headers"), Handler.r_response_headers),
     (re.compile(r"/empty"), Handler.r_empty),
     (re.compile(r"/peer"), Handler.r_peer),

@@ -14,6 +14,7 @@ from locust_rs._native import __version__, configure
 # Public names and the module that defines each. They load on first access, so that a notebook can use
 # `locust_rs.results` without importing locust, whose gevent monkey-patching hangs a Jupyter kernel.
 _LAZY = {
+    "BodyTooLarge": "locust_rs._errors",
     "ConnectionPool": "locust_rs.fasthttp",
     "ErrorResponse": "locust_rs.fasthttp",
     "FastHttpSession": "locust_rs.fasthttp",
@@ -39,6 +40,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from locust_rs._errors import BodyTooLarge
     from locust_rs.clients import HttpSession, HttpUser
     from locust_rs.fasthttp import (
         ConnectionPool,
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BodyTooLarge",
     "ConnectionPool",
     "ErrorResponse",
     "FastHttpSession",

@@ -69,6 +69,7 @@ class Client:
         http2_prior_knowledge: bool = False,
         ca_bundle: str | None = None,
         client_cert: tuple[str, str | None] | None = None,
+        max_body_size: int | None = None,
     ) -> Client: ...
     @property
     def pool(self) -> ConnectionPool: ...

@@ -30,6 +30,49 @@ from locust_rs import _native
 
 absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
 
+MAX_BODY_SIZE = 256 * 1024 * 1024
+"""The default ``max_body_size``: the most bytes of one response body a session holds in memory."""
+
+_SIZE = re.compile(r"\s*(\d+)\s*(?:([kmg])(i?b)?|b)?\s*", re.IGNORECASE)
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from an int or a string such as ``"1048576"``, ``"512k"``, ``"256MiB"`` or ``"1GB"`` (the units are
+    powers of 1024, as for memory)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"max_body_size must be 0 (no limit) or more bytes, not {value}")
+        return value
+    m = _SIZE.fullmatch(str(value))
+    if m is None:
+        raise ValueError(f"max_body_size: {value!r} is not a size (bytes, or a number with k, M or G: 256MiB)")
+    unit = (m.group(2) or "").lower()
+    return int(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit]
+
+
+def body_limit(value, user) -> int | None:
+    """The body limit of a session in bytes (None: none). ``value`` is the session's or its user's ``max_body_size``;
+    if it is None, the run's ``--max-body-size``, else :py:data:`MAX_BODY_SIZE`. 0 turns the limit off."""
+    if value is None:
+        options = getattr(getattr(user, "environment", None), "parsed_options", None)
+        value = getattr(options, "max_body_size", None)
+    limit = parse_size(MAX_BODY_SIZE if value is None else value)
+    return limit or None
+
+
+def add_options(parser) -> None:
+    """The sessions' command-line option, ``--max-body-size``."""
+    parser.add_argument(
+        "--max-body-size",
+        default=None,
+        metavar="SIZE",
+        env_var="LOCUST_RS_MAX_BODY_SIZE",
+        help="The most bytes of a response body a locust-rs user holds in memory; a larger body fails the request "
+        "(bytes, or 512k, 256MiB, 1G; 0: no limit; default 256MiB). A user class's max_body_size attribute wins. "
+        "Bodies read with stream=True are not limited.",
+    )
+
+
 _StatsCore = _native.StatsCore
 # What Locust's EventHook.fire lets a listener raise through to the task.
 _FLOW_CONTROL = (StopUser, StopTest, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)

@@ -46,6 +46,7 @@ from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locu
     CookieJarView,
     SessionCommon,
     absolute_http_url_regexp,
+    body_limit,
     fire_request,
     shared_pool,
     split_credentials,
@@ -114,6 +115,8 @@ class HttpSession(SessionCommon, requests.Session):
 
     :param pool_manager: share connections between sessions: a :py:class:`locust_rs.ConnectionPool`, or a urllib3
         ``PoolManager`` (each one maps to one native pool).
+    :param max_body_size: locust-rs only: the most bytes of a response body held in memory (see
+        ``HttpUser.max_body_size``).
     """
 
     def __init__(self, base_url, request_event, user, *args, pool_manager=None, **kwargs) -> None:
@@ -144,6 +147,7 @@ class HttpSession(SessionCommon, requests.Session):
             headers=dict(self._headers),
             pool=_native_pool(pool_manager),
             concurrency=_UNLIMITED,
+            max_body_size=body_limit(kwargs.get("max_body_size"), user),
         )
         self._owns_pool = pool_manager is None
         self._headers_version = (self._headers, 0)
@@ -339,6 +343,11 @@ class HttpUser(User, RestMixin[RestResponseContextManager]):
     """Connections shared by every instance: a :py:class:`locust_rs.ConnectionPool` or a urllib3 ``PoolManager``.
     If not given, each user has its own connections."""
 
+    max_body_size: int | str | None = None
+    """locust-rs only: the most bytes of one response body held in memory (decoded); a larger body fails the request
+    with :py:class:`locust_rs.BodyTooLarge`. None: the run's ``--max-body-size`` (default 256 MiB); 0: no limit.
+    ``stream=True`` bodies are not limited."""
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.host is None:
@@ -351,5 +360,6 @@ class HttpUser(User, RestMixin[RestResponseContextManager]):
             request_event=self.environment.events.request,
             user=self,
             pool_manager=self.pool_manager,
+            max_body_size=self.max_body_size,
         )
         self.client.trust_env = False

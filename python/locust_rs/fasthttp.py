@@ -39,6 +39,7 @@ from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locu
     CookieJarView,
     SessionCommon,
     absolute_http_url_regexp,
+    body_limit,
     fire_request,
     shared_pool,
     split_credentials,
@@ -434,6 +435,7 @@ class FastHttpSession(SessionCommon):
             http2_prior_knowledge=bool(kwargs.get("http2_prior_knowledge", False)),
             ca_bundle=ca_bundle,
             client_cert=client_cert,
+            max_body_size=body_limit(kwargs.get("max_body_size"), user),
         )
         self.cookiejar = CookieJarView(self._client)
         self._co_interval = _metrics.session_interval(user)
@@ -667,6 +669,11 @@ class FastHttpUser(User, RestMixin[RestResponseContextManager]):
     """locust-rs only: speak HTTP/2 without TLS (h2c) to ``http://`` hosts. Over TLS, HTTP/2 is
     chosen by ALPN whatever this says."""
 
+    max_body_size: int | str | None = None
+    """locust-rs only: the most bytes of one response body held in memory (decoded); a larger body fails the request
+    with :py:class:`locust_rs.BodyTooLarge`. None: the run's ``--max-body-size`` (default 256 MiB); 0: no limit.
+    ``stream=True`` bodies are not limited."""
+
     abstract = True
     """Dont register this as a User class that can be run by itself"""
 
@@ -695,4 +702,5 @@ class FastHttpUser(User, RestMixin[RestResponseContextManager]):
             proxy_host=self.proxy_host,
             proxy_port=self.proxy_port,
             http2_prior_knowledge=self.http2_prior_knowledge,
+            max_body_size=self.max_body_size,
         )

@@ -16,7 +16,7 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from locust_rs import _wait, distributed, metrics, stats, thresholds
+from locust_rs import _sessions, _wait, distributed, metrics, stats, thresholds
 
 logger = logging.getLogger(__name__)
 # The run's environment, for `quit` (whose listeners get only the exit code).
@@ -60,6 +60,7 @@ distributed.install()
 
 @events.init_command_line_parser.add_listener
 def _add_options(parser) -> None:
+    _sessions.add_options(parser)
     stats.add_options(parser)
     metrics.add_options(parser)
     thresholds.add_options(parser)

@@ -9,6 +9,14 @@ kind of ``_native.ERROR_KINDS`` is in neither.
 
 from __future__ import annotations
 
+from requests.exceptions import RequestException
+
 from locust_rs import _native
 
 KINDS: frozenset[str] = frozenset(_native.ERROR_KINDS)
+
+
+class BodyTooLarge(RequestException):
+    """A response body over the session's ``max_body_size`` (``--max-body-size``): the request failed, and the body
+    read so far was dropped. A ``requests.RequestException``, so also an ``OSError``, as the other transport errors
+    of both clients are."""

@@ -12,6 +12,8 @@ from geventhttpclient.response import HTTPConnectionClosed
 from geventhttpclient.useragent import ConnectionError as GhcConnectionError
 from geventhttpclient.useragent import RetriesExceeded
 
+from locust_rs._errors import BodyTooLarge
+
 # geventhttpclient retries these for idempotent methods and then reports RetriesExceeded.
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 
@@ -33,6 +35,7 @@ MAPPED = frozenset(
         "io",
         "protocol",
         "internal",
+        "body_too_large",
     }
 )
 # proxy_host/proxy_port are no URL (invalid_proxy), geventhttpclient has no SOCKS, and the WebSocket kinds come only
@@ -73,6 +76,8 @@ def to_exception(err, url: str, method: str, max_retries: int) -> BaseException:
         exc = OSError(err.errno, err.message)
     elif kind == "protocol":
         exc = HTTPParseError(err.message)
+    elif kind == "body_too_large":
+        exc = BodyTooLarge(err.message)
     elif kind == "proxy":
         exc = GhcConnectionError(url, err.message)
     else:

@@ -19,6 +19,8 @@ from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util import parse_url
 
+from locust_rs._errors import BodyTooLarge
+
 MAPPED = frozenset(
     {
         "proxy",
@@ -39,6 +41,7 @@ MAPPED = frozenset(
         "unsupported_scheme",
         "decode",
         "internal",
+        "body_too_large",
     }
 )
 # The WebSocket kinds come only from WebSocket connections; should one appear, it is a RequestException.
@@ -185,6 +188,8 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
     """The exception requests would raise for a request that got no response. ``timeouts`` = (connect, read);
     ``proxy``: the proxy URL the request went to, if any."""
     kind = err.kind
+    if kind == "body_too_large":
+        return BodyTooLarge(err.message, request=request)
     if kind in ("proxy", "proxy_timeout"):
         return _proxy_error(err, url, proxy, request, timeouts)
     if kind == "socks":

@@ -28,7 +28,16 @@ MAPPED = frozenset(
 # A WebSocket connection goes through no proxy, and its body is no HTTP body (no decoding, no redirects); should
 # one of these appear, it is a WebSocketConnectionError.
 NOT_RAISED = frozenset(
-    {"proxy", "proxy_timeout", "invalid_proxy", "socks", "decode", "too_many_redirects", "invalid_argument"}
+    {
+        "proxy",
+        "proxy_timeout",
+        "invalid_proxy",
+        "socks",
+        "decode",
+        "too_many_redirects",
+        "invalid_argument",
+        "body_too_large",
+    }
 )
 
 

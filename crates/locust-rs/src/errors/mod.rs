@@ -66,6 +66,8 @@ error_kinds! {
     WsClosed => "ws_closed",
     /// A WebSocket message over the connection's `max_message_size`.
     MessageTooBig => "message_too_big",
+    /// A response body over the client's `max_body_size`, read or decoded.
+    BodyTooLarge => "body_too_large",
     /// An argument out of range (a timeout of 0, below 0 or NaN): raised as `ValueError` by the
     /// call that was given it, never a failed request.
     InvalidArgument => "invalid_argument",
@@ -107,6 +109,16 @@ impl Error {
 
     pub fn timeout() -> Self {
         Error::new(ErrorKind::Timeout, "timed out")
+    }
+
+    pub fn body_too_large(limit: usize) -> Self {
+        Error::new(
+            ErrorKind::BodyTooLarge,
+            format!(
+                "response body over max_body_size ({limit} bytes); raise it (--max-body-size) or read \
+                 the body with stream=True"
+            ),
+        )
     }
 
     /// Sorts an OS error the way Python's socket module would name it.

@@ -37,6 +37,9 @@ struct Config {
     timeouts: Result<Timeouts, Error>,
     max_redirects: u32,
     max_retries: u32,
+    /// The most bytes of a response body held in memory, decoded or not (None: no limit). A
+    /// streamed body is not held, so not limited.
+    max_body_size: Option<usize>,
     route: Arc<Route>,
     default_headers: HeaderMap,
 }
@@ -153,6 +156,7 @@ impl Client {
         *, network_timeout = None, connection_timeout = None, max_redirects = 30, max_retries = 0,
         insecure = true, headers = None, proxy_host = None, proxy_port = None, pool = None,
         concurrency = 10, http2_prior_knowledge = false, ca_bundle = None, client_cert = None,
+        max_body_size = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -170,6 +174,7 @@ impl Client {
         http2_prior_knowledge: bool,
         ca_bundle: Option<String>,
         client_cert: Option<(String, Option<String>)>,
+        max_body_size: Option<usize>,
     ) -> PyResult<Self> {
         let mut default_headers = HeaderMap::new();
         default_headers.insert(
@@ -196,6 +201,7 @@ impl Client {
             timeouts,
             max_redirects,
             max_retries,
+            max_body_size,
             route: Arc::new(Route {
                 tls: TlsKey {
                     verify: match ca_bundle {
@@ -427,6 +433,7 @@ async fn execute(
     mut spec: Spec,
 ) -> Result<HttpOutcome, Error> {
     let start = Instant::now();
+    let limit = shared.cfg.max_body_size;
     let permit = pool
         .limit
         .clone()
@@ -464,11 +471,16 @@ async fn execute(
             let (parts, body) = resp.into_parts();
             // Reading the redirect's body frees its connection for the next hop; requests keeps
             // it as the history response's content.
-            let (raw, read_error) = read_body(body, spec.read_timeout).await;
-            if read_error.is_none() {
-                pool.checkin(&origin, sender);
+            let (raw, read_error) = read_body(body, spec.read_timeout, limit).await;
+            match read_error {
+                Some(e) if e.kind == ErrorKind::BodyTooLarge => return Err(e),
+                Some(_) => {}
+                None => pool.checkin(&origin, sender),
             }
-            let hop_body = decode::decode(&parts.headers, raw).unwrap_or_default();
+            let hop_body = match decode::decode(&parts.headers, raw, limit) {
+                Err(e) if e.kind == ErrorKind::BodyTooLarge => return Err(e),
+                decoded => decoded.unwrap_or_default(),
+            };
             let next = spec.url.join(&location).map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidUrl,
@@ -514,14 +526,14 @@ async fn execute(
             });
         }
         let (parts, body) = resp.into_parts();
-        let (raw, read_error) = read_body(body, spec.read_timeout).await;
+        let (raw, read_error) = read_body(body, spec.read_timeout, limit).await;
         let response_time = start.elapsed().as_secs_f64() * 1000.0;
         if read_error.is_none() {
             pool.checkin(&origin, sender);
         }
         let (body, body_error) = match read_error {
             Some(e) => (raw, Some(e)),
-            None => match decode::decode(&parts.headers, raw) {
+            None => match decode::decode(&parts.headers, raw, limit) {
                 Ok(b) => (b, None),
                 Err(e) => (Bytes::new(), Some(e)),
             },
@@ -733,9 +745,21 @@ async fn send_once(
 
 /// Reads a whole body, with the network timeout applied to each wait for data. On failure
 /// returns what arrived so far together with the error.
-pub async fn read_body(mut body: Incoming, timeout: Option<Duration>) -> (Bytes, Option<Error>) {
+/// Reads a whole body within `timeout` per frame. Over `limit` bytes it stops and drops what it
+/// read: a body that never ends must fail, not fill the memory. A Content-Length over the limit
+/// fails before anything is read.
+pub async fn read_body(
+    mut body: Incoming,
+    timeout: Option<Duration>,
+    limit: Option<usize>,
+) -> (Bytes, Option<Error>) {
+    let limit = limit.unwrap_or(usize::MAX);
+    if hyper::body::Body::size_hint(&body).lower() > limit as u64 {
+        return (Bytes::new(), Some(Error::body_too_large(limit)));
+    }
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
+    let mut len = 0usize;
     loop {
         let frame = match with_timeout(timeout, body.frame()).await {
             Err(()) => return (join(first, rest), Some(Error::timeout())),
@@ -746,6 +770,10 @@ pub async fn read_body(mut body: Incoming, timeout: Option<Duration>) -> (Bytes,
         let Ok(data) = frame.into_data() else {
             continue;
         };
+        len = len.saturating_add(data.len());
+        if len > limit {
+            return (Bytes::new(), Some(Error::body_too_large(limit)));
+        }
         match (&mut first, &mut rest) {
             (None, _) => first = Some(data),
             (Some(f), None) => {
