@@ -43,7 +43,8 @@ Routes (any verb unless noted):
 * ``/json?...``: 200, application/json, ``{"hello": "world", "query": {...}}``.
 * ``/text?charset=...&ctype=...``: ``héllo wörld`` encoded in charset (UTF-8 by default); content type ``ctype``
   (default ``text/plain``) with ``; charset=...`` added only when the charset was given.
-* ``/bytes/<n>``: n deterministic pseudo-random bytes, application/octet-stream.
+* ``/bytes/<n>[?status=S]``: n (at most 64 MiB) deterministic pseudo-random bytes, application/octet-stream,
+  status S (200).
 * ``/endless``: a chunked body of 64 KiB chunks that only ends when the client goes away (or after 30 s).
 * ``/gzip-bomb/<mib>``: a gzip body (about 1 KiB per MiB) that decodes to that many MiB of zeros (at most 256).
 * ``/response-headers?Name=value...``: 200 with those response headers (repeated names are sent repeatedly).
@@ -88,7 +89,7 @@ MAX_NEVER_HOLD = 60.0
 MAX_REQUEST_BODY = 16 * 1024 * 1024
 MAX_REDIRECTS_SERVED = 100
 MAX_STREAM_LINES = 10_000
-MAX_BYTES = 10 * 1024 * 1024
+MAX_BYTES = 64 * 1024 * 1024
 ENDLESS_CHUNK = 64 * 1024
 ENDLESS_SECONDS = 30
 
@@ -432,7 +433,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def r_bytes(self, n):
         n = min(int(n), MAX_BYTES)
-        self._send(200, random.Random(n).randbytes(n), ctype="application/octet-stream")
+        status = int(dict(self.query).get("status", 200))
+        self._send(status, random.Random(n).randbytes(n), ctype="application/octet-stream")
 
     def r_endless(self):
         self.send_response(200)

@@ -832,6 +832,25 @@ def test_user_timeouts(contract):
     contract.check(scenario)
 
 
+HEADER_CASES = {
+    "latin1": {"X-A": "café"},
+    "not-latin1": {"X-A": "a€b"},
+    "bytes": {"X-A": b"caf\xc3\xa9"},
+    "int": {"X-A": 5},
+    "newline-value": {"X-A": "a\nb"},
+    "crlf-name": {"X\r\nB": "x"},
+    "empty-name": {"": "x"},
+    "space-name": {"X A": "v"},
+}
+
+
+@pytest.mark.parametrize("headers", HEADER_CASES.values(), ids=HEADER_CASES.keys())
+def test_headers_sent_or_refused(contract, headers):
+    """geventhttpclient sends a str value in latin-1 and raises ValueError, out of the request, for a value latin-1
+    cannot encode and for an invalid name or value."""
+    contract.check(lambda s, ctx: probe(lambda: ctx.observe(s.get("/echo", headers=headers))))
+
+
 @pytest.mark.parametrize("attr", ["network_timeout", "connection_timeout"])
 @pytest.mark.parametrize("value", [-1, 0, float("nan"), float("inf"), 1e20], ids=["-1", "0", "nan", "inf", "1e20"])
 def test_user_timeouts_out_of_range(contract, attr, value):

@@ -447,6 +447,25 @@ def test_timeout_out_of_range(check, timeout):
     check(lambda s, ctx: ctx.observe(s.get("/echo", timeout=timeout)))
 
 
+HEADER_CASES = {
+    "latin1": {"X-A": "café"},
+    "not-latin1": {"X-A": "a€b"},
+    "bytes": {"X-A": b"caf\xc3\xa9"},
+    "int": {"X-A": 5},
+    "newline-value": {"X-A": "a\nb"},
+    "crlf-name": {"X\r\nB": "x"},
+    "empty-name": {"": "x"},
+    "space-name": {"X A": "v"},
+}
+
+
+@pytest.mark.parametrize("headers", HEADER_CASES.values(), ids=HEADER_CASES.keys())
+def test_header_values_and_names(check, headers):
+    """requests sends a str value in latin-1 and bytes as they are; a value latin-1 cannot encode raises
+    UnicodeEncodeError, an invalid name or value is a failed request (InvalidHeader)."""
+    check(lambda s, ctx: ctx.observe(s.get("/echo", headers=headers)))
+
+
 def test_timeout_not_reached(check):
     check(lambda s, ctx: ctx.observe(s.get("/slow?delay=0.1", timeout=(5, 5))))
 

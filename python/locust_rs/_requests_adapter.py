@@ -17,7 +17,7 @@ from requests.auth import HTTPBasicAuth, _basic_auth_str
 from requests.hooks import dispatch_hook
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies, prepend_scheme_if_needed, select_proxy
+from requests.utils import check_header_validity, get_environ_proxies, prepend_scheme_if_needed, select_proxy
 from urllib3.connection import _get_default_user_agent
 from urllib3.exceptions import ProxySchemeUnknown
 from urllib3.util import Timeout, parse_url
@@ -81,6 +81,11 @@ def send(session, method, url: str, data, json, kwargs: dict, resend=False):
             hdrs["Accept-Encoding"] = "identity"
     else:
         hdrs = dict(headers) if headers else None
+    if headers or replace:
+        try:
+            _check_headers(hdrs)
+        except rex.InvalidHeader as e:
+            return _ErrorContextManager(e)
     body = None
     if data or files or json is not None:
         p = PreparedRequest()
@@ -128,8 +133,8 @@ def send(session, method, url: str, data, json, kwargs: dict, resend=False):
         else _NO_CONNECTION_ARGS
     )
     args = _RequestArgs(method, send_url, hdrs, body)
-    value = _bridge.wait(
-        session._client.request(
+    try:
+        ticket = session._client.request(
             method,
             send_url,
             hdrs,
@@ -145,7 +150,10 @@ def send(session, method, url: str, data, json, kwargs: dict, resend=False):
             client_cert,
             native_proxies,
         )
-    )
+    except ValueError as e:
+        # A header the engine cannot send although requests' checks passed it (a name that is not an HTTP token).
+        return _ErrorContextManager(rex.InvalidHeader(str(e)))
+    value = _bridge.wait(ticket)
     limits = (*(timeout or (None, None)), session.max_redirects)
     if type(value) is _NativeResponse:
         body_error = value.body_error
@@ -240,6 +248,16 @@ class _Resender:
         kw["headers"] = dict(request.headers)
         kw["allow_redirects"] = False
         return self.session._send(request.method, request.url, request.body, None, kw, resend=True)
+
+
+def _check_headers(hdrs: dict) -> None:
+    """What requests and http.client check before sending: ``InvalidHeader`` (a failed request, in Locust) for a name
+    or value requests refuses, ``UnicodeEncodeError`` (raised) for a ``str`` value that latin-1 cannot encode."""
+    for header in hdrs.items():
+        check_header_validity(header)
+        value = header[1]
+        if value.__class__ is str and not value.isascii():
+            value.encode("latin-1")
 
 
 def _timeouts(timeout) -> tuple | None:

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
 from urllib.parse import unquote, urlparse, urlunparse
+from weakref import ProxyType as _ProxyType
+from weakref import proxy as _weak
 
 from locust_rs import _native
 
@@ -95,6 +97,15 @@ def _record(core, request_type, name, response_time, response_length, exception,
         # As EventHook.fire does with a listener that raises.
         logging.error("Uncaught exception in event handler: \n%s", traceback.format_exc())
         _locust_log.unhandled_greenlet_exception = True
+
+
+def _untangle(exception, response) -> None:
+    """Breaks the cycles a reported exception makes with its response, which holds it in ``request_meta``: its
+    traceback's frames hold the response, and so does requests' ``HTTPError.response``. Without this, the response
+    and its body live until the cycle collector runs. The traceback is not reported; ``.response`` stays usable."""
+    exception.__traceback__ = None
+    if getattr(exception, "response", None) is response:
+        exception.response = _weak(response)
 
 
 def fire_request(
@@ -299,12 +310,18 @@ class CatchResponse:
 
     def _report_request(self, exc=None) -> None:
         meta = self.request_meta
+        exception = meta["exception"]
         if (core := _only_core(self._request_event)) is not None:
             interval = getattr(self, "_locust_rs_interval", 0)
             _record(core, meta["request_type"], meta["name"], meta["response_time"], meta["response_length"],
-                    meta["exception"], interval)  # fmt: skip
-            return
-        self._request_event.fire(**meta)
+                    exception, interval)  # fmt: skip
+        elif type(meta["response"]) is _ProxyType:
+            # HttpSession keeps a weak proxy of itself there (see clients.py); listeners get the response.
+            self._request_event.fire(**{**meta, "response": self})
+        else:
+            self._request_event.fire(**meta)
+        if exception is not None:
+            _untangle(exception, self)
 
     def raise_for_status(self) -> None:
         """The response's ``raise_for_status()``, unless ``success()`` (nothing is raised) or ``failure()`` (its

@@ -20,6 +20,7 @@ import re
 import time
 from http.cookiejar import Cookie
 from typing import Any
+from weakref import proxy as _weak
 
 import requests
 from requests.auth import HTTPBasicAuth
@@ -258,7 +259,9 @@ class HttpSession(SessionCommon, requests.Session):
             "response_time": response_time,
             "name": name,
             "context": context,
-            "response": response,
+            # The response holds request_meta: a strong reference back would make a cycle, which only the cycle
+            # collector frees, and a 100 MB body would outlive `del response`. Events get the response itself.
+            "response": _weak(response),
             "exception": None,
             "start_time": start_time,
             "url": complete_url,
@@ -270,7 +273,8 @@ class HttpSession(SessionCommon, requests.Session):
         if not catch_response:
             if rcm.error is None and rcm.status_code < 400:
                 # What __exit__ does for a response raise_for_status() would pass, without the calls.
-                fire_request(self.request_event, interval=self._co_interval, **request_meta)
+                fire_request(self.request_event, method, name, response_time, response_length, None, rcm, context,
+                             start_time, complete_url, self._co_interval)  # fmt: skip
             else:
                 rcm.__exit__(None, None, None)
         return rcm

@@ -13,8 +13,9 @@ use http::{HeaderMap, Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use parking_lot::Mutex;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 use url::Url;
 
 use super::cookies::Jar;
@@ -122,14 +123,40 @@ pub struct Client {
     pool: Py<ConnectionPool>,
 }
 
-fn header_value(v: &Bound<'_, PyAny>) -> PyResult<HeaderValue> {
-    let text = match v.cast::<PyString>() {
-        Ok(s) => s.to_cow()?.into_owned(),
-        Err(_) => v.str()?.to_cow()?.into_owned(),
+/// A header value as Python's HTTP clients send it: a `str` in latin-1 (http.client and
+/// geventhttpclient both encode it so), `bytes` as they are, anything else as its `str()`.
+fn header_value(name: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>) -> PyResult<HeaderValue> {
+    let value = if let Ok(b) = v.cast::<PyBytes>() {
+        HeaderValue::from_bytes(b.as_bytes())
+    } else {
+        let text = match v.cast::<PyString>() {
+            Ok(s) => s.to_cow()?,
+            Err(_) => std::borrow::Cow::Owned(v.str()?.to_cow()?.into_owned()),
+        };
+        if text.is_ascii() {
+            HeaderValue::from_str(&text)
+        } else {
+            match text
+                .chars()
+                .map(u8::try_from)
+                .collect::<Result<Vec<u8>, _>>()
+            {
+                Ok(latin1) => HeaderValue::from_bytes(&latin1),
+                Err(_) => return Err(invalid_value(name, v)),
+            }
+        }
     };
-    HeaderValue::from_str(&text).map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err(format!("invalid header value {text:?}"))
-    })
+    value.map_err(|_| invalid_value(name, v))
+}
+
+// geventhttpclient's words, so that Locust's FastHttpUser users see the same ValueError.
+fn invalid_value(name: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>) -> PyErr {
+    let repr = |o: &Bound<'_, PyAny>| o.repr().map(|r| r.to_string()).unwrap_or_default();
+    PyValueError::new_err(format!(
+        "invalid value for header field {}: {}",
+        repr(name),
+        repr(v)
+    ))
 }
 
 fn header_map(headers: Option<&Bound<'_, PyDict>>) -> PyResult<HeaderMap> {
@@ -138,12 +165,13 @@ fn header_map(headers: Option<&Bound<'_, PyDict>>) -> PyResult<HeaderMap> {
         for (k, v) in h.iter() {
             let name: String = k.extract()?;
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                pyo3::exceptions::PyValueError::new_err(format!("invalid header name {name:?}"))
+                let repr = k.repr().map(|r| r.to_string()).unwrap_or_default();
+                PyValueError::new_err(format!("invalid header field name {repr}"))
             })?;
             if v.is_none() {
                 continue;
             }
-            map.append(name, header_value(&v)?);
+            map.append(name, header_value(&k, &v)?);
         }
     }
     Ok(map)
@@ -370,7 +398,7 @@ impl Client {
             .cookies
             .lock()
             .parse(set_cookie, &url)
-            .map_err(pyo3::exceptions::PyValueError::new_err)
+            .map_err(PyValueError::new_err)
     }
 
     /// The Cookie header this client would send to `url`, if any.

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use tokio::sync::OwnedSemaphorePermit;
@@ -92,7 +93,8 @@ pub struct NativeResponse {
     reason: Option<Bytes>,
     version: Version,
     headers: HeaderMap,
-    body: Bytes,
+    body: Mutex<Body>,
+    body_len: usize,
     #[pyo3(get)]
     url: String,
     history: Vec<Hop>,
@@ -102,6 +104,13 @@ pub struct NativeResponse {
     stream: Option<BodyStream>,
 }
 
+/// The body, in Rust until Python first reads it, then only in Python: one copy, whose lifetime
+/// is the Python object's (a 100 MB response must not cost 200 MB).
+enum Body {
+    Rust(Bytes),
+    Python(Py<PyBytes>),
+}
+
 impl From<HttpOutcome> for NativeResponse {
     fn from(o: HttpOutcome) -> Self {
         NativeResponse {
@@ -109,7 +118,8 @@ impl From<HttpOutcome> for NativeResponse {
             reason: o.reason,
             version: o.version,
             headers: o.headers,
-            body: o.body,
+            body_len: o.body.len(),
+            body: Mutex::new(Body::Rust(o.body)),
             url: o.url,
             history: o.history,
             response_time: o.response_time,
@@ -154,13 +164,21 @@ impl NativeResponse {
     /// The decoded body (what arrived so far, if `body_error` is set).
     #[getter]
     fn content<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.body)
+        let mut body = self.body.lock();
+        match &*body {
+            Body::Python(b) => b.bind(py).clone(),
+            Body::Rust(raw) => {
+                let b = PyBytes::new(py, raw);
+                *body = Body::Python(b.clone().unbind());
+                b
+            }
+        }
     }
 
     /// Length of the decoded body, without copying it into Python.
     #[getter]
     fn content_length(&self) -> usize {
-        self.body.len()
+        self.body_len
     }
 
     #[getter]

@@ -1,0 +1,130 @@
+"""Peak memory of users that fetch large bodies: Locust's HttpUser and FastHttpUser against ours, one after another,
+against one local server that answers every GET with the same body.
+
+    python benchmarks/large_bodies.py --users 5 --size-mb 100 --duration 20
+
+Each variant is a headless Locust run of its own; the table gives its requests and the peak resident memory of the
+process (the kernel's high-water mark, VmHWM, read until the process ends). Loopback only, bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+SERVER = textwrap.dedent(
+    """
+    import http.server, sys, threading
+    BODY = b"x" * (int(sys.argv[1]) << 20)
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+        def log_message(self, *a):
+            pass
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    s.daemon_threads = True
+    print(s.server_port, flush=True)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    sys.stdin.read()
+    """
+)
+
+LOCUSTFILE = textwrap.dedent(
+    """
+    import json, os
+    from locust import constant, events, task
+    if os.environ["VARIANT"].startswith("locust_rs"):
+        from locust_rs import FastHttpUser, HttpUser
+    else:
+        from locust import HttpUser
+        from locust.contrib.fasthttp import FastHttpUser
+    Base = FastHttpUser if os.environ["VARIANT"].endswith("fast") else HttpUser
+
+    class Big(Base):
+        wait_time = constant(0)
+
+        @task
+        def get(self):
+            self.client.get("/").content
+
+    @events.quitting.add_listener
+    def _(environment, **kw):
+        total = environment.stats.total
+        with open(os.environ["RESULT"], "w") as f:
+            json.dump({"requests": total.num_requests, "failures": total.num_failures}, f)
+    """
+)
+
+VARIANTS = ["locust_http", "locust_rs_http", "locust_fast", "locust_rs_fast"]
+
+
+def _hwm_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def run(variant: str, port: int, users: int, duration: int, workdir: Path) -> dict:
+    result = workdir / f"{variant}.json"
+    env = {**__import__("os").environ, "VARIANT": variant, "RESULT": str(result)}
+    cmd = [sys.executable, "-m", "locust", "-f", str(workdir / "locustfile.py"), "--headless", "-u", str(users),
+           "-r", str(users), "-t", f"{duration}s", "--host", f"http://127.0.0.1:{port}", "--only-summary",
+           "--stop-timeout", "10", "--loglevel", "WARNING"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    deadline = time.monotonic() + duration + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        peak = max(peak, _hwm_kib(proc.pid) or 0)
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+    _, err = proc.communicate(timeout=30)
+    figures = json.loads(result.read_text()) if result.exists() else {"requests": 0, "failures": 0, "error": err[-500:]}
+    return {"variant": variant, "peak_mib": peak / 1024, **figures}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=5)
+    parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        (workdir / "locustfile.py").write_text(LOCUSTFILE)
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(args.size_mb)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            port = int(server.stdout.readline())
+            rows = [run(v, port, args.users, args.duration, workdir) for v in args.variants.split(",")]
+        finally:
+            server.stdin.close()
+            server.wait(timeout=10)
+    print(f"{args.users} users, {args.size_mb} MB bodies, {args.duration} s each")
+    print(f"{'variant':<16} {'requests':>9} {'failures':>9} {'peak RSS MiB':>13}")
+    for r in rows:
+        print(f"{r['variant']:<16} {r['requests']:>9} {r['failures']:>9} {r['peak_mib']:>13.0f}")
+        if "error" in r:
+            print("   ", r["error"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
