@@ -38,6 +38,8 @@ Routes (any verb unless noted):
 * ``/never``: reads the request, never answers; holds the socket until the client closes it (60 s at most).
 * ``/close-mid-body``: headers with Content-Length: 1000, then 100 bytes, then closes the socket.
 * ``/close-no-response``: reads the request, then closes the socket without answering.
+* ``/reset``: reads the request, then resets the connection (RST) without answering.
+* ``/reset-mid-body``: headers with Content-Length: 1000, then 100 bytes, then resets the connection.
 * ``/garbage``: answers bytes that are not HTTP, then closes.
 * ``/json-invalid``: 200, application/json, body ``{not json``.
 * ``/json?...``: 200, application/json, ``{"hello": "world", "query": {...}}``.
@@ -68,6 +70,7 @@ import re
 import select
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -408,6 +411,26 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.shutdown(socket.SHUT_RDWR)
         raise _Close()
 
+    def _reset(self):
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN: a reset, not a clean close.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        raise _Close()
+
+    def r_reset(self):
+        time.sleep(0.05)  # the client is reading the response by then: a reset on an established connection
+        self._reset()
+
+    def r_reset_mid_body(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"x" * 100)
+        self.wfile.flush()
+        time.sleep(0.05)
+        self._reset()
+
     def r_close_no_response(self):
         self.connection.shutdown(socket.SHUT_RDWR)
         raise _Close()
@@ -491,6 +514,8 @@ ROUTES = [
     (re.compile(r"/never"), Handler.r_never),
     (re.compile(r"/close-mid-body"), Handler.r_close_mid_body),
     (re.compile(r"/close-no-response"), Handler.r_close_no_response),
+    (re.compile(r"/reset"), Handler.r_reset),
+    (re.compile(r"/reset-mid-body"), Handler.r_reset_mid_body),
     (re.compile(r"/garbage"), Handler.r_garbage),
     (re.compile(r"/json-invalid"), Handler.r_json_invalid),
     (re.compile(r"/json"), Handler.r_json),

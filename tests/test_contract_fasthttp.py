@@ -542,6 +542,18 @@ def test_server_closes_mid_body(contract, stream):
     contract.check(scenario, max_retries=0)
 
 
+@pytest.mark.parametrize("retries", [0, 2])
+@pytest.mark.parametrize("path", ["/reset", "/reset-mid-body"])
+def test_connection_reset(contract, path, retries):
+    """A reset before the response is a closed connection to geventhttpclient (retried as one); a reset in the
+    middle of the body is the socket's ConnectionResetError."""
+
+    def scenario(s, ctx):
+        return ctx.observe(s.get(f"{path}?tag={ctx.tag}")), ctx.hits()
+
+    contract.check(scenario, max_retries=retries)
+
+
 @pytest.mark.parametrize("path", ["/close-no-response", "/garbage"])
 @pytest.mark.parametrize("verb", ["GET", "POST"])
 @pytest.mark.parametrize("concurrency", [None, 4])
@@ -852,10 +864,11 @@ def test_headers_sent_or_refused(contract, headers):
 
 
 @pytest.mark.parametrize("attr", ["network_timeout", "connection_timeout"])
-@pytest.mark.parametrize("value", [-1, 0, float("nan"), float("inf"), 1e20], ids=["-1", "0", "nan", "inf", "1e20"])
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), 1e20], ids=["-1", "nan", "inf", "1e20"])
 def test_user_timeouts_out_of_range(contract, attr, value):
     """Below zero is gevent's ValueError, raised by each request (not by the user's constructor, which would stop
-    Locust from spawning). Infinity and 1e20 are a long timeout, not a panic."""
+    Locust from spawning). Infinity and 1e20 are a long timeout, not a panic. (Zero is left out: Locust's outcome
+    varies from run to run, EINPROGRESS or EAGAIN; tests/test_bridge.py shows that ours raises ValueError.)"""
 
     def scenario(s, ctx):
         user = ctx.user(**{attr: value})

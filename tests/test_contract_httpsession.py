@@ -470,7 +470,7 @@ def test_timeout_not_reached(check):
     check(lambda s, ctx: ctx.observe(s.get("/slow?delay=0.1", timeout=(5, 5))))
 
 
-@pytest.mark.parametrize("path", ["/close-mid-body", "/close-no-response"])
+@pytest.mark.parametrize("path", ["/close-mid-body", "/close-no-response", "/reset", "/reset-mid-body"])
 def test_server_misbehaves(check, path):
     check(lambda s, ctx: ctx.observe(s.get(path)))
 
@@ -486,6 +486,14 @@ def test_invalid_base_urls(check, url):
         return ctx.observe(ctx.session(base_url="no-scheme.example").get(url))
 
     check(scenario)
+
+
+@pytest.mark.parametrize(
+    "base", ["telnet://127.0.0.1", "127.0.0.1", "127.0.0.1:1", "//127.0.0.1:1", "ftp://127.0.0.1:1", "http://"]
+)
+def test_base_urls_without_an_http_scheme(check, base):
+    """requests' InvalidSchema (no adapter), MissingSchema or InvalidURL, raised out of the request."""
+    check(lambda s, ctx: ctx.observe(ctx.session(base_url=base).get("/x")))
 
 
 def test_exceptions_users_catch(check, endpoints):

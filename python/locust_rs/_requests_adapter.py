@@ -305,8 +305,12 @@ def _is_plain(url: str) -> bool:
 
 
 def _prepare_url(url: str, params) -> str:
+    """requests' URL preparation (``MissingSchema``, ``InvalidURL``), then its adapter lookup: a URL that is not
+    http(s) has no adapter (``InvalidSchema``)."""
     p = PreparedRequest()
     p.prepare_url(url, params)
+    if not p.url.lower().startswith(("http://", "https://")):
+        raise rex.InvalidSchema(f"No connection adapters were found for {p.url!r}")
     return p.url
 
 

@@ -57,7 +57,8 @@ def to_exception(err, url: str, method: str, max_retries: int) -> BaseException:
     if kind == "connect_refused":
         exc: BaseException = _os_error(ConnectionRefusedError, err, errno.ECONNREFUSED)
     elif kind == "connection_reset":
-        exc = _os_error(ConnectionResetError, err, errno.ECONNRESET)
+        # Before the response, geventhttpclient sees a reset as the connection closing (and retries it as one).
+        exc = HTTPConnectionClosed("connection closed.")
     elif kind in ("timeout", "connect_timeout"):
         exc = TimeoutError("timed out")
     elif kind == "closed":
@@ -93,4 +94,6 @@ def body_exception(err, url: str, method: str, max_retries: int) -> BaseExceptio
     """The error of a body that failed after the headers arrived."""
     if err.kind == "closed":
         return HTTPParseError("Incomplete response.")
+    if err.kind == "connection_reset":
+        return _os_error(ConnectionResetError, err, errno.ECONNRESET)
     return to_exception(err, url, method, max_retries)

@@ -198,7 +198,11 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
         return rex.InvalidProxyURL(err.message, request=request)
     https, host, port, pool, path = _where(url)
     conn_cls = HTTPSConnection if https else HTTPConnection
-    if kind in ("connect_refused", "dns", "connection_reset") or (kind == "io" and err.errno is not None):
+    if kind == "connection_reset":
+        inner = ConnectionResetError(err.errno or errno.ECONNRESET, err.message)
+        pe = u3.ProtocolError("Connection aborted.", inner)
+        return _chain(rex.ConnectionError(pe, request=request), pe, inner)
+    if kind in ("connect_refused", "dns") or (kind == "io" and err.errno is not None):
         conn = conn_cls(host, port)
         if kind == "connect_refused":
             inner: BaseException = ConnectionRefusedError(err.errno or errno.ECONNREFUSED, "Connection refused")
@@ -253,6 +257,10 @@ def body_exception(err, url: str, timeouts: tuple, request, received: int, expec
         incomplete = u3.IncompleteRead(received, int(expected) - received if expected and expected.isdigit() else 0)
         pe = u3.ProtocolError(f"Connection broken: IncompleteRead({received} bytes read, {left})", incomplete)
         return _chain(rex.ChunkedEncodingError(pe, request=request), pe, incomplete)
+    if err.kind == "connection_reset":
+        inner = ConnectionResetError(err.errno or errno.ECONNRESET, err.message)
+        pe = u3.ProtocolError(f"Connection broken: {inner!r}", inner)
+        return _chain(rex.ChunkedEncodingError(pe, request=request), pe, inner)
     if err.kind == "timeout":
         https, host, port, pool, path = _where(url)
         rte = u3.ReadTimeoutError(pool, path, f"Read timed out. (read timeout={timeouts[1]})")

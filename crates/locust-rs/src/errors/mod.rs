@@ -40,6 +40,7 @@ error_kinds! {
     ConnectTimeout => "connect_timeout",
     /// No response (or no next body chunk) within the network timeout.
     Timeout => "timeout",
+    /// The peer reset an established connection.
     ConnectionReset => "connection_reset",
     /// The peer closed the connection before the response or its body was complete.
     Closed => "closed",
@@ -83,6 +84,7 @@ impl ErrorKind {
                 | ErrorKind::ConnectTimeout
                 | ErrorKind::ProxyTimeout
                 | ErrorKind::Closed
+                | ErrorKind::ConnectionReset
         )
     }
 }
@@ -126,6 +128,15 @@ impl Error {
         let errno = e.raw_os_error();
         let kind = match e.kind() {
             io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+            // While connecting, a reset is one more way to fail to connect (requests' NewConnectionError);
+            // after, the peer dropped an established connection.
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+                if connecting =>
+            {
+                ErrorKind::Io
+            }
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe => ErrorKind::ConnectionReset,
