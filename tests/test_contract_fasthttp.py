@@ -268,6 +268,33 @@ def test_stream_iter_content(contract, path, chunk_size, decode):
     contract.check(scenario)
 
 
+@pytest.mark.parametrize("catch", [False, True], ids=["plain", "catch_response"])
+@pytest.mark.parametrize("path", ["/stream/5", "/bytes/3000", "/no-length"])
+def test_stream_attribute_reads_the_body(contract, path, catch):
+    """``response.stream`` is a readable file, also inside ``catch_response`` (it raised AttributeError)."""
+
+    def scenario(s, ctx):
+        response = s.get(path, stream=True, catch_response=catch)
+        if catch:
+            with response as r:
+                reads = [r.stream.read(10), r.stream.read(100), r.stream.read()]
+                r.success()
+        else:
+            reads = [response.stream.read(10), response.stream.read(100), response.stream.read()]
+        return {"reads": reads, "after": probe(lambda: response.stream.read())}
+
+    contract.check(scenario)
+
+
+def test_stream_read_then_content(contract):
+    def scenario(s, ctx):
+        response = s.get("/bytes/3000", stream=True)
+        first = response.stream.read(100)
+        return {"first": first, "content": response.content}
+
+    contract.check(scenario)
+
+
 def test_stream_then_content(contract):
     def scenario(s, ctx):
         response = s.get("/stream/4", stream=True)

@@ -139,6 +139,40 @@ class FastRequest:
         return self.url
 
 
+class BodyReader:
+    """``FastResponse.stream``: reads what ``iter_content`` and ``content`` have not handed out yet, sharing their
+    buffer, so the three can be mixed as on geventhttpclient's response."""
+
+    def __init__(self, response: FastResponse) -> None:
+        self._response = response
+        self._chunks: Generator[bytes] | None = None
+
+    def read(self, amt: int | None = None) -> bytes:
+        """Up to ``amt`` bytes (all that is left if None); ``b""`` at the end of the body."""
+        response = self._response
+        d = response.__dict__
+        if "_content" in d or not response._native.is_stream:
+            return b""  # read whole already, as a response without stream=True is
+        if self._chunks is None:
+            self._chunks = response._iter_raw()
+        parts = [d.pop("_pending", b"")]
+        have = len(parts[0])
+        while amt is None or have < amt:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        if amt is not None and len(data) > amt:
+            d["_pending"] = data[amt:]
+            data = data[:amt]
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
 class FastResponse:
     """A finished response. The body and headers stay in Rust until they are read."""
 
@@ -259,6 +293,15 @@ class FastResponse:
                 except UnicodeDecodeError:
                     pass
             yield chunk
+
+    @property
+    def stream(self) -> BodyReader:
+        """The body as a readable file (``read(amt=None)``), as geventhttpclient's response object is in Locust:
+        with ``stream=True`` it reads from the network as the body arrives."""
+        reader = self.__dict__.get("_stream")
+        if reader is None:
+            reader = self.__dict__["_stream"] = BodyReader(self)
+        return reader
 
     def _rechunked(self, size: int) -> Generator[bytes]:
         """Regroups network chunks into chunks of exactly ``size`` bytes (the last may be shorter). Bytes not yet
