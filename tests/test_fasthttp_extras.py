@@ -63,3 +63,13 @@ def test_a_cookie_set_on_the_jar_is_sent(http_server):
     session.get("/cookies/set?other=1")
     session.cookiejar.clear(name="session")
     assert session.get("/cookies").json()["cookies"] == {"other": "1"}
+
+
+def test_a_url_too_long_for_hyper_is_a_clear_failure(http_server):
+    # Locust sends any length; hyper's URI type holds at most 65,534 bytes (docs/compatibility.md).
+    session, events = recording_session(http_server)
+    assert session.get("/echo?x=" + "a" * 60_000).status_code == 200
+    r = session.get("/echo?x=" + "a" * 100_000)
+    assert r.status_code == 0
+    assert isinstance(r.error, ValueError) and "URL too long" in str(r.error) and "65534" in str(r.error)
+    assert events[-1]["exception"] is r.error

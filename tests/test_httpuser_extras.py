@@ -6,6 +6,7 @@ from locust.event import EventHook
 
 import gevent
 import pytest
+import requests
 import urllib3
 
 import locust_rs
@@ -144,3 +145,10 @@ def test_untouched_session_headers_take_the_short_path(http_server):
     s.headers = {"X-B": "2"}
     assert s._session_headers() is s.headers
     assert "x-a" not in s.get("/echo").json()["headers"]
+
+
+def test_a_url_too_long_for_hyper_raises_invalid_url(http_server):
+    s = HttpSession(http_server, EventHook(), None)
+    assert s.get("/echo?x=" + "a" * 60_000).status_code == 200
+    with pytest.raises(requests.exceptions.InvalidURL, match="URL too long.*65534"):
+        s.get("/echo?x=" + "a" * 100_000)

@@ -29,6 +29,9 @@ use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
 use crate::time::with_timeout;
 
+/// The longest request target the `http` crate's `Uri` holds (`u16::MAX - 1`).
+const MAX_TARGET_LEN: usize = u16::MAX as usize - 1;
+
 pub const USER_AGENT: &str = concat!("locust-rs/", env!("CARGO_PKG_VERSION"));
 
 struct Config {
@@ -674,7 +677,18 @@ fn build_request(
         .method(spec.method.clone())
         .uri(target)
         .body(Body::new(spec.body.clone()))
-        .map_err(|e| Error::new(ErrorKind::InvalidUrl, e.to_string()))?;
+        .map_err(|e| {
+            let message = if target.len() > MAX_TARGET_LEN {
+                format!(
+                    "URL too long: a request target of {} bytes, over the {MAX_TARGET_LEN} the HTTP \
+                     library (hyper) can send",
+                    target.len()
+                )
+            } else {
+                e.to_string()
+            };
+            Error::new(ErrorKind::InvalidUrl, message)
+        })?;
     let headers = req.headers_mut();
     if !h2 {
         // host[:port] as the URL holds it (no default port, IPv6 in brackets), without formatting.
