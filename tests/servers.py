@@ -47,6 +47,8 @@ Routes (any verb unless noted):
   (default ``text/plain``) with ``; charset=...`` added only when the charset was given.
 * ``/bytes/<n>[?status=S]``: n (at most 64 MiB) deterministic pseudo-random bytes, application/octet-stream,
   status S (200).
+* ``/trickle?gap=s``: the whole response (status line, headers, body) in 12-byte pieces ``gap`` seconds apart
+  (0.3 by default, at most 5).
 * ``/endless``: a chunked body of 64 KiB chunks that only ends when the client goes away (or after 30 s).
 * ``/gzip-bomb/<mib>``: a gzip body (about 1 KiB per MiB) that decodes to that many MiB of zeros (at most 256).
 * ``/response-headers?Name=value...``: 200 with those response headers (repeated names are sent repeatedly).
@@ -459,6 +461,17 @@ class Handler(BaseHTTPRequestHandler):
         status = int(dict(self.query).get("status", 200))
         self._send(status, random.Random(n).randbytes(n), ctype="application/octet-stream")
 
+    def r_trickle(self):
+        # The whole response, status line and headers included, in pieces `gap` seconds apart.
+        gap = min(float(dict(self.query).get("gap", "0.3")), 5.0)
+        body = b"trickled body"
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
+        raw = head + body
+        for i in range(0, len(raw), 12):
+            self.wfile.write(raw[i : i + 12])
+            self.wfile.flush()
+            time.sleep(gap)
+
     def r_endless(self):
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -522,6 +535,7 @@ ROUTES = [
     (re.compile(r"/text"), Handler.r_text),
     (re.compile(r"/bytes/(\d+)"), Handler.r_bytes),
     (re.compile(r"/endless"), Handler.r_endless),
+    (re.compile(r"/trickle"), Handler.r_trickle),
     (re.compile(r"/gzip-bomb/(\d+)"), Handler.r_gzip_bomb),
     (re.compile(r"/response-headers"), Handler.r_response_headers),
     (re.compile(r"/empty"), Handler.r_empty),

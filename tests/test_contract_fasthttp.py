@@ -863,6 +863,17 @@ def test_user_without_host(contract):
     contract.check(scenario)
 
 
+def test_network_timeout_is_per_read(contract):
+    """A reply that trickles in for longer than network_timeout, never silent as long: it succeeds, as
+    geventhttpclient's socket timeout is per read."""
+
+    def scenario(s, ctx):
+        user = ctx.user(network_timeout=0.6)
+        return ctx.observe(user.client.get(f"/trickle?gap=0.25&tag={ctx.tag}")), ctx.hits()
+
+    contract.check(scenario)
+
+
 def test_user_timeouts(contract):
     def scenario(s, ctx):
         user = ctx.user(network_timeout=0.3)

@@ -466,6 +466,12 @@ def test_header_values_and_names(check, headers):
     check(lambda s, ctx: ctx.observe(s.get("/echo", headers=headers)))
 
 
+def test_read_timeout_is_per_read(check):
+    """A reply that trickles in, headers included, for longer than the read timeout, with no gap as long: requests'
+    timeout is per read, so it succeeds (it failed after `timeout` before)."""
+    check(lambda s, ctx: ctx.observe(s.get("/trickle?gap=0.25", timeout=(5, 0.6))))
+
+
 def test_timeout_not_reached(check):
     check(lambda s, ctx: ctx.observe(s.get("/slow?delay=0.1", timeout=(5, 5))))
 

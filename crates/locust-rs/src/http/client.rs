@@ -480,6 +480,11 @@ async fn execute(
     loop {
         let origin = spec.origin()?;
         let (resp, sender) = send_with_retries(&shared, &pool, &spec, &origin).await?;
+        // An HTTP/1.1 socket already times out each read (timed_io); an HTTP/2 stream times out each frame.
+        let frame_timeout = match sender {
+            Sender::H1(..) => None,
+            Sender::H2(_) => spec.read_timeout,
+        };
         let status = resp.status().as_u16();
         store_cookies(&shared, resp.headers(), &spec.url);
         let location = resp
@@ -502,7 +507,7 @@ async fn execute(
             let (parts, body) = resp.into_parts();
             // Reading the redirect's body frees its connection for the next hop; requests keeps
             // it as the history response's content.
-            let (raw, read_error) = read_body(body, spec.read_timeout, limit).await;
+            let (raw, read_error) = read_body(body, frame_timeout, limit).await;
             match read_error {
                 Some(e) if e.kind == ErrorKind::BodyTooLarge => return Err(e),
                 Some(_) => {}
@@ -557,7 +562,7 @@ async fn execute(
             });
         }
         let (parts, body) = resp.into_parts();
-        let (raw, read_error) = read_body(body, spec.read_timeout, limit).await;
+        let (raw, read_error) = read_body(body, frame_timeout, limit).await;
         let response_time = start.elapsed().as_secs_f64() * 1000.0;
         if read_error.is_none() {
             pool.checkin(&origin, sender);
@@ -746,7 +751,7 @@ async fn send_once(
         ),
     };
     loop {
-        if let Sender::H1(s) = &mut sender {
+        if let Sender::H1(s, _) = &mut sender {
             if s.ready().await.is_err() {
                 if reused {
                     sender = Box::pin(connect(origin, spec.connect_timeout)).await?;
@@ -761,7 +766,12 @@ async fn send_once(
         }
         let req = build_request(shared, spec, origin, matches!(sender, Sender::H2(_)))?;
         let sent = match &mut sender {
-            Sender::H1(s) => with_timeout(spec.read_timeout, s.try_send_request(req)).await,
+            // The socket times out each read (timed_io), headers and body alike, as Python's do.
+            Sender::H1(s, limit) => {
+                limit.set(spec.read_timeout);
+                Ok(s.try_send_request(req).await)
+            }
+            // Streams share one connection: the headers get the whole timeout, the body each frame.
             Sender::H2(s) => with_timeout(spec.read_timeout, s.try_send_request(req)).await,
         };
         match sent {

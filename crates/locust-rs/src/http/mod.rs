@@ -1,6 +1,7 @@
 //! The HTTP engine: hyper connections owned per user, driven on the process's tokio runtime.
 //! `client` runs one request (redirects, retries, cookies, timing); `pool` owns connections;
-//! `decode` undoes Content-Encoding; `response` is the lazy Python view of the result.
+//! `decode` undoes Content-Encoding; `response` is the lazy Python view of the result; `timed_io`
+//! times out each read of an HTTP/1.1 connection, as Python's sockets do.
 
 pub mod client;
 pub mod cookies;
@@ -8,6 +9,7 @@ pub mod decode;
 pub mod pool;
 pub mod proxy;
 pub mod response;
+pub mod timed_io;
 pub mod tls;
 
 use bytes::Bytes;

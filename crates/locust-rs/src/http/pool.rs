@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::proxy::{self, Proxy};
+use super::timed_io::{ReadLimit, TimedIo};
 use super::tls::{self, TlsKey};
 use crate::errors::{Error, ErrorKind};
 use crate::time::with_timeout;
@@ -59,14 +60,15 @@ pub struct Route {
 }
 
 pub enum Sender {
-    H1(http1::SendRequest<Body>),
+    /// An HTTP/1.1 connection, and the read timeout its socket applies to each read.
+    H1(http1::SendRequest<Body>, Arc<ReadLimit>),
     H2(http2::SendRequest<Body>),
 }
 
 impl Sender {
     pub fn is_closed(&self) -> bool {
         match self {
-            Sender::H1(s) => s.is_closed(),
+            Sender::H1(s, _) => s.is_closed(),
             Sender::H2(s) => s.is_closed(),
         }
     }
@@ -99,7 +101,7 @@ impl PoolInner {
             }
             return match last {
                 Sender::H2(s) => Some(Sender::H2(s.clone())),
-                Sender::H1(_) => list.pop(),
+                Sender::H1(..) => list.pop(),
             };
         }
         None
@@ -108,6 +110,10 @@ impl PoolInner {
     pub fn checkin(&self, origin: &Origin, sender: Sender) {
         if sender.is_closed() {
             return;
+        }
+        if let Sender::H1(_, limit) = &sender {
+            // Idle, the connection waits for as long as the server keeps it open.
+            limit.set(None);
         }
         let mut idle = self.idle.lock();
         match idle.get_mut(origin) {
@@ -324,12 +330,13 @@ where
         });
         Ok(Sender::H2(sender))
     } else {
-        let (sender, conn) = http1::handshake(TokioIo::new(io))
+        let limit = Arc::new(ReadLimit::default());
+        let (sender, conn) = http1::handshake(TokioIo::new(TimedIo::new(io, limit.clone())))
             .await
             .map_err(|e| Error::from_hyper(&e))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Sender::H1(sender))
+        Ok(Sender::H1(sender, limit))
     }
 }

@@ -1,22 +1,31 @@
-"""Peak memory of users that fetch large bodies: Locust's HttpUser and FastHttpUser against ours, one after another,
-against one local server that answers every GET with the same body.
+"""Peak memory of a load generator: Locust's HttpUser and FastHttpUser against ours, one after another.
 
-    python benchmarks/large_bodies.py --users 5 --size-mb 100 --duration 20
+    python benchmarks/memory.py large-bodies --users 5 --size-mb 100 --duration 20
+    python benchmarks/memory.py many-users --users 10000 --duration 30
 
-Each variant is a headless Locust run of its own; the table gives its requests and the peak resident memory of the
-process (the kernel's high-water mark, VmHWM, read until the process ends). Loopback only, bounded in time.
+``large-bodies``: every user fetches the same large body in a loop, from a local Python server. ``many-users``: many
+users, each sending ``GET /`` once a second (``constant_pacing(1)``), to the local nginx of benchmarks/target_nginx.py.
+
+Each variant is a headless Locust run of its own; the table gives its requests, its failures, and the peak resident
+memory of the process (the kernel's high-water mark, VmHWM, read until the process ends). Loopback only, bounded in
+time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from target_nginx import NginxTarget  # noqa: E402
 
 SERVER = textwrap.dedent(
     """
@@ -42,7 +51,7 @@ SERVER = textwrap.dedent(
 LOCUSTFILE = textwrap.dedent(
     """
     import json, os
-    from locust import constant, events, task
+    from locust import constant, constant_pacing, events, task
     if os.environ["VARIANT"].startswith("locust_rs"):
         from locust_rs import FastHttpUser, HttpUser
     else:
@@ -50,8 +59,8 @@ LOCUSTFILE = textwrap.dedent(
         from locust.contrib.fasthttp import FastHttpUser
     Base = FastHttpUser if os.environ["VARIANT"].endswith("fast") else HttpUser
 
-    class Big(Base):
-        wait_time = constant(0)
+    class Load(Base):
+        wait_time = constant_pacing(1) if os.environ["SCENARIO"] == "many-users" else constant(0)
 
         @task
         def get(self):
@@ -79,11 +88,13 @@ def _hwm_kib(pid: int) -> int | None:
     return None
 
 
-def run(variant: str, port: int, users: int, duration: int, workdir: Path) -> dict:
+def run(scenario: str, variant: str, host: str, users: int, duration: int, workdir: Path) -> dict:
     result = workdir / f"{variant}.json"
-    env = {**__import__("os").environ, "VARIANT": variant, "RESULT": str(result)}
+    env = {**os.environ, "VARIANT": variant, "RESULT": str(result), "SCENARIO": scenario}
+    # Many users spawn at 1,000 a second, as fast as Locust's spawner keeps up.
+    rate = min(users, 1000)
     cmd = [sys.executable, "-m", "locust", "-f", str(workdir / "locustfile.py"), "--headless", "-u", str(users),
-           "-r", str(users), "-t", f"{duration}s", "--host", f"http://127.0.0.1:{port}", "--only-summary",
+           "-r", str(rate), "-t", f"{duration}s", "--host", host, "--only-summary",
            "--stop-timeout", "10", "--loglevel", "WARNING"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -100,24 +111,30 @@ def run(variant: str, port: int, users: int, duration: int, workdir: Path) -> di
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=5)
-    parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("scenario", choices=["large-bodies", "many-users"])
+    parser.add_argument("--users", type=int, help="default: 5 (large-bodies), 10000 (many-users)")
+    parser.add_argument("--size-mb", type=int, default=100, help="large-bodies: the body's size")
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    users = args.users or (5 if args.scenario == "large-bodies" else 10_000)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         (workdir / "locustfile.py").write_text(LOCUSTFILE)
-        server = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(args.size_mb)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        try:
-            port = int(server.stdout.readline())
-            rows = [run(v, port, args.users, args.duration, workdir) for v in args.variants.split(",")]
-        finally:
-            server.stdin.close()
-            server.wait(timeout=10)
-    print(f"{args.users} users, {args.size_mb} MB bodies, {args.duration} s each")
+        if args.scenario == "many-users":
+            host = stack.enter_context(NginxTarget()).url
+            title = f"{users} users, GET / once a second each, {args.duration} s each"
+        else:
+            server = subprocess.Popen(
+                [sys.executable, "-c", SERVER, str(args.size_mb)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            stack.callback(server.wait, timeout=10)
+            stack.callback(server.stdin.close)
+            host = f"http://127.0.0.1:{int(server.stdout.readline())}"
+            title = f"{users} users, {args.size_mb} MB bodies, {args.duration} s each"
+        rows = [run(args.scenario, v, host, users, args.duration, workdir) for v in args.variants.split(",")]
+    print(title)
     print(f"{'variant':<16} {'requests':>9} {'failures':>9} {'peak RSS MiB':>13}")
     for r in rows:
         print(f"{r['variant']:<16} {r['requests']:>9} {r['failures']:>9} {r['peak_mib']:>13.0f}")
