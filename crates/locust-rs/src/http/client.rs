@@ -165,6 +165,7 @@ fn invalid_value(name: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>) -> PyErr {
 fn header_map(headers: Option<&Bound<'_, PyDict>>) -> PyResult<HeaderMap> {
     let mut map = HeaderMap::new();
     if let Some(h) = headers {
+        super::check_header_count(h.len()).map_err(to_pyerr)?;
         for (k, v) in h.iter() {
             let name: String = k.extract()?;
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {

@@ -12,10 +12,15 @@ pub mod response;
 pub mod timed_io;
 pub mod tls;
 
+/// The most headers a request may carry from Python (each of the client's and the request's own).
+/// The `http` crate's `HeaderMap` panics past about 24,000 names; a panic must never reach Python,
+/// so more than this is a `ValueError` at the call.
+pub const MAX_HEADERS: usize = 10_000;
+
 use bytes::Bytes;
 use http::{HeaderMap, Version};
 
-use crate::errors::Error;
+use crate::errors::{Error, ErrorKind};
 use response::BodyStream;
 
 /// One response of a redirect chain that was followed.
@@ -66,4 +71,15 @@ pub struct HttpOutcome {
     /// Set when the headers arrived but the body failed (closed mid-body, timeout, bad encoding).
     pub body_error: Option<Error>,
     pub stream: Option<BodyStream>,
+}
+
+/// Refuses more than `MAX_HEADERS` headers from Python.
+pub fn check_header_count(n: usize) -> Result<(), Error> {
+    if n > MAX_HEADERS {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("too many headers: {n} (locust-rs sends at most {MAX_HEADERS})"),
+        ));
+    }
+    Ok(())
 }

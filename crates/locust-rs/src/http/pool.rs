@@ -164,6 +164,8 @@ impl ConnectionPool {
     #[new]
     #[pyo3(signature = (concurrency = 10))]
     pub fn new(concurrency: usize) -> Self {
+        // What the semaphore can hold: more is as good as no limit, and `in_flight` counts from it.
+        let concurrency = concurrency.clamp(1, Semaphore::MAX_PERMITS);
         ConnectionPool {
             inner: Mutex::new(Arc::new(PoolInner::new(concurrency))),
             concurrency,

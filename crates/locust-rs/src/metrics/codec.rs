@@ -3,6 +3,8 @@
 //! `{"t": type, "n": name, "r": base64 raw, "c": base64 corrected or null}`. JSON keeps the
 //! container readable by any tool; the histograms inside are compact.
 
+use std::io::Read;
+
 use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
@@ -23,10 +25,57 @@ pub fn encode(h: &Histogram<u64>) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+// HdrHistogram's V2 cookies (64-bit counts) and header size.
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
+const V2_HEADER: usize = 40;
+/// The most a deflated histogram may expand to: a full 3-digit histogram from 1 µs to an hour
+/// takes well under 1 MB.
+const MAX_INFLATED: u64 = 64 << 20;
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<usize> {
+    let b = bytes.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+}
+
+/// The uncompressed V2 form of `bytes`, after checking that each length the data claims is there:
+/// the deserializer allocates what a header claims, so 40 bytes could ask for 4 GB.
+fn checked_v2(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+    let cookie = be_u32(bytes, 0).ok_or_else(|| bad("too short"))?;
+    let bytes = match cookie as u32 {
+        V2_COOKIE => std::borrow::Cow::Borrowed(bytes),
+        V2_DEFLATE_COOKIE => {
+            let len = be_u32(bytes, 4).ok_or_else(|| bad("too short"))?;
+            let deflated = bytes
+                .get(8..8 + len)
+                .ok_or_else(|| bad("shorter than its length"))?;
+            let mut inflated = Vec::new();
+            flate2::read::ZlibDecoder::new(deflated)
+                .take(MAX_INFLATED + 1)
+                .read_to_end(&mut inflated)
+                .map_err(bad)?;
+            if inflated.len() as u64 > MAX_INFLATED {
+                return Err(bad("inflates past 64 MB"));
+            }
+            std::borrow::Cow::Owned(inflated)
+        }
+        other => return Err(bad(format!("unknown cookie {other:#x}"))),
+    };
+    if be_u32(&bytes, 0) != Some(V2_COOKIE as usize) {
+        return Err(bad("the deflated data is not a V2 histogram"));
+    }
+    let payload = be_u32(&bytes, 4).ok_or_else(|| bad("too short"))?;
+    if bytes.len() < V2_HEADER || payload > bytes.len() - V2_HEADER {
+        return Err(bad("shorter than its payload length"));
+    }
+    Ok(bytes)
+}
+
 /// Reads V2 or V2 + deflate bytes; the result auto-resizes so it can absorb merges.
 pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, Error> {
+    let v2 = checked_v2(bytes)?;
     let mut h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut &bytes[..])
+        .deserialize(&mut &v2[..])
         .map_err(|e| bad(format!("{e:?}")))?;
     h.auto(true);
     Ok(h)
@@ -79,5 +128,29 @@ mod tests {
         assert!(decode(b"not a histogram").is_err());
         assert!(decode_b64("!!!").is_err());
         assert!(from_json(b"{").is_err());
+    }
+
+    fn header(cookie: u32, payload: u32) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&cookie.to_be_bytes());
+        b.extend_from_slice(&payload.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&3u32.to_be_bytes());
+        b.extend_from_slice(&1u64.to_be_bytes());
+        b.extend_from_slice(&2u64.to_be_bytes());
+        b.extend_from_slice(&1f64.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn lengths_the_data_does_not_have_are_refused_before_any_allocation() {
+        // 40 bytes that claimed a 4 GB payload took 3 s and 4 GB to refuse.
+        let e = decode(&header(V2_COOKIE, u32::MAX)).unwrap_err();
+        assert!(e.message.contains("payload length"), "{}", e.message);
+        let mut deflated = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
+        deflated.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode(&deflated).unwrap_err().message.contains("shorter"));
+        assert!(decode(&[1, 2]).is_err());
+        assert!(decode(&header(0xdead_beef, 0)).is_err());
     }
 }

@@ -11,6 +11,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::codec::{self, WireEntry};
+
+/// `distribution`'s most ticks per half distance to 100 %: HdrHistogram's plots use 5; a million
+/// would build millions of points (and 2**24 ran out of memory), so more is a ValueError.
+const MAX_TICKS: u32 = 1_000;
 use super::new_histogram;
 
 type Key = (String, String);
@@ -244,15 +248,20 @@ impl HistogramSet {
         name: Option<&str>,
         corrected: bool,
         ticks: u32,
-    ) -> Vec<(f64, f64)> {
+    ) -> PyResult<Vec<(f64, f64)>> {
         let h = self.side(key_of(request_type, name), corrected);
-        match h {
+        if ticks > MAX_TICKS {
+            return Err(PyValueError::new_err(format!(
+                "ticks must be at most {MAX_TICKS} (ticks per half distance to 100 %), not {ticks}"
+            )));
+        }
+        Ok(match h {
             Some(h) if !h.is_empty() => h
                 .iter_quantiles(ticks.max(1))
                 .map(|v| (v.quantile_iterated_to(), ms(v.value_iterated_to())))
                 .collect(),
             _ => Vec::new(),
-        }
+        })
     }
 
     /// Base64 V2-deflate of one histogram (the `.hlog` payload) and its max in ms; None when

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use super::hist::Hist;
 use super::seconds::Seconds;
 use super::window::Window;
-use crate::metrics::{ms_to_micros, new_histogram};
+use crate::metrics::{ms_to_micros, new_histogram, record_corrected};
 
 pub struct Entry {
     pub num_requests: u64,
@@ -99,10 +99,11 @@ impl Entry {
         let v = ms_to_micros(rt);
         self.hist.record(v);
         if interval_us > 0 {
-            let _ = self
-                .corrected
-                .get_or_insert_with(new_histogram)
-                .record_correct(v, interval_us);
+            record_corrected(
+                self.corrected.get_or_insert_with(new_histogram),
+                v,
+                interval_us,
+            );
         }
         if let Some(w) = self.window.as_mut() {
             w.record(second(now), v, 1);
@@ -110,9 +111,7 @@ impl Entry {
         if let Some((raw, cor)) = self.interval.as_mut() {
             raw.record(v);
             if interval_us > 0 {
-                let _ = cor
-                    .get_or_insert_with(new_histogram)
-                    .record_correct(v, interval_us);
+                record_corrected(cor.get_or_insert_with(new_histogram), v, interval_us);
             }
         }
     }

@@ -335,9 +335,11 @@ pub fn ws_connect(
     insecure: bool,
     max_message_size: Option<usize>,
 ) -> PyResult<Ticket> {
+    let headers = headers.unwrap_or_default();
+    crate::http::check_header_count(headers.len()).map_err(to_pyerr)?;
     let spec = Spec {
         url,
-        headers: headers.unwrap_or_default(),
+        headers,
         subprotocols: subprotocols.unwrap_or_default(),
         timeout: crate::time::timeout(timeout).map_err(to_pyerr)?,
         insecure,
