@@ -6,8 +6,9 @@
 ``large-bodies``: every user fetches the same large body in a loop, from a local Python server. ``many-users``: many
 users, each sending ``GET /`` once a second (``constant_pacing(1)``), to the local nginx of benchmarks/target_nginx.py.
 
-Each variant is a headless Locust run of its own; the table gives its requests, its failures, and the peak resident
-memory of the process (the kernel's high-water mark, VmHWM, read until the process ends). Loopback only, bounded in
+Each variant is a headless Locust run of its own; the table gives its requests, failures and p99, the CPU it used over
+its whole life (start-up and spawning included) in cores, and the peak resident memory of the process (the kernel's
+high-water mark, VmHWM, read until the process ends). Loopback only, bounded in
 time.
 """
 
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -70,7 +72,8 @@ LOCUSTFILE = textwrap.dedent(
     def _(environment, **kw):
         total = environment.stats.total
         with open(os.environ["RESULT"], "w") as f:
-            json.dump({"requests": total.num_requests, "failures": total.num_failures}, f)
+            json.dump({"requests": total.num_requests, "failures": total.num_failures,
+                       "p99_ms": total.get_response_time_percentile(0.99)}, f)
     """
 )
 
@@ -96,6 +99,8 @@ def run(scenario: str, variant: str, host: str, users: int, duration: int, workd
     cmd = [sys.executable, "-m", "locust", "-f", str(workdir / "locustfile.py"), "--headless", "-u", str(users),
            "-r", str(rate), "-t", f"{duration}s", "--host", host, "--only-summary",
            "--stop-timeout", "10", "--loglevel", "WARNING"]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0
     deadline = time.monotonic() + duration + 60
@@ -105,8 +110,12 @@ def run(scenario: str, variant: str, host: str, users: int, duration: int, workd
     if proc.poll() is None:
         proc.kill()
     _, err = proc.communicate(timeout=30)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     figures = json.loads(result.read_text()) if result.exists() else {"requests": 0, "failures": 0, "error": err[-500:]}
-    return {"variant": variant, "peak_mib": peak / 1024, **figures}
+    # CPU over the process's whole life (start-up and spawning included), in cores.
+    return {"variant": variant, "peak_mib": peak / 1024, "cores": cpu / wall, **figures}
 
 
 def main() -> int:
@@ -135,9 +144,13 @@ def main() -> int:
             title = f"{users} users, {args.size_mb} MB bodies, {args.duration} s each"
         rows = [run(args.scenario, v, host, users, args.duration, workdir) for v in args.variants.split(",")]
     print(title)
-    print(f"{'variant':<16} {'requests':>9} {'failures':>9} {'peak RSS MiB':>13}")
+    print(f"{'variant':<16} {'requests':>9} {'failures':>9} {'p99 ms':>9} {'CPU cores':>10} {'peak RSS MiB':>13}")
     for r in rows:
-        print(f"{r['variant']:<16} {r['requests']:>9} {r['failures']:>9} {r['peak_mib']:>13.0f}")
+        p99 = r.get("p99_ms") or 0
+        print(
+            f"{r['variant']:<16} {r['requests']:>9} {r['failures']:>9} {p99:>9.1f} {r['cores']:>10.2f} "
+            f"{r['peak_mib']:>13.0f}"
+        )
         if "error" in r:
             print("   ", r["error"])
     return 0
