@@ -83,8 +83,9 @@ def write_locustfile(directory: Path, body: str) -> Path:
 
 
 def locust_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    # LOCUST_* variables from the caller's shell would silently change the runs
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    # LOCUST_* variables from the caller's shell would silently change the runs, except the wakeup the suite's second
+    # pass (`make test-py-portable`) sets on purpose, for every process of the run
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_") or k == "LOCUST_RS_WAKEUP"}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env

@@ -9,8 +9,12 @@ statistics would mix those with Locust's rounded buckets without a word. So both
 - every worker report carries the worker's mode; a master that gets a report of the other mode (or from a worker
   without locust-rs, which carries none) logs the same line and stops the run with exit code 2.
 
-A worker that stops reporting (killed, lost) loses at most what it recorded since its last report (Locust's
-workers report every 3 s); the master logs that, with the time of the last report it got.
+A worker that stops reporting (killed, or its link cut) takes with it what it recorded since its last report (Locust's
+workers report every 3 s), and a worker cut off that still runs, what it records while it stays lost. When Locust
+marks it missing (about 3 s without a heartbeat) the master says so in one line: the worker, its address, how long
+ago its last report came and what the master got from it in all (requests and failures). Each worker puts its
+address in every report: the local address of its route to the master (the address the master sees it from, on a
+machine with several), else its host name.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from locust.runners import STATE_INIT, WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 import logging
+import socket
 import time
 
 import gevent
@@ -25,6 +30,8 @@ import gevent
 logger = logging.getLogger(__name__)
 
 MODE_KEY = "locust_rs_stats"
+# A worker's address, in each of its reports.
+ADDRESS_KEY = "locust_rs_address"
 HELLO = "locust_rs_stats_mode"
 # A worker's answer when it does not match: the master may still be waiting for it to start the run.
 REPLY = "locust_rs_stats_mismatch"
@@ -40,7 +47,11 @@ class _Node:
         self.mode = mode
         self.heard_from_master = False
         self.stopping = False
+        self.address: str | None = None
         self.last_report: dict[str, float] = {}
+        # On the master, per worker: its address, and the requests and failures it reported in all.
+        self.addresses: dict[str, str] = {}
+        self.reported: dict[str, list[int]] = {}
         self.greeted: set[str] = set()
         self.lost: set[str] = set()
 
@@ -83,6 +94,7 @@ def setup(environment, native: bool) -> None:
     node = _node = _Node(environment, NATIVE if native else LOCUST)
     if isinstance(runner, WorkerRunner):
         global _early_hello
+        node.address = own_address(runner.master_host, runner.master_port)
         if _early_hello is not None:
             msg, _early_hello = _early_hello, None
             _on_hello(environment, msg)
@@ -98,6 +110,18 @@ def setup(environment, native: bool) -> None:
     for client_id in list(runner.clients):
         _greet(node, client_id)
     gevent.spawn(_watch_lost, node)
+
+
+def own_address(master_host: str, master_port: int) -> str:
+    """This machine's address on its route to the master: the local address of a UDP socket connected toward it (a
+    UDP connect sends nothing), else the host name."""
+    try:
+        family, kind, proto, _name, target = socket.getaddrinfo(master_host, master_port, 0, socket.SOCK_DGRAM)[0]
+        with socket.socket(family, kind, proto) as s:
+            s.connect(target)
+            return str(s.getsockname()[0])
+    except (OSError, IndexError, UnicodeError):
+        return socket.gethostname()
 
 
 def _greet(node: _Node, client_id: str) -> None:
@@ -146,9 +170,11 @@ def _on_reply(environment, msg, **_kw) -> None:
 
 
 def on_report_to_master(data: dict) -> None:
-    """A worker's report carries its mode."""
+    """A worker's report carries its mode and its address."""
     if _node is not None:
         data[MODE_KEY] = _node.mode
+        if _node.address is not None:
+            data[ADDRESS_KEY] = _node.address
 
 
 def on_test_start() -> None:
@@ -160,6 +186,8 @@ def on_test_start() -> None:
         return
     runner = node.environment.runner
     if isinstance(runner, MasterRunner):
+        # Locust clears the master's statistics as a test starts: what a worker reported counts from here.
+        node.reported.clear()
         for client_id in list(runner.clients):
             _greet(node, client_id)
     elif not node.heard_from_master:
@@ -171,6 +199,14 @@ def on_worker_report(client_id: str, data: dict) -> None:
     if node is None:
         return
     node.last_report[client_id] = time.time()
+    address = data.get(ADDRESS_KEY)
+    if isinstance(address, str):
+        node.addresses[client_id] = address
+    total = data.get("stats_total")
+    if isinstance(total, dict):
+        counts = node.reported.setdefault(client_id, [0, 0])
+        counts[0] += int(total.get("num_requests") or 0)
+        counts[1] += int(total.get("num_failures") or 0)
     there = data.get(MODE_KEY, ABSENT)
     if there != node.mode:
         _stop(node, _mismatch(node.mode, there, f"worker {client_id}"))
@@ -185,12 +221,22 @@ def _watch_lost(node: _Node) -> None:
             if client.state != "missing" or client.id in node.lost:
                 continue
             node.lost.add(client.id)
-            last = node.last_report.get(client.id)
-            since = f"its last report, {time.time() - last:.1f} s ago" if last else "it connected (it never reported)"
-            logger.warning(
-                "worker %s stopped reporting: the requests it made since %s are not in the statistics (workers report "
-                "every %s s, so at most that much of its load)",
-                client.id,
-                since,
-                WORKER_REPORT_INTERVAL,
-            )
+            logger.warning("%s", _lost_line(node, client.id, time.time()))
+
+
+def _lost_line(node: _Node, client_id: str, now: float) -> str:
+    """Which worker was lost, at which address, what it had reported and what that leaves out."""
+    address = node.addresses.get(client_id)
+    at = f" at {address}" if address else " (address unknown: none of its reports named it)"
+    last = node.last_report.get(client_id)
+    if last is None:
+        return (
+            f"worker {client_id}{at} stopped reporting: it never reported, so the requests it made since it connected "
+            "are not in the statistics"
+        )
+    requests, failures = node.reported.get(client_id, (0, 0))
+    return (
+        f"worker {client_id}{at} stopped reporting: the requests it made since its last report, {now - last:.1f} s "
+        f"ago (workers report every {WORKER_REPORT_INTERVAL:g} s), are not in the statistics, nor any it makes while "
+        f"it stays lost; it reported {requests} requests and {failures} failures in all"
+    )

@@ -96,6 +96,8 @@ class HdrRun:
         self.interval_start = self.start_time
         self.hlog = None
         self._ticker = None
+        # Set by finish(): a ticker killed without blocking may still run once, and must not reopen the file.
+        self._finished = False
         opts = environment.parsed_options
         self.csv_prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
         self.hlog_path = f"{self.csv_prefix}.hlog" if self.csv_prefix and not self.is_worker else None
@@ -128,7 +130,7 @@ class HdrRun:
         self.write_interval()
 
     def write_interval(self) -> None:
-        if not self.hlog_path:
+        if not self.hlog_path or self._finished:
             return
         now = time.time()
         if self.hlog is None:
@@ -183,6 +185,7 @@ class HdrRun:
 
     def finish(self) -> None:
         self.stop()
+        self._finished = True
         if self.hlog is not None:
             self.hlog.close()
             self.hlog = None
