@@ -462,3 +462,16 @@ class Contract:
                 message += f"\n\nthe scenario raised with {self.candidate.impl_name}:\n{tb}"
             pytest.fail(message, pytrace=False)
         return reference
+
+
+# Header names and values for both contract suites: what is sent as it is, re-encoded, or refused.
+HEADER_CASES = {
+    "latin1": {"X-A": "café"},
+    "not-latin1": {"X-A": "a€b"},
+    "bytes": {"X-A": b"caf\xc3\xa9"},
+    "int": {"X-A": 5},
+    "newline-value": {"X-A": "a\nb"},
+    "crlf-name": {"X\r\nB": "x"},
+    "empty-name": {"": "x"},
+    "space-name": {"X A": "v"},
+}

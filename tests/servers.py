@@ -403,13 +403,16 @@ class Handler(BaseHTTPRequestHandler):
     def r_never(self):
         self._hold_until_closed(MAX_NEVER_HOLD)
 
-    def r_close_mid_body(self):
+    def _first_tenth_of_the_body(self):
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", "1000")
         self.end_headers()
         self.wfile.write(b"x" * 100)
         self.wfile.flush()
+
+    def r_close_mid_body(self):
+        self._first_tenth_of_the_body()
         self.connection.shutdown(socket.SHUT_RDWR)
         raise _Close()
 
@@ -424,12 +427,7 @@ class Handler(BaseHTTPRequestHandler):
         self._reset()
 
     def r_reset_mid_body(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", "1000")
-        self.end_headers()
-        self.wfile.write(b"x" * 100)
-        self.wfile.flush()
+        self._first_tenth_of_the_body()
         time.sleep(0.05)
         self._reset()
 

@@ -79,8 +79,9 @@ def test_zero_means_no_limit(kind, http_server):
     assert events[-1]["exception"] is None
 
 
-def test_a_streamed_body_is_not_limited(http_server):
-    user, events = _user("fast", http_server, max_body_size=MIB)
+@pytest.mark.parametrize("kind", ["fast", "http"])
+def test_a_streamed_body_is_not_limited(http_server, kind):
+    user, events = _user(kind, http_server, max_body_size=MIB)
     read = 0
     with gevent.Timeout(20):
         r = user.client.get("/endless", stream=True)
@@ -88,17 +89,9 @@ def test_a_streamed_body_is_not_limited(http_server):
             read += len(chunk)
             if read > 4 * MIB:
                 break
+        if kind == "http":
+            r.close()  # requests' way to give up on a streamed body
     assert read > 4 * MIB and events[-1]["exception"] is None
-    user2, events2 = _user("http", http_server, max_body_size=MIB)
-    read = 0
-    with gevent.Timeout(20):
-        r = user2.client.get("/endless", stream=True)
-        for chunk in r.iter_content(64 * 1024):
-            read += len(chunk)
-            if read > 4 * MIB:
-                break
-        r.close()
-    assert read > 4 * MIB and events2[-1]["exception"] is None
 
 
 def test_the_run_option_sets_the_default_and_the_class_attribute_wins(kind, http_server):

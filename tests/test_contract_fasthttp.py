@@ -15,7 +15,7 @@ import time
 
 import gevent
 import pytest
-from contract import probe
+from contract import HEADER_CASES, probe
 
 VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -880,18 +880,6 @@ def test_user_timeouts(contract):
         return ctx.observe(user.client.get(f"/never?tag={ctx.tag}")), ctx.hits()
 
     contract.check(scenario)
-
-
-HEADER_CASES = {
-    "latin1": {"X-A": "café"},
-    "not-latin1": {"X-A": "a€b"},
-    "bytes": {"X-A": b"caf\xc3\xa9"},
-    "int": {"X-A": 5},
-    "newline-value": {"X-A": "a\nb"},
-    "crlf-name": {"X\r\nB": "x"},
-    "empty-name": {"": "x"},
-    "space-name": {"X A": "v"},
-}
 
 
 @pytest.mark.parametrize("headers", HEADER_CASES.values(), ids=HEADER_CASES.keys())

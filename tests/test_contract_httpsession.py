@@ -14,7 +14,7 @@ import uuid
 import gevent
 import pytest
 import requests
-from contract import DEFAULT_USER_CONTEXT, SCENARIO_TIMEOUT, Normalizer, Recorder, diff_records, probe
+from contract import DEFAULT_USER_CONTEXT, HEADER_CASES, SCENARIO_TIMEOUT, Normalizer, Recorder, diff_records, probe
 
 OBSERVED = ("content-type", "content-length", "location", "set-cookie", "x-a")
 
@@ -445,18 +445,6 @@ def test_timeout_out_of_range(check, timeout):
     """urllib3's ValueError, word for word, raised before anything is sent; 1e20 and infinity are a long
     timeout."""
     check(lambda s, ctx: ctx.observe(s.get("/echo", timeout=timeout)))
-
-
-HEADER_CASES = {
-    "latin1": {"X-A": "café"},
-    "not-latin1": {"X-A": "a€b"},
-    "bytes": {"X-A": b"caf\xc3\xa9"},
-    "int": {"X-A": 5},
-    "newline-value": {"X-A": "a\nb"},
-    "crlf-name": {"X\r\nB": "x"},
-    "empty-name": {"": "x"},
-    "space-name": {"X A": "v"},
-}
 
 
 @pytest.mark.parametrize("headers", HEADER_CASES.values(), ids=HEADER_CASES.keys())
