@@ -152,3 +152,11 @@ def test_a_url_too_long_for_hyper_raises_invalid_url(http_server):
     assert s.get("/echo?x=" + "a" * 60_000).status_code == 200
     with pytest.raises(requests.exceptions.InvalidURL, match="URL too long.*65534"):
         s.get("/echo?x=" + "a" * 100_000)
+
+
+def test_a_nan_timeout_raises_value_error_not_a_header_failure(http_server):
+    # The engine's ValueError for a NaN timeout must not be taken for a header it refused.
+    s = HttpSession(http_server, EventHook(), None)
+    with pytest.raises(ValueError, match="Invalid value NaN") as raised:
+        s.get("/echo", timeout=float("nan"))
+    assert not isinstance(raised.value, requests.exceptions.InvalidHeader)

@@ -31,6 +31,8 @@ _PLAIN_URL = re.compile(
     r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?(\?[^\s#\"<>`{}|\\^]*)?$"
 )
 _NativeResponse = _native.NativeResponse
+# How the engine words a header it refuses (crates/locust-rs/src/http: client.rs, mod.rs).
+_ENGINE_HEADER_REFUSAL = re.compile("invalid header field name |invalid value for header field |too many headers")
 _URLLIB3_USER_AGENT = _get_default_user_agent()
 # requests' Session.max_redirects
 DEFAULT_MAX_REDIRECTS = 30
@@ -151,7 +153,10 @@ def send(session, method, url: str, data, json, kwargs: dict, resend=False):
             native_proxies,
         )
     except ValueError as e:
-        # A header the engine cannot send although requests' checks passed it (a name that is not an HTTP token).
+        # A header the engine cannot send although requests' checks passed it (a name that is not an HTTP token) is a
+        # failed request, as requests' InvalidHeader is; any other refusal (a NaN timeout) raises, as documented.
+        if not _ENGINE_HEADER_REFUSAL.match(str(e)):
+            raise
         return _ErrorContextManager(rex.InvalidHeader(str(e)))
     value = _bridge.wait(ticket)
     limits = (*(timeout or (None, None)), session.max_redirects)

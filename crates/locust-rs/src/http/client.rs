@@ -796,11 +796,10 @@ async fn send_once(
     }
 }
 
-/// Reads a whole body, with the network timeout applied to each wait for data. On failure
-/// returns what arrived so far together with the error.
-/// Reads a whole body within `timeout` per frame. Over `limit` bytes it stops and drops what it
-/// read: a body that never ends must fail, not fill the memory. A Content-Length over the limit
-/// fails before anything is read.
+/// Reads a whole body within `timeout` per frame (None on HTTP/1.1, whose socket times out each
+/// read); on failure returns what arrived so far together with the error. Over `limit` bytes it
+/// stops and drops what it read: a body that never ends must fail, not fill the memory. A
+/// Content-Length over the limit fails before anything is read.
 pub async fn read_body(
     mut body: Incoming,
     timeout: Option<Duration>,
