@@ -20,6 +20,7 @@ test-deps:  ## install the pinned test tools
 	$(PIP) install -c constraints.txt pytest pytest-timeout hypothesis ruff trustme hypercorn websockets websocket-client pysocks mypy
 	$(PIP) install -q -c constraints.txt --upgrade --target .schemathesis-deps schemathesis
 	$(PIP) install -c constraints.txt hdrhistogram pandas matplotlib nbclient nbformat ipykernel
+	$(PIP) install -c constraints.txt "locust[otel]"
 
 format:  ## format Rust and Python
 	cargo fmt --all

@@ -33,6 +33,7 @@ from requests.utils import default_headers
 from locust_rs import (
     _native,
     _requests_adapter,
+    otel,
     plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
 )
 from locust_rs import metrics as _metrics
@@ -367,3 +368,6 @@ class HttpUser(User, RestMixin[RestResponseContextManager]):
             max_body_size=self.max_body_size,
         )
         self.client.trust_env = False
+
+
+otel.traceable(HttpSession, "request", otel.traced_http_session)

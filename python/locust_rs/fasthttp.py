@@ -29,6 +29,7 @@ from requests.utils import get_encoding_from_headers
 from locust_rs import (
     _bridge,
     _native,
+    otel,
     plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
 )
 from locust_rs import metrics as _metrics
@@ -457,6 +458,8 @@ class FastHttpSession(SessionCommon):
         # Defaults are geventhttpclient's, which a bare FastHttpSession gets; FastHttpUser passes its own.
         self.max_retries = int(kwargs.get("max_retries", 3))
         headers = kwargs.get("headers")
+        # The headers the native client adds to every request; tracing (locust_rs.otel) reads them.
+        self._default_headers = headers
         if ssl_context_factory is not None:
             _warn_ssl_context_factory()
         ca_bundle = kwargs.get("ca_bundle")
@@ -747,3 +750,6 @@ class FastHttpUser(User, RestMixin[RestResponseContextManager]):
             http2_prior_knowledge=self.http2_prior_knowledge,
             max_body_size=self.max_body_size,
         )
+
+
+otel.traceable(FastHttpSession, "request", otel.traced_fast_session, _with_params)

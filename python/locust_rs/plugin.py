@@ -16,7 +16,7 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from locust_rs import _sessions, _wait, distributed, metrics, stats, thresholds
+from locust_rs import _sessions, _wait, distributed, metrics, otel, stats, thresholds
 
 logger = logging.getLogger(__name__)
 # The run's environment, for `quit` (whose listeners get only the exit code).
@@ -56,6 +56,7 @@ def check_host(environment) -> None:
 
 
 distributed.install()
+otel.hook_locust()
 
 
 @events.init_command_line_parser.add_listener

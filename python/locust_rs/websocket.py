@@ -55,7 +55,7 @@ from urllib.parse import urlsplit, urlunsplit
 import gevent
 import gevent.event
 
-from locust_rs import _bridge, _native
+from locust_rs import _bridge, _native, otel
 from locust_rs._errors.websocket import (
     MessageTooBig,
     WebSocketClosed,
@@ -675,3 +675,7 @@ class WebSocketUser(WebSocketMixin, User):
     or ws(s)://; ``self.connect(path)`` opens a connection. See :py:class:`WebSocketMixin` for the settings."""
 
     abstract = True
+
+
+otel.traceable(WebSocketMixin, "connect", otel.traced_ws_connect, _ws_url, _default_name)
+otel.traceable(WebSocket, "request", otel.traced_ws_request)

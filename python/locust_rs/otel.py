@@ -1,0 +1,498 @@
+"""OpenTelemetry for locust-rs users: what ``locust --otel`` gives Locust's ``HttpUser``, for every locust-rs user.
+
+Locust's ``HttpUser`` gets its client spans from the requests instrumentation, which wraps ``requests.Session.send``.
+locust-rs sends from Rust, so that instrumentation never sees a request; this module makes the same spans around the
+facades instead:
+
+- a CLIENT span per HTTP request (``HttpUser``, ``FastHttpUser``), per WebSocket handshake and per WebSocket
+  request/reply, named as the request's line in Locust's statistics (``GET /path``, or ``GET <name=>``), with the
+  HTTP semantic conventions the requests instrumentation uses (``OTEL_SEMCONV_STABILITY_OPT_IN`` chooses the same
+  old, stable or both attribute names there and here), and lasting exactly the Rust-measured response time;
+- the W3C ``traceparent`` (and ``tracestate``, from the configured propagators) on the wire, unless the user set one;
+- ``locust.client.duration`` (Locust's own histogram, fed by the request event, so by the Rust-measured time) also
+  exported as an exponential histogram, ``locust.client.duration.exponential``, fine enough for a backend to read the
+  same percentiles as the HDR outputs.
+
+``hook_locust`` (called when locust-rs is imported in a Locust run) makes Locust's own ``--otel`` set-up do all of
+this. ``instrument`` does it for a process that configures OpenTelemetry itself. Without either, no facade changes:
+the request methods are swapped for traced ones only while instrumented, so a run without ``--otel`` pays nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+EXPONENTIAL_MAX_SIZE = 8192
+"""Buckets of the exponential histogram, per series. Over 1 ms to 30 s (15 doublings) this keeps scale 9: adjacent
+bucket bounds 0.14 % apart, finer than the HDR core's three significant digits needs (0.1 %) on most of the range."""
+
+DURATION_INSTRUMENT = "locust.client.duration"
+EXPONENTIAL_NAME = "locust.client.duration.exponential"
+
+_TRACEPARENT = "traceparent"
+_state: _Tracing | None = None
+_traceable: list[tuple[type, str, Callable, tuple]] = []
+_originals: list[tuple[type, str, Callable]] = []
+
+
+# -- Locust's --otel -------------------------------------------------------------------------------------------------
+
+
+def hook_locust() -> None:
+    """Extends Locust's ``--otel`` set-up (``locust.opentelemetry``): after it instruments requests it instruments the
+    locust-rs facades, and its meter provider gets the exponential view of the duration histogram. Costs nothing
+    until ``--otel`` is given, and imports no OpenTelemetry package before then."""
+    import locust.opentelemetry as lo
+
+    auto = lo._setup_auto_instrumentation
+    if getattr(auto, "_locust_rs", False):
+        return
+
+    def setup_auto_instrumentation() -> None:
+        auto()
+        try:
+            instrument()
+        except ImportError as e:
+            # As Locust treats a missing instrumentation package: the run goes on without spans.
+            logging.getLogger(__name__).warning(
+                "locust-rs users are not traced: %s. Install locust-rs[otel] (or locust[otel]).", e
+            )
+
+    meter = lo._setup_meter_provider
+
+    def setup_meter_provider(resource, exporters):
+        # Locust builds its MeterProvider inside this function with no way to pass views; it is built with them
+        # here (the SDK takes views only at construction).
+        from opentelemetry.sdk import metrics as sdk_metrics
+
+        cls = sdk_metrics.MeterProvider
+        sdk_metrics.MeterProvider = functools.partial(cls, views=duration_views())  # type: ignore[misc]
+        try:
+            return meter(resource, exporters)
+        finally:
+            sdk_metrics.MeterProvider = cls  # type: ignore[misc]
+
+    setup_auto_instrumentation._locust_rs = True  # type: ignore[attr-defined]
+    lo._setup_auto_instrumentation = setup_auto_instrumentation
+    lo._setup_meter_provider = setup_meter_provider
+
+
+def duration_views() -> list:
+    """Views for a MeterProvider: ``locust.client.duration`` as it is (Locust's explicit buckets) and once more as a
+    base-2 exponential histogram."""
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+
+    return [
+        View(instrument_name=DURATION_INSTRUMENT),
+        View(
+            instrument_name=DURATION_INSTRUMENT,
+            name=EXPONENTIAL_NAME,
+            description="Time to last byte for requests, measured in Rust (base-2 exponential buckets)",
+            aggregation=ExponentialBucketHistogramAggregation(max_size=EXPONENTIAL_MAX_SIZE),
+        ),
+    ]
+
+
+# -- instrumentation -------------------------------------------------------------------------------------------------
+
+
+def traceable(cls: type, attr: str, trace: Callable[..., Callable], *helpers) -> None:
+    """Registers ``cls.attr`` to be replaced by ``trace(original, *helpers)`` while instrumented. Each facade module
+    registers its own methods (and passes the helpers that hold its URL rules), so that this module imports none."""
+    _traceable.append((cls, attr, trace, helpers))
+    if _state is not None:
+        _apply(cls, attr, trace, helpers)
+
+
+def _apply(cls: type, attr: str, trace: Callable[..., Callable], helpers: tuple) -> None:
+    original = cls.__dict__[attr]
+    _originals.append((cls, attr, original))
+    setattr(cls, attr, trace(original, *helpers))
+
+
+def instrument(tracer_provider=None, meter_provider=None) -> None:
+    """Makes every locust-rs session create client spans, send trace context and record the HTTP client duration,
+    from now on.
+
+    :param tracer_provider: where the spans go; the global one (``opentelemetry.trace.set_tracer_provider``) by
+        default.
+    :param meter_provider: where the ``http.client.duration`` histogram goes; the global one by default.
+    """
+    global _state
+    first = _state is None
+    _state = _Tracing(tracer_provider, meter_provider)
+    if first:
+        for cls, attr, trace, helpers in _traceable:
+            _apply(cls, attr, trace, helpers)
+
+
+def uninstrument() -> None:
+    """Puts the facades' own methods back: no spans, no trace headers."""
+    global _state
+    while _originals:
+        cls, attr, original = _originals.pop()
+        setattr(cls, attr, original)
+    _state = None
+
+
+def instrumented() -> bool:
+    return _state is not None
+
+
+class _Call:
+    """One traced request: its span and the attributes of its duration measurement."""
+
+    __slots__ = ("span", "labels")
+
+    def __init__(self, span, labels: dict) -> None:
+        self.span = span
+        self.labels = labels
+
+
+class _Tracing:
+    """What the requests instrumentation does around ``Session.send``, for a request the Rust engine sends: the same
+    attributes under the same semantic-convention mode, the same ``OTEL_PYTHON_REQUESTS_EXCLUDED_URLS`` and captured
+    header settings, and the same ``http.client.duration`` / ``http.client.request.duration`` histograms, fed with the
+    Rust-measured time. OpenTelemetry is imported here, once, and only when instrumenting."""
+
+    def __init__(self, tracer_provider, meter_provider=None) -> None:
+        from opentelemetry import metrics, propagate, trace
+        from opentelemetry.instrumentation import _semconv as semconv
+        from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
+        from opentelemetry.semconv._incubating.attributes.user_agent_attributes import USER_AGENT_SYNTHETIC_TYPE
+        from opentelemetry.semconv.attributes import error_attributes, network_attributes, user_agent_attributes
+        from opentelemetry.semconv.metrics import MetricInstruments
+        from opentelemetry.semconv.metrics.http_metrics import HTTP_CLIENT_REQUEST_DURATION
+        from opentelemetry.util import http
+
+        from locust_rs._native import __version__
+
+        stability = semconv._OpenTelemetrySemanticConventionStability
+        stability._initialize()
+        mode = self.mode = stability._get_opentelemetry_stability_opt_in_mode(
+            semconv._OpenTelemetryStabilitySignalType.HTTP
+        )
+        self.report_old = semconv._report_old(mode)
+        self.report_new = semconv._report_new(mode)
+        schema_url = semconv._get_schema_url(mode)
+        self.tracer = trace.get_tracer("locust_rs", __version__, tracer_provider, schema_url=schema_url)
+        meter = metrics.get_meter("locust_rs", __version__, meter_provider, schema_url=schema_url)
+        self.duration_old = self.duration_new = None
+        if self.report_old:
+            self.duration_old = meter.create_histogram(
+                name=MetricInstruments.HTTP_CLIENT_DURATION,
+                unit="ms",
+                description="measures the duration of the outbound HTTP request",
+                explicit_bucket_boundaries_advisory=semconv.HTTP_DURATION_HISTOGRAM_BUCKETS_OLD,
+            )
+        if self.report_new:
+            self.duration_new = meter.create_histogram(
+                name=HTTP_CLIENT_REQUEST_DURATION,
+                unit="s",
+                description="Duration of HTTP client requests.",
+                explicit_bucket_boundaries_advisory=semconv.HTTP_DURATION_HISTOGRAM_BUCKETS_NEW,
+            )
+        self.excluded = http.get_excluded_urls("REQUESTS")
+        self.captured_request = http.get_custom_headers(http.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST)
+        self.captured_response = http.get_custom_headers(http.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE)
+        self.sensitive = http.get_custom_headers(http.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS)
+        self.semconv = semconv
+        self.http = http
+        self.enabled = is_http_instrumentation_enabled
+        self.inject = propagate.inject
+        self.in_context = trace.set_span_in_context
+        self.client = trace.SpanKind.CLIENT
+        self.link = trace.Link
+        self.status = trace.Status
+        self.error_code = trace.StatusCode.ERROR
+        self.error_type = error_attributes.ERROR_TYPE
+        self.peer_address = network_attributes.NETWORK_PEER_ADDRESS
+        self.peer_port = network_attributes.NETWORK_PEER_PORT
+        self.protocol_version = network_attributes.NETWORK_PROTOCOL_VERSION
+        self.user_agent = user_agent_attributes.USER_AGENT_ORIGINAL
+        self.synthetic = USER_AGENT_SYNTHETIC_TYPE
+
+    def start(self, method: str, url: str, span_name: str, headers: dict) -> _Call | None:
+        """A started CLIENT span for a request to ``url`` with ``headers`` (lowercase names: the session's and the
+        request's), or None when the URL is excluded or HTTP instrumentation is suppressed in this context."""
+        if (self.excluded and self.excluded.url_disabled(url)) or not self.enabled():
+            return None
+        semconv, http, mode = self.semconv, self.http, self.mode
+        url = http.redact_url(url)
+        sanitized = http.sanitize_method(method.strip())
+        attributes: dict[str, Any] = {}
+        labels: dict[str, Any] = {}
+        semconv._set_http_method(attributes, method, sanitized, mode)
+        semconv._set_http_url(attributes, url, mode)
+        user_agent = http.normalize_user_agent(headers.get("user-agent"))
+        synthetic = http.detect_synthetic_user_agent(user_agent)
+        if synthetic:
+            attributes[self.synthetic] = synthetic
+        if user_agent:
+            attributes[self.user_agent] = user_agent
+        if self.captured_request:
+            attributes.update(
+                http.get_custom_header_attributes(
+                    headers, self.captured_request, self.sensitive, http.normalise_request_header_name
+                )
+            )
+        semconv._set_http_method(labels, method, sanitized, mode)
+        try:
+            parts = urlsplit(url)
+            if parts.scheme and self.report_old:
+                semconv._set_http_scheme(labels, parts.scheme, mode)
+            if parts.hostname:
+                semconv._set_http_host_client(labels, parts.hostname, mode)
+                semconv._set_http_net_peer_name_client(labels, parts.hostname, mode)
+                if self.report_new:
+                    semconv._set_http_host_client(attributes, parts.hostname, mode)
+                    attributes[self.peer_address] = parts.hostname
+            if parts.port:
+                semconv._set_http_peer_port_client(labels, parts.port, mode)
+                if self.report_new:
+                    semconv._set_http_peer_port_client(attributes, parts.port, mode)
+                    attributes[self.peer_port] = parts.port
+        except ValueError:
+            pass
+        span = self.tracer.start_span(span_name, kind=self.client, attributes=attributes, start_time=time.time_ns())
+        return _Call(span, labels)
+
+    def set_url(self, call: _Call, url: str) -> None:
+        attributes: dict[str, Any] = {}
+        self.semconv._set_http_url(attributes, self.http.redact_url(url), self.mode)
+        call.span.set_attributes(attributes)
+
+    def headers_for(self, call: _Call, headers: dict) -> dict | None:
+        """The trace-context headers for the call's span that ``headers`` (lowercase names) does not set, or None when
+        it sets ``traceparent``: the user's own is sent, with its ``tracestate``, untouched."""
+        if _TRACEPARENT in headers:
+            return None
+        carrier: dict[str, str] = {}
+        self.inject(carrier, context=self.in_context(call.span))
+        return {k: v for k, v in carrier.items() if k.lower() not in headers}
+
+    def finish(
+        self,
+        call: _Call,
+        duration_ms: float,
+        status: int | None = None,
+        error: BaseException | None = None,
+        native=None,
+        response_headers=None,
+    ) -> None:
+        """Ends the span ``duration_ms`` after it started (the Rust-measured time) and records that duration, with the
+        response's status, its HTTP version (from the ``native`` response) and the failure, as the requests
+        instrumentation does; ``error.type`` is set on every failure."""
+        semconv, mode, span, labels = self.semconv, self.mode, call.span, call.labels
+        if status:
+            semconv._set_status(span, labels, status, str(status), server_span=False, sem_conv_opt_in_mode=mode)
+            if status >= 400 and span.is_recording():
+                span.set_attribute(self.error_type, str(status))
+        if native is not None:
+            # "HTTP/1.1" -> "1.1", "HTTP/2" -> "2", the conventions' values.
+            version = native.http_version[5:]
+            semconv._set_http_network_protocol_version(labels, version, mode)
+            if self.report_new and span.is_recording():
+                span.set_attribute(self.protocol_version, version)
+        if response_headers is not None and self.captured_response and span.is_recording():
+            span.set_attributes(
+                self.http.get_custom_header_attributes(
+                    response_headers, self.captured_response, self.sensitive, self.http.normalise_response_header_name
+                )
+            )
+        if error is not None:
+            if span.is_recording():
+                span.record_exception(error)
+                span.set_status(self.status(self.error_code, f"{type(error).__name__}: {error}"))
+                span.set_attribute(self.error_type, type(error).__qualname__)
+            if self.report_new:
+                labels[self.error_type] = type(error).__qualname__
+        duration_ms = max(duration_ms, 0.0)
+        if self.duration_old is not None:
+            self.duration_old.record(
+                round(duration_ms),
+                attributes=semconv._filter_semconv_duration_attrs(
+                    labels, semconv._client_duration_attrs_old, semconv._client_duration_attrs_new, type(mode).DEFAULT
+                ),
+            )
+        if self.duration_new is not None:
+            self.duration_new.record(
+                duration_ms / 1000,
+                attributes=semconv._filter_semconv_duration_attrs(
+                    labels, semconv._client_duration_attrs_old, semconv._client_duration_attrs_new, type(mode).HTTP
+                ),
+            )
+        span.end(end_time=span.start_time + int(duration_ms * 1e6))
+
+
+def _elapsed_ms(start_ns: int) -> float:
+    return (time.time_ns() - start_ns) / 1e6
+
+
+# -- the traced methods ----------------------------------------------------------------------------------------------
+
+
+def _lower(*mappings) -> dict:
+    """Header mappings merged into one with lowercase names, later ones winning."""
+    merged: dict = {}
+    for m in mappings:
+        if m:
+            for k, v in m.items():
+                merged[str(k).lower()] = v
+    return merged
+
+
+def _with_headers(headers, extra: dict):
+    """The request's headers plus ``extra``, in a new mapping (the caller's is not changed)."""
+    if not headers:
+        return extra
+    merged = dict(headers)
+    merged.update(extra)
+    return merged
+
+
+def traced_http_session(request: Callable) -> Callable:
+    """``HttpSession.request``, traced."""
+
+    @functools.wraps(request)
+    def traced(self, method, url, name=None, catch_response=False, context={}, **kwargs):  # noqa: B006
+        state = _state
+        url = str(url)
+        full = self._base_url + url if url[:1] == "/" and self._base_url else self._build_url(url)
+        headers = kwargs.get("headers")
+        sent = _lower(self.headers, headers)
+        label = name or self.request_name or (urlsplit(full).path or "/")
+        call = state.start(method, full, f"{method.upper()} {label}", sent) if state is not None else None
+        if call is None:
+            return request(self, method, url, name, catch_response, context, **kwargs)
+        trace_headers = state.headers_for(call, sent)
+        if trace_headers:
+            kwargs["headers"] = _with_headers(headers, trace_headers)
+        try:
+            response = request(self, method, url, name, catch_response, context, **kwargs)
+        except BaseException as e:
+            state.finish(call, _elapsed_ms(call.span.start_time), error=e)
+            raise
+        meta = getattr(response, "request_meta", None)
+        duration = meta["response_time"] if meta else _elapsed_ms(call.span.start_time)
+        if meta and meta["url"] != full:
+            # The URL sent, with params (the request's and the session's) that requests' rules merged.
+            state.set_url(call, meta["url"])
+        native = response._native
+        if native is None:
+            state.finish(call, duration, error=response.error)
+        else:
+            state.finish(call, duration, response.status_code, native=native, response_headers=response.headers)
+        return response
+
+    return traced
+
+
+def traced_fast_session(request: Callable, with_params: Callable) -> Callable:
+    """``FastHttpSession.request``, traced; ``with_params`` appends ``params`` to a URL as the session does."""
+    from locust_rs._errors.fasthttp import body_exception
+    from locust_rs._sessions import absolute_http_url_regexp
+
+    @functools.wraps(request)
+    def traced(self, method, url, name=None, *args, **kwargs):
+        state = _state
+        built = (
+            self.base_url + url
+            if url[:1] == "/" and self.base_url
+            else url
+            if absolute_http_url_regexp.match(url)
+            else f"{self.base_url}{url}"
+        )
+        if kwargs.get("params"):
+            built = with_params(built, kwargs["params"])
+        headers = kwargs.get("headers")
+        sent = _lower(getattr(self, "_default_headers", None), headers)
+        label = name or self.request_name or (urlsplit(built).path or "/")
+        call = state.start(method, built, f"{method.upper()} {label}", sent) if state is not None else None
+        if call is None:
+            return request(self, method, url, name, *args, **kwargs)
+        trace_headers = state.headers_for(call, sent)
+        if trace_headers:
+            kwargs["headers"] = _with_headers(headers, trace_headers)
+        try:
+            response = request(self, method, url, name, *args, **kwargs)
+        except BaseException as e:
+            state.finish(call, _elapsed_ms(call.span.start_time), error=e)
+            raise
+        native = response._native
+        if native is None:
+            state.finish(call, _elapsed_ms(call.span.start_time), error=response.error)
+        else:
+            body_error = native.body_error
+            error = body_exception(body_error, built, method, self.max_retries) if body_error is not None else None
+            state.finish(call, native.response_time, native.status_code, error, native, response.headers)
+        return response
+
+    return traced
+
+
+def traced_ws_connect(connect: Callable, ws_url: Callable, default_name: Callable) -> Callable:
+    """``WebSocketMixin.connect``, traced; ``ws_url`` and ``default_name`` are its URL and name rules."""
+    from locust_rs._errors.websocket import WebSocketHandshakeError
+
+    @functools.wraps(connect)
+    def traced(self, url_or_path, headers=None, *args, name=None, **kwargs):
+        state = _state
+        url = ws_url(getattr(self, "host", None), url_or_path)
+        sent = _lower(self.ws_headers, headers)
+        call = state.start("GET", url, f"WS {name or default_name(url_or_path)}", sent) if state is not None else None
+        if call is None:
+            return connect(self, url_or_path, headers, *args, name=name, **kwargs)
+        trace_headers = state.headers_for(call, sent)
+        if trace_headers:
+            headers = _with_headers(headers, trace_headers)
+        try:
+            ws = connect(self, url_or_path, headers, *args, name=name, **kwargs)
+        except WebSocketHandshakeError as e:
+            state.finish(call, _elapsed_ms(call.span.start_time), status=e.status, error=e)
+            raise
+        except BaseException as e:
+            state.finish(call, _elapsed_ms(call.span.start_time), error=e)
+            raise
+        ws._otel_context = call.span.get_span_context()
+        state.finish(call, ws.handshake_time, 101, response_headers=ws.response_headers)
+        return ws
+
+    return traced
+
+
+def traced_ws_request(request: Callable) -> Callable:
+    """``WebSocket.request``, traced: a span per round trip, linked to the connection's handshake (a message carries
+    no trace context)."""
+
+    @functools.wraps(request)
+    def traced(self, message, *, name=None, **kwargs):
+        state = _state
+        if state is None or not state.enabled():
+            return request(self, message, name=name, **kwargs)
+        handshake = getattr(self, "_otel_context", None)
+        span = state.tracer.start_span(
+            f"WSRT {name or self.name}",
+            kind=state.client,
+            attributes={"url.full": self.url},
+            links=[state.link(handshake)] if handshake is not None else None,
+            start_time=time.time_ns(),
+        )
+        try:
+            reply = request(self, message, name=name, **kwargs)
+        except BaseException as e:
+            if span.is_recording():
+                span.record_exception(e)
+                span.set_status(state.status(state.error_code, f"{type(e).__name__}: {e}"))
+                span.set_attribute(state.error_type, type(e).__qualname__)
+            span.end()
+            raise
+        span.end(end_time=span.start_time + int(reply.response_time * 1e6))
+        return reply
+
+    return traced
