@@ -24,6 +24,7 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags, TraceState, use_span
@@ -92,6 +93,9 @@ def test_one_span_per_request_child_of_the_current_span_and_sent_as_traceparent(
     assert ids(r.json()["headers"]["traceparent"]) == (span.context.trace_id, span.context.span_id)
     assert span.attributes["http.method"] == "GET"
     assert span.attributes["http.url"] == f"{http_server}/echo?x=1"
+    user_agent = "python-requests/" if cls is locust_rs.HttpSession else f"locust-rs/{locust_rs.__version__}"
+    assert span.attributes["user_agent.original"].startswith(user_agent)
+    assert r.json()["omitted_headers"] == ["user-agent"]  # sent, as the span says
     assert span.attributes["http.status_code"] == 200
     assert span.status.status_code is StatusCode.UNSET
     # The span lasts the Rust-measured response time that the request event reports.
@@ -191,6 +195,26 @@ def test_without_instrumentation_nothing_changes(http_server, cls):
     assert websocket.WebSocketMixin.connect.__module__ == "locust_rs.websocket"
     s, _ = session(cls, http_server)
     assert "traceparent" not in s.get("/echo").json()["headers"]
+
+
+@pytest.mark.parametrize("cls", SESSIONS)
+def test_spans_a_sampler_drops_still_send_trace_context(http_server, refused_url, cls):
+    # A dropped span is a NonRecordingSpan (no start time, no attributes): the request, its failure and the
+    # duration histogram go on as before, and the server learns that the trace is not sampled.
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider(sampler=ALWAYS_OFF)
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    otel.instrument(tp)
+    try:
+        s, events = session(cls, http_server)
+        traceparent = s.get("/echo").json()["headers"]["traceparent"]
+        s.get("/status/500")
+        session(cls, refused_url)[0].get("/")
+    finally:
+        otel.uninstrument()
+    assert int(traceparent.split("-")[3], 16) & 1 == 0
+    assert exporter.get_finished_spans() == ()
+    assert [e["exception"] is None for e in events] == [True, False]
 
 
 def test_uninstrument_restores_the_methods(provider):

@@ -147,11 +147,12 @@ def instrumented() -> bool:
 class _Call:
     """One traced request: its span and the attributes of its duration measurement."""
 
-    __slots__ = ("span", "labels")
+    __slots__ = ("span", "labels", "start_time")
 
-    def __init__(self, span, labels: dict) -> None:
+    def __init__(self, span, labels: dict, start_time: int) -> None:
         self.span = span
         self.labels = labels
+        self.start_time = start_time
 
 
 class _Tracing:
@@ -216,11 +217,31 @@ class _Tracing:
         self.protocol_version = network_attributes.NETWORK_PROTOCOL_VERSION
         self.user_agent = user_agent_attributes.USER_AGENT_ORIGINAL
         self.synthetic = USER_AGENT_SYNTHETIC_TYPE
+        self.describe = functools.lru_cache(maxsize=4096)(self._describe)
 
     def start(self, method: str, url: str, span_name: str, headers: dict) -> _Call | None:
         """A started CLIENT span for a request to ``url`` with ``headers`` (lowercase names: the session's and the
         request's), or None when the URL is excluded or HTTP instrumentation is suppressed in this context."""
-        if (self.excluded and self.excluded.url_disabled(url)) or not self.enabled():
+        described = self.describe(method, url, headers.get("user-agent"))
+        if described is None or not self.enabled():
+            return None
+        attributes, labels = described
+        if self.captured_request:
+            attributes = {
+                **attributes,
+                **self.http.get_custom_header_attributes(
+                    headers, self.captured_request, self.sensitive, self.http.normalise_request_header_name
+                ),
+            }
+        start_time = time.time_ns()
+        span = self.tracer.start_span(span_name, kind=self.client, attributes=attributes, start_time=start_time)
+        return _Call(span, dict(labels), start_time)
+
+    def _describe(self, method: str, url: str, user_agent: str | None) -> tuple[dict, dict] | None:
+        """The span attributes and duration labels a request's method, URL and User-Agent give, or None for an
+        excluded URL. Cached (``describe``): a load test sends the same few URLs over and over, and this is a third
+        of the instrumentation's own time per request. The callers copy what they change."""
+        if self.excluded and self.excluded.url_disabled(url):
             return None
         semconv, http, mode = self.semconv, self.http, self.mode
         url = http.redact_url(url)
@@ -229,18 +250,12 @@ class _Tracing:
         labels: dict[str, Any] = {}
         semconv._set_http_method(attributes, method, sanitized, mode)
         semconv._set_http_url(attributes, url, mode)
-        user_agent = http.normalize_user_agent(headers.get("user-agent"))
+        user_agent = http.normalize_user_agent(user_agent)
         synthetic = http.detect_synthetic_user_agent(user_agent)
         if synthetic:
             attributes[self.synthetic] = synthetic
         if user_agent:
             attributes[self.user_agent] = user_agent
-        if self.captured_request:
-            attributes.update(
-                http.get_custom_header_attributes(
-                    headers, self.captured_request, self.sensitive, http.normalise_request_header_name
-                )
-            )
         semconv._set_http_method(labels, method, sanitized, mode)
         try:
             parts = urlsplit(url)
@@ -259,8 +274,7 @@ class _Tracing:
                     attributes[self.peer_port] = parts.port
         except ValueError:
             pass
-        span = self.tracer.start_span(span_name, kind=self.client, attributes=attributes, start_time=time.time_ns())
-        return _Call(span, labels)
+        return attributes, labels
 
     def set_url(self, call: _Call, url: str) -> None:
         attributes: dict[str, Any] = {}
@@ -327,7 +341,7 @@ class _Tracing:
                     labels, semconv._client_duration_attrs_old, semconv._client_duration_attrs_new, type(mode).HTTP
                 ),
             )
-        span.end(end_time=span.start_time + int(duration_ms * 1e6))
+        span.end(end_time=call.start_time + int(duration_ms * 1e6))
 
 
 def _elapsed_ms(start_ns: int) -> float:
@@ -335,6 +349,14 @@ def _elapsed_ms(start_ns: int) -> float:
 
 
 # -- the traced methods ----------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _engine_user_agent() -> str:
+    """What the engine sends when neither the session nor the request sets a User-Agent."""
+    from locust_rs._native import __version__
+
+    return f"locust-rs/{__version__}"
 
 
 def _lower(*mappings) -> dict:
@@ -376,10 +398,10 @@ def traced_http_session(request: Callable) -> Callable:
         try:
             response = request(self, method, url, name, catch_response, context, **kwargs)
         except BaseException as e:
-            state.finish(call, _elapsed_ms(call.span.start_time), error=e)
+            state.finish(call, _elapsed_ms(call.start_time), error=e)
             raise
         meta = getattr(response, "request_meta", None)
-        duration = meta["response_time"] if meta else _elapsed_ms(call.span.start_time)
+        duration = meta["response_time"] if meta else _elapsed_ms(call.start_time)
         if meta and meta["url"] != full:
             # The URL sent, with params (the request's and the session's) that requests' rules merged.
             state.set_url(call, meta["url"])
@@ -387,7 +409,8 @@ def traced_http_session(request: Callable) -> Callable:
         if native is None:
             state.finish(call, duration, error=response.error)
         else:
-            state.finish(call, duration, response.status_code, native=native, response_headers=response.headers)
+            headers = response.headers if state.captured_response else None
+            state.finish(call, duration, response.status_code, native=native, response_headers=headers)
         return response
 
     return traced
@@ -412,6 +435,7 @@ def traced_fast_session(request: Callable, with_params: Callable) -> Callable:
             built = with_params(built, kwargs["params"])
         headers = kwargs.get("headers")
         sent = _lower(getattr(self, "_default_headers", None), headers)
+        sent.setdefault("user-agent", _engine_user_agent())
         label = name or self.request_name or (urlsplit(built).path or "/")
         call = state.start(method, built, f"{method.upper()} {label}", sent) if state is not None else None
         if call is None:
@@ -422,15 +446,16 @@ def traced_fast_session(request: Callable, with_params: Callable) -> Callable:
         try:
             response = request(self, method, url, name, *args, **kwargs)
         except BaseException as e:
-            state.finish(call, _elapsed_ms(call.span.start_time), error=e)
+            state.finish(call, _elapsed_ms(call.start_time), error=e)
             raise
         native = response._native
         if native is None:
-            state.finish(call, _elapsed_ms(call.span.start_time), error=response.error)
+            state.finish(call, _elapsed_ms(call.start_time), error=response.error)
         else:
             body_error = native.body_error
             error = body_exception(body_error, built, method, self.max_retries) if body_error is not None else None
-            state.finish(call, native.response_time, native.status_code, error, native, response.headers)
+            headers = response.headers if state.captured_response else None
+            state.finish(call, native.response_time, native.status_code, error, native, headers)
         return response
 
     return traced
@@ -454,13 +479,15 @@ def traced_ws_connect(connect: Callable, ws_url: Callable, default_name: Callabl
         try:
             ws = connect(self, url_or_path, headers, *args, name=name, **kwargs)
         except WebSocketHandshakeError as e:
-            state.finish(call, _elapsed_ms(call.span.start_time), status=e.status, error=e)
+            state.finish(call, _elapsed_ms(call.start_time), status=e.status, error=e)
             raise
         except BaseException as e:
-            state.finish(call, _elapsed_ms(call.span.start_time), error=e)
+            state.finish(call, _elapsed_ms(call.start_time), error=e)
             raise
         ws._otel_context = call.span.get_span_context()
-        state.finish(call, ws.handshake_time, 101, response_headers=ws.response_headers)
+        state.finish(
+            call, ws.handshake_time, 101, response_headers=ws.response_headers if state.captured_response else None
+        )
         return ws
 
     return traced
@@ -476,12 +503,13 @@ def traced_ws_request(request: Callable) -> Callable:
         if state is None or not state.enabled():
             return request(self, message, name=name, **kwargs)
         handshake = getattr(self, "_otel_context", None)
+        start_time = time.time_ns()
         span = state.tracer.start_span(
             f"WSRT {name or self.name}",
             kind=state.client,
             attributes={"url.full": self.url},
             links=[state.link(handshake)] if handshake is not None else None,
-            start_time=time.time_ns(),
+            start_time=start_time,
         )
         try:
             reply = request(self, message, name=name, **kwargs)
@@ -492,7 +520,7 @@ def traced_ws_request(request: Callable) -> Callable:
                 span.set_attribute(state.error_type, type(e).__qualname__)
             span.end()
             raise
-        span.end(end_time=span.start_time + int(reply.response_time * 1e6))
+        span.end(end_time=start_time + int(reply.response_time * 1e6))
         return reply
 
     return traced
