@@ -2,6 +2,9 @@
 
     LOCUST_RS_BENCH_VARIANT=httpuser|fasthttpuser|locust_rs locust -f benchmarks/locustfile.py --host http://127.0.0.1:PORT
 
+A variant ending in ``_otel`` (``locust_rs_otel``, ``locust_rs_http_otel``, ``httpuser_otel``) uses the class of the
+variant without the suffix; run.py adds ``--otel`` and the OTEL_* variables for it.
+
 When run by benchmarks/run.py, LOCUST_RS_BENCH_WINDOW_FILE is also set and a sampler inside this process records the
 measurement window (see `_measure_window`). Measuring from inside the process means the request count, the latency
 histogram and the CPU time are all read at the same instant, which an outside observer polling CSV files cannot do:
@@ -28,26 +31,27 @@ DURATION = float(os.environ.get("LOCUST_RS_BENCH_DURATION", "15"))
 def _base_class() -> type:
     # Imported inside a function so that no User class other than BenchUser sits in the module namespace, where
     # locust would offer it as a user class too.
-    if VARIANT == "httpuser":
+    variant = VARIANT.removesuffix("_otel")
+    if variant == "httpuser":
         from locust import HttpUser
 
         return HttpUser
-    if VARIANT == "fasthttpuser":
+    if variant == "fasthttpuser":
         from locust.contrib.fasthttp import FastHttpUser
 
         return FastHttpUser
-    if VARIANT in ("locust_rs", "locust_rs_nometrics", "locust_rs_baseline"):
+    if variant in ("locust_rs", "locust_rs_nometrics", "locust_rs_baseline"):
         # No fallback on ImportError: a benchmark that quietly ran another class would report wrong numbers.
         from locust_rs import FastHttpUser
 
         return FastHttpUser
-    if VARIANT == "locust_rs_http":
+    if variant == "locust_rs_http":
         from locust_rs import HttpUser as RsHttpUser
 
         return RsHttpUser
     raise SystemExit(
         "LOCUST_RS_BENCH_VARIANT must be one of httpuser, fasthttpuser, locust_rs, locust_rs_nometrics, "
-        f"locust_rs_http (got {VARIANT!r})",
+        f"locust_rs_http, each optionally with _otel (got {VARIANT!r})",
     )
 
 
@@ -70,7 +74,20 @@ def _describe_class() -> dict:
     mod = sys.modules.get(base.__module__.split(".")[0])
     info["base_module_file"] = getattr(mod, "__file__", None)
     info["base_module_version"] = getattr(mod, "__version__", None)
+    info["otel"] = _otel_state()
     return info
+
+
+def _otel_state() -> dict:
+    """Whether OpenTelemetry is on in this process (run.py checks it against the variant): an SDK tracer provider set
+    (by ``--otel``), and locust-rs's sessions instrumented. Imports nothing that was not imported already."""
+    trace = sys.modules.get("opentelemetry.trace")
+    provider = trace.get_tracer_provider() if trace is not None else None
+    rs_otel = sys.modules.get("locust_rs.otel")
+    return {
+        "sdk_tracer_provider": type(provider).__module__.startswith("opentelemetry.sdk") if provider else False,
+        "locust_rs_instrumented": rs_otel.instrumented() if rs_otel is not None else None,
+    }
 
 
 _PROC = psutil.Process()

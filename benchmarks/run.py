@@ -1,6 +1,7 @@
 """Side-by-side benchmark of Locust's HttpUser, FastHttpUser and locust_rs.FastHttpUser against a local nginx.
 
     python benchmarks/run.py --users 50,200 --duration 15
+    python benchmarks/run.py --users 50 --duration 10 --variants locust_rs,locust_rs_otel   # the cost of --otel
 
 See benchmarks/README.md for what is measured and how to read it. Standard library and psutil only; locust itself is
 only ever imported in the child processes so that gevent's monkey-patching never touches this runner.
@@ -12,12 +13,16 @@ import argparse
 import contextlib
 import csv
 import datetime
+import hashlib
+import http.client
+import importlib.util
 import ipaddress
 import itertools
 import json
 import math
 import os
 import platform
+import select
 import shutil
 import signal
 import socket
@@ -42,6 +47,11 @@ VARIANTS = {
     "locust_rs": "locust-rs FastHttpUser",
     "locust_rs_nometrics": "locust-rs FastHttpUser, Locust's own statistics",
     "locust_rs_http": "locust-rs HttpUser",
+    # With `--otel`, exporting to a local OTLP/HTTP sink (otlp_sink.py); not in the default list.
+    "locust_rs_otel": "locust-rs FastHttpUser, --otel",
+    "locust_rs_http_otel": "locust-rs HttpUser, --otel",
+    "httpuser_otel": "locust HttpUser, --otel",
+    "locust_rs_otel_sampled": "locust-rs FastHttpUser, --otel, 1 % of traces sampled",
     # Only with --baseline-python: the same class from another build of locust-rs (e.g. the last release).
     "locust_rs_baseline": "locust-rs FastHttpUser, baseline build",
     # Not Locust at all: the same test in Goose (pure Rust), and wrk with one thread as the ceiling without Python.
@@ -49,6 +59,20 @@ VARIANTS = {
     "wrk": "wrk -t1",
 }
 BASELINE = "fasthttpuser"
+# Each --otel variant and the same variant without it, for the cost of --otel per request.
+OTEL_VARIANTS = {
+    "locust_rs_otel": "locust_rs",
+    "locust_rs_http_otel": "locust_rs_http",
+    "httpuser_otel": "httpuser",
+    "locust_rs_otel_sampled": "locust_rs",
+}
+# --otel variants with head sampling: (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG). The others use the SDK's default
+# sampler (parentbased_always_on: a span for every request). The ratio is the fraction of spans the sink should get.
+OTEL_SAMPLERS = {"locust_rs_otel_sampled": ("parentbased_traceidratio", 0.01)}
+# The variant the locustfile is told to run, where it differs (it knows only the `_otel` suffix).
+LOCUSTFILE_VARIANT = {"locust_rs_otel_sampled": "locust_rs_otel"}
+# Run only when named in --variants.
+OPT_IN = ("locust_rs_baseline", *OTEL_VARIANTS)
 # Where the variant's class must come from; checked against what the child actually loaded.
 EXPECTED_MODULE_PREFIX = {
     "httpuser": "locust.",
@@ -56,6 +80,10 @@ EXPECTED_MODULE_PREFIX = {
     "locust_rs": "locust_rs",
     "locust_rs_nometrics": "locust_rs",
     "locust_rs_http": "locust_rs",
+    "locust_rs_otel": "locust_rs",
+    "locust_rs_http_otel": "locust_rs",
+    "httpuser_otel": "locust.",
+    "locust_rs_otel_sampled": "locust_rs",
     "locust_rs_baseline": "locust_rs",
     "goose": "goose",
 }
@@ -70,6 +98,9 @@ OVERRUN_GRACE_S = 45
 SAMPLE_INTERVAL_S = 0.2
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+# What the BatchSpanProcessor logs for every span it drops because its queue (2048 by default) is full.
+SPAN_DROP_WARNING = "Queue full, dropping Span"
+EXPORT_FAILURE_MARKS = ("Failed to export", "Dropping span batch", "Exception while exporting")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -142,17 +173,21 @@ def interpolate(samples: list[tuple[float, float]], at: float) -> float | None:
 
 
 class Samples:
-    """CPU seconds of the generator's process tree, the target and the whole machine, every SAMPLE_INTERVAL_S."""
+    """CPU seconds of the generator's process tree, the target, the OTLP sink (for --otel runs) and the whole machine,
+    every SAMPLE_INTERVAL_S. The target and the sink are processes of their own, never counted as the generator's."""
 
-    def __init__(self, target_pids: list[int]) -> None:
+    def __init__(self, target_pids: list[int], sink_pids: list[int] | None = None) -> None:
         self.target_pids = target_pids
-        self.series: dict[str, list[tuple[float, float]]] = {"generator": [], "target": [], "machine": []}
+        self.sink_pids = sink_pids or []
+        self.series: dict[str, list[tuple[float, float]]] = {"generator": [], "target": [], "sink": [], "machine": []}
 
     def take(self, pid: int) -> None:
         now = time.time()
         self.series["generator"].append((now, tree_cpu_s([pid])))
         if self.target_pids:
             self.series["target"].append((now, tree_cpu_s(self.target_pids)))
+        if self.sink_pids:
+            self.series["sink"].append((now, tree_cpu_s(self.sink_pids)))
         self.series["machine"].append((now, machine_busy_s()))
 
     def until_exit(self, proc: subprocess.Popen, limit_s: float, exited=None) -> bool:
@@ -176,12 +211,16 @@ class Samples:
 # one run
 
 
-def child_env(variant: str, window_file: Path, args: argparse.Namespace) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_") and k.lower() not in PROXY_VARS}
+def child_env(
+    variant: str, window_file: Path, args: argparse.Namespace, sink_port: int | None = None
+) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "OTEL_")) and k.lower() not in PROXY_VARS
+    }
     # requests, and HTTP clients in Rust, honour *_proxy variables: without this, load could leave the machine.
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
     env.update(
-        LOCUST_RS_BENCH_VARIANT=variant,
+        LOCUST_RS_BENCH_VARIANT=LOCUSTFILE_VARIANT.get(variant, variant),
         LOCUST_RS_BENCH_WINDOW_FILE=str(window_file),
         LOCUST_RS_BENCH_WARMUP=str(args.warmup),
         LOCUST_RS_BENCH_DURATION=str(args.duration),
@@ -191,6 +230,20 @@ def child_env(variant: str, window_file: Path, args: argparse.Namespace) -> dict
         # The way back (--locust-stats): Locust's Python statistics instead of the native core, so the difference
         # is what recording natively saves.
         env["LOCUST_RS_STATS"] = "locust"
+    if variant in OTEL_VARIANTS:
+        if sink_port is None:
+            raise ValueError(f"{variant} needs the OTLP sink's port")
+        # Traces and metrics to the local sink over OTLP/HTTP; every other setting (the BatchSpanProcessor's queue of
+        # 2048 and batches of 512, the metric reader's 60 s interval) at the SDK's defaults, as a user gets them.
+        env.update(
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_SERVICE_NAME="bench",
+        )
+        if variant in OTEL_SAMPLERS:
+            sampler, ratio = OTEL_SAMPLERS[variant]
+            env.update(OTEL_TRACES_SAMPLER=sampler, OTEL_TRACES_SAMPLER_ARG=str(ratio))
     return env
 
 
@@ -205,21 +258,46 @@ def probe_import(variant: str, workdir: Path, python: str = sys.executable) -> s
         return None if GOOSE_BIN.exists() else f"not built: {GOOSE_BUILD}"
     if variant == "wrk":
         return None if shutil.which("wrk") else "not installed: apt-get install wrk"
-    if not variant.startswith("locust_rs"):
+    code = ""
+    if variant.startswith("locust_rs"):
+        code += (
+            "import sys\n"
+            "try:\n"
+            "    from locust_rs import FastHttpUser\n"
+            "except ModuleNotFoundError as e:\n"
+            "    sys.exit('not installed' if e.name == 'locust_rs' else f'import failed: {e}')\n"
+            "except Exception as e:\n"
+            "    sys.exit(f'import failed: {type(e).__name__}: {e}')\n"
+        )
+    if variant in OTEL_VARIANTS:
+        # What `--otel` needs for OTLP/HTTP; without it Locust only logs an error and runs without OpenTelemetry.
+        code += (
+            "import sys\n"
+            "try:\n"
+            "    import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter\n"
+            "except ImportError as e:\n"
+            "    sys.exit(f'not installed: {e.name} (pip install locust-rs[otel])')\n"
+        )
+    if not code:
         return None
-    code = (
-        "import sys\n"
-        "try:\n"
-        "    from locust_rs import FastHttpUser\n"
-        "except ModuleNotFoundError as e:\n"
-        "    sys.exit('not installed' if e.name == 'locust_rs' else f'import failed: {e}')\n"
-        "except Exception as e:\n"
-        "    sys.exit(f'import failed: {type(e).__name__}: {e}')\n"
-    )
     out = subprocess.run([python, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=60)
     if out.returncode == 0:
         return None
     return (out.stderr.strip().splitlines() or ["import failed"])[-1]
+
+
+def locust_rs_fingerprint() -> str | None:
+    """A hash of the installed locust_rs package's files (Python and the native library), without importing it: an
+    editable install can change under a running benchmark, and rows from two builds must not be compared."""
+    spec = importlib.util.find_spec("locust_rs")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    h = hashlib.sha256()
+    for root in spec.submodule_search_locations:
+        for f in sorted(Path(root).rglob("*")):
+            if f.suffix in (".py", ".so", ".pyd") and f.is_file():
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def locust_version(workdir: Path) -> str:
@@ -263,6 +341,17 @@ def read_totals(base: Path) -> dict:
     return totals
 
 
+def read_task_exceptions(base: Path) -> tuple[int, list[str]]:
+    """Exceptions Locust caught in the task itself (its exceptions CSV): not request failures, but every one ended a
+    task early, so the run did not measure what its label says (e.g. an exception raised by the instrumentation)."""
+    path = Path(f"{base}_exceptions.csv")
+    if not path.exists():
+        return 0, []
+    with open(path, newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: -int(r.get("Count") or 0))
+    return sum(int(r.get("Count") or 0) for r in rows), [f"{r['Count']}x {r['Message']}" for r in rows[:5]]
+
+
 def command_for(variant: str, users: int, target_url: str, run_time: int, base: Path, args) -> list[str]:
     if variant == "goose":
         # Goose's own options; the window comes from the same LOCUST_RS_BENCH_* variables as the locust variants.
@@ -286,7 +375,60 @@ def command_for(variant: str, users: int, target_url: str, run_time: int, base: 
         "--csv", str(base),
         "--only-summary",
         "--stop-timeout", "0",
+        *(["--otel"] if variant in OTEL_VARIANTS else []),
     ]  # fmt: skip
+
+
+class OtlpSink:
+    """otlp_sink.py in a process and session of its own, for one --otel run: never part of the generator's tree."""
+
+    def __init__(self, log_file: Path) -> None:
+        self.log_file = log_file
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 10.0) -> None:
+        with open(self.log_file, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(HERE / "otlp_sink.py")],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+            )
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else b""
+        try:
+            self.port = int(json.loads(line)["port"])
+        except (ValueError, KeyError, TypeError) as e:
+            self.stop()
+            raise RuntimeError(
+                f"the OTLP sink did not start: {self.log_file.read_text(errors='replace')[-500:]}"
+            ) from e
+
+    def stats(self) -> dict | None:
+        """What the sink has received so far (see otlp_sink.py), or None if it cannot be asked."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", "/stats")
+            resp = conn.getresponse()
+            return json.loads(resp.read()) if resp.status == 200 else None
+        except (OSError, ValueError):
+            return None
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process_group(self.proc)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
 def run_one(users: int, variant: str, target_url: str, target_pids: list[int], args, workdir: Path) -> dict:
@@ -297,7 +439,30 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
         return result
     if variant == "wrk":
         return run_wrk(users, target_url, target_pids, args, workdir, result)
+    if variant not in OTEL_VARIANTS:
+        return run_locust(users, variant, target_url, target_pids, args, workdir, result)
+    sink = OtlpSink(workdir / f"u{users}_{variant}_sink.log")
+    try:
+        try:
+            sink.start()
+        except RuntimeError as e:
+            result["status"] = f"error: {e}"
+            return result
+        return run_locust(users, variant, target_url, target_pids, args, workdir, result, sink)
+    finally:
+        sink.stop()
 
+
+def run_locust(
+    users: int,
+    variant: str,
+    target_url: str,
+    target_pids: list[int],
+    args,
+    workdir: Path,
+    result: dict,
+    sink: OtlpSink | None = None,
+) -> dict:
     base = workdir / f"u{users}_{variant}"
     window_file = Path(f"{base}_window.json")
     log_file = Path(f"{base}_{variant}.log")
@@ -310,13 +475,13 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
             cmd,
             # A neutral cwd: locust reads locust.conf / pyproject.toml [tool.locust] from the cwd.
             cwd=workdir,
-            env=child_env(variant, window_file, args),
+            env=child_env(variant, window_file, args, sink.port if sink else None),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    samples = Samples(target_pids)
+    samples = Samples(target_pids, [sink.pid] if sink else None)
     try:
         if not samples.until_exit(proc, run_time + OVERRUN_GRACE_S):
             result["status"] = f"error: overran {run_time + OVERRUN_GRACE_S}s, killed"
@@ -329,6 +494,15 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
     totals = read_totals(base)
     totals.pop("exit_code", None)
     result.update(totals)
+    result["task_exceptions"], messages = read_task_exceptions(base)
+    if result["task_exceptions"] and result["status"] == "ok":
+        result["status"] = f"error: {result['task_exceptions']:,} exceptions in the task ({'; '.join(messages[:1])})"
+        result["task_exception_messages"] = messages
+    if sink is not None:
+        # Read after locust has exited: its tracer provider's shutdown (atexit) exports what was still queued.
+        result["otlp"] = sink.stats()
+        result["span_drop_warnings"] = log_text.count(SPAN_DROP_WARNING)
+        result["export_failure_lines"] = sum(log_text.count(m) for m in EXPORT_FAILURE_MARKS)
 
     if not window_file.exists():
         if result["status"] == "ok":
@@ -341,6 +515,8 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
     result["class"] = w["class"]
     if not w["class"]["base_class"].startswith(EXPECTED_MODULE_PREFIX[variant]):
         result["status"] = f"error: ran {w['class']['base_class']}, not {VARIANTS[variant]}"
+    elif (problem := otel_problem(variant, w["class"].get("otel") or {})) is not None:
+        result["status"] = f"error: {problem}"
     t0, t1, secs = w["start"]["time"], w["end"]["time"], w["window_s"]
     result.update(
         window_s=secs,
@@ -361,6 +537,9 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
 
     ext = samples.delta("generator", t0, t1)
     tgt = samples.delta("target", t0, t1)
+    if sink is not None:
+        sink_cpu = samples.delta("sink", t0, t1)
+        result["sink_cores"] = sink_cpu / secs if sink_cpu is not None else None
     busy = samples.delta("machine", t0, t1)
     # Cross-check of the in-process number; a big gap would mean CPU spent in helper processes the child started.
     result["cpu_s_external_tree"] = ext
@@ -370,6 +549,19 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
     if result["users_at_window_start"] != users and result["status"] == "ok":
         result["status"] = f"error: only {result['users_at_window_start']} of {users} users at window start"
     return result
+
+
+def otel_problem(variant: str, otel: dict) -> str | None:
+    """Why a run's OpenTelemetry state does not match its variant (as the locustfile saw it at the window's end)."""
+    sdk, instrumented = otel.get("sdk_tracer_provider"), otel.get("locust_rs_instrumented")
+    if variant in OTEL_VARIANTS:
+        if not sdk:
+            return "--otel did not set up OpenTelemetry's SDK (see the log)"
+        if variant.startswith("locust_rs") and not instrumented:
+            return "--otel set up OpenTelemetry but locust-rs's sessions were not instrumented"
+    elif sdk or instrumented:
+        return "OpenTelemetry was on in a run without --otel"
+    return None
 
 
 _WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -528,6 +720,50 @@ def thread_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def otel_table(results: list[dict]) -> str:
+    """Each --otel run against the same variant without it at the same user count: the CPU --otel adds per request,
+    and whether every request's span reached the sink."""
+    lines = [
+        "| users | variant | req/s | req/CPU-s | p50 ms | p99 ms | CPU µs/request added "
+        "| spans received / requests | SDK span drops | OTLP bytes/span | sink CPU (cores) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    by_key = {(r["users"], r["variant"]): r for r in results}
+    for r in results:
+        if r["variant"] not in OTEL_VARIANTS:
+            continue
+        if "rps" not in r:
+            lines.append(f"| {r['users']} | {r['label']} | {r['status']} | | | | | | | | |")
+            continue
+        b = by_key.get((r["users"], OTEL_VARIANTS[r["variant"]])) or {}
+        b = b if "rps" in b else {}
+
+        def pair(key: str, spec: str = ",.0f", r=r, b=b) -> str:
+            return f"{fmt(b.get(key), spec)} → {fmt(r.get(key), spec)}"
+
+        added = None
+        if r.get("req_per_cpu_s") and b.get("req_per_cpu_s"):
+            added = 1e6 / r["req_per_cpu_s"] - 1e6 / b["req_per_cpu_s"]
+        traces = (r.get("otlp") or {}).get("traces") or {}
+        spans, requests = traces.get("spans"), r.get("requests_total")
+        delivered = "-"
+        if spans is not None and requests:
+            delivered = f"{spans:,} / {requests:,} = {spans / requests:.4f}"
+            if r["variant"] in OTEL_SAMPLERS:
+                # Sampled: the expected fraction is the sampler's ratio, not 1. The trace ids are random, so the count
+                # is binomial; shown with two standard deviations, reported and never flagged as loss.
+                ratio = OTEL_SAMPLERS[r["variant"]][1]
+                spread = 2 * math.sqrt(ratio * (1 - ratio) / requests)
+                delivered += f" (expected {ratio:.4f} ± {spread:.4f})"
+        per_span = traces["bytes"] / spans if spans else None
+        lines.append(
+            f"| {r['users']} | {r['label']} | {pair('rps')} | {pair('req_per_cpu_s')} | {pair('p50_ms', 'g')} "
+            f"| {pair('p99_ms', 'g')} | {fmt(added, '+.1f')} | {delivered} | {fmt(r.get('span_drop_warnings'), ',')} "
+            f"| {fmt(per_span, '.0f')} | {fmt(r.get('sink_cores'), '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
 def print_problems(results: list[dict]) -> bool:
     bad = False
     for r in results:
@@ -543,6 +779,12 @@ def print_problems(results: list[dict]) -> bool:
             print(f"\n!!! {where}: {r['status']} (log: {r.get('log')})", file=sys.stderr)
             if r.get("log_tail"):
                 print(r["log_tail"], file=sys.stderr)
+        if r.get("export_failure_lines"):
+            # Reported, not failed: spans lost to the exporter are part of what --otel costs, not a broken run.
+            print(
+                f"\n!!! {where}: {r['export_failure_lines']} OTLP export failure lines (log: {r.get('log')})",
+                file=sys.stderr,
+            )
     return bad
 
 
@@ -555,8 +797,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--users", default="50,200", help="comma-separated user counts (default: 50,200)")
     p.add_argument(
         "--variants",
-        default=",".join(v for v in VARIANTS if v != "locust_rs_baseline"),
-        help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all but the baseline)",
+        default=",".join(v for v in VARIANTS if v not in OPT_IN),
+        help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all but {', '.join(OPT_IN)})",
     )
     p.add_argument("--duration", type=float, default=15.0, help="measured seconds per run (default: 15)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds before the window, not measured (default: 3)")
@@ -619,6 +861,7 @@ def main(argv: list[str] | None = None) -> int:
             "target": target_desc,
             "warmup_s": args.warmup,
             "duration_s": args.duration,
+            "locust_rs_fingerprint": locust_rs_fingerprint(),
         }
         print(
             f"target: {target_desc}; locust {meta['locust']}; python {meta['python']}; {meta['cpu_count']} CPUs; "
@@ -636,6 +879,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(r["status"], flush=True)
 
         add_ratios(results)
+        meta["locust_rs_fingerprint_after"] = locust_rs_fingerprint()
+        changed = meta["locust_rs_fingerprint_after"] != meta["locust_rs_fingerprint"]
         print()
         print(markdown_table(results))
         print()
@@ -646,9 +891,26 @@ def main(argv: list[str] | None = None) -> int:
         print("CPU per request, by thread (the Python thread is `python`; locust-rs's engine `locust-rs-tokio`):")
         print()
         print(thread_table(results))
+        if any(r["variant"] in OTEL_VARIANTS for r in results):
+            print()
+            print(
+                "The cost of --otel (CPU µs/request added = 1e6/(req/CPU-s with) - 1e6/(req/CPU-s without); spans "
+                "received by the sink over the whole run, warm-up included, against every request Locust counted "
+                "(about 1, or for a sampled variant the sampler's ratio, ± two binomial standard deviations); "
+                f"SDK span drops = the BatchSpanProcessor's {SPAN_DROP_WARNING!r} warnings in the log):"
+            )
+            print()
+            print(otel_table(results))
         if any(r["variant"] == "locust_rs" and r["status"] == "not installed" for r in results):
             print("\nlocust_rs is not installed in this interpreter, so its rows are empty (nothing was run).")
         bad = print_problems(results)
+        if changed:
+            bad = True
+            print(
+                "\n!!! the installed locust_rs package changed during the benchmark: its rows may come from different "
+                "code; run it again",
+                file=sys.stderr,
+            )
         keep = keep or bad
         if args.json:
             args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
