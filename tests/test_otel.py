@@ -217,6 +217,21 @@ def test_spans_a_sampler_drops_still_send_trace_context(http_server, refused_url
     assert [e["exception"] is None for e in events] == [True, False]
 
 
+@pytest.mark.parametrize("cls", SESSIONS)
+def test_a_request_killed_while_it_waits_ends_its_span_without_a_failure(spans, http_server, cls):
+    # A user stopped mid-request: its greenlet gets GreenletExit. As with the requests instrumentation, the span ends
+    # (UNSET, no error.type) and the kill propagates.
+    s, events = session(cls, http_server)
+    g = gevent.spawn(s.get, "/never")
+    gevent.sleep(0.3)
+    g.kill(block=True, timeout=5)
+    assert g.dead and isinstance(g.value, gevent.GreenletExit)
+    (span,) = client_spans(spans)
+    assert span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in span.attributes and not span.events
+    assert events == []
+
+
 def test_uninstrument_restores_the_methods(provider):
     before = (clients.HttpSession.request, fasthttp.FastHttpSession.request)
     otel.instrument(provider)

@@ -397,8 +397,13 @@ def traced_http_session(request: Callable) -> Callable:
             kwargs["headers"] = _with_headers(headers, trace_headers)
         try:
             response = request(self, method, url, name, catch_response, context, **kwargs)
-        except BaseException as e:
+        except Exception as e:
             state.finish(call, _elapsed_ms(call.start_time), error=e)
+            raise
+        except BaseException:
+            # A greenlet killed while it waits (a user stopped mid-request): the span ends, not as a failure, and
+            # nothing is measured, as with the requests instrumentation.
+            call.span.end()
             raise
         meta = getattr(response, "request_meta", None)
         duration = meta["response_time"] if meta else _elapsed_ms(call.start_time)
@@ -445,8 +450,13 @@ def traced_fast_session(request: Callable, with_params: Callable) -> Callable:
             kwargs["headers"] = _with_headers(headers, trace_headers)
         try:
             response = request(self, method, url, name, *args, **kwargs)
-        except BaseException as e:
+        except Exception as e:
             state.finish(call, _elapsed_ms(call.start_time), error=e)
+            raise
+        except BaseException:
+            # A greenlet killed while it waits (a user stopped mid-request): the span ends, not as a failure, and
+            # nothing is measured, as with the requests instrumentation.
+            call.span.end()
             raise
         native = response._native
         if native is None:
@@ -481,8 +491,13 @@ def traced_ws_connect(connect: Callable, ws_url: Callable, default_name: Callabl
         except WebSocketHandshakeError as e:
             state.finish(call, _elapsed_ms(call.start_time), status=e.status, error=e)
             raise
-        except BaseException as e:
+        except Exception as e:
             state.finish(call, _elapsed_ms(call.start_time), error=e)
+            raise
+        except BaseException:
+            # A greenlet killed while it waits (a user stopped mid-request): the span ends, not as a failure, and
+            # nothing is measured, as with the requests instrumentation.
+            call.span.end()
             raise
         ws._otel_context = call.span.get_span_context()
         state.finish(
@@ -514,7 +529,7 @@ def traced_ws_request(request: Callable) -> Callable:
         try:
             reply = request(self, message, name=name, **kwargs)
         except BaseException as e:
-            if span.is_recording():
+            if span.is_recording() and isinstance(e, Exception):
                 span.record_exception(e)
                 span.set_status(state.status(state.error_code, f"{type(e).__name__}: {e}"))
                 span.set_attribute(state.error_type, type(e).__qualname__)

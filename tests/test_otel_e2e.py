@@ -1,0 +1,460 @@
+"""End to end: ``locust --otel`` with locust-rs users, exporting to a real OTLP/HTTP receiver.
+
+One headless run of the real ``locust`` command (a locust-rs ``HttpUser`` and a ``FastHttpUser``, against the
+session's test server) exports its traces and metrics over OTLP/HTTP (protobuf) to ``tests/otlp_receiver.py``, a
+subprocess that writes every decoded export request to a JSONL file. The test then checks what arrived against
+what locust itself wrote (``--csv``): one CLIENT span per request Locust counted, with the W3C ``traceparent`` the
+server received; ``locust.client.duration`` and its exponential twin, whose counts equal Locust's and whose
+percentiles agree with the HDR ones of ``PREFIX_hdr.csv``.
+"""
+
+import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
+
+import base64
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import gevent
+import pytest
+
+pytest.importorskip("opentelemetry.sdk")
+pytest.importorskip("opentelemetry.proto")
+pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+
+from test_e2e_locust import count, finish_locust, start_locust  # noqa: E402
+
+HERE = Path(__file__).parent
+RECEIVER_SCRIPT = HERE / "otlp_receiver.py"
+RECEIVER_START_TIMEOUT = 20
+RUN_TIME_S = 4
+USERS = 2
+# start-up and shutdown on top of the run time before the run counts as hung (finish_locust then kills it)
+RUN_GRACE_S = 25
+SERVICE_NAME = "locust-rs-test"
+
+pytestmark = pytest.mark.timeout(90)
+
+LOCUSTFILE = """
+import os
+
+from locust import constant
+
+from locust_rs import FastHttpUser, HttpUser
+
+TRACEPARENTS = os.environ["TEST_TRACEPARENT_LOG"]
+
+
+def record(user, label, response):
+    # what the server received, from /echo's answer: `CLASS LABEL TRACEPARENT`, one line per request
+    traceparent = response.json()["headers"].get("traceparent", "-")
+    with open(TRACEPARENTS, "a") as f:
+        f.write(f"{type(user).__name__} {label} {traceparent}\\n")
+
+
+def echo(user):
+    record(user, "/echo", user.client.get("/echo"))
+
+
+def not_found(user):
+    user.client.get("/status/404")
+
+
+def named(user):
+    record(user, "named", user.client.get("/echo", name="named"))
+
+
+TASKS = {echo: 3, not_found: 1, named: 1}
+
+
+class Requests(HttpUser):
+    wait_time = constant(0.05)
+    tasks = TASKS
+
+
+class Fast(FastHttpUser):
+    wait_time = constant(0.05)
+    tasks = TASKS
+"""
+
+NAMES = ("/echo", "/status/404", "named")
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+
+
+# -- the receiver ----------------------------------------------------------------------------------------------------
+
+
+class Receiver:
+    """``tests/otlp_receiver.py`` in a subprocess, writing to ``out``."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.proc = subprocess.Popen(
+            [sys.executable, str(RECEIVER_SCRIPT), str(out), "--lifetime", "300"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,  # its tracebacks reach pytest's captured output
+            cwd=HERE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            with gevent.Timeout(RECEIVER_START_TIMEOUT, RuntimeError("OTLP receiver did not report its port in time")):
+                line = self.proc.stdout.readline()
+            self.port = json.loads(line)["port"]
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def records(self) -> list[dict]:
+        if not self.out.exists():
+            return []
+        with open(self.out, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+
+# -- reading OTLP JSON (MessageToDict: camelCase, bytes as base64, 64-bit integers as strings) -----------------------
+
+
+def attributes(obj: dict) -> dict:
+    out = {}
+    for kv in obj.get("attributes", []):
+        value = kv.get("value", {})
+        out[kv["key"]] = next(iter(value.values()), None) if value else None
+    return out
+
+
+def spans_of(records: list[dict]) -> list[dict]:
+    """Every exported span, with its resource's and scope's attributes and hex ids."""
+    spans = []
+    for rec in records:
+        if rec["signal"] != "traces":
+            continue
+        for rs in rec["request"].get("resourceSpans", []):
+            resource = attributes(rs.get("resource", {}))
+            for ss in rs.get("scopeSpans", []):
+                scope = ss.get("scope", {}).get("name")
+                for span in ss.get("spans", []):
+                    spans.append(
+                        {
+                            **span,
+                            "scope": scope,
+                            "resource": resource,
+                            "trace_id": base64.b64decode(span["traceId"]).hex(),
+                            "span_id": base64.b64decode(span["spanId"]).hex(),
+                            "attrs": attributes(span),
+                        }
+                    )
+    return spans
+
+
+def metric_points(records: list[dict], metric_name: str) -> list[tuple[dict, str, str, dict]]:
+    """(resource attributes, data kind, aggregation temporality, data point) of every export of ``metric_name``, in
+    arrival order."""
+    out = []
+    for rec in records:
+        if rec["signal"] != "metrics":
+            continue
+        for rm in rec["request"].get("resourceMetrics", []):
+            resource = attributes(rm.get("resource", {}))
+            for sm in rm.get("scopeMetrics", []):
+                for metric in sm.get("metrics", []):
+                    if metric["name"] != metric_name:
+                        continue
+                    for kind in ("histogram", "exponentialHistogram", "sum", "gauge"):
+                        if kind in metric:
+                            temporality = metric[kind].get("aggregationTemporality", "")
+                            for point in metric[kind].get("dataPoints", []):
+                                out.append((resource, kind, temporality, point))
+    return out
+
+
+def last_cumulative(points: list[tuple[dict, str, str, dict]]) -> dict[tuple, dict]:
+    """The latest data point of each attribute set (cumulative temporality: each holds everything so far)."""
+    latest: dict[tuple, dict] = {}
+    for _resource, _kind, temporality, point in points:
+        assert temporality == "AGGREGATION_TEMPORALITY_CUMULATIVE", temporality
+        key = tuple(sorted(attributes(point).items()))
+        if key not in latest or int(point["timeUnixNano"]) >= int(latest[key]["timeUnixNano"]):
+            latest[key] = point
+    return latest
+
+
+class ExpHistogram:
+    """An OTLP exponential histogram (positive side and zero count), mergeable across scales.
+
+    Bucket ``i`` at scale ``s`` covers ``(base**i, base**(i + 1)]`` with ``base = 2**(2**-s)``; downscaling by ``k``
+    maps bucket ``i`` to ``i >> k``.
+    """
+
+    def __init__(self, scale: int, zero: int = 0, buckets: dict[int, int] | None = None):
+        self.scale = scale
+        self.zero = zero
+        self.buckets = buckets or {}
+
+    @classmethod
+    def from_point(cls, point: dict) -> "ExpHistogram":
+        # the SDK sends an empty negative side as one zero bucket
+        assert not any(int(n) for n in point.get("negative", {}).get("bucketCounts", [])), "no negative durations"
+        positive = point.get("positive", {})
+        offset = int(positive.get("offset", 0))
+        buckets = {offset + i: int(n) for i, n in enumerate(positive.get("bucketCounts", [])) if int(n)}
+        return cls(int(point.get("scale", 0)), int(point.get("zeroCount", 0)), buckets)
+
+    def downscaled(self, scale: int) -> "ExpHistogram":
+        shift = self.scale - scale
+        assert shift >= 0
+        buckets: dict[int, int] = defaultdict(int)
+        for i, n in self.buckets.items():
+            buckets[i >> shift] += n
+        return ExpHistogram(scale, self.zero, dict(buckets))
+
+    def merged(self, other: "ExpHistogram") -> "ExpHistogram":
+        scale = min(self.scale, other.scale)
+        a, b = self.downscaled(scale), other.downscaled(scale)
+        buckets = Counter(a.buckets)
+        buckets.update(b.buckets)
+        return ExpHistogram(scale, a.zero + b.zero, dict(buckets))
+
+    @property
+    def count(self) -> int:
+        return self.zero + sum(self.buckets.values())
+
+    def quantile(self, q: float) -> float:
+        """The upper bound of the bucket holding the sample of rank ``max(1, ceil(q * count))``: the rank
+        HdrHistogram's ``value_at_quantile`` uses (and it too answers with its bucket's highest value)."""
+        rank = max(1, math.ceil(q * self.count))
+        seen = self.zero
+        if seen >= rank:
+            return 0.0
+        base = 2.0 ** (2.0**-self.scale)
+        for i in sorted(self.buckets):
+            seen += self.buckets[i]
+            if seen >= rank:
+                return base ** (i + 1)
+        raise AssertionError("rank beyond the count")
+
+
+# -- the run ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def otel_run(tmp_path_factory, http_server):
+    directory = tmp_path_factory.mktemp("otel")
+    receiver = Receiver(directory / "otlp.jsonl")
+    try:
+        locustfile = directory / "locustfile.py"
+        locustfile.write_text(textwrap.dedent(LOCUSTFILE))
+        traceparents = directory / "traceparents.txt"
+        csv_prefix = directory / "run"
+        env = {
+            "TEST_TRACEPARENT_LOG": str(traceparents),
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_METRIC_EXPORT_INTERVAL": "500",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_SERVICE_NAME": SERVICE_NAME,
+        }
+        # the caller's shell must not add exporters, endpoints, headers or sampling of its own
+        saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}
+        try:
+            proc = start_locust(
+                locustfile,
+                "--headless",
+                "--host",
+                http_server,
+                "-u",
+                str(USERS),
+                "-r",
+                str(USERS),
+                "-t",
+                f"{RUN_TIME_S}s",
+                "--csv",
+                str(csv_prefix),
+                "--only-summary",
+                "--otel",
+                env_extra=env,
+            )
+        finally:
+            os.environ.update(saved)
+        run = finish_locust(proc, RUN_TIME_S + RUN_GRACE_S, csv_prefix)
+    finally:
+        # locust has exited: whatever it exported, at shutdown included, was answered (and written) before
+        receiver.stop()
+    run.assert_exit(1)  # the 404s are failures: exit code 1, anything else is a crash
+    assert "OpenTelemetry enabled" in run.output, run.output
+    assert "Traceback" not in run.output, run.output
+    lines = traceparents.read_text().splitlines() if traceparents.exists() else []
+    return run, receiver.records(), [line.split(" ") for line in lines]
+
+
+def stats_of(run) -> dict[str, dict[str, str]]:
+    rows = run.stats()
+    assert {key for key in rows if key[0]} == {("GET", name) for name in NAMES}, (rows.keys(), run.output)
+    return {name: row for (_type, name), row in rows.items() if _type}
+
+
+def hdr_of(run) -> dict[str, dict[str, str]]:
+    with open(f"{run.csv_prefix}_hdr.csv", newline="") as f:
+        return {row["Name"]: row for row in csv.DictReader(f) if row["Type"] == "GET"}
+
+
+# -- traces ----------------------------------------------------------------------------------------------------------
+
+
+def status_code(span: dict) -> int | None:
+    """The response's status code, under the old or the stable semantic-convention name; None when no response
+    came (the span's request was cut short)."""
+    for key in ("http.status_code", "http.response.status_code"):
+        if key in span["attrs"]:
+            return int(span["attrs"][key])
+    return None
+
+
+def test_a_client_span_per_request(otel_run):
+    run, records, traceparents = otel_run
+    stats = stats_of(run)
+    spans = [s for s in spans_of(records) if s["scope"] == "locust_rs"]
+    assert spans, (
+        f"no locust_rs span arrived; receiver got {Counter(r['signal'] for r in records)}, "
+        f"Locust counted { {name: count(row) for name, row in stats.items()} }, "
+        f"{len(traceparents)} traceparents recorded ({Counter(tp for *_, tp in traceparents).get('-', 0)} none)\n"
+        f"{run.output}"
+    )
+
+    # A user stopped at the end of the run while it waits for a response (the runner kills its greenlet) leaves a
+    # span of a request that was sent but never answered, and that Locust never counts: no events.request fires.
+    # Such a span has no response status code. At most one per user, since a user has one request in flight.
+    # As the requests instrumentation of Locust's own HttpUser does, such a span ends with status UNSET and no
+    # error.type: the kill (GreenletExit, a BaseException) is not a failure of the request.
+    answered = [s for s in spans if status_code(s) is not None]
+    aborted = [s for s in spans if status_code(s) is None]
+    assert len(aborted) <= USERS, [(s["name"], s["attrs"]) for s in aborted]
+    for span in aborted:
+        assert "error.type" not in span["attrs"], span["attrs"]
+        assert span.get("status", {}).get("code") in (None, "STATUS_CODE_UNSET"), span
+
+    by_name = defaultdict(list)
+    for span in answered:
+        by_name[span["name"]].append(span)
+    assert set(by_name) == {f"GET {name}" for name in NAMES}, sorted(by_name)
+
+    for span in spans:
+        assert span["kind"] == "SPAN_KIND_CLIENT", span
+        assert span["resource"]["service.name"] == SERVICE_NAME, span["resource"]
+        assert int(span["endTimeUnixNano"]) > int(span["startTimeUnixNano"]), span
+    for span in by_name["GET /status/404"]:
+        assert status_code(span) == 404, span["attrs"]
+        assert span.get("status", {}).get("code") == "STATUS_CODE_ERROR", span
+        assert span["attrs"].get("error.type") == "404", span["attrs"]
+    for name in ("GET /echo", "GET named"):
+        for span in by_name[name]:
+            assert status_code(span) == 200, span["attrs"]
+            assert span.get("status", {}).get("code", "STATUS_CODE_UNSET") == "STATUS_CODE_UNSET", span
+            assert "error.type" not in span["attrs"], span["attrs"]
+
+    # Exactly one answered span per request Locust counted: every span ended before shutdown must have been
+    # flushed by the BatchSpanProcessor (the SDK's atexit shutdown of the TracerProvider; Locust itself flushes
+    # nothing), so none may be missing.
+    spans_per_name = {name: len(by_name[f"GET {name}"]) for name in NAMES}
+    counted = {name: count(stats[name]) for name in NAMES}
+    assert spans_per_name == counted, f"spans per name {spans_per_name} != Locust's request counts {counted}"
+    ids = [(s["trace_id"], s["span_id"]) for s in spans]
+    assert len(set(ids)) == len(ids), "span ids repeat"
+
+
+def test_traceparent_sent_is_the_span(otel_run):
+    run, records, traceparents = otel_run
+    spans = {(s["trace_id"], s["span_id"]): s for s in spans_of(records) if s["scope"] == "locust_rs"}
+    per_class = Counter((cls, label) for cls, label, _ in traceparents)
+    assert set(per_class) == {(cls, label) for cls in ("Requests", "Fast") for label in ("/echo", "named")}, per_class
+
+    seen = set()
+    for cls, label, traceparent in traceparents:
+        assert traceparent != "-", f"{cls} sent no traceparent for {label}"
+        version, trace_id, span_id, flags = traceparent.split("-")
+        # sampled (bit 0); the SDK's ids also set W3C level 2's "random" flag (bit 1), hence 03
+        assert version == "00" and int(flags, 16) & 1, traceparent
+        span = spans.get((trace_id, span_id))
+        assert span is not None, f"{cls}: traceparent {traceparent} of {label} is no exported span"
+        assert span["name"] == f"GET {label}", (traceparent, span["name"])
+        assert not span.get("parentSpanId"), "a task's request span is a root span"
+        seen.add((trace_id, span_id))
+    assert len(seen) == len(traceparents), "two requests sent the same traceparent"
+
+
+# -- metrics ---------------------------------------------------------------------------------------------------------
+
+
+def test_duration_histograms_exported(otel_run):
+    run, records, _ = otel_run
+    stats = stats_of(run)
+    explicit = metric_points(records, "locust.client.duration")
+    exponential = metric_points(records, "locust.client.duration.exponential")
+    assert explicit, f"no locust.client.duration; metrics: {sorted(metric_names(records))}"
+    assert exponential, f"no locust.client.duration.exponential; metrics: {sorted(metric_names(records))}"
+    assert {kind for _, kind, _, _ in explicit} == {"histogram"}
+    assert {kind for _, kind, _, _ in exponential} == {"exponentialHistogram"}
+    assert {r["service.name"] for r, _, _, _ in explicit + exponential} == {SERVICE_NAME}
+
+    # both views of the one instrument saw every request Locust counted (404s are under their own error.type)
+    for points in (explicit, exponential):
+        per_name: Counter[str] = Counter()
+        for point in last_cumulative(points).values():
+            per_name[attributes(point)["name"]] += int(point["count"])
+        assert dict(per_name) == {name: count(stats[name]) for name in NAMES}
+
+
+def metric_names(records: list[dict]) -> set[str]:
+    return {
+        m["name"]
+        for r in records
+        if r["signal"] == "metrics"
+        for rm in r["request"].get("resourceMetrics", [])
+        for sm in rm.get("scopeMetrics", [])
+        for m in sm.get("metrics", [])
+    }
+
+
+def test_exponential_percentiles_match_hdr(otel_run):
+    """p50, p90 and p99 of each name, from the last cumulative export of the exponential histogram, against the raw
+    (uncorrected: these users have no expected interval) p50/p90/p99 columns of ``PREFIX_hdr.csv``, which are the
+    statistics core's HDR percentiles (3 significant digits), the ones every locust-rs output shows."""
+    run, records, _ = otel_run
+    hdr = hdr_of(run)
+    per_name: dict[str, ExpHistogram] = {}
+    for point in last_cumulative(metric_points(records, "locust.client.duration.exponential")).values():
+        name = attributes(point)["name"]
+        h = ExpHistogram.from_point(point)
+        per_name[name] = per_name[name].merged(h) if name in per_name else h
+
+    report = []
+    for name in NAMES:
+        h = per_name[name]
+        assert h.count == int(hdr[name]["Count"]), (name, h.count, hdr[name])
+        for label, q in QUANTILES.items():
+            otel_ms = h.quantile(q) * 1000.0  # the histogram is in seconds
+            hdr_ms = float(hdr[name][label])
+            tolerance = max(0.01 * hdr_ms, 0.020)
+            report.append(f"{name} {label}: exponential {otel_ms:.4f} ms (scale {h.scale}), HDR {hdr_ms:.3f} ms")
+            assert abs(otel_ms - hdr_ms) <= tolerance, "\n".join(report)
+    print("\n".join(report))
