@@ -564,25 +564,26 @@ def test_websocket_reply_timeout_is_an_error_span(spans, ws_port):
 # -- metrics ---------------------------------------------------------------------------------------------------------
 
 
-def test_duration_views_export_explicit_and_exponential_histograms():
+def test_durations_are_an_exponential_histogram_per_statistics_line():
     reader = InMemoryMetricReader()
-    histogram = (
-        MeterProvider(metric_readers=[reader], views=otel.duration_views())
-        .get_meter("locust")
-        .create_histogram(otel.DURATION_INSTRUMENT, unit="s")
-    )
-    values = [0.001 * 1.01**i for i in range(600)]  # 1 ms to 390 ms
+    provider = MeterProvider(metric_readers=[reader], views=otel.duration_views())
+    events = Environment(user_classes=[]).events
+    otel.record_durations(events, provider)
+    values = [1.0 * 1.01**i for i in range(600)]  # 1 ms to 390 ms
     for v in values:
-        histogram.record(v, attributes={"name": "/x"})
-    metrics = {
-        m.name: m.data
-        for rm in reader.get_metrics_data().resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
+        events.request.fire(request_type="GET", name="/x", response_time=v, exception=None, response_length=0)
+    events.request.fire(request_type="POST", name="/x", response_time=5.0, exception=None, response_length=0)
+    events.request.fire(request_type="GET", name="/x", response_time=7.0, exception=ValueError(), response_length=0)
+    events.request.fire(request_type="GET", name="/x", response_time=None, exception=None, response_length=0)
+    (metric,) = [m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    assert metric.name == otel.EXPONENTIAL_NAME
+    points = {frozenset(p.attributes.items()): p for p in metric.data.data_points}
+    assert {k: p.count for k, p in points.items()} == {
+        frozenset({("request_type", "GET"), ("name", "/x")}): len(values),
+        frozenset({("request_type", "POST"), ("name", "/x")}): 1,
+        frozenset({("request_type", "GET"), ("name", "/x"), ("error.type", "ValueError")}): 1,
     }
-    assert set(metrics) == {otel.DURATION_INSTRUMENT, otel.EXPONENTIAL_NAME}
-    (point,) = metrics[otel.EXPONENTIAL_NAME].data_points
-    assert point.count == len(values)
+    point = points[frozenset({("request_type", "GET"), ("name", "/x")})]
     base = 2 ** (2**-point.scale)
     # Bucket bounds no more than 0.2 % apart: a backend's percentile is within HDR's three significant digits.
     assert base - 1 < 0.002
@@ -590,7 +591,20 @@ def test_duration_views_export_explicit_and_exponential_histograms():
     for i, n in enumerate(point.positive.bucket_counts):
         cumulative += n
         if cumulative >= 0.99 * point.count:
-            p99 = base ** (point.positive.offset + i + 1)
+            p99 = base ** (point.positive.offset + i + 1) * 1000
             break
     exact = sorted(values)[int(0.99 * len(values)) - 1]
     assert p99 == pytest.approx(exact, rel=0.003)
+
+
+def test_duration_series_are_bounded():
+    reader = InMemoryMetricReader()
+    events = Environment(user_classes=[]).events
+    otel.record_durations(events, MeterProvider(metric_readers=[reader], views=otel.duration_views()))
+    for i in range(otel.MAX_STATISTICS_LINES + 50):
+        events.request.fire(request_type="GET", name=f"/{i}", response_time=1.0, exception=None, response_length=0)
+    (metric,) = [m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    names = [p.attributes["name"] for p in metric.data.data_points]
+    assert len(names) == otel.MAX_STATISTICS_LINES + 1
+    (overflow,) = [p for p in metric.data.data_points if p.attributes["name"] == otel.TOO_MANY_NAMES]
+    assert overflow.count == 50

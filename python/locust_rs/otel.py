@@ -31,8 +31,10 @@ EXPONENTIAL_MAX_SIZE = 8192
 """Buckets of the exponential histogram, per series. Over 1 ms to 30 s (15 doublings) this keeps scale 9: adjacent
 bucket bounds 0.14 % apart, finer than the HDR core's three significant digits needs (0.1 %) on most of the range."""
 
-DURATION_INSTRUMENT = "locust.client.duration"
 EXPONENTIAL_NAME = "locust.client.duration.exponential"
+MAX_STATISTICS_LINES = 200
+"""Lines (request type and name) that get series of their own; later ones share one, as in Locust's histogram."""
+TOO_MANY_NAMES = "Too many unique request names"
 
 _TRACEPARENT = "traceparent"
 _state: _Tracing | None = None
@@ -45,8 +47,8 @@ _originals: list[tuple[type, str, Callable]] = []
 
 def hook_locust() -> None:
     """Extends Locust's ``--otel`` set-up (``locust.opentelemetry``): after it instruments requests it instruments the
-    locust-rs facades, and its meter provider gets the exponential view of the duration histogram. Costs nothing
-    until ``--otel`` is given, and imports no OpenTelemetry package before then."""
+    locust-rs facades and starts the exponential duration histogram, and its meter provider gets that histogram's
+    view. Costs nothing until ``--otel`` is given, and imports no OpenTelemetry package before then."""
     import locust.opentelemetry as lo
 
     auto = lo._setup_auto_instrumentation
@@ -54,6 +56,7 @@ def hook_locust() -> None:
         return
 
     def setup_auto_instrumentation() -> None:
+        # Locust calls this last, once the providers are global.
         auto()
         try:
             instrument()
@@ -62,6 +65,7 @@ def hook_locust() -> None:
             logging.getLogger(__name__).warning(
                 "locust-rs users are not traced: %s. Install locust-rs[otel] (or locust[otel]).", e
             )
+        record_durations(lo.events)
 
     meter = lo._setup_meter_provider
 
@@ -83,22 +87,53 @@ def hook_locust() -> None:
 
 
 def duration_views() -> list:
-    """Views for a MeterProvider: ``locust.client.duration`` as it is (Locust's explicit buckets) and once more as a
-    base-2 exponential histogram."""
+    """Views for a MeterProvider: ``locust.client.duration.exponential`` as a base-2 exponential histogram (every
+    other instrument keeps the SDK's default aggregation)."""
     from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 
     return [
-        View(instrument_name=DURATION_INSTRUMENT),
         View(
-            instrument_name=DURATION_INSTRUMENT,
-            name=EXPONENTIAL_NAME,
-            description="Time to last byte for requests, measured in Rust (base-2 exponential buckets)",
+            instrument_name=EXPONENTIAL_NAME,
             aggregation=ExponentialBucketHistogramAggregation(max_size=EXPONENTIAL_MAX_SIZE),
-        ),
+        )
     ]
 
 
-# -- instrumentation -------------------------------------------------------------------------------------------------
+def record_durations(events, meter_provider=None) -> None:
+    """Records every request event's response time (the Rust-measured one) in ``locust.client.duration.exponential``,
+    one series per statistics line (``request_type`` and ``name``) and failure class (``error.type``), so that a
+    backend's percentiles of a series are those of the line in the HDR outputs. Locust's own
+    ``locust.client.duration`` has a series per name only, which mixes ``GET /x`` with ``POST /x``."""
+    from opentelemetry import metrics
+
+    from locust_rs._native import __version__
+
+    histogram = metrics.get_meter("locust_rs", __version__, meter_provider).create_histogram(
+        EXPONENTIAL_NAME, unit="s", description="Time to last byte for requests, measured in Rust"
+    )
+    series: dict[tuple, dict] = {}
+    lines: set[tuple] = set()
+
+    def on_request(request_type, name, response_time, exception, **_kwargs) -> None:
+        if response_time is None:
+            return
+        error = exception.__class__.__name__ if exception else None
+        key = (request_type, name, error)
+        attributes = series.get(key)
+        if attributes is None:
+            line = (request_type, name)
+            if line not in lines and len(lines) >= MAX_STATISTICS_LINES:
+                attributes = {"request_type": request_type, "name": TOO_MANY_NAMES}
+            else:
+                lines.add(line)
+                attributes = {"request_type": request_type, "name": name}
+            if error:
+                attributes["error.type"] = error
+            if len(series) < 4 * MAX_STATISTICS_LINES:
+                series[key] = attributes
+        histogram.record(response_time / 1000, attributes=attributes)
+
+    events.request.add_listener(on_request)
 
 
 def traceable(cls: type, attr: str, trace: Callable[..., Callable], *helpers) -> None:
