@@ -37,8 +37,9 @@ def spans(records: list[dict]) -> Counter:
     return counts
 
 
-def exponential(records: list[dict], metric: str = "locust.client.duration.exponential") -> dict[str, dict]:
-    """Per request name, the last (cumulative) exponential histogram, its series (one per error.type) merged."""
+def exponential(records: list[dict], metric: str = "locust.client.duration.exponential") -> dict[tuple, dict]:
+    """Per statistics line (request type, name), the last (cumulative) exponential histogram, its series (one per
+    error.type) merged."""
     last: dict[tuple, dict] = {}
     for r in records:
         if r["signal"] != "metrics":
@@ -50,10 +51,10 @@ def exponential(records: list[dict], metric: str = "locust.client.duration.expon
                         continue
                     for p in m["exponentialHistogram"]["dataPoints"]:
                         attrs = attributes(p.get("attributes"))
-                        last[attrs.get("name"), attrs.get("error.type")] = p
-    merged: dict[str, dict] = defaultdict(lambda: {"count": 0, "buckets": Counter(), "scale": None})
-    for (name, _), p in last.items():
-        entry = merged[name]
+                        last[attrs.get("request_type"), attrs.get("name"), attrs.get("error.type")] = p
+    merged: dict[tuple, dict] = defaultdict(lambda: {"count": 0, "buckets": Counter(), "scale": None})
+    for (request_type, name, _), p in last.items():
+        entry = merged[request_type, name]
         # Series of one run share the scale only by chance: bring every bucket to the smallest scale seen.
         scale = int(p.get("scale", 0))
         entry["scale"] = scale if entry["scale"] is None else min(entry["scale"], scale)
@@ -92,9 +93,9 @@ def main() -> None:
         print(f"{n:>7}  {scope:<32} {status or '-':>6}  {name}")
     print("\nlocust.client.duration.exponential")
     print(f"{'count':>7}  {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9}  scale  name")
-    for name, entry in sorted(exponential(records).items(), key=lambda kv: -kv[1]["count"]):
+    for (request_type, name), entry in sorted(exponential(records).items(), key=lambda kv: -kv[1]["count"]):
         p50, p90, p99 = (percentile(entry, q) for q in (0.5, 0.9, 0.99))
-        print(f"{entry['count']:>7}  {p50:>9.3f} {p90:>9.3f} {p99:>9.3f}  {entry['scale']:>5}  {name}")
+        print(f"{entry['count']:>7}  {p50:>9.3f} {p90:>9.3f} {p99:>9.3f}  {entry['scale']:>5}  {request_type} {name}")
 
 
 if __name__ == "__main__":
