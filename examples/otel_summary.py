@@ -88,9 +88,9 @@ def main() -> None:
     args = parser.parse_args()
     with open(args.jsonl) as f:
         records = [json.loads(line) for line in f if line.strip()]
-    print(f"{'spans':>7}  {'scope':<32} {'status':>6}  name")
+    print(f"{'spans':>7}  {'scope':<38} {'status':>6}  name")
     for (name, scope, status), n in sorted(spans(records).items(), key=lambda kv: -kv[1]):
-        print(f"{n:>7}  {scope:<32} {status or '-':>6}  {name}")
+        print(f"{n:>7}  {scope:<38} {status or '-':>6}  {name}")
     print("\nlocust.client.duration.exponential")
     print(f"{'count':>7}  {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9}  scale  name")
     for (request_type, name), entry in sorted(exponential(records).items(), key=lambda kv: -kv[1]["count"]):

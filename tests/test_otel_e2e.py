@@ -15,11 +15,13 @@ import csv
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from collections import Counter, defaultdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import gevent
 import pytest
@@ -28,12 +30,13 @@ pytest.importorskip("opentelemetry.sdk")
 pytest.importorskip("opentelemetry.proto")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 
-from test_e2e_locust import count, finish_locust, start_locust  # noqa: E402
+from test_e2e_locust import count, finish_locust, locust_env, start_locust  # noqa: E402
 
 HERE = Path(__file__).parent
 RECEIVER_SCRIPT = HERE / "otlp_receiver.py"
 RECEIVER_START_TIMEOUT = 20
 RUN_TIME_S = 4
+EXPONENTIAL_NAME = "locust.client.duration.exponential"
 USERS = 2
 # start-up and shutdown on top of the run time before the run counts as hung (finish_locust then kills it)
 RUN_GRACE_S = 25
@@ -155,9 +158,11 @@ def spans_of(records: list[dict]) -> list[dict]:
                         {
                             **span,
                             "scope": scope,
+                            "schema_url": ss.get("schemaUrl", ""),
                             "resource": resource,
                             "trace_id": base64.b64decode(span["traceId"]).hex(),
                             "span_id": base64.b64decode(span["spanId"]).hex(),
+                            "parent_id": base64.b64decode(span.get("parentSpanId", "")).hex(),
                             "attrs": attributes(span),
                         }
                     )
@@ -254,6 +259,20 @@ class ExpHistogram:
 # -- the run ---------------------------------------------------------------------------------------------------------
 
 
+def otel_env(receiver: Receiver) -> dict[str, str]:
+    """The OpenTelemetry settings of every run here: OTLP/HTTP to ``receiver``, traces and metrics, no logs."""
+    return {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_METRIC_EXPORT_INTERVAL": "500",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": SERVICE_NAME,
+    }
+
+
 @pytest.fixture(scope="module")
 def otel_run(tmp_path_factory, http_server):
     directory = tmp_path_factory.mktemp("otel")
@@ -263,17 +282,7 @@ def otel_run(tmp_path_factory, http_server):
         locustfile.write_text(textwrap.dedent(LOCUSTFILE))
         traceparents = directory / "traceparents.txt"
         csv_prefix = directory / "run"
-        env = {
-            "TEST_TRACEPARENT_LOG": str(traceparents),
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_METRIC_EXPORT_INTERVAL": "500",
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_METRICS_EXPORTER": "otlp",
-            "OTEL_LOGS_EXPORTER": "none",
-            "OTEL_SERVICE_NAME": SERVICE_NAME,
-        }
+        env = {"TEST_TRACEPARENT_LOG": str(traceparents), **otel_env(receiver)}
         # the caller's shell must not add exporters, endpoints, headers or sampling of its own
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}
         try:
@@ -458,3 +467,279 @@ def test_exponential_percentiles_match_hdr(otel_run):
             report.append(f"{name} {label}: exponential {otel_ms:.4f} ms (scale {h.scale}), HDR {hdr_ms:.3f} ms")
             assert abs(otel_ms - hdr_ms) <= tolerance, "\n".join(report)
     print("\n".join(report))
+
+
+# -- an unchanged locustfile: `locust --otel` and `locust-rs --otel` give the same spans -----------------------------
+
+COMPARED_RUN_TIME_S = 3
+COMPARED_USERS = 2
+
+# Only Locust's own names: under `locust` this is Locust's HttpUser (its spans from the requests instrumentation),
+# under `locust-rs` the swap makes it locust-rs's (its spans from locust_rs.otel).
+UNCHANGED_LOCUSTFILE = """
+import os
+
+from locust import HttpUser, constant, task
+from opentelemetry import trace
+
+TRACEPARENTS = os.environ["TEST_TRACEPARENT_LOG"]
+
+
+class Unchanged(HttpUser):
+    wait_time = constant(0.05)
+
+    def record(self, label, response):
+        # `SESSION_MODULE LABEL TRACEPARENT`: whose session sent it, and what the server received
+        traceparent = response.json()["headers"].get("traceparent", "-")
+        with open(TRACEPARENTS, "a") as f:
+            f.write(f"{type(self.client).__module__} {label} {traceparent}\\n")
+
+    @task(2)
+    def echo(self):
+        self.record("/echo", self.client.get("/echo"))
+
+    @task
+    def not_found(self):
+        self.client.get("/status/404")
+
+    @task
+    def named(self):
+        self.record("named", self.client.get("/echo", name="named"))
+
+    @task
+    def post(self):
+        self.record("post", self.client.post("/echo/post", json={"n": 1}))
+
+    @task
+    def inner(self):
+        with trace.get_tracer("t").start_as_current_span("task span"):
+            self.record("inner", self.client.get("/echo?inner=1"))
+"""
+
+# command -> (module run by `python -m`, the session class the locustfile's HttpUser gets, the scope of its spans)
+COMMANDS = {
+    "locust": ("locust", "locust.clients", "opentelemetry.instrumentation.requests"),
+    "locust-rs": ("locust_rs.cli", "locust_rs.clients", "locust_rs"),
+}
+# recorded label -> (span name, its parent's name or None)
+EXPECTED_SPANS = {
+    "/echo": ("GET /echo", None),
+    "named": ("GET named", None),
+    "post": ("POST /echo/post", None),
+    "inner": ("GET /echo", "task span"),
+}
+
+
+def start_command(module: str, locustfile: Path, run_dir: Path, *args: str, env_extra: dict[str, str]):
+    """``python -m MODULE -f LOCUSTFILE ARGS`` (``locust``, or ``locust_rs.cli``: the ``locust-rs`` command) as
+    ``start_locust`` starts ``locust``: in ``run_dir``, its output in ``run_dir/locust.log``, in a process group of
+    its own. No OTEL_ variable of the caller's shell reaches it, only those of ``env_extra``."""
+    env = {k: v for k, v in locust_env(env_extra).items() if not k.startswith("OTEL_") or k in env_extra}
+    with open(run_dir / "locust.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, "-f", str(locustfile), *args],
+            cwd=run_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def url_of(span: dict) -> str | None:
+    return span["attrs"].get("url.full", span["attrs"].get("http.url"))
+
+
+def target_of(span: dict) -> str:
+    """The request target (path and query) of a request span."""
+    parts = urlsplit(url_of(span) or "")
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def summary(span: dict) -> str:
+    """Everything a span says but its ids, times and scope name, as a comparable string."""
+    fields = {
+        "kind": span.get("kind"),
+        "status": span.get("status", {}),
+        "attributes": span["attrs"],
+        "events": [event.get("name") for event in span.get("events", [])],
+        "links": len(span.get("links", [])),
+        "flags": span.get("flags"),
+        "schema_url": span["schema_url"],
+        # service.instance.id: the SDK's random id of each process (Resource.create), one per run
+        "resource": {k: v for k, v in span["resource"].items() if k != "service.instance.id"},
+    }
+    return json.dumps(fields, sort_keys=True)
+
+
+# OTEL_SEMCONV_STABILITY_OPT_IN: the old attribute names (the default), and both the old and the stable ones
+@pytest.mark.parametrize("semconv", ["default", "http/dup"])
+def test_unchanged_locustfile_gives_the_spans_locust_gives(tmp_path, http_server, semconv):
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(textwrap.dedent(UNCHANGED_LOCUSTFILE))
+    receivers: dict[str, Receiver] = {}
+    procs: dict[str, subprocess.Popen] = {}
+    runs = {}
+    try:
+        # both at once, each to its own receiver: the same locustfile (the resource names it), the same settings
+        for command, (module, _, _) in COMMANDS.items():
+            run_dir = tmp_path / command
+            run_dir.mkdir()
+            receivers[command] = Receiver(run_dir / "otlp.jsonl")
+            env = {"TEST_TRACEPARENT_LOG": str(run_dir / "traceparents.txt"), **otel_env(receivers[command])}
+            if semconv != "default":
+                env["OTEL_SEMCONV_STABILITY_OPT_IN"] = semconv
+            procs[command] = start_command(
+                module,
+                locustfile,
+                run_dir,
+                "--headless",
+                "--host",
+                http_server,
+                "-u",
+                str(COMPARED_USERS),
+                "-r",
+                str(COMPARED_USERS),
+                "-t",
+                f"{COMPARED_RUN_TIME_S}s",
+                "--only-summary",
+                "--otel",
+                env_extra=env,
+            )
+        for command, proc in procs.items():
+            runs[command] = finish_locust(proc, COMPARED_RUN_TIME_S + RUN_GRACE_S, tmp_path / command / "run")
+    finally:
+        for proc in procs.values():
+            kill_group(proc)
+        for receiver in receivers.values():
+            receiver.stop()
+
+    records: dict[str, list[dict]] = {}
+    spans: dict[str, list[dict]] = {}
+    recorded: dict[str, list[list[str]]] = {}
+    for command, (_, session_module, scope) in COMMANDS.items():
+        run = runs[command]
+        run.assert_exit(1)  # the 404s
+        assert "OpenTelemetry enabled" in run.output, run.output
+        assert "Traceback" not in run.output, run.output
+        lines = (tmp_path / command / "traceparents.txt").read_text().splitlines()
+        recorded[command] = [line.split(" ") for line in lines]
+        # the swap happened (or not): the comparison is between the two implementations
+        assert {module for module, *_ in recorded[command]} == {session_module}, (command, recorded[command][:3])
+        records[command] = receivers[command].records()
+        spans[command] = spans_of(records[command])
+        # the one known difference: who made the request spans
+        assert {s["scope"] for s in spans[command]} == {scope, "t"}, (command, Counter(s["scope"] for s in spans[command]))
+
+    described = {command: describe(run_spans, command) for command, run_spans in spans.items()}
+    ours, theirs = described["locust-rs"], described["locust"]
+    assert set(theirs) == {
+        ("GET /echo", "/echo", None),
+        ("GET /status/404", "/status/404", None),
+        ("GET named", "/echo", None),
+        ("POST /echo/post", "/echo/post", None),
+        ("GET /echo", "/echo?inner=1", "task span"),
+        ("task span", None, None),
+    }, sorted(theirs, key=str)
+    assert set(ours) == set(theirs), f"locust-rs: {sorted(ours, key=str)}\nlocust: {sorted(theirs, key=str)}"
+
+    differences = []
+    for key in sorted(theirs, key=str):
+        mine, reference = json.loads(ours[key]), json.loads(theirs[key])
+        if key[0] == "GET /status/404" and semconv == "default":
+            # Known and documented (docs/opentelemetry.md): locust-rs sets error.type on a failed request in either
+            # convention mode, the requests instrumentation only in the stable one (where the two agree).
+            assert mine["attributes"].pop("error.type") == "404", mine
+            assert "error.type" not in reference["attributes"], reference
+        differences += difference(key, mine, reference)
+    # FINDING, not a known difference: under http/dup the requests instrumentation gives a span both the old
+    # `http.flavor` and the stable `network.protocol.version` (its _set_http_network_protocol_version sets both), while
+    # locust_rs.otel's finish() sets only `network.protocol.version` on the span (http.flavor goes only to the
+    # duration metric's labels). It is reported as an xfail below, once everything else has been checked, so that any
+    # other difference still fails the test.
+    flavor_missing = [d for d in differences if " attribute http.flavor: locust-rs '<absent>', locust '1.1'" in d]
+    differences = [d for d in differences if d not in flavor_missing]
+    assert not differences, "locust-rs's spans differ from locust's:\n" + "\n".join(differences)
+
+    for command, run_spans in spans.items():
+        by_id = {(s["trace_id"], s["span_id"]): s for s in run_spans}
+        # each task span is the parent of its one request, in the same trace
+        task_spans = [s for s in run_spans if s["name"] == "task span"]
+        assert task_spans, command
+        children = Counter((s["trace_id"], s["parent_id"]) for s in run_spans if s["parent_id"])
+        for span in task_spans:
+            assert span["kind"] == "SPAN_KIND_INTERNAL" and not span["parent_id"], (command, span)
+            assert children[(span["trace_id"], span["span_id"])] == 1, (command, "task span children", span)
+        # every traceparent the server received is the span of its request
+        labels = Counter(label for _, label, _ in recorded[command])
+        assert set(labels) == set(EXPECTED_SPANS), (command, labels)
+        for _, label, traceparent in recorded[command]:
+            assert traceparent != "-", f"{command}: no traceparent sent for {label}"
+            _version, trace_id, span_id, _flags = traceparent.split("-")
+            span = by_id.get((trace_id, span_id))
+            assert span is not None, f"{command}: traceparent {traceparent} of {label} is no exported span"
+            parent = by_id.get((trace_id, span["parent_id"])) if span["parent_id"] else None
+            assert (span["name"], parent and parent["name"]) == EXPECTED_SPANS[label], (command, label, span)
+        assert len({tp for *_, tp in recorded[command]}) == len(recorded[command]), f"{command}: a traceparent repeats"
+
+    # the HTTP client duration histograms (the requests instrumentation's, and ours fed with the Rust-measured time)
+    # carry the same attribute sets; locust-rs adds locust.client.duration.exponential (documented)
+    assert metric_names(records["locust-rs"]) == metric_names(records["locust"]) | {EXPONENTIAL_NAME}
+    for name in ("http.client.duration", "http.client.request.duration"):
+        label_sets = {
+            command: {json.dumps(attributes(point), sort_keys=True) for *_, point in metric_points(rec, name)}
+            for command, rec in records.items()
+        }
+        assert label_sets["locust-rs"] == label_sets["locust"], name
+        assert bool(label_sets["locust"]) == (name == "http.client.duration" or semconv != "default"), name
+
+    if flavor_missing:
+        assert semconv == "http/dup" and len(flavor_missing) == 5, flavor_missing  # every request span
+        pytest.xfail("FINDING: under OTEL_SEMCONV_STABILITY_OPT_IN=http/dup locust-rs spans lack http.flavor:\n" + "\n".join(flavor_missing))
+
+
+def describe(run_spans: list[dict], command: str) -> dict[tuple, str]:
+    """The spans of a run, by (name, request target, parent's name): what they say (``summary``), which must be the
+    same for every span of a key. Spans of requests a stopping user left unanswered are left out."""
+    by_id = {(s["trace_id"], s["span_id"]): s for s in run_spans}
+    # a user stopped while its request waits leaves a span without response (see test_a_client_span_per_request)
+    aborted = [s for s in run_spans if s["scope"] != "t" and status_code(s) is None]
+    assert len(aborted) <= COMPARED_USERS, (command, [(s["name"], s["attrs"]) for s in aborted])
+    described: dict[tuple, set[str]] = defaultdict(set)
+    for span in run_spans:
+        if any(span is s for s in aborted):
+            continue
+        parent = None
+        if span["parent_id"]:
+            parent = by_id.get((span["trace_id"], span["parent_id"]))
+            assert parent is not None, f"{command}: the parent of {span['name']} was not exported"
+        key = (span["name"], None if span["scope"] == "t" else target_of(span), parent and parent["name"])
+        described[key].add(summary(span))
+    for key, summaries in described.items():
+        assert len(summaries) == 1, f"{command}: the spans of {key} differ:\n" + "\n".join(sorted(summaries))
+    return {key: next(iter(summaries)) for key, summaries in described.items()}
+
+
+def difference(key: tuple, mine: dict, reference: dict) -> list[str]:
+    """Field by field, attribute by attribute: where locust-rs's ``mine`` differs from Locust's ``reference``."""
+    out = []
+    absent = "<absent>"
+    for field in sorted(set(mine) | set(reference)):
+        a, b = mine.get(field, absent), reference.get(field, absent)
+        if field == "attributes":
+            for name in sorted(set(a) | set(b)):
+                if a.get(name, absent) != b.get(name, absent):
+                    out.append(f"{key} attribute {name}: locust-rs {a.get(name, absent)!r}, locust {b.get(name, absent)!r}")
+        elif a != b:
+            out.append(f"{key} {field}: locust-rs {a!r}, locust {b!r}")
+    return out
