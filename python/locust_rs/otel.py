@@ -9,9 +9,9 @@ facades instead:
   HTTP semantic conventions the requests instrumentation uses (``OTEL_SEMCONV_STABILITY_OPT_IN`` chooses the same
   old, stable or both attribute names there and here), and lasting exactly the Rust-measured response time;
 - the W3C ``traceparent`` (and ``tracestate``, from the configured propagators) on the wire, unless the user set one;
-- ``locust.client.duration`` (Locust's own histogram, fed by the request event, so by the Rust-measured time) also
-  exported as an exponential histogram, ``locust.client.duration.exponential``, fine enough for a backend to read the
-  same percentiles as the HDR outputs.
+- every request event's response time (the Rust-measured one) in ``locust.client.duration.exponential``, a base-2
+  exponential histogram per statistics line, fine enough for a backend to read the same percentiles as the HDR
+  outputs (Locust's own ``locust.client.duration`` has explicit buckets in seconds and a series per name only).
 
 ``hook_locust`` (called when locust-rs is imported in a Locust run) makes Locust's own ``--otel`` set-up do all of
 this. ``instrument`` does it for a process that configures OpenTelemetry itself. Without either, no facade changes:
