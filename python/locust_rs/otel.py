@@ -249,7 +249,6 @@ class _Tracing:
         self.error_type = error_attributes.ERROR_TYPE
         self.peer_address = network_attributes.NETWORK_PEER_ADDRESS
         self.peer_port = network_attributes.NETWORK_PEER_PORT
-        self.protocol_version = network_attributes.NETWORK_PROTOCOL_VERSION
         self.user_agent = user_agent_attributes.USER_AGENT_ORIGINAL
         self.synthetic = USER_AGENT_SYNTHETIC_TYPE
         self.describe = functools.lru_cache(maxsize=4096)(self._describe)
@@ -347,7 +346,11 @@ class _Tracing:
             version = native.http_version[5:]
             semconv._set_http_network_protocol_version(labels, version, mode)
             if self.report_new and span.is_recording():
-                span.set_attribute(self.protocol_version, version)
+                # As the requests instrumentation: only with the stable names, which under http/dup adds the old
+                # http.flavor too.
+                attributes: dict[str, Any] = {}
+                semconv._set_http_network_protocol_version(attributes, version, mode)
+                span.set_attributes(attributes)
         if response_headers is not None and self.captured_response and span.is_recording():
             span.set_attributes(
                 self.http.get_custom_header_attributes(
