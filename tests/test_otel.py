@@ -287,23 +287,39 @@ def _comparable(span):
     )
 
 
-def test_contract_spans_match_locust_httpuser(provider, http_server):
+def both(provider, calls, meter_providers=(None, None), **requests_settings) -> tuple[dict, dict]:
+    """``calls(session_class)`` once with Locust's HttpSession under the requests instrumentation (as ``locust
+    --otel`` installs it, with ``requests_settings``), once with locust-rs's under ``locust_rs.otel``:
+    ``{"spans": [...], "result": what calls returned}`` for each, theirs first."""
     exporter = provider.exporter
+    runs = []
+    classes = (locust.clients.HttpSession, locust_rs.HttpSession)
+    for session_class, meter_provider in zip(classes, meter_providers, strict=True):
+        exporter.clear()
+        if session_class is locust.clients.HttpSession:
+            instrumentor = RequestsInstrumentor()
+            instrumentor.instrument(
+                tracer_provider=provider,
+                meter_provider=meter_provider,
+                request_hook=_locust_request_hook,
+                **requests_settings,
+            )
+            off = instrumentor.uninstrument
+        else:
+            otel.instrument(provider, meter_provider=meter_provider)
+            off = otel.uninstrument
+        try:
+            result = calls(session_class)
+            runs.append({"spans": client_spans(exporter), "result": result})
+        finally:
+            off()
     exporter.clear()
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(tracer_provider=provider, request_hook=_locust_request_hook)
-    try:
-        _calls(locust.clients.HttpSession(http_server, EventHook(), None))
-        theirs = [_comparable(s) for s in client_spans(exporter)]
-    finally:
-        instrumentor.uninstrument()
-    exporter.clear()
-    otel.instrument(provider)
-    try:
-        _calls(locust_rs.HttpSession(http_server, EventHook(), None))
-        ours = [_comparable(s) for s in client_spans(exporter)]
-    finally:
-        otel.uninstrument()
+    return runs[0], runs[1]
+
+
+def test_contract_spans_match_locust_httpuser(provider, http_server):
+    theirs, ours = both(provider, lambda cls: _calls(cls(http_server, EventHook(), None)))
+    theirs, ours = [_comparable(s) for s in theirs["spans"]], [_comparable(s) for s in ours["spans"]]
     # locust-rs adds error.type to every failure (the stable conventions' attribute); the requests instrumentation
     # sets it only with OTEL_SEMCONV_STABILITY_OPT_IN=http. Everything else is the same.
     for name, _, attributes, _, _ in ours if not STABLE else ():
@@ -313,22 +329,8 @@ def test_contract_spans_match_locust_httpuser(provider, http_server):
 
 
 def test_contract_failed_connection_matches_locust_httpuser(provider, refused_url):
-    exporter = provider.exporter
-    exporter.clear()
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(tracer_provider=provider, request_hook=_locust_request_hook)
-    try:
-        locust.clients.HttpSession(refused_url, EventHook(), None).get("/x")
-        (theirs,) = client_spans(exporter)
-    finally:
-        instrumentor.uninstrument()
-    exporter.clear()
-    otel.instrument(provider)
-    try:
-        locust_rs.HttpSession(refused_url, EventHook(), None).get("/x")
-        (ours,) = client_spans(exporter)
-    finally:
-        otel.uninstrument()
+    runs = both(provider, lambda cls: cls(refused_url, EventHook(), None).get("/x"))
+    (theirs,), (ours,) = (run["spans"] for run in runs)
     attributes = dict(ours.attributes)
     if not STABLE:
         assert attributes.pop("error.type") == "ConnectionError"
@@ -341,23 +343,8 @@ def test_contract_failed_connection_matches_locust_httpuser(provider, refused_ur
 def test_contract_redirect_chain_is_one_span(provider, http_server):
     # requests sends each hop through Session.send, but the instrumentation suppresses itself inside its own span:
     # one span for the chain, with the first URL, as the Rust engine's one request.
-    exporter = provider.exporter
-    exporter.clear()
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(tracer_provider=provider, request_hook=_locust_request_hook)
-    try:
-        locust.clients.HttpSession(http_server, EventHook(), None).get("/redirect/2")
-        theirs = [_comparable(s) for s in client_spans(exporter)]
-    finally:
-        instrumentor.uninstrument()
-    exporter.clear()
-    otel.instrument(provider)
-    try:
-        locust_rs.HttpSession(http_server, EventHook(), None).get("/redirect/2")
-        ours = [_comparable(s) for s in client_spans(exporter)]
-    finally:
-        otel.uninstrument()
-    assert ours == theirs
+    theirs, ours = both(provider, lambda cls: cls(http_server, EventHook(), None).get("/redirect/2"))
+    assert [_comparable(s) for s in ours["spans"]] == [_comparable(s) for s in theirs["spans"]]
 
 
 @pytest.mark.xfail(
@@ -366,24 +353,11 @@ def test_contract_redirect_chain_is_one_span(provider, http_server):
     "(docs/compatibility.md)",
 )
 def test_contract_user_traceparent(provider, http_server):
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(tracer_provider=provider, request_hook=_locust_request_hook)
-    try:
-        r = locust.clients.HttpSession(http_server, EventHook(), None).get(
-            "/echo", headers={"traceparent": USER_TRACEPARENT}
-        )
-        theirs = r.json()["headers"]["traceparent"]
-    finally:
-        instrumentor.uninstrument()
-    otel.instrument(provider)
-    try:
-        r = locust_rs.HttpSession(http_server, EventHook(), None).get(
-            "/echo", headers={"traceparent": USER_TRACEPARENT}
-        )
-        ours = r.json()["headers"]["traceparent"]
-    finally:
-        otel.uninstrument()
-    assert ours == theirs
+    theirs, ours = both(
+        provider,
+        lambda cls: cls(http_server, EventHook(), None).get("/echo", headers={"traceparent": USER_TRACEPARENT}),
+    )
+    assert ours["result"].json()["headers"]["traceparent"] == theirs["result"].json()["headers"]["traceparent"]
 
 
 def _duration_points(reader) -> dict:
@@ -401,36 +375,26 @@ def _duration_points(reader) -> dict:
 def test_contract_http_client_duration_matches_locust_httpuser(provider, http_server, refused_url):
     # The requests instrumentation records http.client.duration (or, in the stable conventions,
     # http.client.request.duration) per request; locust-rs records the same series, with the Rust-measured time.
-    theirs_reader, ours_reader = InMemoryMetricReader(), InMemoryMetricReader()
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=provider,
-        meter_provider=MeterProvider(metric_readers=[theirs_reader]),
-        request_hook=_locust_request_hook,
-    )
-    try:
-        _calls(locust.clients.HttpSession(http_server, EventHook(), None))
-        locust.clients.HttpSession(refused_url, EventHook(), None).get("/x")
-    finally:
-        instrumentor.uninstrument()
+    readers = InMemoryMetricReader(), InMemoryMetricReader()
     events = []
     hook = EventHook()
     hook.add_listener(lambda **kw: events.append(kw))
-    otel.instrument(provider, meter_provider=MeterProvider(metric_readers=[ours_reader]))
-    try:
-        _calls(locust_rs.HttpSession(http_server, hook, None))
-        locust_rs.HttpSession(refused_url, hook, None).get("/x")
-    finally:
-        otel.uninstrument()
-    theirs, ours = _duration_points(theirs_reader), _duration_points(ours_reader)
+
+    def calls(cls):
+        _calls(cls(http_server, hook, None))
+        cls(refused_url, hook, None).get("/x")
+
+    both(provider, calls, meter_providers=[MeterProvider(metric_readers=[r]) for r in readers])
+    theirs, ours = (_duration_points(r) for r in readers)
     assert {k: v[0] for k, v in ours.items()} == {k: v[0] for k, v in theirs.items()}
     # The recorded durations are the event's response times (ms, rounded, in the old conventions; s in the new).
-    total_ms = sum(e["response_time"] for e in events)
+    ours_events = events[len(events) // 2 :]
+    total_ms = sum(e["response_time"] for e in ours_events)
     recorded = sum(v[1] for v in ours.values())
     if STABLE:
         assert recorded * 1000 == pytest.approx(total_ms, abs=0.01)
     else:
-        assert recorded == pytest.approx(total_ms, abs=len(events))
+        assert recorded == pytest.approx(total_ms, abs=len(ours_events))
 
 
 def test_contract_excluded_urls_and_captured_headers(provider, http_server, monkeypatch):
@@ -440,35 +404,20 @@ def test_contract_excluded_urls_and_captured_headers(provider, http_server, monk
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE", "content-type,x-resp")
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "x-req-secret")
 
-    def calls(s):
+    def calls(cls):
+        s = cls(http_server, EventHook(), None)
         excluded = s.get("/status/200")
         s.get("/healthcheck")
         s.get("/response-headers?X-Resp=v", headers={"X-Req-One": "1", "X-Req-Secret": "s", "Other": "o"})
         return excluded
 
-    exporter = provider.exporter
-    exporter.clear()
-    instrumentor = RequestsInstrumentor()
-    # It reads the excluded URLs from the environment when it is imported, at a Locust run's start; given here.
-    instrumentor.instrument(
-        tracer_provider=provider, request_hook=_locust_request_hook, excluded_urls="/status/.*,healthcheck"
-    )
-    try:
-        calls(locust.clients.HttpSession(http_server, EventHook(), None))
-        theirs = [_comparable(s) for s in client_spans(exporter)]
-    finally:
-        instrumentor.uninstrument()
-    exporter.clear()
-    otel.instrument(provider)
-    try:
-        excluded = calls(locust_rs.HttpSession(http_server, EventHook(), None))
-        ours = [_comparable(s) for s in client_spans(exporter)]
-    finally:
-        otel.uninstrument()
-    assert [name for name, *_ in ours] == ["GET /response-headers"]
-    assert ours == theirs
+    # The requests instrumentation reads the excluded URLs from the environment when it is imported, at a Locust
+    # run's start; given here.
+    theirs, ours = both(provider, calls, excluded_urls="/status/.*,healthcheck")
+    assert [s.name for s in ours["spans"]] == ["GET /response-headers"]
+    assert [_comparable(s) for s in ours["spans"]] == [_comparable(s) for s in theirs["spans"]]
     # An excluded URL gets no span and no trace context.
-    assert excluded.request.headers.get("traceparent") is None
+    assert ours["result"].request.headers.get("traceparent") is None
 
 
 @pytest.mark.skipif(STABLE, reason="this is the run in the stable conventions")

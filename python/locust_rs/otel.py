@@ -324,6 +324,20 @@ class _Tracing:
         self.inject(carrier, context=self.in_context(call.span))
         return {k: v for k, v in carrier.items() if k.lower() not in headers}
 
+    def run(self, call: _Call, send: Callable, args: tuple, kwargs: dict, status_error: type | None = None):
+        """``send(*args, **kwargs)``, ending the call's span if it raises: as a failure (with the exception's
+        ``status`` when it is a ``status_error``), or, for a greenlet killed while it waits (a user stopped
+        mid-request), as no failure and with nothing measured, as the requests instrumentation does."""
+        try:
+            return send(*args, **kwargs)
+        except Exception as e:
+            status = e.status if status_error is not None and isinstance(e, status_error) else None
+            self.finish(call, _elapsed_ms(call.start_time), status=status, error=e)
+            raise
+        except BaseException:
+            call.span.end()
+            raise
+
     def finish(
         self,
         call: _Call,
@@ -433,16 +447,7 @@ def traced_http_session(request: Callable) -> Callable:
         trace_headers = state.headers_for(call, sent)
         if trace_headers:
             kwargs["headers"] = _with_headers(headers, trace_headers)
-        try:
-            response = request(self, method, url, name, catch_response, context, **kwargs)
-        except Exception as e:
-            state.finish(call, _elapsed_ms(call.start_time), error=e)
-            raise
-        except BaseException:
-            # A greenlet killed while it waits (a user stopped mid-request): the span ends, not as a failure, and
-            # nothing is measured, as with the requests instrumentation.
-            call.span.end()
-            raise
+        response = state.run(call, request, (self, method, url, name, catch_response, context), kwargs)
         meta = getattr(response, "request_meta", None)
         duration = meta["response_time"] if meta else _elapsed_ms(call.start_time)
         if meta and meta["url"] != full:
@@ -486,16 +491,7 @@ def traced_fast_session(request: Callable, with_params: Callable) -> Callable:
         trace_headers = state.headers_for(call, sent)
         if trace_headers:
             kwargs["headers"] = _with_headers(headers, trace_headers)
-        try:
-            response = request(self, method, url, name, *args, **kwargs)
-        except Exception as e:
-            state.finish(call, _elapsed_ms(call.start_time), error=e)
-            raise
-        except BaseException:
-            # A greenlet killed while it waits (a user stopped mid-request): the span ends, not as a failure, and
-            # nothing is measured, as with the requests instrumentation.
-            call.span.end()
-            raise
+        response = state.run(call, request, (self, method, url, name, *args), kwargs)
         native = response._native
         if native is None:
             state.finish(call, _elapsed_ms(call.start_time), error=response.error)
@@ -524,19 +520,8 @@ def traced_ws_connect(connect: Callable, ws_url: Callable, default_name: Callabl
         trace_headers = state.headers_for(call, sent)
         if trace_headers:
             headers = _with_headers(headers, trace_headers)
-        try:
-            ws = connect(self, url_or_path, headers, *args, name=name, **kwargs)
-        except WebSocketHandshakeError as e:
-            state.finish(call, _elapsed_ms(call.start_time), status=e.status, error=e)
-            raise
-        except Exception as e:
-            state.finish(call, _elapsed_ms(call.start_time), error=e)
-            raise
-        except BaseException:
-            # A greenlet killed while it waits (a user stopped mid-request): the span ends, not as a failure, and
-            # nothing is measured, as with the requests instrumentation.
-            call.span.end()
-            raise
+        kwargs["name"] = name
+        ws = state.run(call, connect, (self, url_or_path, headers, *args), kwargs, WebSocketHandshakeError)
         ws._otel_context = call.span.get_span_context()
         state.finish(
             call, ws.handshake_time, 101, response_headers=ws.response_headers if state.captured_response else None
