@@ -8,10 +8,12 @@ hook) and compare the spans. tests/test_otel_e2e.py runs ``locust-rs --otel`` ag
 import locust  # noqa: F401,I001 - monkey-patches first
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import gevent
@@ -230,6 +232,26 @@ def test_a_request_killed_while_it_waits_ends_its_span_without_a_failure(spans, 
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in span.attributes and not span.events
     assert events == []
+
+
+def test_a_run_given_otel_but_untraced_says_so(provider, caplog):
+    def environment(otel_flag):
+        return SimpleNamespace(parsed_options=SimpleNamespace(otel=otel_flag))
+
+    with caplog.at_level(logging.WARNING, logger="locust_rs.otel"):
+        otel.warn_if_untraced(environment(False))
+        assert caplog.records == []
+        otel.warn_if_untraced(environment(True))
+        assert "locust-rs users send no spans" in caplog.records[0].getMessage()
+        caplog.clear()
+        otel.instrument(provider)
+        try:
+            otel.warn_if_untraced(environment(True))
+        finally:
+            otel.uninstrument()
+        assert caplog.records == []
+        otel.warn_if_untraced(SimpleNamespace(parsed_options=None))  # an Environment made in code
+        assert caplog.records == []
 
 
 def test_uninstrument_restores_the_methods(provider):

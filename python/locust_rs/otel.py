@@ -49,9 +49,16 @@ def hook_locust() -> None:
     """Extends Locust's ``--otel`` set-up (``locust.opentelemetry``): after it instruments requests it instruments the
     locust-rs facades and starts the exponential duration histogram, and its meter provider gets that histogram's
     view. Costs nothing until ``--otel`` is given, and imports no OpenTelemetry package before then."""
-    import locust.opentelemetry as lo
-
-    auto = lo._setup_auto_instrumentation
+    try:
+        import locust.opentelemetry as lo
+    except ImportError:
+        return  # a Locust before 2.42, which has no --otel
+    auto = getattr(lo, "_setup_auto_instrumentation", None)
+    meter = getattr(lo, "_setup_meter_provider", None)
+    if auto is None or meter is None:
+        # A Locust whose set-up is not the one this extends: its --otel runs without locust-rs's spans.
+        logging.getLogger(__name__).debug("locust.opentelemetry has changed; locust-rs users are not traced")
+        return
     if getattr(auto, "_locust_rs", False):
         return
 
@@ -66,8 +73,6 @@ def hook_locust() -> None:
                 "locust-rs users are not traced: %s. Install locust-rs[otel] (or locust[otel]).", e
             )
         record_durations(lo.events)
-
-    meter = lo._setup_meter_provider
 
     def setup_meter_provider(resource, exporters):
         # Locust builds its MeterProvider inside this function with no way to pass views; it is built with them
@@ -84,6 +89,27 @@ def hook_locust() -> None:
     setup_auto_instrumentation._locust_rs = True  # type: ignore[attr-defined]
     lo._setup_auto_instrumentation = setup_auto_instrumentation
     lo._setup_meter_provider = setup_meter_provider
+
+
+def warn_if_untraced(environment) -> None:
+    """A run given ``--otel`` whose locust-rs users are not traced says so once, at start, whatever the reason
+    (no SDK, no exporter, a Locust whose set-up this does not know): its traces would otherwise just be missing."""
+    options = environment.parsed_options
+    if options is not None and getattr(options, "otel", False) and _state is None:
+        missing = [m for m in ("opentelemetry.sdk", "opentelemetry.instrumentation") if not _installed(m)]
+        hint = f"; pip install 'locust-rs[otel]' for {', '.join(missing)}" if missing else ""
+        logging.getLogger(__name__).warning(
+            "--otel: locust-rs users send no spans or trace headers in this run (see the messages above%s)", hint
+        )
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
 def duration_views() -> list:

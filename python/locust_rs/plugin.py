@@ -72,6 +72,7 @@ def _on_init(environment, **_kwargs) -> None:
     global _environment
     _environment = environment
     check_host(environment)
+    otel.warn_if_untraced(environment)
     adopted = stats.adopt(environment)
     distributed.setup(environment, adopted is not None)
     metrics.setup(environment, adopted)
