@@ -16,19 +16,16 @@ order). Both implementations under test then run under a patched, gevent-coopera
 
 import locust  # noqa: F401,I001 - must stay the first import, see above
 
-import json
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
-import gevent
 import pytest
 
 # contract.py's own asserts get pytest's detailed messages too; must run before anything imports it
 pytest.register_assert_rewrite("contract")
 
+import child_servers  # noqa: E402
 from contract import Contract, Endpoints, SessionFactory  # noqa: E402
 
 DEFAULT_TEST_TIMEOUT = 60
@@ -93,33 +90,13 @@ class TestServer:
         self.blackhole_url = f"http://127.0.0.1:{blackhole_port}"
 
     def stop(self):
-        if self.proc.poll() is None:
-            # closing stdin is the server's own way out; kill() covers a wedged server
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        child_servers.stop(self.proc)
 
 
 def start_server(lifetime: float = 900.0) -> TestServer:
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER_SCRIPT), "--lifetime", str(lifetime)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=None,  # let the server's tracebacks reach pytest's captured output
-        cwd=SERVER_SCRIPT.parent,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    proc, info = child_servers.spawn(
+        SERVER_SCRIPT, "--lifetime", str(lifetime), what="test server", timeout=SERVER_START_TIMEOUT
     )
-    try:
-        with gevent.Timeout(SERVER_START_TIMEOUT, RuntimeError("test server did not report its port in time")):
-            line = proc.stdout.readline()
-        info = json.loads(line)
-    except BaseException:
-        proc.kill()
-        proc.wait(timeout=5)
-        raise
     return TestServer(proc, info["port"], info["blackhole_port"])
 
 

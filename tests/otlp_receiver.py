@@ -10,8 +10,8 @@
 * anything else: 404; a body that does not decode: 400 (and nothing written).
 
 On start-up it prints one JSON line on stdout, ``{"port": P}``. It exits when its stdin reaches EOF (the parent
-closed it or died), or after ``--lifetime`` seconds. Every blocking call has a timeout. Only the stdlib and
-``opentelemetry-proto`` are used, like ``tests/servers.py`` for the rest of the suite.
+closed it or died), or after ``--lifetime`` seconds, with ``tests/servers.py``'s process rules. Every blocking call
+has a timeout. Only the stdlib, ``opentelemetry-proto`` and ``tests/servers.py`` (stdlib only) are used.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from servers import exit_after, serve_until_stdin_closes
 
 # path -> (signal, request type, response type)
 SIGNALS = {
@@ -107,27 +108,11 @@ def main(argv=None) -> int:
     parser.add_argument("--lifetime", type=float, default=300.0, help="hard limit, in seconds, on the process life")
     args = parser.parse_args(argv)
 
-    # the hard limit comes first, so that nothing below can keep the process alive past it
-    killer = threading.Timer(args.lifetime, os._exit, (3,))
-    killer.daemon = True
-    killer.start()
-
+    exit_after(args.lifetime)
     server = Server(("127.0.0.1", 0), Handler)
     server.out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - closed at exit
     server.out_lock = threading.Lock()
-    serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    serve.start()
-
-    print(json.dumps({"port": server.server_address[1]}), flush=True)
-
-    # the parent keeps our stdin open and never writes: EOF means it is done with us, or dead
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except (OSError, ValueError):
-        pass
-    server.shutdown()
-    server.server_close()
+    serve_until_stdin_closes(server, {"port": server.server_address[1]})
     with server.out_lock:
         server.out.close()
     os._exit(0)

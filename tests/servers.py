@@ -567,6 +567,29 @@ def make_blackhole() -> tuple[socket.socket, list[socket.socket]]:
     return listener, fillers
 
 
+def exit_after(lifetime: float) -> None:
+    """The hard limit on the process's life. Set first, so that nothing after it can keep the process alive past it."""
+    killer = threading.Timer(lifetime, os._exit, (3,))
+    killer.daemon = True
+    killer.start()
+
+
+def serve_until_stdin_closes(server, ready: dict) -> None:
+    """Serves in a thread, prints ``ready`` as the one JSON line the parent waits for, and returns, with the server
+    shut down, once stdin reaches EOF: the parent keeps it open and never writes, so EOF means it is done with us, or
+    dead. (Also used by otlp_receiver.py.)"""
+    serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    serve.start()
+    print(json.dumps(ready), flush=True)
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    server.shutdown()
+    server.server_close()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lifetime", type=float, default=600.0, help="hard limit, in seconds, on the process life")
@@ -575,11 +598,7 @@ def main(argv=None) -> int:
     parser.add_argument("--client-ca", help="CA that issues client certificates (which are then optional)")
     args = parser.parse_args(argv)
 
-    # the hard limit comes first, so that nothing below can keep the process alive past it
-    killer = threading.Timer(args.lifetime, os._exit, (3,))
-    killer.daemon = True
-    killer.start()
-
+    exit_after(args.lifetime)
     server = Server(("127.0.0.1", 0), Handler)
     if args.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -589,19 +608,7 @@ def main(argv=None) -> int:
             context.verify_mode = ssl.CERT_OPTIONAL
         server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     blackhole, _fillers = make_blackhole()
-    serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    serve.start()
-
-    print(json.dumps({"port": server.server_address[1], "blackhole_port": blackhole.getsockname()[1]}), flush=True)
-
-    # the parent keeps our stdin open and never writes: EOF means it is done with us, or dead
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except (OSError, ValueError):
-        pass
-    server.shutdown()
-    server.server_close()
+    serve_until_stdin_closes(server, {"port": server.server_address[1], "blackhole_port": blackhole.getsockname()[1]})
     os._exit(0)
 
 

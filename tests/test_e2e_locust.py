@@ -83,25 +83,34 @@ def write_locustfile(directory: Path, body: str) -> Path:
 
 
 def locust_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    # LOCUST_* variables from the caller's shell would silently change the runs, except the wakeup the suite's second
-    # pass (`make test-py-portable`) sets on purpose, for every process of the run
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_") or k == "LOCUST_RS_WAKEUP"}
+    # LOCUST_* and OTEL_* variables from the caller's shell would silently change the runs (Locust's settings; an
+    # --otel run's exporters, endpoints and sampling), except the wakeup the suite's second pass
+    # (`make test-py-portable`) sets on purpose, for every process of the run
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "OTEL_")) or k == "LOCUST_RS_WAKEUP"}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
 
 
-def start_locust(locustfile: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
-    """Starts locust with its output in ``locust.log`` next to the locustfile.
+def start_locust(
+    locustfile: Path,
+    *args: str,
+    env_extra: dict[str, str] | None = None,
+    module: str = "locust",
+    run_dir: Path | None = None,
+) -> subprocess.Popen:
+    """Starts ``python -m MODULE`` (``locust``, or ``locust_rs.cli``: the ``locust-rs`` command) in ``run_dir`` (the
+    locustfile's directory by default), with its output in ``locust.log`` there.
 
     A file rather than a pipe: forked workers inherit the output, and a pipe held open by a worker that outlived
     its master would block the reader, where a file lets ``finish_locust`` see the master end and the worker linger.
     """
-    with open(locustfile.parent / "locust.log", "wb") as log:
+    run_dir = run_dir or locustfile.parent
+    with open(run_dir / "locust.log", "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(locustfile), *args],
+            [sys.executable, "-m", module, "-f", str(locustfile), *args],
             # the temporary directory holds no locust.conf nor pyproject.toml that locust would read
-            cwd=locustfile.parent,
+            cwd=run_dir,
             env=locust_env(env_extra),
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -7,7 +7,6 @@ hook) and compare the spans. tests/test_otel_e2e.py runs ``locust-rs --otel`` ag
 
 import locust  # noqa: F401,I001 - monkey-patches first
 
-import json
 import logging
 import os
 import subprocess
@@ -31,6 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags, TraceState, use_span
 
+import child_servers
 import locust_rs
 from locust_rs import clients, fasthttp, otel, websocket
 from locust_rs.websocket import WebSocketHandshakeError, WebSocketUser
@@ -463,17 +463,9 @@ WS_SERVER = Path(__file__).with_name("ws_server.py")
 
 @pytest.fixture(scope="module")
 def ws_port():
-    proc = subprocess.Popen([sys.executable, str(WS_SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        with gevent.Timeout(20, RuntimeError("the WebSocket test server did not start")):
-            yield json.loads(proc.stdout.readline())["port"]
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    proc, info = child_servers.spawn(WS_SERVER, what="the WebSocket test server")
+    yield info["port"]
+    child_servers.stop(proc)
 
 
 def ws_user(port, **attrs):

@@ -22,20 +22,19 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import gevent
 import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 pytest.importorskip("opentelemetry.proto")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 
-from test_e2e_locust import count, finish_locust, locust_env, start_locust, write_locustfile  # noqa: E402
+import child_servers  # noqa: E402
+from test_e2e_locust import count, finish_locust, start_locust, write_locustfile  # noqa: E402
 
 HERE = Path(__file__).parent
 RECEIVER_SCRIPT = HERE / "otlp_receiver.py"
@@ -103,32 +102,14 @@ class Receiver:
 
     def __init__(self, out: Path):
         self.out = out
-        self.proc = subprocess.Popen(
-            [sys.executable, str(RECEIVER_SCRIPT), str(out), "--lifetime", "300"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=None,  # its tracebacks reach pytest's captured output
-            cwd=HERE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        self.proc, info = child_servers.spawn(
+            RECEIVER_SCRIPT, str(out), "--lifetime", "300", what="OTLP receiver", timeout=RECEIVER_START_TIMEOUT
         )
-        try:
-            with gevent.Timeout(RECEIVER_START_TIMEOUT, RuntimeError("OTLP receiver did not report its port in time")):
-                line = self.proc.stdout.readline()
-            self.port = json.loads(line)["port"]
-        except BaseException:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-            raise
+        self.port = info["port"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        child_servers.stop(self.proc)
 
     def records(self) -> list[dict]:
         if not self.out.exists():
@@ -288,28 +269,23 @@ def otel_run(tmp_path_factory, http_server):
         traceparents = directory / "traceparents.txt"
         csv_prefix = directory / "run"
         env = {"TEST_TRACEPARENT_LOG": str(traceparents), **otel_env(receiver)}
-        # the caller's shell must not add exporters, endpoints, headers or sampling of its own
-        saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}
-        try:
-            proc = start_locust(
-                locustfile,
-                "--headless",
-                "--host",
-                http_server,
-                "-u",
-                str(USERS),
-                "-r",
-                str(USERS),
-                "-t",
-                f"{RUN_TIME_S}s",
-                "--csv",
-                str(csv_prefix),
-                "--only-summary",
-                "--otel",
-                env_extra=env,
-            )
-        finally:
-            os.environ.update(saved)
+        proc = start_locust(
+            locustfile,
+            "--headless",
+            "--host",
+            http_server,
+            "-u",
+            str(USERS),
+            "-r",
+            str(USERS),
+            "-t",
+            f"{RUN_TIME_S}s",
+            "--csv",
+            str(csv_prefix),
+            "--only-summary",
+            "--otel",
+            env_extra=env,
+        )
         run = finish_locust(proc, RUN_TIME_S + RUN_GRACE_S, csv_prefix)
     finally:
         # locust has exited: whatever it exported, at shutdown included, was answered (and written) before
@@ -535,23 +511,6 @@ EXPECTED_SPANS = {
 }
 
 
-def start_command(module: str, locustfile: Path, run_dir: Path, *args: str, env_extra: dict[str, str]):
-    """``python -m MODULE -f LOCUSTFILE ARGS`` (``locust``, or ``locust_rs.cli``: the ``locust-rs`` command) as
-    ``start_locust`` starts ``locust``: in ``run_dir``, its output in ``run_dir/locust.log``, in a process group of
-    its own. No OTEL_ variable of the caller's shell reaches it, only those of ``env_extra``."""
-    env = {k: v for k, v in locust_env(env_extra).items() if not k.startswith("OTEL_") or k in env_extra}
-    with open(run_dir / "locust.log", "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, "-f", str(locustfile), *args],
-            cwd=run_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def kill_group(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         try:
@@ -611,10 +570,8 @@ def test_unchanged_locustfile_gives_the_spans_locust_gives(tmp_path, http_server
             env = {"TEST_TRACEPARENT_LOG": str(run_dir / "traceparents.txt"), **otel_env(receivers[command])}
             if semconv != "default":
                 env["OTEL_SEMCONV_STABILITY_OPT_IN"] = semconv
-            procs[command] = start_command(
-                module,
+            procs[command] = start_locust(
                 locustfile,
-                run_dir,
                 "--headless",
                 "--host",
                 http_server,
@@ -627,6 +584,8 @@ def test_unchanged_locustfile_gives_the_spans_locust_gives(tmp_path, http_server
                 "--only-summary",
                 "--otel",
                 env_extra=env,
+                module=module,
+                run_dir=run_dir,
             )
         for command, proc in procs.items():
             runs[command] = finish_locust(proc, COMPARED_RUN_TIME_S + RUN_GRACE_S, tmp_path / command / "run")
@@ -796,10 +755,8 @@ def test_processes_export_from_every_child(tmp_path, http_server):
     receiver = Receiver(tmp_path / "otlp.jsonl")
     proc = None
     try:
-        proc = start_command(
-            "locust_rs.cli",
+        proc = start_locust(
             locustfile,
-            tmp_path,
             "--headless",
             "--host",
             http_server,
@@ -816,6 +773,7 @@ def test_processes_export_from_every_child(tmp_path, http_server):
             "--only-summary",
             "--otel",
             env_extra={"TEST_REQUEST_LOG": str(request_log), **otel_env(receiver)},
+            module="locust_rs.cli",
         )
         run = finish_locust(proc, FORKED_RUN_TIME_S + RUN_GRACE_S, csv_prefix)
     finally:

@@ -16,6 +16,7 @@ import pytest
 import trustme
 from locust.env import Environment
 
+import child_servers
 import locust_rs
 from locust_rs import _bridge, websocket
 from locust_rs.websocket import (
@@ -37,20 +38,9 @@ def ws_server(tmp_path_factory):
     ca = trustme.CA()
     pem = tmp_path_factory.mktemp("wstls") / "server.pem"
     ca.issue_cert("localhost", "127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--tls", str(pem)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    try:
-        with gevent.Timeout(20, RuntimeError("the WebSocket test server did not start")):
-            ports = json.loads(proc.stdout.readline())
-        yield ports
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    proc, ports = child_servers.spawn(SERVER, "--tls", str(pem), what="the WebSocket test server")
+    yield ports
+    child_servers.stop(proc)
 
 
 @pytest.fixture
