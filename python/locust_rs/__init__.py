@@ -16,6 +16,8 @@ from locust_rs._native import __version__, configure
 _LAZY = {
     "BodyTooLarge": "locust_rs._errors",
     "ConnectionPool": "locust_rs.fasthttp",
+    "constant_arrival_rate": "locust_rs.arrival",
+    "ramping_arrival_rate": "locust_rs.arrival",
     "ErrorResponse": "locust_rs.fasthttp",
     "FastHttpSession": "locust_rs.fasthttp",
     "FastHttpUser": "locust_rs.fasthttp",
@@ -41,6 +43,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from locust_rs._errors import BodyTooLarge
+    from locust_rs.arrival import constant_arrival_rate, ramping_arrival_rate
     from locust_rs.clients import HttpSession, HttpUser
     from locust_rs.fasthttp import (
         ConnectionPool,
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BodyTooLarge",
     "ConnectionPool",
+    "constant_arrival_rate",
     "ErrorResponse",
     "FastHttpSession",
     "FastHttpUser",
@@ -93,6 +97,7 @@ __all__ = [
     "__version__",
     "configure",
     "install",
+    "ramping_arrival_rate",
 ]
 
 

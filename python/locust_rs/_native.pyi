@@ -5,7 +5,7 @@ classes are unless declared subclassable.
 """
 
 from collections.abc import Callable
-from typing import final
+from typing import Any, final
 
 __version__: str
 USER_AGENT: str
@@ -185,6 +185,41 @@ class WsConnection:
     def headers(self) -> list[tuple[str, str]]: ...
     def stats(self) -> tuple[int, int, int, int]: ...
 
+# arrival (crates/locust-rs/src/arrival/): the open-model clock of one user class.
+
+@final
+class ArrivalSchedule:
+    """Releases iterations when due to free users; starts users up to ``max_users``; drops and counts the rest."""
+
+    def __new__(
+        cls,
+        start_rate: float,
+        stages: list[tuple[float, float]],
+        poisson: bool = False,
+        max_users: int = 0,
+        seed: int | None = None,
+    ) -> ArrivalSchedule: ...
+    share: float
+    max_users: int
+    @property
+    def running(self) -> bool: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def reset(self) -> None: ...
+    def acquire(self) -> Ticket:
+        """Completes with the next iteration's due time (ns after the start), or an error once stopped."""
+    def wanted_users(self) -> Ticket:
+        """Completes with how many users the pool wants started."""
+    def register(self) -> None: ...
+    def unregister(self) -> None: ...
+    def begin(self, due: int) -> float:
+        """Counts the iteration due at ``due`` and records its start lag; returns the lag (ms)."""
+    def since(self, due: int) -> float: ...
+    def snapshot(self) -> dict[str, Any]: ...
+    def lag_times(self) -> list[tuple[float, int]]: ...
+    def take_delta(self) -> tuple[int, int, int, list[tuple[float, int]]]: ...
+    def merge(self, scheduled: int, iterations: int, dropped: int, lag_times: list[tuple[float, int]]) -> None: ...
+
 # stats (crates/locust-rs/src/stats/): Locust's request statistics with HDR histograms, recorded once per event.
 
 @final
@@ -219,8 +254,10 @@ class StatsCore:
         response_length: int,
         exception: object,
         interval_ms: float,
+        lead_ms: float | None = None,
     ) -> None:
-        """What ``on_request`` does, called directly by a session when it is the only listener."""
+        """What ``on_request`` does, called directly by a session when it is the only listener. ``lead_ms``: an
+        arrival-rate iteration's request, sent that long after the iteration was due (corrected = raw + lead)."""
     def log_request(self, method: str, name: str, response_time: float | None, content_length: int | None) -> None: ...
     def log_error(self, method: str, name: str, error: object) -> None: ...
     @property

@@ -88,9 +88,9 @@ def _only_core(hook):
     return None
 
 
-def _record(core, request_type, name, response_time, response_length, exception, interval) -> None:
+def _record(core, request_type, name, response_time, response_length, exception, interval, lead=None) -> None:
     try:
-        core.record(request_type, name, response_time, response_length, exception, interval)
+        core.record(request_type, name, response_time, response_length, exception, interval, lead)
     except _FLOW_CONTROL:
         raise
     except Exception:
@@ -109,15 +109,29 @@ def _untangle(exception, response) -> None:
 
 
 def fire_request(
-    hook, request_type, name, response_time, response_length, exception, response, context, start_time, url, interval
+    hook,
+    request_type,
+    name,
+    response_time,
+    response_length,
+    exception,
+    response,
+    context,
+    start_time,
+    url,
+    interval,
+    lead=None,
 ) -> None:
     """``hook.fire(...)`` for one request. When the statistics core's listener is the hook's only one, as in a run
     without listeners of its own, the core records the request directly: no keyword dict is built and parsed per
     request. Anything else (``--otel``, a user's listener, Locust's own statistics) gets Locust's ``fire``."""
     handlers = hook._handlers  # _only_core, inline: this runs per request
     if len(handlers) == 1 and type(core := getattr(handlers[0], "__self__", None)) is _StatsCore:
-        _record(core, request_type, name, response_time, response_length, exception, interval)
+        _record(core, request_type, name, response_time, response_length, exception, interval, lead)
         return
+    if lead is not None:
+        # Read by the statistics core's listener: an arrival-rate iteration's lead, for the corrected histogram.
+        response._locust_rs_lead = lead
     if interval:
         # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
         response._locust_rs_interval = interval
@@ -313,8 +327,9 @@ class CatchResponse:
         exception = meta["exception"]
         if (core := _only_core(self._request_event)) is not None:
             interval = getattr(self, "_locust_rs_interval", 0)
+            lead = getattr(self, "_locust_rs_lead", None)
             _record(core, meta["request_type"], meta["name"], meta["response_time"], meta["response_length"],
-                    exception, interval)  # fmt: skip
+                    exception, interval, lead)  # fmt: skip
         elif type(meta["response"]) is _ProxyType:
             # HttpSession keeps a weak proxy of itself there (see clients.py); listeners get the response.
             self._request_event.fire(**{**meta, "response": self})

@@ -36,6 +36,7 @@ from locust_rs import (
     otel,
     plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
 )
+from locust_rs import arrival as _arrival
 from locust_rs import metrics as _metrics
 from locust_rs._requests_adapter import DEFAULT_MAX_REDIRECTS
 from locust_rs._requests_response import (  # noqa: F401 - Locust's names, importable from here as from locust.clients
@@ -139,6 +140,7 @@ class HttpSession(SessionCommon, requests.Session):
         self.max_redirects = DEFAULT_MAX_REDIRECTS
         self.trust_env = True
         self._co_interval = _metrics.session_interval(user)
+        self._arrival = _arrival.iteration(user)
         self.adapters: dict = {}
         self._client = _native.Client(
             network_timeout=None,
@@ -221,6 +223,7 @@ class HttpSession(SessionCommon, requests.Session):
         self.explicit_name = name
         complete_url = self._base_url + url if url[:1] == "/" and self._base_url else self._build_url(url)
         start_time = time.time()
+        lead = None if (arrival := self._arrival) is None else arrival.lead()
         response = self._send(method, complete_url, data, json, kwargs)
 
         # The event names the first request of a redirect chain, as Locust does.
@@ -242,6 +245,8 @@ class HttpSession(SessionCommon, requests.Session):
         if self._co_interval:
             # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
             response._locust_rs_interval = self._co_interval
+        if lead is not None:
+            response._locust_rs_lead = lead
         native = response._native
         if native is None:
             response_time = (time.time() - start_time) * 1000
@@ -275,7 +280,7 @@ class HttpSession(SessionCommon, requests.Session):
             if rcm.error is None and rcm.status_code < 400:
                 # What __exit__ does for a response raise_for_status() would pass, without the calls.
                 fire_request(self.request_event, method, name, response_time, response_length, None, rcm, context,
-                             start_time, complete_url, self._co_interval)  # fmt: skip
+                             start_time, complete_url, self._co_interval, lead)  # fmt: skip
             else:
                 rcm.__exit__(None, None, None)
         return rcm

@@ -32,6 +32,7 @@ from locust_rs import (
     otel,
     plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
 )
+from locust_rs import arrival as _arrival
 from locust_rs import metrics as _metrics
 from locust_rs._errors.fasthttp import body_exception, to_exception
 from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
@@ -485,6 +486,7 @@ class FastHttpSession(SessionCommon):
         )
         self.cookiejar = CookieJarView(self._client)
         self._co_interval = _metrics.session_interval(user)
+        self._arrival = _arrival.iteration(user)
 
         credentials = split_credentials(self.base_url) if self.base_url else None
         if credentials is not None:
@@ -555,6 +557,7 @@ class FastHttpSession(SessionCommon):
         # Like geventhttpclient's, the request URL (events, .url, errors) leaves out ``params``.
         send_url = _with_params(built_url, kwargs.pop("params", None)) if kwargs else built_url
         request_args = (method, built_url, hdrs, data if typed else payload)
+        lead = None if (arrival := self._arrival) is None else arrival.lead()
         value = _bridge.wait(self._client.request(method, send_url, hdrs, payload, allow_redirects, stream))
 
         if type(value) is _NativeResponse:
@@ -588,6 +591,8 @@ class FastHttpSession(SessionCommon):
             if self._co_interval:
                 # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
                 response._locust_rs_interval = self._co_interval
+            if lead is not None:
+                response._locust_rs_lead = lead
             request_meta = {
                 "request_type": method,
                 "name": name or url,
@@ -612,6 +617,7 @@ class FastHttpSession(SessionCommon):
             start_time,
             built_url,
             self._co_interval,
+            lead,
         )
         return response
 

@@ -432,6 +432,7 @@ def written_files(environment) -> list[str]:
     prefix = getattr(opts, "csv_prefix", None)
     if prefix:
         suffixes = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv", "_hdr.csv", ".hlog")
+        suffixes += ("_arrival.csv",)
         paths += [prefix + suffix for suffix in suffixes]
     html = getattr(opts, "html_file", None)
     if html:

@@ -16,7 +16,7 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from locust_rs import _sessions, _wait, distributed, metrics, otel, stats, thresholds
+from locust_rs import _sessions, _wait, arrival, distributed, metrics, otel, stats, thresholds
 
 logger = logging.getLogger(__name__)
 # The run's environment, for `quit` (whose listeners get only the exit code).
@@ -81,6 +81,7 @@ def _on_init(environment, **_kwargs) -> None:
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs) -> None:
+    arrival.on_test_start()
     distributed.on_test_start()
     metrics.on_test_start()
 
@@ -88,6 +89,11 @@ def _on_test_start(environment, **_kwargs) -> None:
 @events.spawning_complete.add_listener
 def _on_spawning_complete(user_count, **_kwargs) -> None:
     metrics.on_spawning_complete(user_count)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(**_kwargs) -> None:
+    arrival.on_test_stop()
 
 
 @events.report_to_master.add_listener
@@ -103,6 +109,7 @@ def _on_worker_report(client_id, data, **_kwargs) -> None:
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
     metrics.on_quitting()
+    arrival.on_quitting(environment)
     thresholds.finish(environment)
 
 
@@ -110,6 +117,7 @@ def _on_quitting(environment, **_kwargs) -> None:
 def _on_quit(**_kwargs) -> None:
     # After Locust's own tables, in this order: the exact table, the files, the verdict last.
     metrics.print_table()
+    arrival.print_table()
     if _environment is not None:
         metrics.print_files(_environment)
     thresholds.print_verdict()

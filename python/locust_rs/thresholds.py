@@ -18,7 +18,10 @@ A name that several request types share is checked for each of them. METRICs:
   of the run shows; ``p(NN)_corrected`` reads the coordinated-omission-corrected histogram (raw where the key
   has none);
 - ``avg``, ``min``, ``max``, ``med``: response times;
-- ``rps``, ``fail_rps``, ``requests``, ``fails``, ``error_rate`` (failures / requests).
+- ``rps``, ``fail_rps``, ``requests``, ``fails``, ``error_rate`` (failures / requests);
+- for arrival-rate users (:py:mod:`locust_rs.arrival`): ``dropped_iterations``, ``iterations`` and ``iteration_rate``
+  (iterations begun per second), where NAME is a user class (all of them without one); and ``start_lag:METRIC``
+  with any time metric above, e.g. ``start_lag:p(99)<10ms``.
 
 OP is one of ``< <= > >= == !=``. VALUE is a number; times are in ms unless a unit says otherwise (``us``,
 ``ms``, ``s``); ``error_rate`` is a fraction (``0.05``) or a percentage (``5%``). Thresholds are evaluated at
@@ -40,7 +43,7 @@ from dataclasses import dataclass
 
 import gevent
 
-from locust_rs import metrics
+from locust_rs import arrival, metrics
 
 logger = logging.getLogger(__name__)
 _print = logging.getLogger("locust.stats_logger").info
@@ -54,7 +57,10 @@ _OPS = {
     "!=": operator.ne,
 }
 _TIME_METRICS = ("avg", "min", "max", "med")
-_COUNT_METRICS = ("rps", "fail_rps", "requests", "fails")
+_ITERATION_METRICS = ("dropped_iterations", "iterations", "iteration_rate")
+_COUNT_METRICS = ("rps", "fail_rps", "requests", "fails", *_ITERATION_METRICS)
+#: The NAME that checks arrival-rate iterations' start lag instead of a request name.
+START_LAG = "start_lag"
 _METRICS = (*_TIME_METRICS, *_COUNT_METRICS, "error_rate")
 _UNITS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
 _PERCENTILE = re.compile(r"^p(?:\((?P<paren>[^)]*)\)|(?P<bare>[0-9.]+))(?P<corrected>_corrected)?$")
@@ -219,6 +225,9 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
     stats = environment.runner.stats if environment.runner is not None else environment.stats
     results = []
     for t in checked:
+        if t.metric in _ITERATION_METRICS or t.name == START_LAG:
+            results.append(_iteration_result(t))
+            continue
         targets = _targets(stats, t.name)
         if not targets:
             results.append(Result(t, t.name or "Aggregated", None, False))
@@ -229,6 +238,41 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
             label = f"{request_type} {name}" if request_type else "Aggregated"
             results.append(Result(t, label, observed, passed))
     return results
+
+
+def _iteration_result(t: Threshold) -> Result:
+    """A threshold on arrival-rate iterations: counts per user class (NAME) or for all, or the start lag."""
+    rows = arrival.summary()
+    if t.name == START_LAG:
+        times = sorted(v for r in rows for v in r["lag_times"])
+        observed = _lag_metric(t.metric, times)
+        return Result(t, START_LAG, observed, observed is not None and _OPS[t.op](observed, t.value))
+    if t.name is not None:
+        rows = [r for r in rows if r["name"] == t.name]
+    if not rows:
+        return Result(t, t.name or "all arrival-rate users", None, False)
+    if t.metric == "iteration_rate":
+        elapsed = max(r["elapsed"] for r in rows)
+        observed = sum(r["iterations"] for r in rows) / elapsed if elapsed > 0 else None
+    else:
+        observed = float(sum(r["dropped" if t.metric == "dropped_iterations" else "iterations"] for r in rows))
+    passed = observed is not None and _OPS[t.op](observed, t.value)
+    return Result(t, t.name or "all arrival-rate users", observed, passed)
+
+
+def _lag_metric(metric: str, times: list[tuple[float, int]]) -> float | None:
+    count = sum(n for _, n in times)
+    # A start lag has no corrected side, and counts are not times.
+    if not count or metric.endswith("_corrected") or metric in _COUNT_METRICS or metric == "error_rate":
+        return None
+    if metric == "avg":
+        return sum(v * n for v, n in times) / count
+    if metric == "min":
+        return times[0][0]
+    if metric == "max":
+        return times[-1][0]
+    q = 0.5 if metric == "med" else float(metric[1:]) / 100.0
+    return arrival.percentile(times, q)
 
 
 def _shown(value: float, unit: str) -> str:

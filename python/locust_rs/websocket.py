@@ -56,6 +56,7 @@ import gevent
 import gevent.event
 
 from locust_rs import _bridge, _native, otel
+from locust_rs import arrival as _arrival
 from locust_rs._errors.websocket import (
     MessageTooBig,
     WebSocketClosed,
@@ -220,6 +221,8 @@ class WebSocket:
         self._receiver: gevent.Greenlet | None = None
         self._on_message: Callable[[Message], Any] | None = None
         self._closing = False
+        # The user's arrival-rate iteration (None for other users), set by connect.
+        self._arrival: _arrival._Iteration | None = None
 
     # -- state --------------------------------------------------------------------------------------------------
 
@@ -476,6 +479,7 @@ class WebSocket:
     # -- events -------------------------------------------------------------------------------------------------
 
     def _fire(self, request_type, name, response_time, length, response, exception, start_time, context) -> None:
+        arrival = self._arrival
         fire_request(
             self.request_event,
             request_type,
@@ -488,6 +492,7 @@ class WebSocket:
             start_time,
             self.url,
             0,
+            None if arrival is None else arrival.lead_before(response_time),
         )
 
     def _report_failure(self, request_type: str, response_time: float, exc: WebSocketError) -> None:
@@ -630,6 +635,7 @@ class WebSocketMixin:
         )
         if exc is not None:
             raise exc
+        ws._arrival = _arrival.iteration(self)
         self.__dict__.setdefault("_ws_connections", []).append(ws)
         if on_message is not None:
             ws.start_receiver(on_message)

@@ -1,6 +1,7 @@
 //! locust_rs._native: the Rust core of locust-rs. This is the one place that registers Python
 //! names; each module below has one job.
 
+mod arrival;
 mod bridge;
 mod completion;
 mod errors;
@@ -53,6 +54,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ERROR_KINDS", errors::python::kind_names())?;
     m.add_class::<metrics::HistogramSet>()?;
     m.add_class::<stats::StatsCore>()?;
+    m.add_class::<arrival::ArrivalSchedule>()?;
     m.add_class::<stats::StatsEntryCore>()?;
     m.add_function(wrap_pyfunction!(ws::conn::ws_connect, m)?)?;
     m.add_function(wrap_pyfunction!(ws::ws_counters, m)?)?;

@@ -12,7 +12,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::entry::Entry;
+use super::entry::{Correction, Entry};
 use crate::metrics::{ms_to_micros, HistogramSet};
 
 type Handle = Arc<Mutex<Entry>>;
@@ -57,6 +57,15 @@ impl Inner {
     }
 }
 
+/// An arrival-rate lead wins over an interval; a negative, NaN or zero interval is none.
+fn correction(interval_ms: f64, lead_ms: Option<f64>) -> Correction {
+    match lead_ms {
+        Some(l) => Correction::Lead(ms_to_micros(l)),
+        None if interval_ms > 0.0 => Correction::Interval(ms_to_micros(interval_ms)),
+        None => Correction::None,
+    }
+}
+
 /// The statistics of one Locust `RequestStats`.
 #[pyclass(module = "locust_rs._native", frozen)]
 pub struct StatsCore {
@@ -74,8 +83,7 @@ pub struct StatsCore {
 struct Sample {
     response_time: Option<f64>,
     content_length: i64,
-    /// Expected interval for the corrected histogram, µs (0: none).
-    interval_us: u64,
+    correction: Correction,
     failed: bool,
 }
 
@@ -83,7 +91,7 @@ impl StatsCore {
     fn log(&self, py: Python<'_>, method: &str, name: &str, s: Sample) -> PyResult<()> {
         let t = now();
         self.apply(py, method, name, |e| {
-            e.log(t, s.response_time, s.content_length, s.interval_us);
+            e.log(t, s.response_time, s.content_length, s.correction);
             if s.failed {
                 e.log_error(t);
             }
@@ -132,14 +140,20 @@ impl StatsCore {
         Ok(())
     }
 
-    fn interval_of(&self, response: Option<&Bound<'_, PyAny>>) -> u64 {
-        if !self.correcting.load(Ordering::Relaxed) {
-            return 0;
+    /// How a response's time is corrected: an arrival-rate lead (`_locust_rs_lead`, ms) or a
+    /// paced user's expected interval (`_locust_rs_interval`, ms), as the sessions tag them.
+    fn correction_of(&self, response: Option<&Bound<'_, PyAny>>) -> Correction {
+        let Some(r) = response.filter(|_| self.correcting.load(Ordering::Relaxed)) else {
+            return Correction::None;
+        };
+        let ms = |attr| r.getattr(attr).ok().and_then(|v| v.extract::<f64>().ok());
+        if let Some(lead) = ms(intern!(r.py(), "_locust_rs_lead")) {
+            return Correction::Lead(ms_to_micros(lead));
         }
-        response
-            .and_then(|r| r.getattr(intern!(r.py(), "_locust_rs_interval")).ok())
-            .and_then(|v| v.extract::<f64>().ok())
-            .map_or(0, ms_to_micros)
+        correction(
+            ms(intern!(r.py(), "_locust_rs_interval")).unwrap_or(0.0),
+            None,
+        )
     }
 
     fn report_error(
@@ -199,15 +213,16 @@ impl StatsCore {
         let sample = Sample {
             response_time,
             content_length: response_length.unwrap_or(0),
-            interval_us: self.interval_of(response),
+            correction: self.correction_of(response),
             failed: false,
         };
         self.event(py, request_type, name, sample, exception)
     }
 
     /// What `on_request` does, for a locust-rs session that knows it is the only listener: positional
-    /// arguments and the corrected interval given directly, so no keyword dict is built or parsed.
-    #[pyo3(signature = (request_type, name, response_time, response_length, exception, interval_ms))]
+    /// arguments and the correction given directly (a paced user's interval, or an arrival-rate
+    /// iteration's lead), so no keyword dict is built or parsed.
+    #[pyo3(signature = (request_type, name, response_time, response_length, exception, interval_ms, lead_ms = None))]
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -218,16 +233,17 @@ impl StatsCore {
         response_length: i64,
         exception: Option<&Bound<'_, PyAny>>,
         interval_ms: f64,
+        lead_ms: Option<f64>,
     ) -> PyResult<()> {
-        let interval_us = if interval_ms > 0.0 && self.correcting.load(Ordering::Relaxed) {
-            ms_to_micros(interval_ms)
+        let correction = if self.correcting.load(Ordering::Relaxed) {
+            correction(interval_ms, lead_ms)
         } else {
-            0
+            Correction::None
         };
         let sample = Sample {
             response_time,
             content_length: response_length,
-            interval_us,
+            correction,
             failed: false,
         };
         self.event(py, request_type, name, sample, exception)
@@ -249,7 +265,7 @@ impl StatsCore {
             Sample {
                 response_time,
                 content_length: content_length.unwrap_or(0),
-                interval_us: 0,
+                correction: Correction::None,
                 failed: false,
             },
         )
@@ -471,9 +487,12 @@ impl StatsEntryCore {
     }
 
     fn log(&self, response_time: Option<f64>, content_length: Option<i64>) {
-        self.h
-            .lock()
-            .log(now(), response_time, content_length.unwrap_or(0), 0);
+        self.h.lock().log(
+            now(),
+            response_time,
+            content_length.unwrap_or(0),
+            Correction::None,
+        );
     }
 
     fn log_error(&self) {

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use super::hist::Hist;
 use super::seconds::Seconds;
 use super::window::Window;
-use crate::metrics::{ms_to_micros, new_histogram, record_corrected};
+use crate::metrics::{ms_to_micros, new_histogram, record_corrected, MAX_MICROS};
 
 pub struct Entry {
     pub num_requests: u64,
@@ -28,6 +28,32 @@ pub struct Entry {
     pub window: Option<Window>,
     /// What the next interval of the `.hlog` gets (raw, corrected); None unless it is written.
     pub interval: Option<(Hist, Option<Histogram<u64>>)>,
+}
+
+/// How a response time also goes into the corrected histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correction {
+    /// Not at all (a closed-model user without an expected interval).
+    None,
+    /// HdrHistogram's correction for a user paced at this interval (µs).
+    Interval(u64),
+    /// An arrival-rate iteration's request sent this long (µs) after the iteration was due:
+    /// measured from when it was due, the time a user arriving on schedule would have waited.
+    Lead(u64),
+}
+
+impl Correction {
+    fn record(self, h: &mut Option<Histogram<u64>>, v: u64) {
+        match self {
+            Correction::None => {}
+            Correction::Interval(i) => record_corrected(h.get_or_insert_with(new_histogram), v, i),
+            Correction::Lead(l) => {
+                let _ = h
+                    .get_or_insert_with(new_histogram)
+                    .record(v.saturating_add(l).min(MAX_MICROS));
+            }
+        }
+    }
 }
 
 fn second(t: f64) -> i64 {
@@ -77,13 +103,13 @@ impl Entry {
         self.corrected = None;
     }
 
-    /// Locust's `StatsEntry.log`. `interval_us > 0` also records the corrected histogram.
+    /// Locust's `StatsEntry.log`, plus the corrected histogram as `correction` says.
     pub fn log(
         &mut self,
         now: f64,
         response_time: Option<f64>,
         content_length: i64,
-        interval_us: u64,
+        correction: Correction,
     ) {
         self.num_requests += 1;
         self.reqs_per_sec.add(second(now), 1);
@@ -98,21 +124,13 @@ impl Entry {
         self.max_response_time = self.max_response_time.max(rt);
         let v = ms_to_micros(rt);
         self.hist.record(v);
-        if interval_us > 0 {
-            record_corrected(
-                self.corrected.get_or_insert_with(new_histogram),
-                v,
-                interval_us,
-            );
-        }
+        correction.record(&mut self.corrected, v);
         if let Some(w) = self.window.as_mut() {
             w.record(second(now), v, 1);
         }
         if let Some((raw, cor)) = self.interval.as_mut() {
             raw.record(v);
-            if interval_us > 0 {
-                record_corrected(cor.get_or_insert_with(new_histogram), v, interval_us);
-            }
+            correction.record(cor, v);
         }
     }
 
@@ -230,9 +248,9 @@ mod tests {
     #[test]
     fn counts_as_locust_does() {
         let mut e = Entry::new(100.0, false, false);
-        e.log(100.2, Some(1.5), 10, 0);
-        e.log(100.7, Some(0.25), 5, 0);
-        e.log(101.1, None, 0, 0);
+        e.log(100.2, Some(1.5), 10, Correction::None);
+        e.log(100.7, Some(0.25), 5, Correction::None);
+        e.log(101.1, None, 0, Correction::None);
         e.log_error(101.1);
         assert_eq!(e.num_requests, 3);
         assert_eq!(e.num_none_requests, 1);
@@ -251,7 +269,7 @@ mod tests {
     fn percentiles_are_exact_to_three_digits() {
         let mut e = Entry::new(0.0, false, false);
         for i in 1..=1000 {
-            e.log(0.5, Some(i as f64 * 0.123), 0, 0);
+            e.log(0.5, Some(i as f64 * 0.123), 0, Correction::None);
         }
         let p = e.percentile(0.95);
         assert!((p - 116.85).abs() / 116.85 < 0.001, "{p}");
@@ -260,9 +278,9 @@ mod tests {
     #[test]
     fn extend_adds_counters_and_histograms() {
         let mut a = Entry::new(10.0, false, false);
-        a.log(11.0, Some(2.0), 1, 0);
+        a.log(11.0, Some(2.0), 1, Correction::None);
         let mut b = Entry::new(5.0, false, false);
-        b.log(12.0, Some(8.0), 2, 0);
+        b.log(12.0, Some(8.0), 2, Correction::None);
         b.log_error(12.0);
         a.extend(&b);
         assert_eq!(a.num_requests, 2);

@@ -1,0 +1,512 @@
+//! `ArrivalSchedule`: the open-model clock of one user class. A thread of its own releases each
+//! iteration when it is due (a condition variable's deadline: tokio's timer rounds up to the
+//! millisecond, which at 10,000/s would be most of the start lag) to the longest-idle user, and
+//! never waits for one: with no user free it asks for a new one while the pool is below its cap
+//! (the iteration waits for that user, and its wait is start lag), and drops and counts it
+//! otherwise. Users wait for their next iteration on a bridge ticket, like a request.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use parking_lot::{Condvar, Mutex};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use tokio::sync::{oneshot, Notify};
+
+use super::plan::{Arrivals, Plan};
+use crate::bridge::{submit, Ticket};
+use crate::completion::IntoPyValue;
+use crate::errors::python::to_pyerr;
+use crate::errors::{Error, ErrorKind};
+use crate::metrics::{new_histogram, MAX_MICROS};
+
+/// A whole number handed to a waiting greenlet: an iteration's due time (ns after the start),
+/// or how many users to start.
+struct Number(u64);
+
+impl IntoPyValue for Number {
+    fn into_py_value(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        Ok(self.0.into_pyobject(py)?.into_any())
+    }
+}
+
+/// What a worker has not reported yet (distributed runs send deltas).
+#[derive(Default)]
+struct Tally {
+    scheduled: u64,
+    iterations: u64,
+    dropped: u64,
+    lag: Option<Histogram<u64>>,
+}
+
+impl Tally {
+    fn record_lag(&mut self, micros: u64) {
+        let _ = self
+            .lag
+            .get_or_insert_with(new_histogram)
+            .record(micros.min(MAX_MICROS));
+    }
+}
+
+struct State {
+    /// When the schedule started; `None` before `start` and after `reset`.
+    epoch: Option<Instant>,
+    /// When it stopped, if it did: the run's figures end there.
+    stopped_at: Option<Instant>,
+    /// Bumped by `stop` and `reset`: the thread of an older generation exits.
+    generation: u64,
+    running: bool,
+    /// Set by `stop` until the next `start`: a user asking for an iteration is told at once.
+    stopped: bool,
+    /// Free users, longest idle first: each waits on its ticket's channel.
+    idle: VecDeque<oneshot::Sender<u64>>,
+    /// Iterations due that wait for a user being started.
+    backlog: VecDeque<u64>,
+    users: u64,
+    peak_users: u64,
+    starting: u64,
+    wanted: u64,
+    max_users: u64,
+    share: f64,
+    total: Tally,
+    delta: Tally,
+}
+
+impl State {
+    fn release(&mut self, due: u64, spawn: &Notify) {
+        self.total.scheduled += 1;
+        self.delta.scheduled += 1;
+        while let Some(tx) = self.idle.pop_front() {
+            if !tx.is_closed() && tx.send(due).is_ok() {
+                return;
+            }
+        }
+        if self.users + self.starting < self.max_users {
+            self.starting += 1;
+            self.wanted += 1;
+            self.backlog.push_back(due);
+            spawn.notify_one();
+            return;
+        }
+        self.total.dropped += 1;
+        self.delta.dropped += 1;
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    spawn: Notify,
+}
+
+fn nanos(secs: f64) -> u64 {
+    (secs * 1e9).round().clamp(0.0, u64::MAX as f64) as u64
+}
+
+fn run(shared: Arc<Shared>, mut arrivals: Arrivals, epoch: Instant, generation: u64) {
+    let mut next = arrivals.next_at();
+    let mut st = shared.state.lock();
+    while let Some(t) = next {
+        if st.generation != generation {
+            return;
+        }
+        let Some(due) = Duration::try_from_secs_f64(t)
+            .ok()
+            .and_then(|d| epoch.checked_add(d))
+        else {
+            break;
+        };
+        if Instant::now() < due {
+            // Spurious wakeups and stops alike come back round to the checks above.
+            let _ = shared.wake.wait_until(&mut st, due);
+            continue;
+        }
+        let now = epoch.elapsed().as_secs_f64();
+        while let Some(t) = next.filter(|t| *t <= now) {
+            st.release(nanos(t), &shared.spawn);
+            next = arrivals.next_at();
+        }
+    }
+    if st.generation == generation {
+        st.running = false;
+    }
+}
+
+fn micros_between(later: Instant, earlier: Instant) -> u64 {
+    later
+        .saturating_duration_since(earlier)
+        .as_micros()
+        .min(u128::from(u64::MAX)) as u64
+}
+
+/// [(value ms, count)], lowest first.
+fn times(h: Option<&Histogram<u64>>) -> Vec<(f64, u64)> {
+    h.map(|h| {
+        h.iter_recorded()
+            .map(|v| (v.value_iterated_to() as f64 / 1000.0, v.count_at_value()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+#[pyclass(module = "locust_rs._native", frozen)]
+pub struct ArrivalSchedule {
+    shared: Arc<Shared>,
+    start_rate: f64,
+    stages: Vec<(f64, f64)>,
+    poisson: bool,
+    seed: Option<u64>,
+}
+
+impl ArrivalSchedule {
+    fn plan(&self, share: f64) -> Result<Plan, Error> {
+        let stages: Vec<(f64, f64)> = self.stages.iter().map(|&(d, r)| (d, r * share)).collect();
+        Plan::new(self.start_rate * share, &stages)
+            .map_err(|m| Error::new(ErrorKind::InvalidArgument, m))
+    }
+}
+
+#[pymethods]
+impl ArrivalSchedule {
+    /// `start_rate` per second, then linear ramps to each `(duration s, rate/s)` stage; a
+    /// constant rate is one endless stage. `max_users` caps the users the pool may hold.
+    #[new]
+    #[pyo3(signature = (start_rate, stages, poisson = false, max_users = 0, seed = None))]
+    fn py_new(
+        start_rate: f64,
+        stages: Vec<(f64, f64)>,
+        poisson: bool,
+        max_users: u64,
+        seed: Option<u64>,
+    ) -> PyResult<Self> {
+        Plan::new(start_rate, &stages)
+            .map_err(|m| to_pyerr(Error::new(ErrorKind::InvalidArgument, m)))?;
+        let state = State {
+            epoch: None,
+            stopped_at: None,
+            generation: 0,
+            running: false,
+            stopped: false,
+            idle: VecDeque::new(),
+            backlog: VecDeque::new(),
+            users: 0,
+            peak_users: 0,
+            starting: 0,
+            wanted: 0,
+            max_users,
+            share: 1.0,
+            total: Tally::default(),
+            delta: Tally::default(),
+        };
+        Ok(ArrivalSchedule {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                wake: Condvar::new(),
+                spawn: Notify::new(),
+            }),
+            start_rate,
+            stages,
+            poisson,
+            seed,
+        })
+    }
+
+    /// This process's part of the rate (1 alone; k of n across processes). Takes effect at the
+    /// next `start`.
+    #[setter]
+    fn set_share(&self, share: f64) -> PyResult<()> {
+        if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
+            return Err(to_pyerr(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("a share of the rate must be from 0 to 1, not {share}"),
+            )));
+        }
+        self.shared.state.lock().share = share;
+        Ok(())
+    }
+
+    #[getter]
+    fn get_share(&self) -> f64 {
+        self.shared.state.lock().share
+    }
+
+    #[setter]
+    fn set_max_users(&self, n: u64) {
+        self.shared.state.lock().max_users = n;
+    }
+
+    #[getter]
+    fn get_max_users(&self) -> u64 {
+        self.shared.state.lock().max_users
+    }
+
+    /// Starts the clock: the first iteration is due now. Does nothing if it is running.
+    fn start(&self) -> PyResult<()> {
+        let mut st = self.shared.state.lock();
+        if st.running {
+            return Ok(());
+        }
+        let plan = self.plan(st.share).map_err(to_pyerr)?;
+        let epoch = Instant::now();
+        st.generation += 1;
+        st.epoch = Some(epoch);
+        st.stopped_at = None;
+        st.running = true;
+        st.stopped = false;
+        let (shared, generation) = (self.shared.clone(), st.generation);
+        let arrivals = Arrivals::new(plan, self.poisson, self.seed);
+        let spawned = std::thread::Builder::new()
+            .name("locust-rs-arrivals".into())
+            .spawn(move || run(shared, arrivals, epoch, generation));
+        if let Err(e) = spawned {
+            st.running = false;
+            return Err(to_pyerr(Error::new(
+                ErrorKind::Internal,
+                format!("cannot start the arrival-rate clock: {e}"),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stops releasing iterations; users waiting for one, or asking for one before the next
+    /// `start`, get an error ("stopped").
+    fn stop(&self) {
+        let mut st = self.shared.state.lock();
+        if st.running {
+            st.stopped_at = Some(Instant::now());
+        }
+        st.generation += 1;
+        st.running = false;
+        st.stopped = true;
+        st.idle.clear();
+        st.backlog.clear();
+        st.wanted = 0;
+        st.starting = 0;
+        self.shared.wake.notify_all();
+    }
+
+    /// Stops, and forgets the figures and the start (a new test).
+    fn reset(&self) {
+        self.stop();
+        let mut st = self.shared.state.lock();
+        st.epoch = None;
+        st.stopped_at = None;
+        st.stopped = false;
+        st.peak_users = st.users;
+        st.total = Tally::default();
+        st.delta = Tally::default();
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.shared.state.lock().running
+    }
+
+    /// A ticket for the calling user's next iteration: it completes with the iteration's due
+    /// time (ns after the start), or with an error once the schedule stops.
+    fn acquire(&self) -> PyResult<Ticket> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut st = self.shared.state.lock();
+            match st.backlog.pop_front() {
+                Some(due) => {
+                    let _ = tx.send(due);
+                }
+                // Dropping the sender tells the ticket at once.
+                None if st.stopped => drop(tx),
+                None => st.idle.push_back(tx),
+            }
+        }
+        submit(async move {
+            rx.await
+                .map(Number)
+                .map_err(|_| Error::new(ErrorKind::Closed, "the arrival-rate schedule stopped"))
+        })
+    }
+
+    /// A ticket that completes with how many users the pool wants started (at least 1).
+    fn wanted_users(&self) -> PyResult<Ticket> {
+        let shared = self.shared.clone();
+        submit(async move {
+            loop {
+                let notified = shared.spawn.notified();
+                {
+                    let mut st = shared.state.lock();
+                    if st.wanted > 0 {
+                        return Number(std::mem::take(&mut st.wanted));
+                    }
+                }
+                notified.await;
+            }
+        })
+    }
+
+    /// A user joined the pool (a user being started for it, or one of Locust's).
+    fn register(&self) {
+        let mut st = self.shared.state.lock();
+        st.users += 1;
+        st.peak_users = st.peak_users.max(st.users);
+        st.starting = st.starting.saturating_sub(1);
+    }
+
+    fn unregister(&self) {
+        let mut st = self.shared.state.lock();
+        st.users = st.users.saturating_sub(1);
+    }
+
+    /// An iteration due at `due` (ns after the start) begins now: counted, and its start lag
+    /// recorded. Returns the lag in ms.
+    fn begin(&self, due: u64) -> f64 {
+        let now = Instant::now();
+        let mut st = self.shared.state.lock();
+        let Some(epoch) = st.epoch else {
+            return 0.0;
+        };
+        let lag = micros_between(now, epoch + Duration::from_nanos(due));
+        st.total.iterations += 1;
+        st.delta.iterations += 1;
+        st.total.record_lag(lag);
+        st.delta.record_lag(lag);
+        lag as f64 / 1000.0
+    }
+
+    /// Milliseconds from when the iteration due at `due` was due until now.
+    fn since(&self, due: u64) -> f64 {
+        let now = Instant::now();
+        let st = self.shared.state.lock();
+        st.epoch.map_or(0.0, |epoch| {
+            micros_between(now, epoch + Duration::from_nanos(due)) as f64 / 1000.0
+        })
+    }
+
+    /// The figures so far: scheduled, iterations (begun), dropped, users (now and at the most),
+    /// idle, starting, elapsed (s, until the stop), target_rate and expected (Λ of the elapsed
+    /// time), both at this process's share.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let st = self.shared.state.lock();
+        let elapsed = st.epoch.map_or(0.0, |e| {
+            st.stopped_at
+                .unwrap_or_else(Instant::now)
+                .saturating_duration_since(e)
+                .as_secs_f64()
+        });
+        let plan = self.plan(st.share).ok();
+        let d = PyDict::new(py);
+        d.set_item("scheduled", st.total.scheduled)?;
+        d.set_item("iterations", st.total.iterations)?;
+        d.set_item("dropped", st.total.dropped)?;
+        d.set_item("users", st.users)?;
+        d.set_item("peak_users", st.peak_users)?;
+        d.set_item("idle", st.idle.iter().filter(|t| !t.is_closed()).count())?;
+        d.set_item("starting", st.starting)?;
+        d.set_item("running", st.running)?;
+        d.set_item("elapsed", elapsed)?;
+        let started = st.epoch.is_some();
+        d.set_item(
+            "target_rate",
+            plan.as_ref()
+                .map_or(0.0, |p| if started { p.rate_at(elapsed) } else { 0.0 }),
+        )?;
+        d.set_item(
+            "expected",
+            plan.as_ref()
+                .map_or(0.0, |p| if started { p.expected(elapsed) } else { 0.0 }),
+        )?;
+        d.set_item("end", plan.as_ref().map_or(0.0, Plan::end))?;
+        Ok(d)
+    }
+
+    /// The start lags so far as [(ms, count)], lowest first.
+    fn lag_times(&self) -> Vec<(f64, u64)> {
+        times(self.shared.state.lock().total.lag.as_ref())
+    }
+
+    /// What was not reported yet, then forgotten: (scheduled, iterations, dropped, lag times).
+    #[allow(clippy::type_complexity)]
+    fn take_delta(&self) -> (u64, u64, u64, Vec<(f64, u64)>) {
+        let mut st = self.shared.state.lock();
+        let d = std::mem::take(&mut st.delta);
+        (d.scheduled, d.iterations, d.dropped, times(d.lag.as_ref()))
+    }
+
+    /// Adds a worker's report (what its `take_delta` gave).
+    fn merge(&self, scheduled: u64, iterations: u64, dropped: u64, lag_times: Vec<(f64, u64)>) {
+        let mut st = self.shared.state.lock();
+        st.total.scheduled += scheduled;
+        st.total.iterations += iterations;
+        st.total.dropped += dropped;
+        let h = st.total.lag.get_or_insert_with(new_histogram);
+        for (ms, n) in lag_times {
+            let _ = h.record_n(crate::metrics::ms_to_micros(ms).min(MAX_MICROS), n);
+        }
+    }
+}
+
+impl Drop for ArrivalSchedule {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(rate: f64, max_users: u64) -> ArrivalSchedule {
+        ArrivalSchedule::py_new(rate, vec![(f64::INFINITY, rate)], false, max_users, None)
+            .unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn with_no_user_free_iterations_wait_for_a_new_user_up_to_the_cap_then_drop() {
+        let s = schedule(1.0, 2);
+        let spawn = Notify::new();
+        let mut st = s.shared.state.lock();
+        st.users = 1;
+        for due in 0..5 {
+            st.release(due, &spawn);
+        }
+        // One user could be started: one iteration waits for it, four are dropped.
+        assert_eq!((st.backlog.len(), st.wanted, st.total.dropped), (1, 1, 4));
+        assert_eq!(st.total.scheduled, 5);
+    }
+
+    #[test]
+    fn a_free_user_gets_the_iteration_and_a_gone_one_is_skipped() {
+        let s = schedule(1.0, 0);
+        let spawn = Notify::new();
+        let (gone, rx_gone) = oneshot::channel();
+        drop(rx_gone);
+        let (free, mut rx) = oneshot::channel();
+        {
+            let mut st = s.shared.state.lock();
+            st.idle.push_back(gone);
+            st.idle.push_back(free);
+            st.release(42, &spawn);
+            assert_eq!(st.total.dropped, 0);
+        }
+        assert_eq!(rx.try_recv().ok(), Some(42));
+    }
+
+    #[test]
+    fn the_clock_releases_on_time_and_stops() {
+        let s = schedule(200.0, 0);
+        let (tx, mut rx) = oneshot::channel();
+        s.shared.state.lock().idle.push_back(tx);
+        s.start().unwrap_or_else(|_| unreachable!());
+        std::thread::sleep(Duration::from_millis(100));
+        s.stop();
+        let st = s.shared.state.lock();
+        // Due at 0, 5, 10, ... ms: about 20 in 100 ms, the first to the one idle user.
+        assert!(
+            (15..=25).contains(&st.total.scheduled),
+            "{}",
+            st.total.scheduled
+        );
+        assert_eq!(st.total.dropped, st.total.scheduled - 1);
+        assert_eq!(rx.try_recv().ok(), Some(0));
+        assert!(!st.running);
+    }
+}

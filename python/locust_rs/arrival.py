@@ -1,0 +1,438 @@
+"""Open-model load: iterations started at a rate for the whole test, as k6's arrival-rate executors do.
+
+::
+
+    from locust import task
+    from locust_rs import FastHttpUser, constant_arrival_rate
+
+    class Api(FastHttpUser):
+        wait_time = constant_arrival_rate(500, max_users=200)  # 500 iterations/s in all, whatever the server does
+
+        @task
+        def query(self):
+            self.client.get("/api/query")
+
+An iteration is one run of a task. Its start is due on a clock held in Rust (``_native.ArrivalSchedule``), and
+does not depend on when earlier iterations ended. The users Locust starts (``-u``) are a pool: a due iteration
+goes to the longest-idle one. With none idle it waits for a user that locust-rs starts for it, while the class
+holds fewer than ``max_users``; otherwise it is dropped and counted. Either way nothing is delayed silently:
+every iteration's start lag (when it began minus when it was due) is recorded, and its first request is also
+measured from when it was due (the corrected histogram). The clock starts when the class's first user asks for
+an iteration; iterations due before Locust has spawned ``-u`` users wait for the users it spawns next (start lag)
+or are dropped, so give ``-r`` room (``-r`` equal to ``-u`` spawns them all in the first second).
+
+k6's names: ``rate`` / ``time_unit`` / ``stages`` / ``start_rate`` as k6's; ``-u`` is ``preAllocatedVUs`` and
+``max_users`` is ``maxVUs``; ``dropped_iterations`` is k6's metric of that name. See docs/open-model.md.
+"""
+
+from __future__ import annotations
+
+from locust.exception import StopUser
+from locust.runners import STATE_SPAWNING, WorkerRunner
+from locust.user.task import TaskSet
+from locust.util.timespan import parse_timespan
+
+import csv
+import logging
+import os
+from collections.abc import Iterable
+
+import gevent
+
+from locust_rs import _bridge, _native
+
+logger = logging.getLogger(__name__)
+
+QUANTILES = (0.5, 0.9, 0.99, 0.999)
+QUANTILE_LABELS = ("p50", "p90", "p99", "p99.9")
+
+
+class ArrivalRate:
+    """A user class's ``wait_time`` that starts its iterations at a rate for the whole test (see the module docs).
+    Called as a wait time it returns 0: the wait is for the iteration's due time, before each task."""
+
+    def __init__(
+        self,
+        start_rate: float,
+        stages: list[tuple[float, float]],
+        *,
+        max_users: int | None,
+        poisson: bool,
+        seed: int | None,
+        kind: str,
+    ) -> None:
+        if max_users is not None and (isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 0):
+            raise ValueError(f"max_users must be a whole number of users, not {max_users!r}")
+        self.start_rate = start_rate
+        self.stages = stages
+        self.max_users = max_users
+        self.poisson = bool(poisson)
+        self.seed = seed
+        self.kind = kind
+        # The same checks the clock makes, now: a bad rate fails at import, not at spawning_complete.
+        _native.ArrivalSchedule(start_rate, stages, self.poisson, 0, seed)
+        _install()
+
+    def __call__(self, *_args) -> float:
+        return 0.0
+
+    def __repr__(self) -> str:
+        if self.kind == "constant":
+            return f"constant_arrival_rate({self.stages[0][1]:g}/s, max_users={self.max_users})"
+        stages = ", ".join(f"({d:g} s, {r:g}/s)" for d, r in self.stages)
+        return f"ramping_arrival_rate(start_rate={self.start_rate:g}/s, stages=[{stages}], max_users={self.max_users})"
+
+
+def _per_second(rate: float, time_unit) -> float:
+    unit = _seconds(time_unit, "time_unit")
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        raise ValueError(f"a rate must be a number of iterations, not {rate!r}")
+    return float(rate) / unit
+
+
+def _seconds(value, what: str) -> float:
+    if isinstance(value, str):
+        try:
+            return float(parse_timespan(value))
+        except ValueError as e:
+            raise ValueError(f"{what} {value!r}: {e}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{what} must be a positive number of seconds or a timespan like '30s', not {value!r}")
+    return float(value)
+
+
+def constant_arrival_rate(
+    rate: float,
+    *,
+    time_unit: float | str = 1,
+    max_users: int | None = None,
+    poisson: bool = False,
+    seed: int | None = None,
+) -> ArrivalRate:
+    """``rate`` iterations per ``time_unit`` (seconds, or a timespan such as ``"1m"``) for the whole test, evenly
+    spread or (``poisson=True``) as a Poisson process. ``max_users``: the most users this class may have; locust-rs
+    starts users beyond Locust's ``-u`` up to it when none is free (default: none beyond ``-u``)."""
+    r = _per_second(rate, time_unit)
+    return ArrivalRate(r, [(float("inf"), r)], max_users=max_users, poisson=poisson, seed=seed, kind="constant")
+
+
+def ramping_arrival_rate(
+    stages: Iterable,
+    *,
+    start_rate: float = 0,
+    time_unit: float | str = 1,
+    max_users: int | None = None,
+    poisson: bool = False,
+    seed: int | None = None,
+) -> ArrivalRate:
+    """k6's ``ramping-arrival-rate``: from ``start_rate``, a linear ramp to each stage's target over its duration.
+    A stage is ``(duration, target)`` or k6's ``{"duration": "30s", "target": 100}``; durations in seconds or as
+    timespans, targets per ``time_unit``. After the last stage no iteration starts."""
+    parsed = []
+    for i, stage in enumerate(stages, 1):
+        if isinstance(stage, dict):
+            try:
+                duration, target = stage["duration"], stage["target"]
+            except KeyError as e:
+                raise ValueError(f"stage {i} {stage!r} has no {e.args[0]!r}") from None
+        else:
+            try:
+                duration, target = stage
+            except (TypeError, ValueError):
+                raise ValueError(f"stage {i} {stage!r} is not (duration, target)") from None
+        parsed.append((_seconds(duration, f"stage {i} duration"), _per_second(target, time_unit)))
+    return ArrivalRate(
+        _per_second(start_rate, time_unit),
+        parsed,
+        max_users=max_users,
+        poisson=poisson,
+        seed=seed,
+        kind="ramping",
+    )
+
+
+class _Iteration:
+    """A user's current iteration, which its sessions read: the first request sent after it began is measured
+    from when it was due too (``lead``)."""
+
+    __slots__ = ("schedule", "due")
+
+    def __init__(self, schedule) -> None:
+        self.schedule = schedule
+        self.due: int | None = None
+
+    def lead(self) -> float:
+        """Milliseconds from when the iteration was due until now for its first request; 0 for the others."""
+        due = self.due
+        if due is None:
+            return 0.0
+        self.due = None
+        return self.schedule.since(due)
+
+    def lead_before(self, response_time: float | None) -> float:
+        """The lead of a request measured after it ended (a WebSocket round trip, whose send time the session does
+        not see): from when the iteration was due until ``response_time`` ms ago."""
+        if self.due is None:
+            return 0.0
+        return max(0.0, self.lead() - (response_time or 0.0))
+
+
+class _Pool:
+    """One user class's schedule in this process, and the greenlet that starts the users it asks for."""
+
+    def __init__(self, user_class, rate: ArrivalRate) -> None:
+        self.user_class = user_class
+        self.rate = rate
+        self.schedule = _native.ArrivalSchedule(rate.start_rate, rate.stages, rate.poisson, 0, rate.seed)
+        self.spawner = None
+        self.environment = None
+        self.started = False
+
+    def start(self, environment) -> None:
+        """Starts the clock, with the pool capped at ``max_users`` (default: the users Locust was asked for)."""
+        self.started = True
+        self.environment = environment
+        runner = environment.runner
+        name = self.user_class.__name__
+        s = self.schedule
+        cap = self.rate.max_users
+        if cap is None:
+            target = getattr(runner, "target_user_classes_count", None) or {}
+            cap = int(target.get(name) or getattr(runner, "user_classes_count", {}).get(name, 0))
+        s.max_users = max(cap, 0)
+        s.start()
+        if self.spawner is None and runner is not None:
+            self.spawner = gevent.spawn(self._spawn_users, runner)
+
+    def _spawn_users(self, runner) -> None:
+        name = self.user_class.__name__
+        s = self.schedule
+        while True:
+            n = _bridge.wait(s.wanted_users())
+            if not isinstance(n, int):
+                return
+            # While Locust ramps up, its own next users take the waiting iterations, and users started beside them
+            # would be stopped again by its next step: wait for the ramp, then start what the cap still allows.
+            while runner.state == STATE_SPAWNING:
+                gevent.sleep(0.1)
+            snap = s.snapshot()
+            n = min(n, s.max_users - snap["users"])
+            if n <= 0:
+                continue
+            try:
+                runner.spawn_users({name: n})
+            except Exception:  # noqa: BLE001 - a runner that cannot spawn leaves those iterations to the pool
+                logger.exception("arrival rate: could not start %d %s users", n, name)
+
+    def stop(self) -> None:
+        self.started = True  # until the next test: no restart by a late user
+        self.schedule.stop()
+        if self.spawner is not None:
+            self.spawner.kill(block=False)
+            self.spawner = None
+
+
+_pools: dict[type, _Pool] = {}
+_pid = os.getpid()
+
+
+def _pool(user_class) -> _Pool | None:
+    global _pid
+    if os.getpid() != _pid:
+        # A fork child (`--processes`) starts its own clocks; the parent's were never started.
+        _pools.clear()
+        _pid = os.getpid()
+    p = _pools.get(user_class)
+    if p is None:
+        rate = getattr(user_class, "wait_time", None)
+        if type(rate) is not ArrivalRate:
+            return None
+        p = _pools[user_class] = _Pool(user_class, rate)
+    return p
+
+
+def iteration(user) -> _Iteration | None:
+    """The iteration holder of a user whose class starts its iterations at a rate, for its sessions; None for any
+    other user. Makes the statistics keep the corrected histogram."""
+    if user is None or type(getattr(type(user), "wait_time", None)) is not ArrivalRate:
+        return None
+    it = user.__dict__.get("_locust_rs_iteration")
+    if it is None:
+        pool = _pool(type(user))
+        it = user.__dict__["_locust_rs_iteration"] = _Iteration(pool.schedule)
+        core = getattr(getattr(user.environment, "stats", None), "core", None)
+        if core is not None:
+            core.correcting = True
+    return it
+
+
+def _begin(user) -> None:
+    """Waits for the user's next iteration to be due, then begins it."""
+    it = user.__dict__.get("_locust_rs_iteration") or iteration(user)
+    schedule = it.schedule
+    pool = _pools.get(type(user))
+    if pool is not None and not pool.started:
+        pool.start(user.environment)
+    if not user.__dict__.get("_locust_rs_pooled"):
+        user.__dict__["_locust_rs_pooled"] = True
+        schedule.register()
+        glet = getattr(user, "_greenlet", None)
+        if glet is not None:
+            glet.link(lambda _g: schedule.unregister())
+    due = _bridge.wait(schedule.acquire())
+    if not isinstance(due, int):
+        # The schedule stopped (the end of the test): nothing more to run.
+        raise StopUser()
+    schedule.begin(due)
+    it.due = due
+
+
+_original_execute_next_task = TaskSet.execute_next_task
+
+
+def _execute_next_task(self) -> None:
+    task = self._task_queue.popleft()
+    if type(getattr(type(self.user), "wait_time", None)) is ArrivalRate and not (
+        isinstance(task, type) and issubclass(task, TaskSet)
+    ):
+        # A nested TaskSet is not an iteration; its own tasks are.
+        _begin(self.user)
+    self.execute_task(task)
+
+
+def _install() -> None:
+    TaskSet.execute_next_task = _execute_next_task
+
+
+def uninstall() -> None:
+    TaskSet.execute_next_task = _original_execute_next_task
+
+
+# -- the run's events (plugin.py wires them) --------------------------------------------------------------------
+
+
+def on_test_stop() -> None:
+    for pool in _pools.values():
+        pool.stop()
+
+
+def on_test_start() -> None:
+    for pool in _pools.values():
+        pool.stop()
+        pool.schedule.reset()
+        pool.started = False
+
+
+# -- figures ----------------------------------------------------------------------------------------------------
+
+
+def percentile(times: list[tuple[float, int]], q: float) -> float:
+    """HdrHistogram's value at quantile ``q`` of [(ms, count)] lowest first: the lowest value with at least that
+    share of the counts at or below it; 0 without any."""
+    total = sum(n for _, n in times)
+    if not total:
+        return 0.0
+    want = max(1, int(min(max(q, 0.0), 1.0) * total + 0.5)) if q < 1 else total
+    seen = 0
+    for v, n in times:
+        seen += n
+        if seen >= want:
+            return v
+    return times[-1][0]
+
+
+def summary() -> list[dict]:
+    """One row per arrival-rate class of this process: the target rate now and on average since the start, the
+    achieved rate (iterations begun per second), scheduled (iterations due), iterations, dropped, users now and at
+    the most, and start-lag percentiles (ms)."""
+    rows = []
+    for cls, pool in _pools.items():
+        snap = pool.schedule.snapshot()
+        lag = pool.schedule.lag_times()
+        elapsed = snap["elapsed"]
+        row = {
+            "name": cls.__name__,
+            "elapsed": elapsed,
+            "target_rate": snap["target_rate"],
+            "expected": snap["expected"],
+            "mean_target_rate": snap["expected"] / elapsed if elapsed > 0 else 0.0,
+            "achieved_rate": snap["iterations"] / elapsed if elapsed > 0 else 0.0,
+            "scheduled": snap["scheduled"],
+            "iterations": snap["iterations"],
+            "dropped": snap["dropped"],
+            "users": snap["users"],
+            "peak_users": snap["peak_users"],
+            "lag_times": lag,
+        }
+        for q, label in zip(QUANTILES, QUANTILE_LABELS, strict=True):
+            row[f"lag_{label}"] = percentile(lag, q)
+        row["lag_max"] = lag[-1][0] if lag else 0.0
+        rows.append(row)
+    return rows
+
+
+def print_table() -> None:
+    """The start-lag table, at the end of a run that had arrival-rate classes (after the exact table)."""
+    rows = summary()
+    if rows:
+        logging.getLogger("locust.stats_logger").info(table(rows))
+
+
+def table(rows: list[dict]) -> str:
+    """The console table of :py:func:`summary`'s rows."""
+    head = ("Arrival rate", "target/s", "achieved/s", "iterations", "dropped", "peak users", *QUANTILE_LABELS, "max")
+    body = [
+        (
+            r["name"],
+            f"{r['mean_target_rate']:.1f}",
+            f"{r['achieved_rate']:.1f}",
+            str(r["iterations"]),
+            str(r["dropped"]),
+            str(r["peak_users"]),
+            *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS),
+            f"{r['lag_max']:.3f}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
+    lines = ["Start lag (ms) of arrival-rate iterations"]
+    for i, row in enumerate((head, *body)):
+        cells = (c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True)))
+        lines.append("  ".join(cells))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+CSV_FIELDS = (
+    "User class", "Elapsed", "Target rate", "Achieved rate", "Scheduled", "Iterations", "Dropped iterations",
+    "Peak users", "Start lag p50", "Start lag p90", "Start lag p99", "Start lag p99.9", "Start lag max",
+)  # fmt: skip
+
+
+def write_csv(path: str) -> bool:
+    """``PREFIX_arrival.csv``: one row per arrival-rate class (rates per second, lags in ms); False without any."""
+    rows = summary()
+    if not rows:
+        return False
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_FIELDS)
+        for r in rows:
+            w.writerow([
+                r["name"], f"{r['elapsed']:.3f}", f"{r['mean_target_rate']:.3f}", f"{r['achieved_rate']:.3f}",
+                r["scheduled"], r["iterations"], r["dropped"], r["peak_users"],
+                *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS), f"{r['lag_max']:.3f}",
+            ])  # fmt: skip
+    return True
+
+
+def on_quitting(environment) -> None:
+    """Writes ``PREFIX_arrival.csv`` beside Locust's CSV files."""
+    opts = environment.parsed_options
+    prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
+    if prefix and not isinstance(environment.runner, WorkerRunner):
+        try:
+            write_csv(f"{prefix}_arrival.csv")
+        except OSError:
+            logger.exception("arrival rate: writing %s_arrival.csv failed", prefix)

@@ -1,0 +1,327 @@
+"""Open-model (arrival-rate) users: the schedule's rate, the pool and its cap, dropped iterations, start lag, the
+corrected latency of an iteration's first request, ramps, thresholds and outputs.
+
+The runs go to ``stall_server.py`` on loopback (about 1 ms a response, a stall on demand, a route that never
+answers), each bounded by Locust's ``-t`` and ``finish_locust``'s timeout."""
+
+import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
+
+import csv
+import os
+import textwrap
+import time
+from pathlib import Path
+
+import gevent
+import pytest
+
+import child_servers
+from test_e2e_locust import finish_locust, start_locust, write_locustfile
+
+from locust_rs import _bridge, _native, constant_arrival_rate, ramping_arrival_rate
+from locust_rs.arrival import percentile
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def stall_server():
+    proc, info = child_servers.spawn(HERE / "stall_server.py", what="the stall server")
+    yield f"http://127.0.0.1:{info['port']}"
+    child_servers.stop(proc)
+
+
+def _run(tmp_path: Path, host: str, body: str, run_time: int, *args: str):
+    lf = write_locustfile(tmp_path, textwrap.dedent(body))
+    prefix = tmp_path / "run"
+    if "-r" not in args and "-u" in args:
+        # The pool spawns in the first second (Locust's default of 1 user/s would drop most of a short run).
+        args = (*args, "-r", args[args.index("-u") + 1])
+    proc = start_locust(
+        lf, "--headless", "-H", host, "-t", f"{run_time}s", "--csv", str(prefix), "--only-summary", *args
+    )
+    return finish_locust(proc, run_time + 30, prefix)
+
+
+def _arrival_rows(run) -> dict[str, dict[str, str]]:
+    with open(f"{run.csv_prefix}_arrival.csv", newline="") as f:
+        return {row["User class"]: row for row in csv.DictReader(f)}
+
+
+def _hdr_rows(run) -> dict[tuple[str, str], dict[str, str]]:
+    with open(f"{run.csv_prefix}_hdr.csv", newline="") as f:
+        return {(row["Type"], row["Name"]): row for row in csv.DictReader(f)}
+
+
+# -- the API ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: constant_arrival_rate(-1), "a rate must be a number from 0"),
+        (lambda: constant_arrival_rate(float("nan")), "a rate must be a number from 0"),
+        (lambda: constant_arrival_rate("10"), "a rate must be a number of iterations"),
+        (lambda: constant_arrival_rate(10, time_unit=0), "time_unit must be a positive number"),
+        (lambda: constant_arrival_rate(10, time_unit="soon"), "time_unit 'soon'"),
+        (lambda: constant_arrival_rate(10, max_users=-3), "max_users must be a whole number"),
+        (lambda: ramping_arrival_rate([]), "at least one stage"),
+        (lambda: ramping_arrival_rate([(0, 10)]), "stage 1 duration must be a positive number"),
+        (lambda: ramping_arrival_rate([("10s",)]), "stage 1 ('10s',) is not (duration, target)"),
+        (lambda: ramping_arrival_rate([{"duration": "10s"}]), "stage 1 {'duration': '10s'} has no 'target'"),
+        (lambda: ramping_arrival_rate([(float("inf"), 1), (1, 2)]), "stage 1 lasts forever but is not the last"),
+    ],
+)
+def test_a_bad_schedule_is_refused_when_the_locustfile_is_imported(make, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        make()
+
+
+def test_k6_style_stages_and_time_units_give_rates_per_second():
+    r = ramping_arrival_rate([{"duration": "1m", "target": 600}, ("30s", 0)], start_rate=60, time_unit="1m")
+    assert r.start_rate == 1.0
+    assert r.stages == [(60.0, 10.0), (30.0, 0.0)]
+    assert constant_arrival_rate(3, time_unit=2).stages == [(float("inf"), 1.5)]
+    assert r() == 0.0  # as a wait time: the wait happens before the task, on the schedule
+
+
+def test_hdr_percentile_of_bucket_lists():
+    times = [(1.0, 90), (5.0, 9), (100.0, 1)]
+    assert percentile(times, 0.5) == 1.0
+    assert percentile(times, 0.95) == 5.0
+    assert percentile(times, 0.999) == 100.0
+    assert percentile(times, 1.0) == 100.0
+    assert percentile([], 0.5) == 0.0
+
+
+# -- the native schedule, in this process ---------------------------------------------------------------------------
+
+
+def test_iterations_start_on_schedule_for_waiting_greenlets_and_a_killed_waiter_loses_nothing():
+    s = _native.ArrivalSchedule(400.0, [(float("inf"), 400.0)], False, 0, None)
+    begun = []
+
+    def user():
+        s.register()
+        while True:
+            due = _bridge.wait(s.acquire())
+            if not isinstance(due, int):
+                return
+            begun.append(s.begin(due))
+            gevent.sleep(0.02)  # an iteration that takes 20 ms: 8 users cover 400/s
+
+    users = [gevent.spawn(user) for _ in range(12)]
+    gevent.sleep(0.05)
+    s.start()
+    gevent.sleep(0.5)
+    users[0].kill()  # killed while it waits or works: the schedule goes on without it
+    gevent.sleep(0.5)
+    s.stop()
+    gevent.joinall(users, timeout=5)
+    assert all(g.dead for g in users)
+    snap = s.snapshot()
+    assert 380 <= snap["scheduled"] <= 420, snap
+    assert snap["dropped"] == 0, snap
+    # Every iteration due went to a user: begun, or handed over as the clock stopped.
+    assert snap["scheduled"] - snap["iterations"] <= 12, snap
+    assert snap["iterations"] == len(begun)
+    assert percentile(s.lag_times(), 0.5) < 5.0, s.lag_times()[:10]
+    assert _bridge.pending() == 0
+
+
+def test_with_no_free_user_and_the_pool_at_its_cap_iterations_are_dropped_and_counted():
+    s = _native.ArrivalSchedule(500.0, [(float("inf"), 500.0)], False, 0, None)
+    s.register()  # one user, busy forever: nothing can take an iteration
+    s.start()
+    gevent.sleep(0.2)
+    s.stop()
+    snap = s.snapshot()
+    assert snap["scheduled"] >= 90
+    assert snap["dropped"] == snap["scheduled"]
+    assert snap["iterations"] == 0
+
+
+# -- runs -----------------------------------------------------------------------------------------------------------
+
+_CONSTANT = """
+    from locust import task
+    from locust_rs import FastHttpUser, constant_arrival_rate
+
+    class Api(FastHttpUser):
+        wait_time = constant_arrival_rate({rate}, max_users={max_users}{extra})
+
+        @task
+        def hit(self):
+            self.client.get("{path}")
+"""
+
+
+def test_achieved_plus_dropped_equals_rate_times_duration_and_nothing_drops_with_users_to_spare(tmp_path, stall_server):
+    run = _run(tmp_path, stall_server, _CONSTANT.format(rate=1000, max_users=100, extra="", path="/"), 4, "-u", "50")
+    run.assert_exit(0)
+    row = _arrival_rows(run)["Api"]
+    elapsed, target = float(row["Elapsed"]), float(row["Target rate"])
+    due = 1000 * elapsed
+    started, dropped = int(row["Iterations"]), int(row["Dropped iterations"])
+    assert target == pytest.approx(1000, rel=0.001)
+    # The iterations handed out as the run stopped had not begun: at most one per user.
+    assert due * 0.99 - int(row["Peak users"]) <= started + dropped <= due * 1.01 + 1, row
+    assert dropped == 0, row
+    assert float(row["Start lag p50"]) < 5, row
+    # The corrected side has every request; with no lag to speak of, it stays close to raw.
+    hdr = _hdr_rows(run)[("GET", "/")]
+    assert hdr["Corrected Count"] == hdr["Count"]
+    assert float(hdr["Corrected p50"]) >= float(hdr["p50"])
+    assert float(hdr["Corrected p50"]) < float(hdr["p50"]) + 5
+
+
+def test_a_server_that_never_answers_holds_the_cap_drops_the_rest_and_the_run_ends_on_time(tmp_path, stall_server):
+    started = time.monotonic()
+    run = _run(tmp_path, stall_server, _CONSTANT.format(rate=500, max_users=40, extra="", path="/never"), 3, "-u", "10")
+    took = time.monotonic() - started
+    run.assert_exit(0)
+    row = _arrival_rows(run)["Api"]
+    assert int(row["Peak users"]) == 40, row
+    assert int(row["Iterations"]) == 40, row
+    scheduled = int(row["Scheduled"])
+    assert scheduled >= 500 * 2
+    assert int(row["Dropped iterations"]) >= scheduled - 40 - 1, row
+    assert took < 3 + 20, took
+
+
+def test_the_first_request_of_an_iteration_is_measured_from_when_it_was_due(tmp_path, stall_server):
+    body = """
+        import gevent
+        from locust import task
+        from locust_rs import HttpUser, constant_arrival_rate
+
+        class Api(HttpUser):
+            wait_time = constant_arrival_rate(20, max_users=20)
+
+            @task
+            def hit(self):
+                gevent.sleep(0.05)  # 50 ms of work before the first request
+                self.client.get("/", name="first")
+                self.client.get("/", name="second")
+    """
+    run = _run(tmp_path, stall_server, body, 3, "-u", "5")
+    run.assert_exit(0)
+    hdr = _hdr_rows(run)
+    first, second = hdr[("GET", "first")], hdr[("GET", "second")]
+    assert float(first["Corrected p50"]) == pytest.approx(float(first["p50"]) + 50, abs=10), first
+    assert float(first["Corrected Min"]) >= 50
+    # A later request of the iteration is measured as sent.
+    assert float(second["Corrected p50"]) == pytest.approx(float(second["p50"]), rel=0.01, abs=0.01), second
+
+
+def test_a_stall_shows_in_the_open_model_and_hides_in_the_closed_one(tmp_path, stall_server):
+    body = """
+        import gevent
+        from locust import constant_throughput, events, task
+        from locust_rs import FastHttpUser, constant_arrival_rate
+
+        @events.spawning_complete.add_listener
+        def stall_later(**_kw):
+            def stall():
+                gevent.sleep(1.5)
+                import urllib.request
+                urllib.request.urlopen("{host}/stall?secs=1").read()
+            gevent.spawn(stall)
+
+        class Open(FastHttpUser):
+            wait_time = constant_arrival_rate(100, max_users=300)
+
+            @task
+            def hit(self):
+                self.client.get("/", name="open")
+
+        class Closed(FastHttpUser):
+            wait_time = constant_throughput(10)
+
+            @task
+            def hit(self):
+                self.client.get("/", name="closed")
+    """.replace("{host}", stall_server)
+    run = _run(tmp_path, stall_server, body, 4, "-u", "20", "-r", "100")
+    run.assert_exit(0)
+    hdr = _hdr_rows(run)
+    opened, closed = hdr[("GET", "open")], hdr[("GET", "closed")]
+    # About 100 of the ~350 open-model iterations were due during the 1 s stall, waiting 0-1,000 ms.
+    assert 700 <= float(opened["p99"]) <= 1100, opened
+    assert 700 <= float(opened["Corrected p99"]) <= 1100, opened
+    # The closed model's ten users each sent one request into the stall: its raw p99 stays low.
+    assert float(closed["p99"]) < float(opened["p99"]) / 2 or float(closed["p90"]) < 50, closed
+    row = _arrival_rows(run)["Open"]
+    assert int(row["Dropped iterations"]) == 0, row
+    assert int(row["Peak users"]) > 50, row
+
+
+def test_a_ramp_follows_its_stages_and_ends(tmp_path, stall_server):
+    body = """
+        from locust import task
+        from locust_rs import FastHttpUser, ramping_arrival_rate
+
+        class Ramp(FastHttpUser):
+            wait_time = ramping_arrival_rate([("1s", 200), ("1s", 200)], start_rate=0)
+
+            @task
+            def hit(self):
+                self.client.get("/")
+    """
+    run = _run(tmp_path, stall_server, body, 4, "-u", "20")
+    run.assert_exit(0)
+    row = _arrival_rows(run)["Ramp"]
+    # 100 iterations over the ramp, 200 over the plateau, then none.
+    assert 300 <= int(row["Scheduled"]) <= 301, row
+    assert int(row["Iterations"]) + int(row["Dropped iterations"]) == int(row["Scheduled"]), row
+    assert int(row["Dropped iterations"]) <= 1, row
+    assert float(row["Target rate"]) == pytest.approx(300 / float(row["Elapsed"]), rel=0.01)
+
+
+def test_poisson_arrivals_and_thresholds_on_iterations(tmp_path, stall_server):
+    extra = ", poisson=True, seed=7"
+    run = _run(
+        tmp_path,
+        stall_server,
+        _CONSTANT.format(rate=300, max_users=30, extra=extra, path="/"),
+        3,
+        "-u",
+        "30",
+        "--threshold",
+        "dropped_iterations<1",
+        "--threshold",
+        "Api:iterations>100",
+        "--threshold",
+        "start_lag:p(50)<50ms",
+        "--threshold",
+        "iteration_rate>1000",
+    )
+    run.assert_exit(1)  # the last threshold cannot pass
+    row = _arrival_rows(run)["Api"]
+    due = 300 * float(row["Elapsed"])
+    # A Poisson count: within five standard deviations.
+    assert abs(int(row["Scheduled"]) - due) < 5 * due**0.5, row
+    out = run.output
+    assert "✓  dropped_iterations<1" in out
+    assert "✓  Api:iterations>100" in out
+    assert "✓  start_lag:p(50)<50ms" in out
+    assert "✗  iteration_rate>1000" in out
+    assert "Start lag (ms) of arrival-rate iterations" in out
+
+
+def test_no_arrival_classes_no_arrival_outputs(tmp_path, stall_server):
+    body = """
+        from locust import constant, task
+        from locust_rs import FastHttpUser
+
+        class Plain(FastHttpUser):
+            wait_time = constant(0.1)
+
+            @task
+            def hit(self):
+                self.client.get("/")
+    """
+    run = _run(tmp_path, stall_server, body, 2, "-u", "2", "--threshold", "dropped_iterations<1")
+    run.assert_exit(1)  # no arrival-rate users: no data, and no data fails
+    assert not os.path.exists(f"{run.csv_prefix}_arrival.csv")
+    assert "Start lag" not in run.output
