@@ -200,6 +200,14 @@ class _Pool:
             target = getattr(runner, "target_user_classes_count", None) or {}
             cap = int(target.get(name) or getattr(runner, "user_classes_count", {}).get(name, 0))
         s.max_users = max(cap, 0)
+        if isinstance(runner, WorkerRunner):
+            # Not split yet: each worker (and each --processes child) runs the whole rate.
+            logger.warning(
+                "arrival rate: %s runs %s on this worker alone; with N workers (or --processes N) the test gets N "
+                "times the rate (the split across workers is not implemented yet: divide the rate by N)",
+                name,
+                self.rate,
+            )
         s.start()
         if self.spawner is None and runner is not None:
             self.spawner = gevent.spawn(self._spawn_users, runner)
