@@ -19,7 +19,7 @@ import child_servers
 from test_e2e_locust import finish_locust, start_locust, write_locustfile
 
 from locust_rs import _bridge, _native, constant_arrival_rate, ramping_arrival_rate
-from locust_rs.arrival import percentile
+from locust_rs.arrival_report import percentile
 
 HERE = Path(__file__).parent
 
@@ -31,15 +31,15 @@ def stall_server():
     child_servers.stop(proc)
 
 
-def _run(tmp_path: Path, host: str, body: str, run_time: int, *args: str):
+def _run(tmp_path: Path, host: str, body: str, run_time: int, *args: str, only_summary: bool = True):
     lf = write_locustfile(tmp_path, textwrap.dedent(body))
     prefix = tmp_path / "run"
     if "-r" not in args and "-u" in args:
         # The pool spawns in the first second (Locust's default of 1 user/s would drop most of a short run).
         args = (*args, "-r", args[args.index("-u") + 1])
-    proc = start_locust(
-        lf, "--headless", "-H", host, "-t", f"{run_time}s", "--csv", str(prefix), "--only-summary", *args
-    )
+    if only_summary:
+        args = ("--only-summary", *args)
+    proc = start_locust(lf, "--headless", "-H", host, "-t", f"{run_time}s", "--csv", str(prefix), *args)
     return finish_locust(proc, run_time + 30, prefix)
 
 
@@ -333,3 +333,103 @@ def test_no_arrival_classes_no_arrival_outputs(tmp_path, stall_server):
     run.assert_exit(1)  # no arrival-rate users: no data, and no data fails
     assert not os.path.exists(f"{run.csv_prefix}_arrival.csv")
     assert "Start lag" not in run.output
+
+
+def test_processes_split_the_rate_and_the_master_adds_up_their_figures(tmp_path, stall_server):
+    run = _run(
+        tmp_path,
+        stall_server,
+        _CONSTANT.format(rate=400, max_users=60, extra="", path="/"),
+        4,
+        "-u",
+        "40",
+        "--processes",
+        "2",
+    )
+    run.assert_exit(0)
+    row = _arrival_rows(run)["Api"]
+    elapsed = float(row["Elapsed"])
+    # 200/s on each of the two processes: 400/s in all, not 800/s. Each clock starts when its first user asks, and
+    # the master's figure for the time is the longer of the two.
+    assert 400 * elapsed * 0.93 <= int(row["Scheduled"]) <= 400 * elapsed * 1.01, row
+    assert int(row["Dropped iterations"]) == 0, row
+    assert float(row["Target rate"]) == pytest.approx(400, rel=0.07), row
+    stats = run.stats()
+    requests = int(stats[("GET", "/")]["Request Count"])
+    assert abs(requests - int(row["Iterations"])) <= 40, (requests, row)
+
+
+def test_a_load_shape_sets_the_rate_while_the_test_runs(tmp_path, stall_server):
+    body = """
+        from locust import LoadTestShape, task
+        from locust_rs import FastHttpUser, constant_arrival_rate
+
+        class Api(FastHttpUser):
+            wait_time = constant_arrival_rate(50, max_users=40)
+
+            @task
+            def hit(self):
+                self.client.get("/")
+
+        class Shape(LoadTestShape):
+            def tick(self):
+                return (20, 20) if self.get_run_time() < 4 else None
+
+            def arrival_rate(self):
+                # The class's own 50/s until 1.5 s, then 200/s.
+                return None if self.get_run_time() < 1.5 else 200
+    """
+    run = _run(tmp_path, stall_server, body, 10, only_summary=False)
+    run.assert_exit(0)
+    row = _arrival_rows(run)["Api"]
+    # Looked at once a second: 200/s from the first look after 1.5 s (at 2 s, give or take the tick).
+    scheduled = int(row["Scheduled"])
+    elapsed = float(row["Elapsed"])
+    low = 50 * 2.2 + 200 * (elapsed - 2.2)
+    high = 50 * 1.4 + 200 * (elapsed - 1.4)
+    assert low * 0.97 <= scheduled <= high * 1.03, (low, high, row)
+    assert float(row["Target rate"]) > 100, row
+    # The console line, every two seconds beside Locust's tables.
+    assert "Arrival rate Api: target 200.0/s, achieved" in run.output, run.output[-3000:]
+
+
+def test_the_web_ui_shows_target_and_achieved_rates(tmp_path, stall_server):
+    import json
+    import urllib.request
+
+    from test_e2e_locust import free_port
+
+    from locust_rs import arrival_report
+
+    lf = write_locustfile(tmp_path, textwrap.dedent(_CONSTANT.format(rate=100, max_users=20, extra="", path="/")))
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    proc = start_locust(
+        lf, "-H", stall_server, "--web-host", "127.0.0.1", "--web-port", str(port), "--autostart", "--autoquit", "1",
+        "-u", "10", "-r", "10", "-t", "5s", "--csv", str(tmp_path / "run"),
+    )  # fmt: skip
+    row = page = None
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{web}/stats/requests", timeout=5) as r:
+                    data = json.loads(r.read())
+                with urllib.request.urlopen(f"{web}/", timeout=5) as r:
+                    page = r.read()
+            except OSError:
+                time.sleep(0.2)
+                continue
+            extended = {e["key"]: e["data"] for e in data.get("extended_stats", [])}
+            rows = extended.get(arrival_report.WEB_TAB) or []
+            if rows and rows[0]["iterations"] >= 200:
+                row = rows[0]
+                break
+            time.sleep(0.3)
+    finally:
+        run = finish_locust(proc, 30, tmp_path / "run")
+    assert row is not None, run.output[-3000:]
+    assert row["name"] == "Api" and row["target"] == 100.0, row
+    assert 80 <= row["achieved"] <= 120, row
+    assert row["dropped"] == 0 and row["lag_p99"] < 50, row
+    assert b"Arrival rate" in page

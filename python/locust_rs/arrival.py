@@ -22,17 +22,18 @@ an iteration; iterations due before Locust has spawned ``-u`` users wait for the
 or are dropped, so give ``-r`` room (``-r`` equal to ``-u`` spawns them all in the first second).
 
 k6's names: ``rate`` / ``time_unit`` / ``stages`` / ``start_rate`` as k6's; ``-u`` is ``preAllocatedVUs`` and
-``max_users`` is ``maxVUs``; ``dropped_iterations`` is k6's metric of that name. See docs/open-model.md.
+``max_users`` is ``maxVUs``; ``dropped_iterations`` is k6's metric of that name. A load shape's ``arrival_rate()``
+changes the rate while the test runs; a master splits each rate across its workers (``arrival_report``). See
+docs/open-model.md.
 """
 
 from __future__ import annotations
 
 from locust.exception import StopUser
-from locust.runners import STATE_SPAWNING, WorkerRunner
+from locust.runners import STATE_SPAWNING
 from locust.user.task import TaskSet
 from locust.util.timespan import parse_timespan
 
-import csv
 import logging
 import os
 from collections.abc import Iterable
@@ -200,14 +201,8 @@ class _Pool:
             target = getattr(runner, "target_user_classes_count", None) or {}
             cap = int(target.get(name) or getattr(runner, "user_classes_count", {}).get(name, 0))
         s.max_users = max(cap, 0)
-        if isinstance(runner, WorkerRunner):
-            # Not split yet: each worker (and each --processes child) runs the whole rate.
-            logger.warning(
-                "arrival rate: %s runs %s on this worker alone; with N workers (or --processes N) the test gets N "
-                "times the rate (the split across workers is not implemented yet: divide the rate by N)",
-                name,
-                self.rate,
-            )
+        s.share = _share
+        s.target = _targets.get(name)
         s.start()
         if self.spawner is None and runner is not None:
             self.spawner = gevent.spawn(self._spawn_users, runner)
@@ -242,6 +237,40 @@ class _Pool:
 
 _pools: dict[type, _Pool] = {}
 _pid = os.getpid()
+#: This process's part of every rate: 1 alone; on a worker, what the master says (nothing until it has).
+_share = 1.0
+#: Rates set while running (a load shape's ``arrival_rate()``) in place of the classes' own, by class name.
+_targets: dict[str, float] = {}
+
+
+def set_share(share: float) -> None:
+    """This process's part of every arrival rate, in force at once (``distributed``: 1/n on each of n workers)."""
+    global _share
+    _share = share
+    for pool in _pools.values():
+        pool.schedule.share = share
+
+
+def set_target(name: str, rate: float | None) -> None:
+    """A rate (per second, whole test) for the class ``name`` in place of its stages, from now on; None: back to
+    its stages."""
+    if rate is None:
+        _targets.pop(name, None)
+    else:
+        _targets[name] = float(rate)
+    for cls, pool in _pools.items():
+        if cls.__name__ == name:
+            pool.schedule.target = rate
+
+
+def targets() -> dict[str, float]:
+    """The rates set while running, by class name."""
+    return _targets
+
+
+def pools() -> dict[type, _Pool]:
+    """This process's arrival-rate classes and their pools."""
+    return _pools
 
 
 def _pool(user_class) -> _Pool | None:
@@ -329,118 +358,3 @@ def on_test_start() -> None:
         pool.stop()
         pool.schedule.reset()
         pool.started = False
-
-
-# -- figures ----------------------------------------------------------------------------------------------------
-
-
-def percentile(times: list[tuple[float, int]], q: float) -> float:
-    """HdrHistogram's value at quantile ``q`` of [(ms, count)] lowest first: the lowest value with at least that
-    share of the counts at or below it; 0 without any."""
-    total = sum(n for _, n in times)
-    if not total:
-        return 0.0
-    want = max(1, int(min(max(q, 0.0), 1.0) * total + 0.5)) if q < 1 else total
-    seen = 0
-    for v, n in times:
-        seen += n
-        if seen >= want:
-            return v
-    return times[-1][0]
-
-
-def summary() -> list[dict]:
-    """One row per arrival-rate class of this process: the target rate now and on average since the start, the
-    achieved rate (iterations begun per second), scheduled (iterations due), iterations, dropped, users now and at
-    the most, and start-lag percentiles (ms)."""
-    rows = []
-    for cls, pool in _pools.items():
-        snap = pool.schedule.snapshot()
-        lag = pool.schedule.lag_times()
-        elapsed = snap["elapsed"]
-        row = {
-            "name": cls.__name__,
-            "elapsed": elapsed,
-            "target_rate": snap["target_rate"],
-            "expected": snap["expected"],
-            "mean_target_rate": snap["expected"] / elapsed if elapsed > 0 else 0.0,
-            "achieved_rate": snap["iterations"] / elapsed if elapsed > 0 else 0.0,
-            "scheduled": snap["scheduled"],
-            "iterations": snap["iterations"],
-            "dropped": snap["dropped"],
-            "users": snap["users"],
-            "peak_users": snap["peak_users"],
-            "lag_times": lag,
-        }
-        for q, label in zip(QUANTILES, QUANTILE_LABELS, strict=True):
-            row[f"lag_{label}"] = percentile(lag, q)
-        row["lag_max"] = lag[-1][0] if lag else 0.0
-        rows.append(row)
-    return rows
-
-
-def print_table() -> None:
-    """The start-lag table, at the end of a run that had arrival-rate classes (after the exact table)."""
-    rows = summary()
-    if rows:
-        logging.getLogger("locust.stats_logger").info(table(rows))
-
-
-def table(rows: list[dict]) -> str:
-    """The console table of :py:func:`summary`'s rows."""
-    head = ("Arrival rate", "target/s", "achieved/s", "iterations", "dropped", "peak users", *QUANTILE_LABELS, "max")
-    body = [
-        (
-            r["name"],
-            f"{r['mean_target_rate']:.1f}",
-            f"{r['achieved_rate']:.1f}",
-            str(r["iterations"]),
-            str(r["dropped"]),
-            str(r["peak_users"]),
-            *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS),
-            f"{r['lag_max']:.3f}",
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
-    lines = ["Start lag (ms) of arrival-rate iterations"]
-    for i, row in enumerate((head, *body)):
-        cells = (c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True)))
-        lines.append("  ".join(cells))
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-CSV_FIELDS = (
-    "User class", "Elapsed", "Target rate", "Achieved rate", "Scheduled", "Iterations", "Dropped iterations",
-    "Peak users", "Start lag p50", "Start lag p90", "Start lag p99", "Start lag p99.9", "Start lag max",
-)  # fmt: skip
-
-
-def write_csv(path: str) -> bool:
-    """``PREFIX_arrival.csv``: one row per arrival-rate class (rates per second, lags in ms); False without any."""
-    rows = summary()
-    if not rows:
-        return False
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_FIELDS)
-        for r in rows:
-            w.writerow([
-                r["name"], f"{r['elapsed']:.3f}", f"{r['mean_target_rate']:.3f}", f"{r['achieved_rate']:.3f}",
-                r["scheduled"], r["iterations"], r["dropped"], r["peak_users"],
-                *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS), f"{r['lag_max']:.3f}",
-            ])  # fmt: skip
-    return True
-
-
-def on_quitting(environment) -> None:
-    """Writes ``PREFIX_arrival.csv`` beside Locust's CSV files."""
-    opts = environment.parsed_options
-    prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
-    if prefix and not isinstance(environment.runner, WorkerRunner):
-        try:
-            write_csv(f"{prefix}_arrival.csv")
-        except OSError:
-            logger.exception("arrival rate: writing %s_arrival.csv failed", prefix)

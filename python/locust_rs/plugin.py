@@ -16,7 +16,7 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from locust_rs import _sessions, _wait, arrival, distributed, metrics, otel, stats, thresholds
+from locust_rs import _sessions, _wait, arrival, arrival_report, distributed, metrics, otel, stats, thresholds
 
 logger = logging.getLogger(__name__)
 # The run's environment, for `quit` (whose listeners get only the exit code).
@@ -77,11 +77,13 @@ def _on_init(environment, **_kwargs) -> None:
     distributed.setup(environment, adopted is not None)
     metrics.setup(environment, adopted)
     thresholds.setup(environment)
+    arrival_report.setup(environment)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs) -> None:
     arrival.on_test_start()
+    arrival_report.on_test_start(environment)
     distributed.on_test_start()
     metrics.on_test_start()
 
@@ -94,22 +96,25 @@ def _on_spawning_complete(user_count, **_kwargs) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(**_kwargs) -> None:
     arrival.on_test_stop()
+    arrival_report.on_test_stop()
 
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs) -> None:
     distributed.on_report_to_master(data)
+    arrival_report.on_report_to_master(data)
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id, data, **_kwargs) -> None:
     distributed.on_worker_report(client_id, data)
+    arrival_report.on_worker_report(client_id, data)
 
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
     metrics.on_quitting()
-    arrival.on_quitting(environment)
+    arrival_report.on_quitting(environment)
     thresholds.finish(environment)
 
 
@@ -117,7 +122,7 @@ def _on_quitting(environment, **_kwargs) -> None:
 def _on_quit(**_kwargs) -> None:
     # After Locust's own tables, in this order: the exact table, the files, the verdict last.
     metrics.print_table()
-    arrival.print_table()
+    arrival_report.print_table()
     if _environment is not None:
         metrics.print_files(_environment)
     thresholds.print_verdict()

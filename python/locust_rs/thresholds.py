@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import gevent
 
-from locust_rs import arrival, metrics
+from locust_rs import arrival_report, metrics
 
 logger = logging.getLogger(__name__)
 _print = logging.getLogger("locust.stats_logger").info
@@ -242,7 +242,7 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
 
 def _iteration_result(t: Threshold) -> Result:
     """A threshold on arrival-rate iterations: counts per user class (NAME) or for all, or the start lag."""
-    rows = arrival.summary()
+    rows = arrival_report.summary()
     if t.name == START_LAG:
         times = sorted(v for r in rows for v in r["lag_times"])
         observed = _lag_metric(t.metric, times)
@@ -272,7 +272,7 @@ def _lag_metric(metric: str, times: list[tuple[float, int]]) -> float | None:
     if metric == "max":
         return times[-1][0]
     q = 0.5 if metric == "med" else float(metric[1:]) / 100.0
-    return arrival.percentile(times, q)
+    return arrival_report.percentile(times, q)
 
 
 def _shown(value: float, unit: str) -> str:

@@ -166,6 +166,8 @@ pub struct Arrivals {
     plan: Plan,
     rng: Option<SmallRng>,
     x: f64,
+    /// The Λ of the arrival `next_at` returned last.
+    last: f64,
     cursor: usize,
 }
 
@@ -179,6 +181,7 @@ impl Arrivals {
             plan,
             rng,
             x: 0.0,
+            last: 0.0,
             cursor: 0,
         };
         // The first evenly spread arrival is at Λ = 0 (the start); a Poisson one after a draw.
@@ -197,8 +200,24 @@ impl Arrivals {
     /// Seconds from the start to the next arrival; `None` once the plan has ended.
     pub fn next_at(&mut self) -> Option<f64> {
         let t = self.plan.time_of(self.x, &mut self.cursor)?;
+        self.last = self.x;
         self.x += if self.rng.is_some() { self.draw() } else { 1.0 };
         Some(t)
+    }
+
+    /// Goes on under a new plan from `now` (s) on, in place of the arrival `next_at` returned
+    /// last (still pending): an evenly spread schedule keeps its phase (the share of a gap left
+    /// before that arrival), a Poisson one draws afresh (it has no memory).
+    pub fn replan(&mut self, plan: Plan, now: f64) -> Option<f64> {
+        let left = if self.rng.is_some() {
+            self.draw()
+        } else {
+            (self.last - self.plan.expected(now)).clamp(0.0, 1.0)
+        };
+        self.plan = plan;
+        self.cursor = 0;
+        self.x = self.plan.expected(now) + left;
+        self.next_at()
     }
 }
 
@@ -266,6 +285,28 @@ mod tests {
             "{}",
             var.sqrt() / mean
         );
+    }
+
+    #[test]
+    fn a_new_plan_takes_over_from_now_and_keeps_the_phase() {
+        let mut a = Arrivals::new(Plan::constant(10.0).unwrap(), false, None);
+        let mut t = Vec::new();
+        while let Some(x) = a.next_at() {
+            if x > 1.0 {
+                break;
+            }
+            t.push(x);
+        }
+        // 0.0 .. 1.0 released; 1.1 pending. From 1.05 s the rate doubles: the pending one was half a
+        // gap away, so the next is half a new gap away, then every 50 ms.
+        assert_eq!(t.len(), 11);
+        let next = a.replan(Plan::constant(20.0).unwrap(), 1.05).unwrap();
+        assert!((next - 1.075).abs() < 1e-9, "{next}");
+        assert!((a.next_at().unwrap() - 1.125).abs() < 1e-9);
+        // A rate of 0 has nothing due; back to a rate, arrivals start again from then.
+        assert_eq!(a.replan(Plan::constant(0.0).unwrap(), 2.0), None);
+        let next = a.replan(Plan::constant(4.0).unwrap(), 3.0).unwrap();
+        assert!((3.0..=3.25).contains(&next), "{next}");
     }
 
     #[test]

@@ -69,7 +69,15 @@ struct State {
     starting: u64,
     wanted: u64,
     max_users: u64,
+    /// This process's part of the rate, and a rate set while running (a load shape's), if any.
     share: f64,
+    target: Option<f64>,
+    /// The plan in force since `plan_since` (s after the start), and Λ of the plans before it;
+    /// `version` tells the clock's thread that the plan changed.
+    plan: Option<Plan>,
+    plan_since: f64,
+    expected_before: f64,
+    version: u64,
     total: Tally,
     delta: Tally,
 }
@@ -99,6 +107,37 @@ struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     spawn: Notify,
+    start_rate: f64,
+    stages: Vec<(f64, f64)>,
+}
+
+impl Shared {
+    /// The plan at `share` of the rate: the stages, or a constant `target` that replaced them.
+    fn plan(&self, share: f64, target: Option<f64>) -> Result<Plan, Error> {
+        let plan = match target {
+            Some(r) => Plan::new(r * share, &[(f64::INFINITY, r * share)]),
+            None => {
+                let stages: Vec<(f64, f64)> =
+                    self.stages.iter().map(|&(d, r)| (d, r * share)).collect();
+                Plan::new(self.start_rate * share, &stages)
+            }
+        };
+        plan.map_err(|m| Error::new(ErrorKind::InvalidArgument, m))
+    }
+
+    /// Puts a new share or target in force from now on, for a running clock.
+    fn replan(&self, st: &mut State) -> Result<(), Error> {
+        let plan = self.plan(st.share, st.target)?;
+        if let (Some(epoch), Some(old)) = (st.epoch, st.plan.as_ref()) {
+            let now = epoch.elapsed().as_secs_f64();
+            st.expected_before += old.expected(now) - old.expected(st.plan_since);
+            st.plan_since = now;
+        }
+        st.plan = Some(plan);
+        st.version += 1;
+        self.wake.notify_all();
+        Ok(())
+    }
 }
 
 fn nanos(secs: f64) -> u64 {
@@ -108,18 +147,26 @@ fn nanos(secs: f64) -> u64 {
 fn run(shared: Arc<Shared>, mut arrivals: Arrivals, epoch: Instant, generation: u64) {
     let mut next = arrivals.next_at();
     let mut st = shared.state.lock();
-    while let Some(t) = next {
-        if st.generation != generation {
-            return;
+    let mut version = st.version;
+    // Until stopped: a plan that has ended (or a rate of 0) may get a new one.
+    while st.generation == generation {
+        if st.version != version {
+            version = st.version;
+            if let Some(plan) = st.plan.clone() {
+                next = arrivals.replan(plan, epoch.elapsed().as_secs_f64());
+            }
         }
-        let Some(due) = Duration::try_from_secs_f64(t)
-            .ok()
-            .and_then(|d| epoch.checked_add(d))
-        else {
-            break;
+        let due = next.and_then(|t| {
+            Duration::try_from_secs_f64(t)
+                .ok()
+                .and_then(|d| epoch.checked_add(d))
+        });
+        let Some(due) = due else {
+            shared.wake.wait(&mut st);
+            continue;
         };
         if Instant::now() < due {
-            // Spurious wakeups and stops alike come back round to the checks above.
+            // Spurious wakeups, new plans and stops alike come back round to the checks above.
             let _ = shared.wake.wait_until(&mut st, due);
             continue;
         }
@@ -128,9 +175,6 @@ fn run(shared: Arc<Shared>, mut arrivals: Arrivals, epoch: Instant, generation: 
             st.release(nanos(t), &shared.spawn);
             next = arrivals.next_at();
         }
-    }
-    if st.generation == generation {
-        st.running = false;
     }
 }
 
@@ -154,18 +198,8 @@ fn times(h: Option<&Histogram<u64>>) -> Vec<(f64, u64)> {
 #[pyclass(module = "locust_rs._native", frozen)]
 pub struct ArrivalSchedule {
     shared: Arc<Shared>,
-    start_rate: f64,
-    stages: Vec<(f64, f64)>,
     poisson: bool,
     seed: Option<u64>,
-}
-
-impl ArrivalSchedule {
-    fn plan(&self, share: f64) -> Result<Plan, Error> {
-        let stages: Vec<(f64, f64)> = self.stages.iter().map(|&(d, r)| (d, r * share)).collect();
-        Plan::new(self.start_rate * share, &stages)
-            .map_err(|m| Error::new(ErrorKind::InvalidArgument, m))
-    }
 }
 
 #[pymethods]
@@ -197,6 +231,11 @@ impl ArrivalSchedule {
             wanted: 0,
             max_users,
             share: 1.0,
+            target: None,
+            plan: None,
+            plan_since: 0.0,
+            expected_before: 0.0,
+            version: 0,
             total: Tally::default(),
             delta: Tally::default(),
         };
@@ -205,16 +244,15 @@ impl ArrivalSchedule {
                 state: Mutex::new(state),
                 wake: Condvar::new(),
                 spawn: Notify::new(),
+                start_rate,
+                stages,
             }),
-            start_rate,
-            stages,
             poisson,
             seed,
         })
     }
 
-    /// This process's part of the rate (1 alone; k of n across processes). Takes effect at the
-    /// next `start`.
+    /// This process's part of the rate (1 alone, 1/n for each of n workers), in force at once.
     #[setter]
     fn set_share(&self, share: f64) -> PyResult<()> {
         if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
@@ -223,8 +261,35 @@ impl ArrivalSchedule {
                 format!("a share of the rate must be from 0 to 1, not {share}"),
             )));
         }
-        self.shared.state.lock().share = share;
+        let mut st = self.shared.state.lock();
+        st.share = share;
+        if st.running {
+            self.shared.replan(&mut st).map_err(to_pyerr)?;
+        }
         Ok(())
+    }
+
+    /// A constant rate (per second, whole test) in place of the stages, from now on (a load
+    /// shape's); None goes back to the stages.
+    #[setter]
+    fn set_target(&self, rate: Option<f64>) -> PyResult<()> {
+        let mut st = self.shared.state.lock();
+        let before = st.target;
+        st.target = rate;
+        // Checked before anything changes: a bad rate leaves the plan as it was.
+        if let Err(e) = self.shared.plan(st.share, st.target) {
+            st.target = before;
+            return Err(to_pyerr(e));
+        }
+        if st.running {
+            self.shared.replan(&mut st).map_err(to_pyerr)?;
+        }
+        Ok(())
+    }
+
+    #[getter]
+    fn get_target(&self) -> Option<f64> {
+        self.shared.state.lock().target
     }
 
     #[getter]
@@ -248,8 +313,11 @@ impl ArrivalSchedule {
         if st.running {
             return Ok(());
         }
-        let plan = self.plan(st.share).map_err(to_pyerr)?;
+        let plan = self.shared.plan(st.share, st.target).map_err(to_pyerr)?;
         let epoch = Instant::now();
+        st.plan = Some(plan.clone());
+        st.plan_since = 0.0;
+        st.expected_before = 0.0;
         st.generation += 1;
         st.epoch = Some(epoch);
         st.stopped_at = None;
@@ -392,7 +460,6 @@ impl ArrivalSchedule {
                 .saturating_duration_since(e)
                 .as_secs_f64()
         });
-        let plan = self.plan(st.share).ok();
         let d = PyDict::new(py);
         d.set_item("scheduled", st.total.scheduled)?;
         d.set_item("iterations", st.total.iterations)?;
@@ -403,18 +470,16 @@ impl ArrivalSchedule {
         d.set_item("starting", st.starting)?;
         d.set_item("running", st.running)?;
         d.set_item("elapsed", elapsed)?;
-        let started = st.epoch.is_some();
-        d.set_item(
-            "target_rate",
-            plan.as_ref()
-                .map_or(0.0, |p| if started { p.rate_at(elapsed) } else { 0.0 }),
-        )?;
+        d.set_item("share", st.share)?;
+        let plan = st.plan.as_ref();
+        d.set_item("target_rate", plan.map_or(0.0, |p| p.rate_at(elapsed)))?;
         d.set_item(
             "expected",
-            plan.as_ref()
-                .map_or(0.0, |p| if started { p.expected(elapsed) } else { 0.0 }),
+            plan.map_or(0.0, |p| {
+                st.expected_before + p.expected(elapsed) - p.expected(st.plan_since)
+            }),
         )?;
-        d.set_item("end", plan.as_ref().map_or(0.0, Plan::end))?;
+        d.set_item("end", plan.map_or(0.0, Plan::end))?;
         Ok(d)
     }
 

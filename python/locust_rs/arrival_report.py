@@ -1,0 +1,378 @@
+"""The figures of arrival-rate users (:py:mod:`locust_rs.arrival`), and where they go.
+
+- Per class: the target and achieved rates, iterations due (scheduled), begun and dropped, users, and the start-lag
+  histogram. In a distributed run (and ``--processes``) each worker reports its figures with Locust's stats report
+  and the master adds them up; the master also splits every rate across its workers (1/n each), again whenever a
+  worker joins or is lost, and passes on the rate a load shape's ``arrival_rate()`` returns.
+- The end-of-run table, ``PREFIX_arrival.csv``, a console line every few seconds (unless ``--only-summary``), and an
+  "Arrival rate" tab in the web UI. Thresholds read :py:func:`summary`.
+"""
+
+from __future__ import annotations
+
+from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+
+import csv
+import json
+import logging
+import time
+
+import gevent
+
+from locust_rs import _native, arrival
+
+logger = logging.getLogger(__name__)
+_print = logging.getLogger("locust.stats_logger").info
+
+QUANTILES = (0.5, 0.9, 0.99, 0.999)
+QUANTILE_LABELS = ("p50", "p90", "p99", "p99.9")
+MESSAGE = "locust_rs_arrival"
+REPORT_KEY = "locust_rs_arrival"
+WEB_TAB = "locust_rs_arrival"
+#: Seconds between the monitor's looks (the console line prints every other one, as Locust's tables do).
+TICK = 1.0
+
+
+def percentile(times: list[tuple[float, int]], q: float) -> float:
+    """HdrHistogram's value at quantile ``q`` of [(ms, count)] lowest first: the lowest value with at least that
+    share of the counts at or below it; 0 without any."""
+    total = sum(n for _, n in times)
+    if not total:
+        return 0.0
+    want = max(1, int(min(max(q, 0.0), 1.0) * total + 0.5)) if q < 1 else total
+    seen = 0
+    for v, n in times:
+        seen += n
+        if seen >= want:
+            return v
+    return times[-1][0]
+
+
+# -- what workers report and the master adds up -------------------------------------------------------------------
+
+_FIELDS = ("scheduled", "iterations", "dropped", "expected", "elapsed", "users", "peak_users", "target_rate")
+#: On the master: each worker's last figures by client id, then class name (a lost worker's stay: they happened).
+_remote: dict[str, dict[str, dict]] = {}
+#: On the master: every worker's start lags, merged, by class name (an ArrivalSchedule used as a histogram).
+_remote_lag: dict[str, object] = {}
+
+
+def on_report_to_master(data: dict) -> None:
+    """A worker's report: its figures so far and the start lags since its last report, per class that ran."""
+    out = {}
+    for cls, pool in arrival.pools().items():
+        if not pool.started:
+            continue
+        snap = pool.schedule.snapshot()
+        figures = {k: snap[k] for k in _FIELDS}
+        figures["lag"] = pool.schedule.take_delta()[3]
+        out[cls.__name__] = figures
+    if out:
+        data[REPORT_KEY] = out
+
+
+def on_worker_report(client_id: str, data: dict) -> None:
+    for name, figures in (data.get(REPORT_KEY) or {}).items():
+        lag = figures.pop("lag", [])
+        _remote.setdefault(client_id, {})[name] = figures
+        holder = _remote_lag.get(name)
+        if holder is None:
+            holder = _remote_lag[name] = _native.ArrivalSchedule(0.0, [(1.0, 0.0)], False, 0, None)
+        holder.merge(0, 0, 0, [tuple(x) for x in lag])
+
+
+def _rows_from(figures_by_name: dict[str, dict], lags: dict[str, list]) -> list[dict]:
+    rows = []
+    for name, f in figures_by_name.items():
+        lag = lags.get(name, [])
+        elapsed = f["elapsed"]
+        row = {
+            "name": name,
+            "elapsed": elapsed,
+            "target_rate": f["target_rate"],
+            "expected": f["expected"],
+            "mean_target_rate": f["expected"] / elapsed if elapsed > 0 else 0.0,
+            "achieved_rate": f["iterations"] / elapsed if elapsed > 0 else 0.0,
+            "scheduled": f["scheduled"],
+            "iterations": f["iterations"],
+            "dropped": f["dropped"],
+            "users": f["users"],
+            "peak_users": f["peak_users"],
+            "lag_times": lag,
+        }
+        for q, label in zip(QUANTILES, QUANTILE_LABELS, strict=True):
+            row[f"lag_{label}"] = percentile(lag, q)
+        row["lag_max"] = lag[-1][0] if lag else 0.0
+        rows.append(row)
+    return rows
+
+
+def summary() -> list[dict]:
+    """One row per arrival-rate class: the target rate now and on average since the start, the achieved rate
+    (iterations begun per second), scheduled (iterations due), iterations, dropped, users now and at the most, and
+    start-lag percentiles (ms). On a master, the sum of its workers' reports (elapsed: the longest of theirs)."""
+    if _remote:
+        merged: dict[str, dict] = {}
+        for by_name in _remote.values():
+            for name, f in by_name.items():
+                m = merged.setdefault(name, dict.fromkeys(_FIELDS, 0.0))
+                for k in _FIELDS:
+                    m[k] = max(m[k], f[k]) if k == "elapsed" else m[k] + f[k]
+        for m in merged.values():
+            for k in ("scheduled", "iterations", "dropped", "users", "peak_users"):
+                m[k] = int(m[k])
+        lags = {name: holder.lag_times() for name, holder in _remote_lag.items()}
+        return _rows_from(merged, lags)
+    figures, lags = {}, {}
+    for cls, pool in arrival.pools().items():
+        if pool.started:
+            figures[cls.__name__] = pool.schedule.snapshot()
+            lags[cls.__name__] = pool.schedule.lag_times()
+    return _rows_from(figures, lags)
+
+
+# -- the master's split of the rate, and a load shape's rate ----------------------------------------------------
+
+
+def on_worker_message(environment, msg, **_kwargs) -> None:
+    """On a worker: the master's ``{"count": n, "targets": {class: rate}}``; this worker runs 1/n of each rate."""
+    data = msg.data or {}
+    count = max(int(data.get("count") or 1), 1)
+    arrival.set_share(1.0 / count)
+    targets = data.get("targets") or {}
+    for name in {*targets, *arrival.targets()}:
+        arrival.set_target(name, targets.get(name))
+
+
+def _shape_targets(environment) -> dict[str, float | None]:
+    """What the load shape's ``arrival_rate()`` says now: one rate for every arrival-rate class, or a rate per class
+    name; {} without such a method."""
+    shape = environment.shape_class
+    fn = getattr(shape, "arrival_rate", None)
+    if fn is None:
+        return {}
+    rate = fn()
+    names = [cls.__name__ for cls in environment.user_classes or () if type(cls.wait_time) is arrival.ArrivalRate]
+    if isinstance(rate, dict):
+        return {n: rate.get(n) for n in names}
+    return dict.fromkeys(names, rate)
+
+
+class _Monitor:
+    """A greenlet on the master or a standalone process: once a second it sends the split and the shape's rates
+    (master), applies the shape's rates (standalone), keeps the recent achieved rate for the web UI, and prints the
+    console line every other tick."""
+
+    def __init__(self, environment) -> None:
+        self.environment = environment
+        self.sent: tuple | None = None
+        self.last: dict[str, tuple[float, int]] = {}
+        self.recent: dict[str, float] = {}
+        self.ticks = 0
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the figures must never stop the run
+                logger.exception("arrival rate: monitoring failed")
+            gevent.sleep(TICK)
+
+    def tick(self) -> None:
+        env = self.environment
+        runner = env.runner
+        targets = _shape_targets(env)
+        if isinstance(runner, MasterRunner):
+            active = sorted(w.id for w in runner.clients.all if w.state in (STATE_INIT, STATE_SPAWNING, STATE_RUNNING))
+            message = (tuple(active), json.dumps(targets, sort_keys=True))
+            if active and message != self.sent:
+                self.sent = message
+                for worker in active:
+                    runner.send_message(MESSAGE, {"count": len(active), "targets": targets}, client_id=worker)
+        else:
+            for name, rate in targets.items():
+                if arrival.targets().get(name) != rate:
+                    arrival.set_target(name, rate)
+        rows = summary()
+        now = time.monotonic()
+        for r in rows:
+            t0, n0 = self.last.get(r["name"], (now, r["iterations"]))
+            if now > t0:
+                self.recent[r["name"]] = (r["iterations"] - n0) / (now - t0)
+            self.last[r["name"]] = (now, r["iterations"])
+        self.ticks += 1
+        opts = env.parsed_options
+        quiet = opts is None or getattr(opts, "only_summary", False) or not getattr(opts, "headless", False)
+        if rows and not quiet and self.ticks % 2 == 0:
+            for r in rows:
+                _print(
+                    "Arrival rate %s: target %.1f/s, achieved %.1f/s, %d iterations, %d dropped, start lag p99 %.3f "
+                    "ms, %d users",
+                    r["name"],
+                    r["target_rate"],
+                    self.recent.get(r["name"], r["achieved_rate"]),
+                    r["iterations"],
+                    r["dropped"],
+                    r["lag_p99"],
+                    r["users"],
+                )
+
+
+_monitor: gevent.Greenlet | None = None
+_current: _Monitor | None = None
+
+
+def on_test_start(environment) -> None:
+    """The monitor starts with each test (not on workers: their master watches)."""
+    global _monitor, _current
+    if isinstance(environment.runner, MasterRunner):
+        _remote.clear()
+        _remote_lag.clear()
+    if isinstance(environment.runner, WorkerRunner) or not _has_arrival_classes(environment):
+        return
+    on_test_stop()
+    _current = _Monitor(environment)
+    _monitor = gevent.spawn(_current.run)
+
+
+def on_test_stop() -> None:
+    global _monitor
+    if _monitor is not None:
+        _monitor.kill(block=False)
+        _monitor = None
+
+
+def _has_arrival_classes(environment) -> bool:
+    return any(type(getattr(cls, "wait_time", None)) is arrival.ArrivalRate for cls in environment.user_classes or ())
+
+
+def setup(environment) -> None:
+    """At ``init``: a worker waits for its share from the master; the web UI gets its tab."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        arrival.set_share(0.0)
+        runner.register_message(MESSAGE, on_worker_message)
+        return
+    if environment.web_ui is not None and _has_arrival_classes(environment):
+        _extend_web_ui(environment)
+
+
+def _extend_web_ui(environment) -> None:
+    """An "Arrival rate" tab, through the extension points of Locust's React UI, as the exact percentiles' tab."""
+    from flask import request
+
+    structure = [
+        {"key": "name", "title": "User class"},
+        {"key": "target", "title": "Target (/s)"},
+        {"key": "achieved", "title": "Achieved (/s)"},
+        {"key": "iterations", "title": "Iterations"},
+        {"key": "dropped", "title": "Dropped"},
+        {"key": "users", "title": "Users"},
+        *({"key": f"lag_{lbl.replace('.', '')}", "title": f"Start lag {lbl} (ms)"} for lbl in QUANTILE_LABELS),
+        {"key": "lag_max", "title": "Start lag max (ms)"},
+    ]
+    web_ui = environment.web_ui
+    args = web_ui.template_args
+    args["extended_tabs"] = [*args.get("extended_tabs", []), {"title": "Arrival rate", "key": WEB_TAB}]
+    args["extended_tables"] = [*args.get("extended_tables", []), {"key": WEB_TAB, "structure": structure}]
+
+    @web_ui.app.after_request
+    def _add_arrival_stats(response):
+        if request.path != "/stats/requests" or response.status_code != 200:
+            return response
+        body = response.get_json(silent=True)
+        if not isinstance(body, dict):
+            return response
+        extended = [e for e in body.get("extended_stats", []) if e.get("key") != WEB_TAB]
+        body["extended_stats"] = [*extended, {"key": WEB_TAB, "data": web_rows()}]
+        response.set_data(json.dumps(body))
+        return response
+
+
+def web_rows() -> list[dict]:
+    recent = _current.recent if _current is not None else {}
+    rows = []
+    for r in summary():
+        row = {
+            "name": r["name"],
+            "target": round(r["target_rate"], 1),
+            "achieved": round(recent.get(r["name"], r["achieved_rate"]), 1),
+            "iterations": r["iterations"],
+            "dropped": r["dropped"],
+            "users": r["users"],
+            "lag_max": round(r["lag_max"], 3),
+        }
+        for lbl in QUANTILE_LABELS:
+            row[f"lag_{lbl.replace('.', '')}"] = round(r[f"lag_{lbl}"], 3)
+        rows.append(row)
+    return rows
+
+
+# -- at the end ----------------------------------------------------------------------------------------------------
+
+
+def print_table() -> None:
+    """The start-lag table, at the end of a run that had arrival-rate classes (after the exact table)."""
+    rows = summary()
+    if rows:
+        _print(table(rows))
+
+
+def table(rows: list[dict]) -> str:
+    """The console table of :py:func:`summary`'s rows."""
+    head = ("Arrival rate", "target/s", "achieved/s", "iterations", "dropped", "peak users", *QUANTILE_LABELS, "max")
+    body = [
+        (
+            r["name"],
+            f"{r['mean_target_rate']:.1f}",
+            f"{r['achieved_rate']:.1f}",
+            str(r["iterations"]),
+            str(r["dropped"]),
+            str(r["peak_users"]),
+            *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS),
+            f"{r['lag_max']:.3f}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
+    lines = ["Start lag (ms) of arrival-rate iterations"]
+    for i, row in enumerate((head, *body)):
+        cells = (c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True)))
+        lines.append("  ".join(cells))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+CSV_FIELDS = (
+    "User class", "Elapsed", "Target rate", "Achieved rate", "Scheduled", "Iterations", "Dropped iterations",
+    "Peak users", "Start lag p50", "Start lag p90", "Start lag p99", "Start lag p99.9", "Start lag max",
+)  # fmt: skip
+
+
+def write_csv(path: str) -> bool:
+    """``PREFIX_arrival.csv``: one row per arrival-rate class (rates per second, lags in ms); False without any."""
+    rows = summary()
+    if not rows:
+        return False
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_FIELDS)
+        for r in rows:
+            w.writerow([
+                r["name"], f"{r['elapsed']:.3f}", f"{r['mean_target_rate']:.3f}", f"{r['achieved_rate']:.3f}",
+                r["scheduled"], r["iterations"], r["dropped"], r["peak_users"],
+                *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS), f"{r['lag_max']:.3f}",
+            ])  # fmt: skip
+    return True
+
+
+def on_quitting(environment) -> None:
+    """Writes ``PREFIX_arrival.csv`` beside Locust's CSV files (not on a worker: its master writes the sum)."""
+    opts = environment.parsed_options
+    prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
+    if prefix and not isinstance(environment.runner, WorkerRunner):
+        try:
+            write_csv(f"{prefix}_arrival.csv")
+        except OSError:
+            logger.exception("arrival rate: writing %s_arrival.csv failed", prefix)
