@@ -21,13 +21,16 @@ Modes (users, spawn rate per second, run time):
   soak             100 users, 5/s, 60m    stability over time (scenarios/soak_scenario.py)
   user-journey     5 users, 5/s, 2m       Register -> Login -> Query -> Logout (scenarios/user_journey.py)
   admin-workflow   2 users, 2/s, 2m       Login -> Upload -> Manage -> Monitor (scenarios/admin_workflow.py)
+  arrival          20 users, 20/s, 5m     open model: chat queries at 20/s, a spike to 60/s and back
+                   (scenarios/arrival_rate_scenario.py; users are the pool, more start as needed up to 100;
+                   after --: --arrival-rate R, --arrival-max-users N)
   web              the web UI on http://localhost:8089 (locustfile.py); set users and host there
   distributed      a master and N workers (locustfile.py): docker-compose when a Docker engine is running,
                    else local processes; the web UI unless --headless (then 100 users, 10/s, 10m)
 
 Options:
-  --users=N         number of users (the peak, for spike)
-  --spawn-rate=R    users started per second
+  --users=N         number of users (the peak, for spike; the pool started at once, for arrival)
+  --spawn-rate=R    users started per second (arrival: --users, the whole pool in the first second)
   --run-time=T      run time, e.g. 30s, 10m, 1h
   --headless        no web UI (all modes but web and distributed are headless anyway)
   --host=URL        the API under test (default: $VOICEASSIST_BASE_URL, else http://localhost:8000 if it
@@ -75,6 +78,7 @@ spike) users=1000 rate=200 run_time=5m locustfile="$HERE/scenarios/spike_scenari
 soak) users=100 rate=5 run_time=60m locustfile="$HERE/scenarios/soak_scenario.py" ;;
 user-journey) users=5 rate=5 run_time=2m locustfile="$HERE/scenarios/user_journey.py" ;;
 admin-workflow) users=2 rate=2 run_time=2m locustfile="$HERE/scenarios/admin_workflow.py" ;;
+arrival) users=20 rate=20 run_time=5m locustfile="$HERE/scenarios/arrival_rate_scenario.py" ;;
 web) users="" rate="" run_time="" headless=0 ;;
 distributed) users=100 rate=10 run_time=10m headless=0 ;;
 *) die "unknown mode '$MODE' (see --help)" ;;
@@ -82,11 +86,12 @@ esac
 
 host="${VOICEASSIST_BASE_URL:-}"
 workers=4
+rate_given=""
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --users=*) users="${1#*=}" ;;
-    --spawn-rate=*) rate="${1#*=}" ;;
+    --spawn-rate=*) rate="${1#*=}" rate_given=1 ;;
     --run-time=*) run_time="${1#*=}" ;;
     --host=*) host="${1#*=}" ;;
     --workers=*) workers="${1#*=}" ;;
@@ -110,6 +115,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ "$MODE" = web ] && headless=0
+# arrival: the whole pool at once (-r equal to -u), or iterations due while it spawns wait or drop
+[ "$MODE" = arrival ] && [ -z "$rate_given" ] && rate="$users"
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "--workers must be a positive number"
 
 mkdir -p "$RESULTS_DIR"

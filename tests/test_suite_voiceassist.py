@@ -1,6 +1,7 @@
 """The VoiceAssist load-test suite (locustfiles/) run end to end against the bundled demo server: the smoke test,
-both scenarios, a local distributed run, the tag filter, and scripts/check_results.py. Each run is bounded by
-``--run-time`` and a subprocess timeout; together they take about a minute and a half."""
+the user-journey, admin-workflow and arrival-rate scenarios, a local distributed run, the tag filter, and
+scripts/check_results.py. Each run is bounded by ``--run-time`` and a subprocess timeout; together they take about
+two minutes."""
 
 from __future__ import annotations
 
@@ -212,6 +213,69 @@ def test_admin_workflow_runs_login_upload_manage_monitor(tmp_path, capabilities)
     if capabilities["admin_metrics"]:
         assert run.count("GET", "/api/admin/metrics") > 0
     assert run.failures() == 0
+    check_passes(run)
+
+
+def arrival_iterations_due(elapsed: float, run_time: float, rate: float = 20.0, spike: float = 3.0) -> float:
+    """Iterations the arrival scenario's plan has due in its first ``elapsed`` seconds, from the phases of its
+    docstring: the steady rate for 20 % of the run time, a linear ramp to ``spike`` times it over 5 %, that for
+    25 %, a ramp back over 5 %, then the steady rate."""
+    phases = [  # (duration, rate at its start, rate at its end)
+        (0.20 * run_time, rate, rate),
+        (0.05 * run_time, rate, spike * rate),
+        (0.25 * run_time, spike * rate, spike * rate),
+        (0.05 * run_time, spike * rate, rate),
+        (float("inf"), rate, rate),
+    ]
+    due, start = 0.0, 0.0
+    for duration, a, b in phases:
+        span = min(duration, elapsed - start)
+        if span <= 0:
+            break
+        due += span * (a + (a + (b - a) * span / duration)) / 2  # the trapezoid under the ramp's first `span`
+        start += duration
+    return due
+
+
+@pytest.mark.timeout(90)
+def test_arrival_scenario_keeps_its_rate_through_the_spike(tmp_path):
+    """The open-model scenario, 12 s: its stages scale with the run time, so the run has the whole shape (20/s, the
+    ramp to 60/s, 60/s, the ramp back, 20/s). The iterations due follow the plan, each begun one is one chat query,
+    and none is dropped (a locust-rs threshold says so too)."""
+    run_time = 12
+    run = run_suite(
+        tmp_path, "arrival", f"--run-time={run_time}s", "--users=10", "--headless",
+        "--", "--threshold", "ArrivalChatUser:dropped_iterations<1", timeout=60,
+    )  # fmt: skip
+    # --users without --spawn-rate: the whole pool in the first second
+    assert "Ramping to 10 users at a rate of 10.00 per second" in run.output, run.output[-3000:]
+    assert "Start lag (ms) of arrival-rate iterations" in run.output
+    arrival_csv = Path(f"{run.prefix}_arrival.csv")
+    assert arrival_csv.exists(), run.output[-3000:]
+    with arrival_csv.open(newline="") as f:
+        rows = {r["User class"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"ArrivalChatUser"}, rows
+    row = rows["ArrivalChatUser"]
+    elapsed = float(row["Elapsed"])
+    scheduled, iterations = int(row["Scheduled"]), int(row["Iterations"])
+    dropped, peak = int(row["Dropped iterations"]), int(row["Peak users"])
+    # the clock starts with the first iteration, after the pool of accounts is ready: past the spike, short of -t
+    assert 0.55 * run_time < elapsed <= run_time, row
+    due = arrival_iterations_due(elapsed, run_time)
+    assert due * 0.97 - 1 <= scheduled <= due * 1.03 + 1, (due, row)
+    # the clock's own target agrees with the plan
+    assert float(row["Target rate"]) * elapsed == pytest.approx(due, rel=0.01), (due, row)
+    assert iterations > 0 and dropped == 0, row
+    assert 10 <= peak <= 100, row  # the pool, and at most the scenario's max_users
+    # iterations handed out as the clock stopped had not begun: at most one per user
+    assert scheduled - peak <= iterations + dropped <= scheduled, row
+    # one iteration, one chat query (a 429 would be a query too); those in flight at the stop are not counted
+    chats = run.count("POST", "/api/chat/query") + run.count("POST", "/api/chat/query" + RATE_LIMITED)
+    assert iterations - max(2, 0.02 * iterations) <= chats <= iterations, (chats, row)
+    assert run.names() <= {"/api/chat/query", "/api/chat/query" + RATE_LIMITED}, run.names()
+    assert run.failures() == 0
+    assert run.metrics["custom_metrics"]["queries_answered"] == run.count("POST", "/api/chat/query")
+    assert "dropped_iterations<1" in run.output
     check_passes(run)
 
 
