@@ -19,7 +19,7 @@ import time
 
 import gevent
 
-from locust_rs import _native, arrival
+from locust_rs import _native, _webui, arrival
 
 logger = logging.getLogger(__name__)
 _print = logging.getLogger("locust.stats_logger").info
@@ -258,9 +258,7 @@ def setup(environment) -> None:
 
 
 def _extend_web_ui(environment) -> None:
-    """An "Arrival rate" tab, through the extension points of Locust's React UI, as the exact percentiles' tab."""
-    from flask import request
-
+    """An "Arrival rate" tab, live."""
     structure = [
         {"key": "name", "title": "User class"},
         {"key": "target", "title": "Target (/s)"},
@@ -271,22 +269,7 @@ def _extend_web_ui(environment) -> None:
         *({"key": f"lag_{lbl.replace('.', '')}", "title": f"Start lag {lbl} (ms)"} for lbl in QUANTILE_LABELS),
         {"key": "lag_max", "title": "Start lag max (ms)"},
     ]
-    web_ui = environment.web_ui
-    args = web_ui.template_args
-    args["extended_tabs"] = [*args.get("extended_tabs", []), {"title": "Arrival rate", "key": WEB_TAB}]
-    args["extended_tables"] = [*args.get("extended_tables", []), {"key": WEB_TAB, "structure": structure}]
-
-    @web_ui.app.after_request
-    def _add_arrival_stats(response):
-        if request.path != "/stats/requests" or response.status_code != 200:
-            return response
-        body = response.get_json(silent=True)
-        if not isinstance(body, dict):
-            return response
-        extended = [e for e in body.get("extended_stats", []) if e.get("key") != WEB_TAB]
-        body["extended_stats"] = [*extended, {"key": WEB_TAB, "data": web_rows()}]
-        response.set_data(json.dumps(body))
-        return response
+    _webui.add_tab(environment.web_ui, WEB_TAB, "Arrival rate", structure, web_rows)
 
 
 def web_rows() -> list[dict]:

@@ -22,7 +22,7 @@ import time
 
 import gevent
 
-from locust_rs import _native, hdr_report
+from locust_rs import _native, _webui, hdr_report
 
 HistogramSet = _native.HistogramSet
 logger = logging.getLogger(__name__)
@@ -350,9 +350,7 @@ WEB_TAB = "locust-rs-hdr"
 def _extend_web_ui(environment) -> None:
     """A live "Exact percentiles" tab, through the extension points of Locust's React UI (``extended_tabs``,
     ``extended_tables``, ``extended_stats`` in ``/stats/requests``), plus the CSV and the HDR page as downloads."""
-    import json
-
-    from flask import Response, request
+    from flask import Response
 
     web_ui = environment.web_ui
     structure = [
@@ -366,26 +364,13 @@ def _extend_web_ui(environment) -> None:
         *({"key": lbl.replace(".", ""), "title": f"{lbl} (ms)"} for lbl in QUANTILE_LABELS),
         {"key": "max", "title": "Max (ms)"},
     ]
+    _webui.add_tab(web_ui, WEB_TAB, "Exact percentiles", structure, lambda: None if _run is None else _run.web_rows())
     args = web_ui.template_args
-    args["extended_tabs"] = [*args.get("extended_tabs", []), {"title": "Exact percentiles", "key": WEB_TAB}]
-    args["extended_tables"] = [*args.get("extended_tables", []), {"key": WEB_TAB, "structure": structure}]
     args["extended_csv_files"] = [
         *args.get("extended_csv_files", []),
         {"href": "./locust-rs/hdr.csv", "title": "Download exact percentiles CSV (HDR)"},
         {"href": "./locust-rs/hdr.html", "title": "Exact percentiles and distribution chart (HDR)"},
     ]
-
-    @web_ui.app.after_request
-    def _add_hdr_stats(response):
-        if request.path != "/stats/requests" or _run is None or response.status_code != 200:
-            return response
-        body = response.get_json(silent=True)
-        if not isinstance(body, dict):
-            return response
-        extended = [e for e in body.get("extended_stats", []) if e.get("key") != WEB_TAB]
-        body["extended_stats"] = [*extended, {"key": WEB_TAB, "data": _run.web_rows()}]
-        response.set_data(json.dumps(body))
-        return response
 
     @web_ui.app.route("/locust-rs/hdr.csv")
     @web_ui.auth_required_if_enabled
