@@ -55,6 +55,9 @@ _FIELDS = ("scheduled", "iterations", "dropped", "expected", "elapsed", "users",
 _remote: dict[str, dict[str, dict]] = {}
 #: On the master: every worker's start lags, merged, by class name (an ArrivalSchedule used as a histogram).
 _remote_lag: dict[str, object] = {}
+#: On the master: the workers that count for what is true now (the target rate, the users): not the lost ones.
+_active: set[str] | None = None
+_NOW_FIELDS = ("target_rate", "users")
 
 
 def on_report_to_master(data: dict) -> None:
@@ -113,11 +116,15 @@ def summary() -> list[dict]:
     start-lag percentiles (ms). On a master, the sum of its workers' reports (elapsed: the longest of theirs)."""
     if _remote:
         merged: dict[str, dict] = {}
-        for by_name in _remote.values():
+        for client_id, by_name in _remote.items():
+            lost = _active is not None and client_id not in _active
             for name, f in by_name.items():
                 m = merged.setdefault(name, dict.fromkeys(_FIELDS, 0.0))
                 for k in _FIELDS:
-                    m[k] = max(m[k], f[k]) if k == "elapsed" else m[k] + f[k]
+                    if k == "elapsed":
+                        m[k] = max(m[k], f[k])
+                    elif not (lost and k in _NOW_FIELDS):
+                        m[k] += f[k]
         for m in merged.values():
             for k in ("scheduled", "iterations", "dropped", "users", "peak_users"):
                 m[k] = int(m[k])
@@ -179,11 +186,13 @@ class _Monitor:
             gevent.sleep(TICK)
 
     def tick(self) -> None:
+        global _active
         env = self.environment
         runner = env.runner
         targets = _shape_targets(env)
         if isinstance(runner, MasterRunner):
             active = sorted(w.id for w in runner.clients.all if w.state in (STATE_INIT, STATE_SPAWNING, STATE_RUNNING))
+            _active = set(active)
             message = (tuple(active), json.dumps(targets, sort_keys=True))
             if active and message != self.sent:
                 self.sent = message
@@ -224,10 +233,11 @@ _current: _Monitor | None = None
 
 def on_test_start(environment) -> None:
     """The monitor starts with each test (not on workers: their master watches)."""
-    global _monitor, _current
+    global _monitor, _current, _active
     if isinstance(environment.runner, MasterRunner):
         _remote.clear()
         _remote_lag.clear()
+        _active = None
     if isinstance(environment.runner, WorkerRunner) or not _has_arrival_classes(environment):
         return
     on_test_stop()
