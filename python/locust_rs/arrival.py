@@ -218,8 +218,9 @@ class _Pool:
             # would be stopped again by its next step: wait for the ramp, then start what the cap still allows.
             while runner.state == STATE_SPAWNING:
                 gevent.sleep(0.1)
-            snap = s.snapshot()
-            n = min(n, s.max_users - snap["users"])
+            # The users of the class Locust holds: those started and not yet in the pool count against the cap too.
+            held = int((getattr(runner, "user_classes_count", None) or {}).get(name, 0))
+            n = min(n, s.max_users - max(held, s.snapshot()["users"]))
             if n <= 0:
                 continue
             try:
