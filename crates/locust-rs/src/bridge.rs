@@ -21,17 +21,43 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Guarantees exactly one completion per ticket: if the task is aborted or panics before it
 /// replies, `Drop` replies for it, so a waiter can never hang on a lost task.
-struct Reply {
+pub struct Reply {
     id: u64,
     completions: &'static Completions,
     sent: bool,
 }
 
 impl Reply {
-    fn send(mut self, value: impl IntoPyValue) {
+    pub fn send(mut self, value: impl IntoPyValue) {
         self.sent = true;
         self.completions.push(Completion::new(self.id, value));
     }
+
+    /// Drops the reply without answering: for a ticket that was cancelled, whose waiter is gone.
+    pub fn forget(mut self) {
+        self.sent = true;
+    }
+}
+
+/// A ticket completed from outside tokio, by whoever holds its `Reply` (any thread): no task, so
+/// nothing to spawn or abort; `cancelled` tells the holder that the waiter is gone.
+pub fn external() -> PyResult<(Ticket, Reply, SlotRef)> {
+    let process = runtime::get().map_err(to_pyerr)?;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let slot = SlotRef::default();
+    let reply = Reply {
+        id,
+        completions: &process.completions,
+        sent: false,
+    };
+    Ok((
+        Ticket {
+            id,
+            slot: slot.clone(),
+        },
+        reply,
+        slot,
+    ))
 }
 
 impl Drop for Reply {

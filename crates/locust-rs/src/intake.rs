@@ -26,6 +26,11 @@ pub struct Slot {
 
 pub type SlotRef = Arc<Mutex<Slot>>;
 
+/// Whether the ticket of `slot` was cancelled (its waiter gone).
+pub fn is_cancelled(slot: &SlotRef) -> bool {
+    slot.lock().cancelled
+}
+
 pub fn cancel(slot: &SlotRef) {
     let mut s = slot.lock();
     s.cancelled = true;

@@ -13,13 +13,14 @@ use hdrhistogram::Histogram;
 use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use super::plan::{Arrivals, Plan};
-use crate::bridge::{submit, Ticket};
+use crate::bridge::{external, submit, Reply, Ticket};
 use crate::completion::IntoPyValue;
 use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
+use crate::intake::{self, SlotRef};
 use crate::metrics::{new_histogram, MAX_MICROS};
 
 /// A whole number handed to a waiting greenlet: an iteration's due time (ns after the start),
@@ -29,6 +30,45 @@ struct Number(u64);
 impl IntoPyValue for Number {
     fn into_py_value(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         Ok(self.0.into_pyobject(py)?.into_any())
+    }
+}
+
+/// A free user's wait for its next iteration.
+trait Waiter: Send {
+    /// Its greenlet is gone (killed, or the test stopped it): skip it.
+    fn is_gone(&self) -> bool;
+    fn hand(self: Box<Self>, due: u64);
+    fn stopped(self: Box<Self>);
+    /// Dropped without a word, once gone (no one would read the answer).
+    fn discard(self: Box<Self>);
+}
+
+/// A greenlet parked on a ticket: the clock's thread completes it itself (no tokio task in between:
+/// one thread woken per iteration fewer).
+struct Parked {
+    reply: Reply,
+    slot: SlotRef,
+}
+
+fn stopped_error() -> Error {
+    Error::new(ErrorKind::Closed, "the arrival-rate schedule stopped")
+}
+
+impl Waiter for Parked {
+    fn is_gone(&self) -> bool {
+        intake::is_cancelled(&self.slot)
+    }
+
+    fn hand(self: Box<Self>, due: u64) {
+        self.reply.send(Number(due));
+    }
+
+    fn stopped(self: Box<Self>) {
+        self.reply.send(stopped_error());
+    }
+
+    fn discard(self: Box<Self>) {
+        self.reply.forget();
     }
 }
 
@@ -60,8 +100,8 @@ struct State {
     running: bool,
     /// Set by `stop` until the next `start`: a user asking for an iteration is told at once.
     stopped: bool,
-    /// Free users, longest idle first: each waits on its ticket's channel.
-    idle: VecDeque<oneshot::Sender<u64>>,
+    /// Free users, longest idle first.
+    idle: VecDeque<Box<dyn Waiter>>,
     /// Iterations due that wait for a user being started.
     backlog: VecDeque<u64>,
     users: u64,
@@ -86,8 +126,11 @@ impl State {
     fn release(&mut self, due: u64, spawn: &Notify) {
         self.total.scheduled += 1;
         self.delta.scheduled += 1;
-        while let Some(tx) = self.idle.pop_front() {
-            if !tx.is_closed() && tx.send(due).is_ok() {
+        while let Some(w) = self.idle.pop_front() {
+            if w.is_gone() {
+                w.discard();
+            } else {
+                w.hand(due);
                 return;
             }
         }
@@ -348,7 +391,9 @@ impl ArrivalSchedule {
         st.generation += 1;
         st.running = false;
         st.stopped = true;
-        st.idle.clear();
+        for w in std::mem::take(&mut st.idle) {
+            w.stopped();
+        }
         st.backlog.clear();
         st.wanted = 0;
         st.starting = 0;
@@ -375,23 +420,14 @@ impl ArrivalSchedule {
     /// A ticket for the calling user's next iteration: it completes with the iteration's due
     /// time (ns after the start), or with an error once the schedule stops.
     fn acquire(&self) -> PyResult<Ticket> {
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut st = self.shared.state.lock();
-            match st.backlog.pop_front() {
-                Some(due) => {
-                    let _ = tx.send(due);
-                }
-                // Dropping the sender tells the ticket at once.
-                None if st.stopped => drop(tx),
-                None => st.idle.push_back(tx),
-            }
+        let (ticket, reply, slot) = external()?;
+        let mut st = self.shared.state.lock();
+        match st.backlog.pop_front() {
+            Some(due) => reply.send(Number(due)),
+            None if st.stopped => reply.send(stopped_error()),
+            None => st.idle.push_back(Box::new(Parked { reply, slot })),
         }
-        submit(async move {
-            rx.await
-                .map(Number)
-                .map_err(|_| Error::new(ErrorKind::Closed, "the arrival-rate schedule stopped"))
-        })
+        Ok(ticket)
     }
 
     /// A ticket that completes with how many users the pool wants started (at least 1).
@@ -466,7 +502,7 @@ impl ArrivalSchedule {
         d.set_item("dropped", st.total.dropped)?;
         d.set_item("users", st.users)?;
         d.set_item("peak_users", st.peak_users)?;
-        d.set_item("idle", st.idle.iter().filter(|t| !t.is_closed()).count())?;
+        d.set_item("idle", st.idle.iter().filter(|w| !w.is_gone()).count())?;
         d.set_item("starting", st.starting)?;
         d.set_item("running", st.running)?;
         d.set_item("elapsed", elapsed)?;
@@ -518,6 +554,21 @@ impl Drop for ArrivalSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::oneshot;
+
+    impl Waiter for oneshot::Sender<u64> {
+        fn is_gone(&self) -> bool {
+            self.is_closed()
+        }
+
+        fn hand(self: Box<Self>, due: u64) {
+            let _ = self.send(due);
+        }
+
+        fn stopped(self: Box<Self>) {}
+
+        fn discard(self: Box<Self>) {}
+    }
 
     fn schedule(rate: f64, max_users: u64) -> ArrivalSchedule {
         ArrivalSchedule::py_new(rate, vec![(f64::INFINITY, rate)], false, max_users, None)
@@ -542,13 +593,13 @@ mod tests {
     fn a_free_user_gets_the_iteration_and_a_gone_one_is_skipped() {
         let s = schedule(1.0, 0);
         let spawn = Notify::new();
-        let (gone, rx_gone) = oneshot::channel();
+        let (gone, rx_gone) = oneshot::channel::<u64>();
         drop(rx_gone);
-        let (free, mut rx) = oneshot::channel();
+        let (free, mut rx) = oneshot::channel::<u64>();
         {
             let mut st = s.shared.state.lock();
-            st.idle.push_back(gone);
-            st.idle.push_back(free);
+            st.idle.push_back(Box::new(gone));
+            st.idle.push_back(Box::new(free));
             st.release(42, &spawn);
             assert_eq!(st.total.dropped, 0);
         }
@@ -558,8 +609,8 @@ mod tests {
     #[test]
     fn the_clock_releases_on_time_and_stops() {
         let s = schedule(200.0, 0);
-        let (tx, mut rx) = oneshot::channel();
-        s.shared.state.lock().idle.push_back(tx);
+        let (tx, mut rx) = oneshot::channel::<u64>();
+        s.shared.state.lock().idle.push_back(Box::new(tx));
         s.start().unwrap_or_else(|_| unreachable!());
         std::thread::sleep(Duration::from_millis(100));
         s.stop();
