@@ -93,6 +93,13 @@ def _on_spawning_complete(user_count, **_kwargs) -> None:
     metrics.on_spawning_complete(user_count)
 
 
+@events.test_stopping.add_listener
+def _on_test_stopping(**_kwargs) -> None:
+    # Before Locust stops the users: a clock still running would hand iterations to users being stopped, and start
+    # new ones in their place.
+    arrival.on_test_stop()
+
+
 @events.test_stop.add_listener
 def _on_test_stop(**_kwargs) -> None:
     arrival.on_test_stop()
