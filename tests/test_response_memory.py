@@ -65,7 +65,9 @@ def test_one_copy_of_a_large_body_freed_on_del(no_gc, http_server, kind):
     del r, body
     _settle()
     left = _rss() - base
-    assert left < 8 * MIB, f"{left / MIB:.0f} MiB still held after del, with gc off"
+    # A body still held would be all of BIG (48 MiB). What stays is the allocator's: glibc keeps some freed pages
+    # resident, and a CI run on a loaded machine measured 8.03 MiB, so the bound is a quarter of the body.
+    assert left < BIG // 4, f"{left / MIB:.0f} MiB still held after del, with gc off"
 
 
 @pytest.mark.parametrize("listener", [False, True], ids=["core-only", "listener"])

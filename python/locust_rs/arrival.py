@@ -325,9 +325,6 @@ def _begin(user) -> None:
     it.due = due
 
 
-_original_execute_next_task = TaskSet.execute_next_task
-
-
 def _execute_next_task(self) -> None:
     task = self._task_queue.popleft()
     if type(getattr(type(self.user), "wait_time", None)) is ArrivalRate and not (
@@ -340,10 +337,6 @@ def _execute_next_task(self) -> None:
 
 def _install() -> None:
     TaskSet.execute_next_task = _execute_next_task
-
-
-def uninstall() -> None:
-    TaskSet.execute_next_task = _original_execute_next_task
 
 
 # -- the run's events (plugin.py wires them) --------------------------------------------------------------------
