@@ -1,6 +1,7 @@
 //! locust_rs._native: the Rust core of locust-rs. This is the one place that registers Python
 //! names; each module below has one job.
 
+mod alloc;
 mod arrival;
 mod bridge;
 mod completion;
@@ -15,6 +16,9 @@ mod time;
 mod ws;
 
 use pyo3::prelude::*;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Engine = alloc::Engine;
 
 /// Sets the tokio worker-thread count for runtimes created from now on (default 1, or the
 /// LOCUST_RS_WORKER_THREADS environment variable). Returns the count now in force.

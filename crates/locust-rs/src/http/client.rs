@@ -796,6 +796,9 @@ async fn send_once(
     }
 }
 
+/// The most a body's buffer is sized up front from its Content-Length (see `read_body`).
+const PREALLOCATE_MAX: usize = 256 << 20;
+
 /// Reads a whole body within `timeout` per frame (None on HTTP/1.1, whose socket times out each
 /// read); on failure returns what arrived so far together with the error. Over `limit` bytes it
 /// stops and drops what it read: a body that never ends must fail, not fill the memory. A
@@ -806,9 +809,17 @@ pub async fn read_body(
     limit: Option<usize>,
 ) -> (Bytes, Option<Error>) {
     let limit = limit.unwrap_or(usize::MAX);
-    if hyper::body::Body::size_hint(&body).lower() > limit as u64 {
+    let declared = hyper::body::Body::size_hint(&body).lower();
+    if declared > limit as u64 {
         return (Bytes::new(), Some(Error::body_too_large(limit)));
     }
+    // A body that comes in several frames is gathered into one buffer. Sized from Content-Length
+    // at once, it is allocated once and never copied as it grows: growing by doubling moved about
+    // twice the body and briefly held the old buffer beside the new one. The cap keeps a declared
+    // length the server never sends from reserving more than it would cost to grow into.
+    let expected = usize::try_from(declared)
+        .unwrap_or(usize::MAX)
+        .min(PREALLOCATE_MAX);
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut len = 0usize;
@@ -829,7 +840,7 @@ pub async fn read_body(
         match (&mut first, &mut rest) {
             (None, _) => first = Some(data),
             (Some(f), None) => {
-                let mut b = BytesMut::with_capacity(f.len() + data.len());
+                let mut b = BytesMut::with_capacity(expected.max(f.len() + data.len()));
                 b.extend_from_slice(f);
                 b.extend_from_slice(&data);
                 rest = Some(b);
