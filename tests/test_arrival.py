@@ -7,6 +7,7 @@ answers), each bounded by Locust's ``-t`` and ``finish_locust``'s timeout."""
 import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
 
 import csv
+import json
 import os
 import textwrap
 import time
@@ -520,4 +521,61 @@ def test_a_master_splits_the_rate_again_when_a_worker_is_lost(tmp_path, stall_se
     # without a heartbeat); what the lost worker did since its last report is lost with it. Without the new split,
     # the survivor would stay at 100/s: about 60 % of the rate over the run.
     assert 0.75 * due <= int(row["Scheduled"]) <= 1.01 * due, row
+    assert int(row["Dropped iterations"]) == 0, row
+
+
+def test_a_master_splits_the_rate_again_when_a_worker_joins(tmp_path, stall_server):
+    import signal
+
+    from test_e2e_locust import free_port
+
+    port = str(free_port())
+    # Each worker writes its own figures at the end: the master's CSV holds only their sum.
+    body = textwrap.dedent(_CONSTANT.format(rate=200, max_users=40, extra="", path="/")) + textwrap.dedent("""
+        import json
+        from locust import events
+        from locust.runners import WorkerRunner
+        from locust_rs import arrival_report
+
+        @events.quitting.add_listener
+        def own_figures(environment, **_kw):
+            if isinstance(environment.runner, WorkerRunner):
+                row = arrival_report.summary()[0]
+                json.dump({k: row[k] for k in ("scheduled", "elapsed", "target_rate")}, open("own.json", "w"))
+    """)
+    dirs = [tmp_path / d for d in ("master", "worker0", "worker1")]
+    files = []
+    for d in dirs:
+        d.mkdir()
+        files.append(write_locustfile(d, body))
+    run_time = 14
+    master = start_locust(
+        files[0], "--master", "--headless", "--expect-workers", "1", "--master-bind-port", port, "-u", "20", "-r",
+        "20", "-t", f"{run_time}s", "-H", stall_server, "--csv", str(dirs[0] / "run"), "--only-summary",
+    )  # fmt: skip
+    workers = [start_locust(files[1], "--worker", "--master-port", port)]
+    try:
+        time.sleep(6)  # the first worker runs the whole 200/s for a few seconds
+        workers.append(start_locust(files[2], "--worker", "--master-port", port))
+        run = finish_locust(master, run_time + 30, dirs[0] / "run")
+        for w in workers:
+            w.wait(timeout=20)  # a worker quits when its master does, and writes its figures on the way out
+    finally:
+        for w in workers:
+            try:
+                os.killpg(w.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert run.returncode == 0, run.output[-3000:]
+    first, joined = (json.loads((d / "own.json").read_text()) for d in dirs[1:])
+    # Both end on half the rate: the master told the first worker of the second.
+    assert first["target_rate"] == pytest.approx(100), first
+    assert joined["target_rate"] == pytest.approx(100), (joined, (dirs[2] / "locust.log").read_text()[-3000:])
+    # The newcomer ran half the rate from its first iteration (within a second of its users' start).
+    assert 0.9 * 100 * joined["elapsed"] <= joined["scheduled"] <= 1.02 * 100 * joined["elapsed"], joined
+    row = _arrival_rows(run)["Api"]
+    due = 200 * float(row["Elapsed"])
+    # In all, the rate and no more: without the new split the first worker would go on at 200/s beside the
+    # newcomer's 100/s, about 1.3 times the rate over this run.
+    assert 0.95 * due <= int(row["Scheduled"]) <= 1.03 * due, row
     assert int(row["Dropped iterations"]) == 0, row

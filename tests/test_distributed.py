@@ -127,3 +127,34 @@ def test_a_lost_worker_is_stated_in_the_masters_log(tmp_path, http_server):
     run = finish_locust(master, 12 + RUN_GRACE_S, master_dir / "run")
     _finish_workers(procs)
     assert "stopped reporting: the requests it made since its last report" in run.output, run.output
+
+
+def test_a_worker_that_heard_its_master_before_init_still_has_when_a_spawn_comes_during_init(monkeypatch):
+    # A worker joining a running test: the master's word arrives while the runner connects (before `init`), and the
+    # first spawn message can be handled while `init` waits on something (own_address resolves a name, which gevent
+    # does in a thread). That spawn must not take the worker for one whose master has no locust-rs.
+    from locust.env import Environment
+    from locust.rpc import Message
+    from locust.runners import WorkerRunner
+
+    from locust_rs import distributed
+
+    env = Environment()
+    runner = WorkerRunner.__new__(WorkerRunner)  # no connection: setup reads only these
+    runner.environment, runner.master_host, runner.master_port = env, "127.0.0.1", 5557
+    runner.greenlet = None  # read by Runner.__del__
+    env.runner = runner
+    stops: list[str] = []
+    monkeypatch.setattr(distributed, "_stop", lambda node, message: stops.append(message))
+    monkeypatch.setattr(distributed, "_node", None)
+    monkeypatch.setattr(distributed, "_early_hello", None)
+
+    def address_while_a_spawn_comes(host, port):
+        distributed.on_test_start()  # the worker's first spawn message, handled meanwhile
+        return "127.0.0.1"
+
+    monkeypatch.setattr(distributed, "own_address", address_while_a_spawn_comes)
+    distributed._on_hello(env, Message(distributed.HELLO, distributed.NATIVE, "master"))  # before init
+    distributed.setup(env, native=True)
+    assert stops == []
+    assert distributed._node.heard_from_master

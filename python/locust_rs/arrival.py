@@ -30,7 +30,7 @@ docs/open-model.md.
 from __future__ import annotations
 
 from locust.exception import StopUser
-from locust.runners import STATE_SPAWNING
+from locust.runners import STATE_SPAWNING, WorkerRunner
 from locust.user.task import TaskSet
 from locust.util.timespan import parse_timespan
 
@@ -201,7 +201,7 @@ class _Pool:
             target = getattr(runner, "target_user_classes_count", None) or {}
             cap = int(target.get(name) or getattr(runner, "user_classes_count", {}).get(name, 0))
         s.max_users = max(cap, 0)
-        s.share = _share
+        s.share = _share if _share is not None else (0.0 if isinstance(runner, WorkerRunner) else 1.0)
         s.target = _targets.get(name)
         s.start()
         if self.spawner is None and runner is not None:
@@ -238,8 +238,9 @@ class _Pool:
 
 _pools: dict[type, _Pool] = {}
 _pid = os.getpid()
-#: This process's part of every rate: 1 alone; on a worker, what the master says (nothing until it has).
-_share = 1.0
+#: This process's part of every rate, once set: on a worker, what the master says. Until then 1 alone, and 0 on a
+#: worker: a worker joining a running test can start its users before its ``init`` handlers have run.
+_share: float | None = None
 #: Rates set while running (a load shape's ``arrival_rate()``) in place of the classes' own, by class name.
 _targets: dict[str, float] = {}
 

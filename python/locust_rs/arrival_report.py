@@ -27,6 +27,10 @@ _print = logging.getLogger("locust.stats_logger").info
 QUANTILES = (0.5, 0.9, 0.99, 0.999)
 QUANTILE_LABELS = ("p50", "p90", "p99", "p99.9")
 MESSAGE = "locust_rs_arrival"
+#: A worker's first word to its master, once it can take MESSAGE. Sent earlier, when the worker has connected but
+#: not yet registered its handler (a worker joining a running test), MESSAGE would be dropped as unknown and the
+#: worker would run nothing.
+READY = "locust_rs_arrival_ready"
 REPORT_KEY = "locust_rs_arrival"
 WEB_TAB = "locust_rs_arrival"
 #: Seconds between the monitor's looks (the console line prints every other one, as Locust's tables do).
@@ -58,6 +62,8 @@ _remote_lag: dict[str, object] = {}
 #: On the master: the workers that count for what is true now (the target rate, the users): not the lost ones.
 _active: set[str] | None = None
 _NOW_FIELDS = ("target_rate", "users")
+#: On the master: the workers that said READY, so can take the split.
+_ready: set[str] = set()
 
 
 def on_report_to_master(data: dict) -> None:
@@ -172,7 +178,8 @@ class _Monitor:
 
     def __init__(self, environment) -> None:
         self.environment = environment
-        self.sent: tuple | None = None
+        #: What each worker was last sent; a worker is sent the split again only when it would change.
+        self.sent: dict[str, tuple] = {}
         self.last: dict[str, tuple[float, int]] = {}
         self.recent: dict[str, float] = {}
         self.ticks = 0
@@ -185,20 +192,29 @@ class _Monitor:
                 logger.exception("arrival rate: monitoring failed")
             gevent.sleep(TICK)
 
-    def tick(self) -> None:
+    def send_split(self) -> None:
+        """On the master: each worker's part of the rates, to the workers whose part changed. The rates are split
+        across the workers that can take their part (a worker that has not said READY yet would run nothing, and its
+        part would be missing until it does)."""
         global _active
+        runner = self.environment.runner
+        targets = _shape_targets(self.environment)
+        active = sorted(w.id for w in runner.clients.all if w.state in (STATE_INIT, STATE_SPAWNING, STATE_RUNNING))
+        _active = set(active)
+        taking = [w for w in active if w in _ready]
+        message = (len(taking), json.dumps(targets, sort_keys=True))
+        for worker in taking:
+            if self.sent.get(worker) != message:
+                self.sent[worker] = message
+                runner.send_message(MESSAGE, {"count": len(taking), "targets": targets}, client_id=worker)
+
+    def tick(self) -> None:
         env = self.environment
         runner = env.runner
-        targets = _shape_targets(env)
         if isinstance(runner, MasterRunner):
-            active = sorted(w.id for w in runner.clients.all if w.state in (STATE_INIT, STATE_SPAWNING, STATE_RUNNING))
-            _active = set(active)
-            message = (tuple(active), json.dumps(targets, sort_keys=True))
-            if active and message != self.sent:
-                self.sent = message
-                for worker in active:
-                    runner.send_message(MESSAGE, {"count": len(active), "targets": targets}, client_id=worker)
+            self.send_split()
         else:
+            targets = _shape_targets(env)
             for name, rate in targets.items():
                 if arrival.targets().get(name) != rate:
                     arrival.set_target(name, rate)
@@ -256,13 +272,28 @@ def _has_arrival_classes(environment) -> bool:
     return any(type(getattr(cls, "wait_time", None)) is arrival.ArrivalRate for cls in environment.user_classes or ())
 
 
+def on_worker_ready(environment, msg, **_kwargs) -> None:
+    """On the master: a worker can take its part of the rates now; it gets it at once while a test runs."""
+    _ready.add(msg.node_id)
+    if _current is not None and _monitor is not None:
+        _current.sent.pop(msg.node_id, None)
+        try:
+            _current.send_split()
+        except Exception:  # noqa: BLE001 - the next tick tries again
+            logger.exception("arrival rate: splitting the rate failed")
+
+
 def setup(environment) -> None:
     """At ``init``: a worker waits for its share from the master; the web UI gets its tab."""
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        arrival.set_share(0.0)
+        # Its share is 0 until the master's MESSAGE (see arrival._share), which comes once it has heard READY.
         runner.register_message(MESSAGE, on_worker_message)
+        if _has_arrival_classes(environment):
+            runner.send_message(READY, None)
         return
+    if isinstance(runner, MasterRunner):
+        runner.register_message(READY, on_worker_ready)
     if environment.web_ui is not None and _has_arrival_classes(environment):
         _extend_web_ui(environment)
 

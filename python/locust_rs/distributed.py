@@ -94,10 +94,12 @@ def setup(environment, native: bool) -> None:
     node = _node = _Node(environment, NATIVE if native else LOCUST)
     if isinstance(runner, WorkerRunner):
         global _early_hello
-        node.address = own_address(runner.master_host, runner.master_port)
+        # Before anything that can yield (own_address resolves a name, which gevent does in a thread): a worker
+        # joining a running test gets its first spawn message meanwhile, and must have heard the master by then.
         if _early_hello is not None:
             msg, _early_hello = _early_hello, None
             _on_hello(environment, msg)
+        node.address = own_address(runner.master_host, runner.master_port)
         return
     runner.register_message(REPLY, _on_reply)
 
