@@ -485,6 +485,60 @@ def test_websocket_users_run_on_the_schedule_and_their_round_trips_are_corrected
     assert float(ping["Corrected p50"]) == pytest.approx(float(ping["p50"]) + 30, abs=10), ping
 
 
+@pytest.mark.parametrize("listener", [False, True], ids=["core only", "with a listener"])
+def test_a_websocket_connect_that_begins_an_iteration_is_corrected(tmp_path, ws_server, listener):  # noqa: F811
+    body = """
+        import gevent
+        from locust import events, task
+        from locust_rs import WebSocketUser, constant_arrival_rate
+
+        if LISTENER:
+            events.request.add_listener(lambda **kw: None)
+
+        class Chat(WebSocketUser):
+            wait_time = constant_arrival_rate(40, max_users=20)
+
+            @task
+            def visit(self):
+                gevent.sleep(0.03)  # 30 ms after the iteration was due
+                self.connect("/echo?token=abc", name="open").close()
+    """.replace("LISTENER", str(listener))
+    run = _run(tmp_path, f"http://127.0.0.1:{ws_server['port']}", body, 3, "-u", "10")
+    run.assert_exit(0)
+    opened = _hdr_rows(run)[("WS", "open")]
+    assert int(opened["Count"]) >= 40 * 2, opened
+    assert float(opened["Corrected p50"]) == pytest.approx(float(opened["p50"]) + 30, abs=10), opened
+
+
+def test_a_websocket_failure_of_an_iteration_is_recorded_beside_other_listeners(tmp_path, ws_server):  # noqa: F811
+    # A failure without a response object: nothing to carry the lead on to the statistics core's listener. It must
+    # still be recorded (it raised AttributeError inside the session, and the failure was lost).
+    body = """
+        from locust import events, task
+        from locust_rs import WebSocketUser, constant_arrival_rate
+        from locust_rs.websocket import WebSocketTimeout
+
+        events.request.add_listener(lambda **kw: None)
+
+        class Chat(WebSocketUser):
+            wait_time = constant_arrival_rate(20, max_users=10)
+
+            def on_start(self):
+                self.ws = self.connect("/echo")
+
+            @task
+            def wait_for_nothing(self):
+                try:
+                    self.ws.recv(timeout=0.01)
+                except WebSocketTimeout:
+                    pass
+    """
+    run = _run(tmp_path, f"http://127.0.0.1:{ws_server['port']}", body, 2, "-u", "5")
+    assert "AttributeError" not in run.output, run.output[-3000:]
+    failures = [row for key, row in _hdr_rows(run).items() if key[0] == "WSRECV"]
+    assert failures and int(failures[0]["Count"]) >= 20, _hdr_rows(run)
+
+
 def test_a_master_splits_the_rate_again_when_a_worker_is_lost(tmp_path, stall_server):
     import signal
 

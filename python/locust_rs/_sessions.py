@@ -129,12 +129,14 @@ def fire_request(
     if len(handlers) == 1 and type(core := getattr(handlers[0], "__self__", None)) is _StatsCore:
         _record(core, request_type, name, response_time, response_length, exception, interval, lead)
         return
-    if lead is not None:
-        # Read by the statistics core's listener: an arrival-rate iteration's lead, for the corrected histogram.
-        response._locust_rs_lead = lead
-    if interval:
-        # Read by the statistics core's listener: this user's expected interval, for the corrected histogram.
-        response._locust_rs_interval = interval
+    # Read by the statistics core's listener, for the corrected histogram: an arrival-rate iteration's lead, and this
+    # user's expected interval. A failure without a response (a WebSocket one) has nowhere to carry them, and is
+    # recorded as it was measured.
+    if response is not None:
+        if lead is not None:
+            response._locust_rs_lead = lead
+        if interval:
+            response._locust_rs_interval = interval
     hook.fire(
         request_type=request_type,
         name=name,

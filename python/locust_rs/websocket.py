@@ -604,6 +604,9 @@ class WebSocketMixin:
         if context:
             user_context = {**user_context, **context}
         _checked(self.ws_timeout)
+        iteration = _arrival.iteration(self)
+        # The first request of an arrival-rate iteration is measured from when the iteration was due, too.
+        lead = None if iteration is None else iteration.lead()
         start_time = time.time()
         ticket = _native.ws_connect(
             url,
@@ -622,20 +625,11 @@ class WebSocketMixin:
                 timeout=self.ws_timeout,
             )  # fmt: skip
             exc, response_time = None, value.handshake_ms
-        environment.events.request.fire(
-            request_type="WS",
-            name=name,
-            response_time=response_time,
-            response_length=0,
-            response=ws,
-            context=user_context,
-            exception=exc,
-            start_time=start_time,
-            url=url,
-        )
+        request = environment.events.request
+        fire_request(request, "WS", name, response_time, 0, exc, ws, user_context, start_time, url, 0, lead)
         if exc is not None:
             raise exc
-        ws._arrival = _arrival.iteration(self)
+        ws._arrival = iteration
         self.__dict__.setdefault("_ws_connections", []).append(ws)
         if on_message is not None:
             ws.start_receiver(on_message)
