@@ -625,11 +625,14 @@ def test_a_master_splits_the_rate_again_when_a_worker_joins(tmp_path, stall_serv
     # Both end on half the rate: the master told the first worker of the second.
     assert first["target_rate"] == pytest.approx(100), first
     assert joined["target_rate"] == pytest.approx(100), (joined, (dirs[2] / "locust.log").read_text()[-3000:])
-    # The newcomer ran half the rate from its first iteration (within a second of its users' start).
-    assert 0.9 * 100 * joined["elapsed"] <= joined["scheduled"] <= 1.02 * 100 * joined["elapsed"], joined
+    # The newcomer ran half the rate once told, and never more. Its clock starts with its first user, before its share
+    # comes (READY, then the master's answer: 0.85 s on a loaded CI machine), so the lower bound leaves 2 s of its
+    # 9 s for that; a newcomer left at 0, as before the fix, ran 0.3/s. Before the fix its first users ran the whole
+    # rate until init: 1.1 times its part.
+    assert 0.75 * 100 * joined["elapsed"] <= joined["scheduled"] <= 1.02 * 100 * joined["elapsed"], joined
     row = _arrival_rows(run)["Api"]
     due = 200 * float(row["Elapsed"])
     # In all, the rate and no more: without the new split the first worker would go on at 200/s beside the
     # newcomer's 100/s, about 1.3 times the rate over this run.
-    assert 0.95 * due <= int(row["Scheduled"]) <= 1.03 * due, row
+    assert 0.93 * due <= int(row["Scheduled"]) <= 1.03 * due, row
     assert int(row["Dropped iterations"]) == 0, row
