@@ -2,7 +2,7 @@
 //! origin, or one shared HTTP/2 connection, plus the semaphore behind Locust's `concurrency`.
 //! Each connection is driven by its own tokio task; a request only borrows its sender.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,7 +77,9 @@ impl Sender {
 /// The state of one pool in one process.
 pub struct PoolInner {
     pid: u32,
-    idle: Mutex<HashMap<Origin, Vec<Sender>>>,
+    /// Looked up twice per request (checkout, checkin): FxHash, as SipHash's resistance to
+    /// chosen keys buys nothing for origins the locustfile names.
+    idle: Mutex<FxHashMap<Origin, Vec<Sender>>>,
     pub limit: Arc<Semaphore>,
 }
 
@@ -85,7 +87,7 @@ impl PoolInner {
     fn new(concurrency: usize) -> Self {
         PoolInner {
             pid: crate::runtime::current_pid(),
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(FxHashMap::default()),
             limit: Arc::new(Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS))),
         }
     }

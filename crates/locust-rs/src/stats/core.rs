@@ -2,7 +2,7 @@
 //! listener (a native call per event, no Python frame); `StatsEntryCore` is one entry's handle,
 //! which `locust_rs.stats.StatsEntry` wraps in Locust's interface.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,7 +24,8 @@ fn now() -> f64 {
 }
 
 struct Inner {
-    by_method: HashMap<String, HashMap<String, Handle>>,
+    /// Looked up on every event: FxHash, as the keys are the locustfile's own names.
+    by_method: FxHashMap<String, FxHashMap<String, Handle>>,
     /// Creation order, for outputs that list entries.
     order: Vec<(String, String, Handle)>,
     total: Handle,
@@ -34,7 +35,7 @@ struct Inner {
 impl Inner {
     fn new(total_window: bool, intervals: bool) -> Self {
         Inner {
-            by_method: HashMap::new(),
+            by_method: FxHashMap::default(),
             order: Vec::new(),
             total: Arc::new(Mutex::new(Entry::new(now(), total_window, intervals))),
             intervals,
