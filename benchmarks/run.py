@@ -2,6 +2,7 @@
 
     python benchmarks/run.py --users 50,200 --duration 15
     python benchmarks/run.py --users 50 --duration 10 --variants locust_rs,locust_rs_otel   # the cost of --otel
+    python benchmarks/run.py --users 50,200 --variants locust_rs,goose --rounds 5            # medians against Goose
 
 See benchmarks/README.md for what is measured and how to read it. Standard library and psutil only; locust itself is
 only ever imported in the child processes so that gevent's monkey-patching never touches this runner.
@@ -26,6 +27,7 @@ import select
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -690,6 +692,71 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def rounds_table(results: list[dict]) -> str:
+    """Each (users, variant) over every round: the median and the range of req/s and req/CPU-s, and the median p50 and
+    p99. Rounds that did not measure (status not ok) are left out and counted."""
+    lines = [
+        "| users | variant | rounds | req/s median | req/s range | req/CPU-s median | req/CPU-s range "
+        "| p50 ms median | p99 ms median |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (users, variant), rows in _by_cell(results).items():
+        ok = [r for r in rows if r["status"] == "ok"]
+        rps = [r["rps"] for r in ok]
+        cpu = [r["req_per_cpu_s"] for r in ok if r["req_per_cpu_s"]]
+        p50 = [r["p50_ms"] for r in ok if r.get("p50_ms") is not None]
+        p99 = [r["p99_ms"] for r in ok if r.get("p99_ms") is not None]
+        lines.append(
+            f"| {users} | {VARIANTS[variant]} | {len(ok)} of {len(rows)} | {fmt(_median(rps))} | {_span(rps)} "
+            f"| {fmt(_median(cpu))} | {_span(cpu)} | {fmt(_median(p50), 'g')} | {fmt(_median(p99), 'g')} |"
+        )
+    return "\n".join(lines)
+
+
+def against_table(results: list[dict], against: str, key: str) -> str | None:
+    """Every other variant's `key` divided by `against`'s in the same round and at the same user count, round by
+    round, with the median and how many rounds were above 1. None if `against` never measured."""
+    ref = {(r["round"], r["users"]): r[key] for r in results if r["variant"] == against and r["status"] == "ok"}
+    if not ref:
+        return None
+    rounds = sorted({r["round"] for r in results})
+    lines = [
+        "| users | variant | " + " | ".join(f"round {n}" for n in rounds) + " | median | above 1 |",
+        "|---:|---|" + "---:|" * (len(rounds) + 2),
+    ]
+    for (users, variant), rows in _by_cell(results).items():
+        if variant == against:
+            continue
+        by_round = {r["round"]: r for r in rows}
+        ratios: list[float | None] = []
+        for n in rounds:
+            r, b = by_round.get(n), ref.get((n, users))
+            ratios.append(r[key] / b if r and r["status"] == "ok" and r.get(key) and b else None)
+        got = [x for x in ratios if x is not None]
+        lines.append(
+            f"| {users} | {VARIANTS[variant]} | "
+            + " | ".join(fmt(x, ".2f") for x in ratios)
+            + f" | {fmt(_median(got), '.2f')} | {sum(x > 1 for x in got)} of {len(got)} |"
+        )
+    return "\n".join(lines)
+
+
+def _median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def _span(xs: list[float]) -> str:
+    return f"{min(xs):,.0f}–{max(xs):,.0f}" if xs else "-"
+
+
+def _by_cell(results: list[dict]) -> dict[tuple[int, str], list[dict]]:
+    """Results grouped by (users, variant), in the order they were first run."""
+    cells: dict[tuple[int, str], list[dict]] = {}
+    for r in sorted(results, key=lambda r: r["users"]):
+        cells.setdefault((r["users"], r["variant"]), []).append(r)
+    return cells
+
+
 def resource_table(results: list[dict], cores: int) -> str:
     lines = [
         f"| users | variant | window s | locust CPU (cores) | target CPU (cores) | machine busy (of {cores} cores) "
@@ -803,6 +870,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=15.0, help="measured seconds per run (default: 15)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds before the window, not measured (default: 3)")
     p.add_argument("--target", help="existing loopback server, e.g. http://127.0.0.1:8080 (default: start nginx)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every (users, variant) this many times, in rounds; even rounds run the variants in reverse order. "
+        "Prints each round's tables, then medians, and each variant's ratio to --against round by round (default: 1)",
+    )
+    p.add_argument(
+        "--against",
+        default="goose",
+        metavar="VARIANT",
+        help="the variant the other rows are divided by, round by round, with --rounds (default: goose)",
+    )
     p.add_argument("--json", type=Path, help="also write all results to this JSON file")
     p.add_argument("--keep-tmp", action="store_true", help="keep locust CSVs and logs (kept anyway on errors)")
     p.add_argument(
@@ -824,6 +904,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown or not args.variants or not args.users or min(args.users) < 1:
         p.error(f"bad --variants {unknown} (choose from {', '.join(VARIANTS)}) or --users")
+    if args.rounds < 1 or args.against not in VARIANTS:
+        p.error(f"--rounds must be >= 1 and --against one of {', '.join(VARIANTS)}")
     if args.duration <= 0 or args.warmup < 1:
         # Spawning takes about a second; a window that starts before all users exist is not steady state.
         p.error("--duration must be > 0 and --warmup >= 1")
@@ -861,6 +943,7 @@ def main(argv: list[str] | None = None) -> int:
             "target": target_desc,
             "warmup_s": args.warmup,
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "locust_rs_fingerprint": locust_rs_fingerprint(),
         }
         print(
@@ -868,29 +951,54 @@ def main(argv: list[str] | None = None) -> int:
             f"warm-up {args.warmup:g}s + window {args.duration:g}s per run",
             flush=True,
         )
-        for users in args.users:
-            for variant in args.variants:
-                print(f"  running u={users} {VARIANTS[variant]} ...", end=" ", flush=True)
-                r = run_one(users, variant, target_url, target_pids, args, workdir)
-                results.append(r)
-                if "rps" in r:
-                    print(f"{r['rps']:,.0f} req/s, {fmt(r['req_per_cpu_s'])} req/CPU-s ({r['status']})", flush=True)
-                else:
-                    print(r["status"], flush=True)
+        for n in range(1, args.rounds + 1):
+            # Alternating the order keeps any drift of a shared machine from always favouring the same variant.
+            order = args.variants if n % 2 else args.variants[::-1]
+            rdir = workdir if args.rounds == 1 else workdir / f"round{n}"
+            rdir.mkdir(exist_ok=True)
+            if args.rounds > 1:
+                print(f"round {n} of {args.rounds}", flush=True)
+            for users in args.users:
+                for variant in order:
+                    print(f"  running u={users} {VARIANTS[variant]} ...", end=" ", flush=True)
+                    r = run_one(users, variant, target_url, target_pids, args, rdir)
+                    r["round"] = n
+                    results.append(r)
+                    if "rps" in r:
+                        print(f"{r['rps']:,.0f} req/s, {fmt(r['req_per_cpu_s'])} req/CPU-s ({r['status']})", flush=True)
+                    else:
+                        print(r["status"], flush=True)
 
-        add_ratios(results)
         meta["locust_rs_fingerprint_after"] = locust_rs_fingerprint()
         changed = meta["locust_rs_fingerprint_after"] != meta["locust_rs_fingerprint"]
-        print()
-        print(markdown_table(results))
-        print()
-        print("Resource use in the measured windows (1.00 = one core busy the whole window):")
-        print()
-        print(resource_table(results, meta["cpu_count"]))
-        print()
-        print("CPU per request, by thread (the Python thread is `python`; locust-rs's engine `locust-rs-tokio`):")
-        print()
-        print(thread_table(results))
+        for n in range(1, args.rounds + 1):
+            rows = [r for r in results if r["round"] == n]
+            add_ratios(rows)
+            print()
+            if args.rounds > 1:
+                print(f"Round {n}:")
+                print()
+            print(markdown_table(rows))
+            print()
+            print("Resource use in the measured windows (1.00 = one core busy the whole window):")
+            print()
+            print(resource_table(rows, meta["cpu_count"]))
+            print()
+            print("CPU per request, by thread (the Python thread is `python`; locust-rs's engine `locust-rs-tokio`):")
+            print()
+            print(thread_table(rows))
+        if args.rounds > 1:
+            print()
+            print(f"Over {args.rounds} rounds:")
+            print()
+            print(rounds_table(results))
+            for key, what in (("req_per_cpu_s", "req/CPU-s"), ("rps", "req/s")):
+                table = against_table(results, args.against, key)
+                if table is not None:
+                    print()
+                    print(f"{what}, each row divided by {VARIANTS[args.against]} in the same round:")
+                    print()
+                    print(table)
         if any(r["variant"] in OTEL_VARIANTS for r in results):
             print()
             print(
