@@ -750,7 +750,7 @@ def _span(xs: list[float]) -> str:
 
 
 def _by_cell(results: list[dict]) -> dict[tuple[int, str], list[dict]]:
-    """Results grouped by (users, variant), in the order they were first run."""
+    """Results grouped by (users, variant): by user count, then in the order of the first round."""
     cells: dict[tuple[int, str], list[dict]] = {}
     for r in sorted(results, key=lambda r: r["users"]):
         cells.setdefault((r["users"], r["variant"]), []).append(r)
@@ -987,6 +987,17 @@ def main(argv: list[str] | None = None) -> int:
             print("CPU per request, by thread (the Python thread is `python`; locust-rs's engine `locust-rs-tokio`):")
             print()
             print(thread_table(rows))
+            if any(r["variant"] in OTEL_VARIANTS for r in rows):
+                # Within the round: an --otel run is set against the run without --otel made beside it.
+                print()
+                print(
+                    "The cost of --otel (CPU µs/request added = 1e6/(req/CPU-s with) - 1e6/(req/CPU-s without); spans "
+                    "received by the sink over the whole run, warm-up included, against every request Locust counted "
+                    "(about 1, or for a sampled variant the sampler's ratio, ± two binomial standard deviations); "
+                    f"SDK span drops = the BatchSpanProcessor's {SPAN_DROP_WARNING!r} warnings in the log):"
+                )
+                print()
+                print(otel_table(rows))
         if args.rounds > 1:
             print()
             print(f"Over {args.rounds} rounds:")
@@ -999,16 +1010,6 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{what}, each row divided by {VARIANTS[args.against]} in the same round:")
                     print()
                     print(table)
-        if any(r["variant"] in OTEL_VARIANTS for r in results):
-            print()
-            print(
-                "The cost of --otel (CPU µs/request added = 1e6/(req/CPU-s with) - 1e6/(req/CPU-s without); spans "
-                "received by the sink over the whole run, warm-up included, against every request Locust counted "
-                "(about 1, or for a sampled variant the sampler's ratio, ± two binomial standard deviations); "
-                f"SDK span drops = the BatchSpanProcessor's {SPAN_DROP_WARNING!r} warnings in the log):"
-            )
-            print()
-            print(otel_table(results))
         if any(r["variant"] == "locust_rs" and r["status"] == "not installed" for r in results):
             print("\nlocust_rs is not installed in this interpreter, so its rows are empty (nothing was run).")
         bad = print_problems(results)

@@ -481,8 +481,7 @@ async fn execute(
     loop {
         let origin = spec.origin()?;
         // Boxed, it is allocated when reached instead of making every request's future 1 KiB
-        // larger: the Python thread copies that future more than once per submit (3 % of its
-        // time at u=50 went to those copies).
+        // larger: the Python thread copies that future on submit (3 % of its time at u=50).
         let (resp, sender) = Box::pin(send_with_retries(&shared, &pool, &spec, &origin)).await?;
         // An HTTP/1.1 socket already times out each read (timed_io); an HTTP/2 stream times out each frame.
         let frame_timeout = match sender {
