@@ -307,6 +307,44 @@ def test_another_listener_gets_every_event_through_fire(adopted, http_server):
     assert (env.stats.total.num_requests, env.stats.total.num_failures) == (2, 1)
 
 
+@pytest.mark.parametrize("catch_response", [False, True])
+def test_the_users_context_reaches_a_listener_added_while_the_request_was_in_flight(
+    catch_response, adopted, http_server
+):
+    import gevent
+
+    import locust_rs
+
+    env, _ = adopted
+    calls = []
+
+    class U(locust_rs.FastHttpUser):
+        host = http_server
+
+        def context(self):
+            calls.append(1)
+            return {"tenant": "a"}
+
+    user = U(env)
+
+    def get():
+        if catch_response:
+            with user.client.get("/slow?delay=0.3", context={"req": 1}, catch_response=True):
+                pass
+        else:
+            user.client.get("/slow?delay=0.3", context={"req": 1})
+
+    g = gevent.spawn(get)
+    gevent.sleep(0.1)  # the request is in flight, with the statistics core the only listener
+    seen = []
+    env.events.request.add_listener(lambda **kw: seen.append(kw["context"]))
+    g.join(timeout=10)
+    assert g.successful(), g.exception
+    assert seen == [{"tenant": "a", "req": 1}]
+    assert calls == [1]  # once per request, as Locust calls it
+    assert env.stats.total.num_requests == 1
+
+
 @pytest.mark.parametrize("raised", [RuntimeError, locust.exception.StopUser])
 def test_a_listener_error_on_the_direct_path_is_handled_as_fire_handles_it(raised, caplog, monkeypatch):
     from locust import log as locust_log

@@ -77,6 +77,23 @@ def test_a_task_that_never_blocks_still_yields_at_every_zero_wait(real_sleeps):
     assert len(ticks) >= TASKS - 1
 
 
+def test_a_nested_task_set_that_never_blocks_still_yields_at_every_zero_wait(real_sleeps):
+    class Inner(Counted, TaskSet):
+        @task
+        def spin(self):
+            sum(range(100))
+            self.user.done()
+
+    class Nested(Counted, User):
+        wait_time = constant(0)
+        tasks = [Inner]
+
+    ticks = []
+    assert _run(Nested, ticks) == TASKS
+    assert len(real_sleeps) >= TASKS - 1
+    assert len(ticks) >= TASKS - 1
+
+
 @pytest.mark.parametrize("base", [locust_rs.FastHttpUser, locust_rs.HttpUser], ids=["fasthttp", "requests"])
 def test_a_task_that_blocked_skips_the_extra_trip(base, http_server, real_sleeps):
     class Fetch(Counted, base):

@@ -295,10 +295,12 @@ def iteration(user) -> _Iteration | None:
     other user. Makes the statistics keep the corrected histogram."""
     if user is None or type(getattr(type(user), "wait_time", None)) is not ArrivalRate:
         return None
-    it = user.__dict__.get("_locust_rs_iteration")
+    # Plain attributes, not ``user.__dict__``: reading an instance's ``__dict__`` makes CPython give up its inline
+    # attribute values, which slows every later attribute read of the user.
+    it = getattr(user, "_locust_rs_iteration", None)
     if it is None:
         pool = _pool(type(user))
-        it = user.__dict__["_locust_rs_iteration"] = _Iteration(pool.schedule)
+        it = user._locust_rs_iteration = _Iteration(pool.schedule)
         core = getattr(getattr(user.environment, "stats", None), "core", None)
         if core is not None:
             core.correcting = True
@@ -307,13 +309,13 @@ def iteration(user) -> _Iteration | None:
 
 def _begin(user) -> None:
     """Waits for the user's next iteration to be due, then begins it."""
-    it = user.__dict__.get("_locust_rs_iteration") or iteration(user)
+    it = getattr(user, "_locust_rs_iteration", None) or iteration(user)
     schedule = it.schedule
     pool = _pools.get(type(user))
     if pool is not None and not pool.started:
         pool.start(user.environment)
-    if not user.__dict__.get("_locust_rs_pooled"):
-        user.__dict__["_locust_rs_pooled"] = True
+    if not getattr(user, "_locust_rs_pooled", False):
+        user._locust_rs_pooled = True
         schedule.register()
         glet = getattr(user, "_greenlet", None)
         if glet is not None:

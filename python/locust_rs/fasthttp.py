@@ -40,6 +40,8 @@ from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locu
     ConnectionPool,
     CookieJarView,
     SessionCommon,
+    _only_core,
+    _record,
     absolute_http_url_regexp,
     body_limit,
     fire_request,
@@ -531,8 +533,13 @@ class FastHttpSession(SessionCommon):
             else f"{self.base_url}{url}"
         )
         start_time = time.time()
-        if self.user:
-            context = {**self.user.context(), **context}
+        hook = self.request_event
+        # When the statistics core is the only listener, nobody reads the event's context: the user's is merged at
+        # the end, and only if someone else is listening by then.
+        user = self.user
+        if user and (catch_response or _only_core(hook) is None):
+            context = {**user.context(), **context}
+            user = None
 
         if headers or auth or self.auth_header or json is not None or kwargs:
             hdrs = dict(headers) if headers else {}
@@ -604,9 +611,14 @@ class FastHttpSession(SessionCommon):
                 "response_length": response_length,
                 "response_time": response_time,
             }
-            return ResponseContextManager(response, self.request_event, request_meta, catch_response)
+            return ResponseContextManager(response, hook, request_meta, catch_response)
+        if (core := _only_core(hook)) is not None:
+            _record(core, method, name or url, response_time, response_length, exception, self._co_interval, lead)
+            return response
+        if user:
+            context = {**user.context(), **context}
         fire_request(
-            self.request_event,
+            hook,
             method,
             name or url,
             response_time,
