@@ -134,7 +134,10 @@ mod tests {
                         } else {
                             Engine.alloc(layout)
                         };
-                        assert!(!p.is_null() && p as usize % align == 0, "{size} {align}");
+                        assert!(
+                            !p.is_null() && (p as usize).is_multiple_of(align),
+                            "{size} {align}"
+                        );
                         if zeroed {
                             assert!((0..size).all(|i| *p.add(i) == 0));
                         }
@@ -142,7 +145,7 @@ mod tests {
                         let grown = size * 3;
                         let q = Engine.realloc(p, layout, grown);
                         assert!(
-                            !q.is_null() && q as usize % align == 0,
+                            !q.is_null() && (q as usize).is_multiple_of(align),
                             "{size} {align} grown"
                         );
                         assert!((0..size).all(|i| *q.add(i) == 0xa5));
