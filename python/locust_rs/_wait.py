@@ -28,7 +28,9 @@ def _sleep(self, seconds) -> None:
         # CPython give up its inline attribute values, which slowed every later attribute read of the object
         # (about 2 % of a request's instructions when it was the user's). A task set's first wait always yields,
         # and a nested task set's sleep counts as blocking for its parent's next wait.
-        if it is not None and getattr(self, "_locust_rs_wait_iteration", it) != it:
+        # The class holds the default (None: no wait yet), so a task set's own ``__getattr__`` is never asked.
+        last = self._locust_rs_wait_iteration
+        if it is not None and last is not None and last != it:
             self._locust_rs_wait_iteration = it
             return
         _gevent_sleep(0)
@@ -38,6 +40,7 @@ def _sleep(self, seconds) -> None:
 
 
 def install() -> None:
+    TaskSet._locust_rs_wait_iteration = None
     TaskSet._sleep = _sleep
 
 
