@@ -290,6 +290,14 @@ def _pool(user_class) -> _Pool | None:
     return p
 
 
+def _own(user, name: str):
+    """The user's attribute ``name``, or None; never asks the class's ``__getattr__``, if it has one."""
+    try:
+        return object.__getattribute__(user, name)
+    except AttributeError:
+        return None
+
+
 def iteration(user) -> _Iteration | None:
     """The iteration holder of a user whose class starts its iterations at a rate, for its sessions; None for any
     other user. Makes the statistics keep the corrected histogram."""
@@ -297,7 +305,7 @@ def iteration(user) -> _Iteration | None:
         return None
     # Plain attributes, not ``user.__dict__``: reading an instance's ``__dict__`` makes CPython give up its inline
     # attribute values, which slows every later attribute read of the user.
-    it = getattr(user, "_locust_rs_iteration", None)
+    it = _own(user, "_locust_rs_iteration")
     if it is None:
         pool = _pool(type(user))
         it = user._locust_rs_iteration = _Iteration(pool.schedule)
@@ -309,12 +317,12 @@ def iteration(user) -> _Iteration | None:
 
 def _begin(user) -> None:
     """Waits for the user's next iteration to be due, then begins it."""
-    it = getattr(user, "_locust_rs_iteration", None) or iteration(user)
+    it = _own(user, "_locust_rs_iteration") or iteration(user)
     schedule = it.schedule
     pool = _pools.get(type(user))
     if pool is not None and not pool.started:
         pool.start(user.environment)
-    if not getattr(user, "_locust_rs_pooled", False):
+    if not _own(user, "_locust_rs_pooled"):
         user._locust_rs_pooled = True
         schedule.register()
         glet = getattr(user, "_greenlet", None)
