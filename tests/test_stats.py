@@ -307,25 +307,28 @@ def test_another_listener_gets_every_event_through_fire(adopted, http_server):
     assert (env.stats.total.num_requests, env.stats.total.num_failures) == (2, 1)
 
 
+def _counting_context_user(host: str, calls: list, context: dict) -> type:
+    """A FastHttpUser class whose ``context()`` returns ``context`` and appends to ``calls`` each time it is asked."""
+    import locust_rs
+
+    class U(locust_rs.FastHttpUser):
+        def context(self):
+            calls.append(1)
+            return context
+
+    U.host = host
+    return U
+
+
 @pytest.mark.parametrize("catch_response", [False, True])
 def test_the_users_context_reaches_a_listener_added_while_the_request_was_in_flight(
     catch_response, adopted, http_server
 ):
     import gevent
 
-    import locust_rs
-
     env, _ = adopted
     calls = []
-
-    class U(locust_rs.FastHttpUser):
-        host = http_server
-
-        def context(self):
-            calls.append(1)
-            return {"tenant": "a"}
-
-    user = U(env)
+    user = _counting_context_user(http_server, calls, {"tenant": "a"})(env)
 
     def get():
         if catch_response:
@@ -351,19 +354,9 @@ def test_the_users_context_reaches_a_listener_added_while_the_request_was_in_fli
     "is not called",
 )
 def test_the_users_context_is_called_for_every_request(adopted, http_server):
-    import locust_rs
-
     env, _ = adopted
     calls = []
-
-    class U(locust_rs.FastHttpUser):
-        host = http_server
-
-        def context(self):
-            calls.append(1)
-            return {}
-
-    U(env).client.get("/echo")
+    _counting_context_user(http_server, calls, {})(env).client.get("/echo")
     assert env.stats.total.num_requests == 1
     assert calls == [1]
 
