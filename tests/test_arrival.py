@@ -635,4 +635,8 @@ def test_a_master_splits_the_rate_again_when_a_worker_joins(tmp_path, stall_serv
     # In all, the rate and no more: without the new split the first worker would go on at 200/s beside the
     # newcomer's 100/s, about 1.3 times the rate over this run.
     assert 0.93 * due <= int(row["Scheduled"]) <= 1.03 * due, row
-    assert int(row["Dropped iterations"]) == 0, row
+    # Next to none dropped, not none: a stall of a worker's Python thread longer than its pool's headroom (40 users at
+    # up to 200/s: 0.2 s) drops iterations, as the open model must report. With the master, two workers and the server
+    # on two busy CI cores, two runs dropped 2 and 3 of about 2,780. On a quiet machine none dropped and the first
+    # worker's longest stall was 0.13 s; with two busy loops beside it, none dropped and the longest was 0.16 s.
+    assert int(row["Dropped iterations"]) <= 0.005 * due, row
