@@ -536,7 +536,11 @@ def test_a_websocket_failure_of_an_iteration_is_recorded_beside_other_listeners(
     run = _run(tmp_path, f"http://127.0.0.1:{ws_server['port']}", body, 2, "-u", "5")
     assert "AttributeError" not in run.output, run.output[-3000:]
     failures = [row for key, row in _hdr_rows(run).items() if key[0] == "WSRECV"]
-    assert failures and int(failures[0]["Count"]) >= 20, _hdr_rows(run)
+    assert failures, _hdr_rows(run)
+    # One timeout per iteration begun, less those the end of the run cut short (at most one per user). Counted
+    # against the iterations begun, not the 40 due: a loaded CI machine begins fewer in a 2 s run (19 recorded once).
+    begun = int(_arrival_rows(run)["Chat"]["Iterations"])
+    assert begun >= 10 and begun - 5 <= int(failures[0]["Count"]) <= begun, (_arrival_rows(run), failures)
 
 
 def test_a_master_splits_the_rate_again_when_a_worker_is_lost(tmp_path, stall_server):
