@@ -480,7 +480,7 @@ def test_websocket_users_run_on_the_schedule_and_their_round_trips_are_corrected
     row = _arrival_rows(run)["Chat"]
     assert int(row["Dropped iterations"]) == 0, row
     # The rate over the clock's own time: the clock starts with the first user's iteration, which a loaded CI machine
-    # can put a second or more into the run (the WebSocket-failure test below once began 19 of the 40 due in 2 s).
+    # can put a second or more into the run (the WebSocket-failure test below once recorded 19 of the 40 due in 2 s).
     assert float(row["Elapsed"]) >= 1 and int(row["Iterations"]) >= 0.9 * 50 * float(row["Elapsed"]), row
     ping = _hdr_rows(run)[("WSRT", "ping")]
     # The round trip's lead is taken when it ends: the 30 ms before it, give or take the hub.
@@ -543,8 +543,9 @@ def test_a_websocket_failure_of_an_iteration_is_recorded_beside_other_listeners(
     assert failures, _hdr_rows(run)
     # One timeout per iteration begun, less those the end of the run cut short (at most one per user). Counted
     # against the iterations begun, not the 40 due: a loaded CI machine begins fewer in a 2 s run (19 recorded once).
-    begun = int(_arrival_rows(run)["Chat"]["Iterations"])
-    assert begun >= 10 and begun - 5 <= int(failures[0]["Count"]) <= begun, (_arrival_rows(run), failures)
+    chat = _arrival_rows(run)["Chat"]
+    begun = int(chat["Iterations"])
+    assert begun >= 10 and begun - 5 <= int(failures[0]["Count"]) <= begun, (chat, failures)
 
 
 def test_a_master_splits_the_rate_again_when_a_worker_is_lost(tmp_path, stall_server):
