@@ -58,6 +58,9 @@ def body_limit(value, user) -> int | None:
     if value is None:
         options = getattr(getattr(user, "environment", None), "parsed_options", None)
         value = getattr(options, "max_body_size", None)
+        # Locust's web form posts a field left empty as "": the default, as when the option is not given.
+        if isinstance(value, str) and not value.strip():
+            value = None
     limit = parse_size(MAX_BODY_SIZE if value is None else value)
     return limit or None
 

@@ -1,5 +1,6 @@
-"""A live table in Locust's web UI: a tab, its table's columns, and its rows in every ``/stats/requests`` answer,
-through the extension points of Locust's React UI (``extended_tabs``, ``extended_tables``, ``extended_stats``)."""
+"""locust-rs's hooks into Locust's web UI: a live table (a tab, its table's columns, and its rows in every
+``/stats/requests`` answer, through the extension points of Locust's React UI: ``extended_tabs``,
+``extended_tables``, ``extended_stats``), and the checks of locust-rs's fields in the start form."""
 
 from __future__ import annotations
 
@@ -27,3 +28,26 @@ def add_tab(web_ui, key: str, title: str, structure: list[dict], rows: Callable[
         body["extended_stats"] = [*extended, {"key": key, "data": data}]
         response.set_data(json.dumps(body))
         return response
+
+
+def check_form(web_ui, checks: dict[str, Callable[[str], object]]) -> None:
+    """Checks the start form's fields named in ``checks`` before Locust starts a run with them: each check gets a
+    field's text when it is not empty (empty means the option's default) and raises ValueError with a message for
+    the person at the form. Locust itself only copies the text into ``parsed_options``, so a bad value would
+    surface as an exception in every user's ``__init__``, with the run stuck in SPAWNING and nothing on screen."""
+    from flask import jsonify, request
+
+    @web_ui.app.before_request
+    def _check_swarm_form():
+        if request.path != "/swarm" or request.method != "POST":
+            return None
+        for field, check in checks.items():
+            value = request.form.get(field, "")
+            if not value.strip():
+                continue
+            try:
+                check(value)
+            except ValueError as e:
+                # the answer Locust gives a bad field of its own (an alert under the form)
+                return jsonify({"success": False, "message": str(e), "host": web_ui.environment.host})
+        return None

@@ -16,7 +16,7 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from locust_rs import _sessions, _wait, arrival, arrival_report, distributed, metrics, otel, stats, thresholds
+from locust_rs import _sessions, _wait, _webui, arrival, arrival_report, distributed, metrics, otel, stats, thresholds
 
 logger = logging.getLogger(__name__)
 # The run's environment, for `quit` (whose listeners get only the exit code).
@@ -72,6 +72,8 @@ def _on_init(environment, **_kwargs) -> None:
     global _environment
     _environment = environment
     check_host(environment)
+    if environment.web_ui is not None:
+        _webui.check_form(environment.web_ui, {"max_body_size": _sessions.parse_size})
     otel.warn_if_untraced(environment)
     adopted = stats.adopt(environment)
     distributed.setup(environment, adopted is not None)
