@@ -17,7 +17,7 @@ install:  ## build (release) and install locust-rs and the voiceassist-demo prog
 # schemathesis goes in a directory of its own, for tests/test_demo_openapi.py's subprocess only:
 # installed beside the suite, its pytest plugin breaks gevent's ssl patching.
 test-deps:  ## install the pinned test tools
-	$(PIP) install -c constraints.txt pytest pytest-timeout hypothesis ruff trustme hypercorn websockets websocket-client pysocks mypy
+	$(PIP) install -c constraints.txt pytest pytest-timeout hypothesis ruff trustme hypercorn websockets websocket-client pysocks mypy selenium
 	$(PIP) install -q -c constraints.txt --upgrade --target .schemathesis-deps schemathesis
 	$(PIP) install -c constraints.txt hdrhistogram pandas matplotlib nbclient nbformat ipykernel
 	$(PIP) install -c constraints.txt "locust[otel]"

@@ -46,8 +46,8 @@ UI_WAIT_S = 20.0
 class WebUI:
     """A ``locust`` process with its web UI up, and the calls the React page makes."""
 
-    def __init__(self, tmp_path: Path, host: str, *args: str):
-        self.locustfile = write_locustfile(tmp_path, LOCUSTFILE)
+    def __init__(self, tmp_path: Path, host: str, *args: str, locustfile: str = LOCUSTFILE):
+        self.locustfile = write_locustfile(tmp_path, locustfile)
         self.csv_prefix = tmp_path / "run"
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
