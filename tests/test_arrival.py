@@ -327,7 +327,7 @@ def test_poisson_arrivals_and_thresholds_on_iterations(tmp_path, stall_server):
         "--threshold",
         "iteration_rate>1000",
     )
-    run.assert_exit(1)  # the last threshold cannot pass
+    run.assert_exit(99)  # the last threshold cannot pass
     row = _arrival_rows(run)["Api"]
     due = 300 * float(row["Elapsed"])
     # A Poisson count: within five standard deviations.
@@ -353,7 +353,7 @@ def test_no_arrival_classes_no_arrival_outputs(tmp_path, stall_server):
                 self.client.get("/")
     """
     run = _run(tmp_path, stall_server, body, 2, "-u", "2", "--threshold", "dropped_iterations<1")
-    run.assert_exit(1)  # no arrival-rate users: no data, and no data fails
+    run.assert_exit(99)  # no arrival-rate users: no data, and no data fails
     assert not os.path.exists(f"{run.csv_prefix}_arrival.csv")
     assert "Start lag" not in run.output
 

@@ -353,12 +353,14 @@ def test_thresholds_table_and_exit_code(tmp_path, http_server):
     ok.assert_exit(0)
     assert "GET /echo/ok:p95<5000" in ok.output and "✗" not in ok.output
     assert "all 2 thresholds passed" in ok.output
+    assert ok.output.rstrip().endswith("Run passed (exit code 0): all 2 thresholds passed"), ok.output[-2000:]
     bad = run_locust(locustfile, http_server, 2, "-u", "2", "-r", "2", "--threshold", "max<0.001")
-    bad.assert_exit(1)
+    bad.assert_exit(99)  # k6's code for crossed thresholds
     assert "max<0.001" in bad.output and "✗" in bad.output and "1 of 1 thresholds failed" in bad.output
     # the verdict is the last thing printed, after Locust's tables, the exact table and the files
     tail = bad.output[bad.output.rindex("Response time percentiles (exact, HDR; ms)") :]
     assert tail.index("Files written:") < tail.index("Thresholds")
+    assert bad.output.rstrip().endswith("Run failed (exit code 99): 1 of 1 threshold crossed"), bad.output[-2000:]
     started = time.monotonic()
     aborted = run_locust(
         locustfile,
@@ -374,7 +376,7 @@ def test_thresholds_table_and_exit_code(tmp_path, http_server):
         "--threshold-abort-interval",
         "0.5",
     )
-    aborted.assert_exit(1)
+    aborted.assert_exit(99)
     assert "threshold breached, aborting" in aborted.output
     assert time.monotonic() - started < 30
 

@@ -71,7 +71,7 @@ def add_options(parser) -> None:
         "--max-body-size",
         default=None,
         metavar="SIZE",
-        env_var="LOCUST_RS_MAX_BODY_SIZE",
+        env_var="LOCUST_MAX_BODY_SIZE",
         help="The most bytes of a response body a locust-rs user holds in memory; a larger body fails the request "
         "(bytes, or 512k, 256MiB, 1G; 0: no limit; default 256MiB). A user class's max_body_size attribute wins. "
         "Bodies read with stream=True are not limited.",

@@ -313,7 +313,7 @@ def add_options(parser) -> None:
         "--no-hdr-metrics",
         action="store_true",
         default=False,
-        env_var="LOCUST_RS_NO_HDR_METRICS",
+        env_var="LOCUST_NO_HDR_METRICS",
         help="Do not record HDR histograms (exact percentiles, PREFIX_hdr.csv, PREFIX.hlog)",
     )
     group.add_argument(
@@ -321,6 +321,7 @@ def add_options(parser) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
+        env_var="LOCUST_HDR_EXPECTED_INTERVAL",
         help="Expected interval between a user's requests of one name, for coordinated-omission correction of "
         "users without constant_pacing/constant_throughput or an expected_interval attribute (default: none)",
     )

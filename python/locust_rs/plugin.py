@@ -16,7 +16,19 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from locust_rs import _sessions, _wait, _webui, arrival, arrival_report, distributed, metrics, otel, stats, thresholds
+from locust_rs import (
+    _sessions,
+    _wait,
+    _webui,
+    arrival,
+    arrival_report,
+    distributed,
+    metrics,
+    otel,
+    stats,
+    thresholds,
+    verdict,
+)
 
 logger = logging.getLogger(__name__)
 # The run's environment, for `quit` (whose listeners get only the exit code).
@@ -24,6 +36,11 @@ _environment = None
 _SCHEMES = ("http", "https", "ws", "wss")
 
 _wait.install()
+
+
+def run_began() -> bool:
+    """Whether this process's Locust run reached ``init`` (so its exit code is the run's, not a usage error's)."""
+    return _environment is not None
 
 
 def host_problem(host: str) -> str | None:
@@ -128,10 +145,12 @@ def _on_quitting(environment, **_kwargs) -> None:
 
 
 @events.quit.add_listener
-def _on_quit(**_kwargs) -> None:
-    # After Locust's own tables, in this order: the exact table, the files, the verdict last.
+def _on_quit(exit_code: int = 0, **_kwargs) -> None:
+    # After Locust's own tables, in this order: the exact table, the files, the thresholds, the verdict last.
     metrics.print_table()
     arrival_report.print_table()
     if _environment is not None:
         metrics.print_files(_environment)
     thresholds.print_verdict()
+    if _environment is not None and not isinstance(_environment.runner, WorkerRunner):
+        verdict.print_line(_environment, exit_code)

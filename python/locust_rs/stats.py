@@ -274,7 +274,7 @@ def add_options(parser) -> None:
         "--locust-stats",
         action="store_true",
         default=False,
-        env_var="LOCUST_RS_LOCUST_STATS",
+        env_var="LOCUST_LOCUST_STATS",
         # The statistics are chosen once, at start-up: a box in the web form could not change them for a run.
         include_in_web_ui=False,
         help="Keep Locust's own (bucketed) statistics instead of locust-rs's exact ones; also turns off the HDR "

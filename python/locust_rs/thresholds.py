@@ -23,18 +23,26 @@ A name that several request types share is checked for each of them. METRICs:
   (iterations begun per second), where NAME is a user class (all of them without one); and ``start_lag:METRIC``
   with any time metric above, e.g. ``start_lag:p(99)<10ms``.
 
+k6's metric names mean what they mean in k6, so a k6 threshold pasted as ``METRIC:EXPR`` works:
+``http_req_duration`` (``p(NN)``, ``avg``, ``min``, ``max``, ``med``), ``http_req_failed`` (``rate``, a fraction
+0–1), ``http_reqs`` (``count``, ``rate``), ``iterations`` (``count``, ``rate``) and ``dropped_iterations``
+(``count``), with k6's tags ``{name:...}`` and ``{method:...}`` naming a request (``{scenario:...}`` a user class
+for the iteration metrics), e.g. ``http_req_duration{name:/api/items,method:GET}:p(95)<500``.
+
 OP is one of ``< <= > >= == !=``. VALUE is a number; times are in ms unless a unit says otherwise (``us``,
 ``ms``, ``s``); ``error_rate`` is a fraction (``0.05``) or a percentage (``5%``). Thresholds are evaluated at
-the end of the run (on the master in distributed runs): a breach sets the process exit code to 1, and the
-verdict prints last, one line per threshold with ✓ or ✗. A threshold with no data (an unknown name, no
-requests) fails, so a typo cannot pass silently. With ``--threshold-abort`` they are also checked every
-``--threshold-abort-interval`` seconds while the test runs, and the first breach stops it.
+the end of the run (on the master in distributed runs): a breach sets the process exit code to 99, as in k6, and
+the verdict prints last, one line per threshold with ✓ or ✗. A threshold with no data (an unknown name, no
+requests) fails, so a typo cannot pass silently, and names the request name of the run closest to it. With
+``--threshold-abort`` they are also checked every ``--threshold-abort-interval`` seconds while the test runs, and
+the first breach stops it.
 """
 
 from __future__ import annotations
 
 from locust.runners import WorkerRunner
 
+import difflib
 import logging
 import operator
 import re
@@ -46,6 +54,9 @@ import gevent
 from locust_rs import arrival_report, metrics
 
 logger = logging.getLogger(__name__)
+#: The exit code of a run whose thresholds were crossed: k6's, so that a CI step can tell it from failed requests
+#: (Locust's ``--exit-code-on-error``, 1 by default) and from a usage error (2).
+EXIT_CODE = 99
 _print = logging.getLogger("locust.stats_logger").info
 
 _OPS = {
@@ -72,6 +83,60 @@ _HELP = (
 )
 
 
+# k6's built-in metrics: their aggregation methods, as ours.
+_K6_METRICS = {
+    "http_req_duration": {**{m: m for m in _TIME_METRICS}},
+    "http_req_failed": {"rate": "error_rate"},
+    "http_reqs": {"count": "requests", "rate": "rps"},
+    "iterations": {"count": "iterations", "rate": "iteration_rate"},
+    "dropped_iterations": {"count": "dropped_iterations"},
+}
+_K6_NAME = re.compile(r"^(?P<metric>[a-z_]+)\s*(?:\{(?P<tags>[^}]*)\})?$")
+_K6_TAGS = ("name", "method", "scenario")
+
+
+def _k6(name: str, token: str, expression: str) -> tuple[str | None, str] | None:
+    """The request or user-class name and our metric for a k6 threshold (``http_req_duration{name:/x}`` and
+    ``p(95)``), or None when ``name`` is no k6 metric."""
+    m = _K6_NAME.match(name)
+    if m is None or m["metric"] not in _K6_METRICS:
+        return None
+    k6_metric = m["metric"]
+    methods = _K6_METRICS[k6_metric]
+    if k6_metric == "http_req_duration":
+        try:
+            metric = _metric(token, expression)
+        except ValueError:
+            metric = None
+        if metric is not None and metric not in _TIME_METRICS and not metric.startswith("p"):
+            metric = None
+    else:
+        metric = methods.get(token)
+    if metric is None:
+        usable = "p(NN), avg, min, max, med" if k6_metric == "http_req_duration" else ", ".join(methods)
+        raise ValueError(f"invalid threshold {expression!r}: k6's {k6_metric} has no {token!r} here; use {usable}")
+    tags: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (m["tags"] or "").split(","))):
+        key, sep, value = part.partition(":")
+        key = key.strip()
+        if not sep or key not in _K6_TAGS or not value.strip():
+            raise ValueError(
+                f"invalid threshold {expression!r}: tag {part!r} is not one of name:..., method:..., scenario:..."
+            )
+        tags[key] = value.strip()
+    if k6_metric in ("iterations", "dropped_iterations"):
+        if set(tags) - {"scenario"}:
+            raise ValueError(f"invalid threshold {expression!r}: {k6_metric} takes only a {{scenario:...}} tag")
+        return tags.get("scenario"), metric
+    if "scenario" in tags:
+        raise ValueError(f"invalid threshold {expression!r}: the scenario tag applies to iterations only")
+    if "method" in tags and "name" not in tags:
+        # Locust keeps statistics per name and method, not per method: a method alone has no entry to read.
+        raise ValueError(f"invalid threshold {expression!r}: {{method:...}} needs a {{name:...}} beside it")
+    name_tag = tags.get("name")
+    return (f"{tags['method'].upper()} {name_tag}" if "method" in tags else name_tag), metric
+
+
 def _metric(token: str, expression: str) -> str:
     """The canonical metric (``p95``, ``p99.9_corrected``, ``avg``…) of a token, or a ValueError that names it."""
     if token in _METRICS:
@@ -96,11 +161,18 @@ def _value(text: str, metric: str, expression: str) -> float:
         raise ValueError(f"invalid threshold {expression!r}: {token!r} is not a number with an optional unit")
     value, unit = float(m["number"]), m["unit"]
     if not unit:
+        if metric == "error_rate" and value > 1:
+            # A rate is a fraction: error_rate<5 would mean 500 % and always pass.
+            raise ValueError(
+                f"invalid threshold {expression!r}: a rate is a fraction from 0 to 1; for {value:g} % write "
+                f"{value:g}%, or {value / 100:g} as a fraction"
+            )
         return value
     if metric == "error_rate":
         if unit != "%":
             raise ValueError(f"invalid threshold {expression!r}: unit {unit!r} does not apply to error_rate (use %)")
         return value / 100.0
+
     if metric in _COUNT_METRICS:
         raise ValueError(f"invalid threshold {expression!r}: unit {unit!r} does not apply to {metric}")
     if unit not in _UNITS:
@@ -131,9 +203,13 @@ class Threshold:
         metric_token = metric_token.strip()
         if not metric_token:
             raise ValueError(f"invalid threshold {expression!r}: no metric before {op!r}; {_HELP}")
-        metric = _metric(metric_token, expression)
+        k6 = _k6(name.strip(), metric_token, expression) if sep else None
+        if k6 is not None:
+            target, metric = k6
+        else:
+            target, metric = (name.strip() or None if sep else None), _metric(metric_token, expression)
         value = _value(right, metric, expression)
-        return cls(expression.strip(), name.strip() or None if sep else None, metric, op, value)
+        return cls(expression.strip(), target, metric, op, value)
 
     @property
     def unit(self) -> str:
@@ -149,6 +225,8 @@ class Result:
     target: str
     observed: float | None
     passed: bool
+    #: for a target with no data: the closest name the run saw, or ""
+    did_you_mean: str = ""
 
 
 _registered: list[Threshold] = []
@@ -230,7 +308,8 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
             continue
         targets = _targets(stats, t.name)
         if not targets:
-            results.append(Result(t, t.name or "Aggregated", None, False))
+            seen = [f"{method} {n}" for n, method in stats.entries]
+            results.append(Result(t, t.name or "Aggregated", None, False, _closest(t.name, seen)))
             continue
         for request_type, name, entry in targets:
             observed = _observe(t.metric, entry, hdr, request_type, name)
@@ -240,6 +319,14 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
     return results
 
 
+def _closest(name: str | None, seen: list[str]) -> str:
+    """The name of ``seen`` closest to a threshold's name that matched nothing (a typo, a wrong method), or ""."""
+    if not name:
+        return ""
+    found = difflib.get_close_matches(name, seen, n=1, cutoff=0.6)
+    return found[0] if found else ""
+
+
 def _iteration_result(t: Threshold) -> Result:
     """A threshold on arrival-rate iterations: counts per user class (NAME) or for all, or the start lag."""
     rows = arrival_report.summary()
@@ -247,10 +334,11 @@ def _iteration_result(t: Threshold) -> Result:
         times = sorted(v for r in rows for v in r["lag_times"])
         observed = _lag_metric(t.metric, times)
         return Result(t, START_LAG, observed, observed is not None and _OPS[t.op](observed, t.value))
+    seen = [r["name"] for r in rows]
     if t.name is not None:
         rows = [r for r in rows if r["name"] == t.name]
     if not rows:
-        return Result(t, t.name or "all arrival-rate users", None, False)
+        return Result(t, t.name or "all arrival-rate users", None, False, _closest(t.name, seen))
     if t.metric == "iteration_rate":
         elapsed = max(r["elapsed"] for r in rows)
         observed = sum(r["iterations"] for r in rows) / elapsed if elapsed > 0 else None
@@ -288,6 +376,8 @@ def report(results: list[Result]) -> str:
     for r in results:
         t = r.threshold
         obs = "no data" if r.observed is None else _shown(r.observed, t.unit)
+        if r.did_you_mean:
+            obs += f" (did you mean {r.did_you_mean!r}?)"
         rows.append(("✓" if r.passed else "✗", t.expression, r.target, obs, f"{t.op} {_shown(t.value, t.unit)}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["Thresholds"]
@@ -306,16 +396,21 @@ _verdict: list[Result] = []
 
 
 def finish(environment) -> list[Result]:
-    """End-of-run evaluation (at ``quitting``, before Locust settles the exit code): sets it to 1 on a breach. The
-    table prints later, with :py:func:`print_verdict`."""
+    """End-of-run evaluation (at ``quitting``, before Locust settles the exit code): sets it to :py:data:`EXIT_CODE`
+    on a breach, unless an earlier error set one already. The table prints later, with :py:func:`print_verdict`."""
     global _verdict
     _verdict = []
     if isinstance(environment.runner, WorkerRunner) or not active(environment):
         return []
     results = _verdict = evaluate(environment)
-    if not all(r.passed for r in results):
-        environment.process_exit_code = 1
+    if not all(r.passed for r in results) and not environment.process_exit_code:
+        environment.process_exit_code = EXIT_CODE
     return results
+
+
+def crossed() -> tuple[int, int]:
+    """How many thresholds the last :py:func:`finish` found crossed, and of how many."""
+    return sum(1 for r in _verdict if not r.passed), len(_verdict)
 
 
 def print_verdict() -> None:
@@ -333,7 +428,7 @@ def _watch(environment, interval: float) -> None:
                 "threshold breached, aborting the test: %s",
                 "; ".join(f"{r.threshold.expression} ({r.target}: {r.observed:.3f})" for r in failed),
             )
-            environment.process_exit_code = 1
+            environment.process_exit_code = EXIT_CODE
             gevent.spawn(environment.runner.quit)
             return
 
@@ -346,13 +441,15 @@ def add_options(parser) -> None:
         action="append",
         default=[],
         metavar="EXPR",
+        env_var="LOCUST_THRESHOLD",
         help="Pass/fail criterion, e.g. 'GET /api:p95<300' or 'error_rate<0.01' (repeatable); a breach at the end "
-        "sets exit code 1",
+        "sets exit code 99",
     )
     group.add_argument(
         "--threshold-abort",
         action="store_true",
         default=False,
+        env_var="LOCUST_THRESHOLD_ABORT",
         help="Stop the test at the first threshold breach (checked while it runs)",
     )
     group.add_argument(
@@ -360,6 +457,7 @@ def add_options(parser) -> None:
         type=float,
         default=2.0,
         metavar="SECONDS",
+        env_var="LOCUST_THRESHOLD_ABORT_INTERVAL",
         help="How often --threshold-abort checks (default 2 s)",
     )
 

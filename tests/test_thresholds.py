@@ -1,0 +1,177 @@
+"""Thresholds as k6 users write them, the exit codes a CI reads, and the last line that says why.
+
+The end-to-end exit codes of crossed thresholds are in ``test_metrics.py`` (``test_thresholds_table_and_exit_code``);
+these are the parts a person types wrong: k6's metric names, rates, request names, and where options come from.
+"""
+
+import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
+
+import re
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+from locust.argument_parser import parse_options
+from locust.env import Environment
+
+from locust_rs import thresholds, verdict
+from locust_rs.thresholds import Threshold
+from test_e2e_locust import locust_env, run_locust, write_locustfile
+
+
+@pytest.mark.parametrize(
+    ("k6", "name", "metric", "value"),
+    [
+        ("http_req_duration:p(95)<500", None, "p95", 500.0),
+        ("http_req_duration: p(99.9) < 1s", None, "p99.9", 1000.0),
+        ("http_req_duration:avg<200", None, "avg", 200.0),
+        ("http_req_duration{name:/api/items}:med<20", "/api/items", "med", 20.0),
+        ("http_req_duration{name:/api/items,method:get}:p(95)<500", "GET /api/items", "p95", 500.0),
+        ("http_req_failed:rate<0.01", None, "error_rate", 0.01),
+        ("http_req_failed{name:/login}:rate<=0.1", "/login", "error_rate", 0.1),
+        ("http_reqs:count>1000", None, "requests", 1000.0),
+        ("http_reqs{name:/x}:rate>5", "/x", "rps", 5.0),
+        ("iterations:count>10", None, "iterations", 10.0),
+        ("iterations{scenario:Api}:rate>=9", "Api", "iteration_rate", 9.0),
+        ("dropped_iterations:count<1", None, "dropped_iterations", 1.0),
+    ],
+)
+def test_k6_metric_names_mean_what_they_mean_in_k6(k6, name, metric, value):
+    t = Threshold.parse(k6)
+    assert (t.name, t.metric, t.value) == (name, metric, value)
+
+
+@pytest.mark.parametrize(
+    ("expression", "says"),
+    [
+        # 500 % would always pass
+        ("error_rate<5", "a rate is a fraction from 0 to 1; for 5 % write 5%, or 0.05 as a fraction"),
+        ("http_req_failed:rate<5", "a rate is a fraction from 0 to 1; for 5 % write 5%, or 0.05 as a fraction"),
+        ("http_req_duration:count<5", "k6's http_req_duration has no 'count' here; use p(NN), avg, min, max, med"),
+        ("http_req_failed:p(95)<5", "k6's http_req_failed has no 'p(95)' here; use rate"),
+        ("dropped_iterations:rate<1", "k6's dropped_iterations has no 'rate' here; use count"),
+        ("http_req_duration{method:GET}:p(95)<5", "{method:...} needs a {name:...} beside it"),
+        ("http_req_duration{status:200}:p(95)<5", "tag 'status:200' is not one of name:..., method:..., scenario:..."),
+        ("iterations{name:/x}:count>1", "iterations takes only a {scenario:...} tag"),
+    ],
+)
+def test_a_k6_threshold_that_cannot_mean_what_it_says_is_refused(expression, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        Threshold.parse(expression)
+
+
+def test_a_name_the_run_did_not_see_gets_a_did_you_mean():
+    env = Environment()
+    env.stats.log_request("POST", "/api/chat/query", 12.0, 10)
+    env.stats.log_request("GET", "/health", 1.0, 10)
+    results = thresholds.evaluate(
+        env, [Threshold.parse("GET /api/chat/query:p(95)<500"), Threshold.parse("/nothing/like/it:p(95)<500")]
+    )
+    assert [(r.observed, r.passed, r.did_you_mean) for r in results] == [
+        (None, False, "POST /api/chat/query"),
+        (None, False, ""),
+    ]
+    assert "no data (did you mean 'POST /api/chat/query'?)" in thresholds.report(results)
+
+
+def _environment(requests: int, failures: int, exceptions: int = 0, exit_code_on_error: int = 1):
+    total = SimpleNamespace(num_requests=requests, num_failures=failures)
+    runner = SimpleNamespace(
+        stats=SimpleNamespace(total=total),
+        exceptions={i: {"count": 1} for i in range(exceptions)},
+        errors={"e": 1} if failures else {},
+    )
+    return SimpleNamespace(runner=runner, parsed_options=SimpleNamespace(exit_code_on_error=exit_code_on_error))
+
+
+@pytest.mark.parametrize(
+    ("crossed", "env", "code", "line"),
+    [
+        ((0, 0), _environment(100, 0), 0, "Run passed (exit code 0)"),
+        ((0, 2), _environment(100, 0), 0, "Run passed (exit code 0): all 2 thresholds passed"),
+        ((0, 0), _environment(200, 30), 1, "Run failed (exit code 1): 30 of 200 requests failed (15.00 %)"),
+        (
+            (0, 1),
+            _environment(200, 30),
+            1,
+            "Run failed (exit code 1): 30 of 200 requests failed (15.00 %)",
+        ),
+        (
+            (1, 2),
+            _environment(200, 30, exceptions=2),
+            99,
+            "Run failed (exit code 99): 1 of 2 thresholds crossed; 30 of 200 requests failed (15.00 %) and 2 task "
+            "exceptions, which alone would exit 1 (--exit-code-on-error)",
+        ),
+        (
+            (0, 1),
+            _environment(200, 30, exit_code_on_error=0),
+            0,
+            "Run passed (exit code 0): all 1 threshold passed; 30 of 200 requests failed (15.00 %), which "
+            "--exit-code-on-error 0 lets pass",
+        ),
+        ((0, 0), _environment(0, 0), 2, "Run failed (exit code 2): an error stopped the run (see the messages above)"),
+    ],
+)
+def test_the_last_line_says_why(monkeypatch, crossed, env, code, line):
+    monkeypatch.setattr(thresholds, "crossed", lambda: crossed)
+    assert verdict.line(env, code) == line
+
+
+def test_every_option_comes_from_the_environment_and_the_config_file(tmp_path, monkeypatch):
+    for name in ("THRESHOLD", "MAX_BODY_SIZE", "THRESHOLD_ABORT", "HDR_EXPECTED_INTERVAL", "NO_HDR_METRICS"):
+        monkeypatch.delenv(f"LOCUST_{name}", raising=False)
+    monkeypatch.setenv("LOCUST_THRESHOLD", "[p(95)<500, http_req_failed:rate<0.01]")
+    monkeypatch.setenv("LOCUST_MAX_BODY_SIZE", "1k")
+    monkeypatch.setenv("LOCUST_THRESHOLD_ABORT", "true")
+    monkeypatch.setenv("LOCUST_HDR_EXPECTED_INTERVAL", "0.5")
+    monkeypatch.setenv("LOCUST_NO_HDR_METRICS", "true")
+    opts = parse_options(["-f", "locustfile.py"])
+    assert opts.threshold == ["p(95)<500", "http_req_failed:rate<0.01"]
+    assert (opts.max_body_size, opts.threshold_abort, opts.hdr_expected_interval) == ("1k", True, 0.5)
+    assert opts.no_hdr_metrics is True
+    for name in ("THRESHOLD", "MAX_BODY_SIZE", "THRESHOLD_ABORT", "HDR_EXPECTED_INTERVAL", "NO_HDR_METRICS"):
+        monkeypatch.delenv(f"LOCUST_{name}")
+    conf = tmp_path / "locust.conf"
+    conf.write_text("threshold = [error_rate<1%]\nmax-body-size = 2k\nlocust-stats = true\n")
+    opts = parse_options(["-f", "locustfile.py", "--config", str(conf)])
+    assert (opts.threshold, opts.max_body_size, opts.locust_stats) == (["error_rate<1%"], "2k", True)
+
+
+FAILING = """
+from locust import constant, task
+
+
+class Half(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def hit(self):
+        self.client.get("/echo/ok", name="ok")
+        self.client.get("/status/404", name="missing")
+"""
+
+
+def test_crossed_thresholds_win_over_failed_requests_and_the_last_line_names_both(tmp_path, http_server):
+    run = run_locust(
+        write_locustfile(tmp_path, FAILING), http_server, 2, "-u", "1", "--threshold", "http_req_duration:max<0.001"
+    )
+    run.assert_exit(99)
+    last = run.output.rstrip().splitlines()[-1]
+    assert re.fullmatch(
+        r"Run failed \(exit code 99\): 1 of 1 threshold crossed; \d+ of \d+ requests failed \(50\.00 %\), which "
+        r"alone would exit 1 \(--exit-code-on-error\)",
+        last.split(": ", 1)[1] if last.startswith("[") else last,
+    ), run.output[-2000:]
+
+
+def test_the_locust_rs_command_exits_2_for_a_locustfile_that_does_not_import(tmp_path):
+    (tmp_path / "broken.py").write_text("import no_such_module_here\n")
+    for locustfile in ("broken.py", "missing.py"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "locust_rs.cli", "-f", locustfile, "--headless", "-t", "1s"],
+            cwd=tmp_path, env=locust_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 2, (locustfile, proc.stdout, proc.stderr)
+    assert "No module named 'no_such_module_here'" in proc.stderr or locustfile == "missing.py"
