@@ -97,3 +97,32 @@ def test_no_cycle_keeps_a_response_alive(no_gc, http_server, kind, path, catch, 
     del r
     _settle()
     assert ref() is None, [type(o).__name__ for o in gc.get_referrers(ref())]
+
+
+@pytest.mark.parametrize("kind", ["fast", "http"])
+def test_code_that_walks_every_object_survives_the_failures_locust_keeps(http_server, kind):
+    """Locust's statistics keep each kind of failure's exception for the whole run (``errors``), so whatever it
+    refers to outlives the response. Code that walks ``gc.get_objects()`` with ``isinstance``, as Locust's own test
+    helper ``clear_all_functools_lru_cache`` and objgraph do, must not meet a weak proxy whose response died."""
+    import requests
+
+    base = locust_rs.FastHttpUser if kind == "fast" else locust_rs.HttpUser
+    cls = type("U", (base,), {"host": http_server})
+    env = Environment(user_classes=[cls])
+    env.create_local_runner()  # Locust's own statistics listen, and keep the errors
+    user = cls(env)
+    r = user.client.get("/status/500")
+    if kind == "http":
+        with pytest.raises(requests.HTTPError) as raised:
+            r.raise_for_status()
+        # while the response lives, the exception's .response reads as it
+        assert isinstance(raised.value.response, requests.Response) and raised.value.response.status_code == 500
+        del raised
+    with user.client.get("/status/404", catch_response=True) as caught:
+        caught.failure("bad status")
+    del r, caught
+    _settle()
+    gc.collect()
+    assert len(env.runner.stats.errors) == 2
+    for obj in gc.get_objects():
+        isinstance(obj, int)  # raised ReferenceError on a dead weakref.proxy

@@ -25,8 +25,7 @@ from contextlib import contextmanager
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
 from urllib.parse import unquote, urlparse, urlunparse
-from weakref import ProxyType as _ProxyType
-from weakref import proxy as _weak
+from weakref import ref as _ref
 
 from locust_rs import _native
 
@@ -102,13 +101,59 @@ def _record(core, request_type, name, response_time, response_length, exception,
         _locust_log.unhandled_greenlet_exception = True
 
 
+class WeakResponse:
+    """A weak reference to a response that reads as the response while it lives, as ``weakref.proxy`` does, and
+    stays harmless after it dies. A dead ``weakref.proxy`` raises ReferenceError even on ``isinstance()`` and
+    ``type()`` checks through ``__class__``, so code that walks ``gc.get_objects()`` (Locust's own test helpers,
+    objgraph) crashed on the ones that exceptions kept in Locust's ``errors`` hold; this one then reads as itself.
+    A dead one still raises ReferenceError for any attribute a task reads, as the proxy did."""
+
+    __slots__ = ("_ref", "__weakref__")
+
+    def __init__(self, response):
+        object.__setattr__(self, "_ref", _ref(response))
+
+    def _target(self):
+        target = self._ref()
+        if target is None:
+            raise ReferenceError("weakly-referenced object no longer exists")
+        return target
+
+    @property
+    def __class__(self):  # isinstance() asks for it: the response's class while it lives
+        target = self._ref()
+        return WeakResponse if target is None else type(target)
+
+    def __getattr__(self, name):
+        return getattr(self._target(), name)
+
+    def __setattr__(self, name, value):
+        setattr(self._target(), name, value)
+
+    def __bool__(self) -> bool:
+        return bool(self._target())
+
+    def __iter__(self):
+        return iter(self._target())
+
+    def __enter__(self):
+        return self._target().__enter__()
+
+    def __exit__(self, *exc):
+        return self._target().__exit__(*exc)
+
+    def __repr__(self) -> str:
+        target = self._ref()
+        return "<WeakResponse to a dead response>" if target is None else repr(target)
+
+
 def _untangle(exception, response) -> None:
     """Breaks the cycles a reported exception makes with its response, which holds it in ``request_meta``: its
     traceback's frames hold the response, and so does requests' ``HTTPError.response``. Without this, the response
     and its body live until the cycle collector runs. The traceback is not reported; ``.response`` stays usable."""
     exception.__traceback__ = None
     if getattr(exception, "response", None) is response:
-        exception.response = _weak(response)
+        exception.response = WeakResponse(response)
 
 
 def fire_request(
@@ -335,8 +380,8 @@ class CatchResponse:
             lead = getattr(self, "_locust_rs_lead", None)
             _record(core, meta["request_type"], meta["name"], meta["response_time"], meta["response_length"],
                     exception, interval, lead)  # fmt: skip
-        elif type(meta["response"]) is _ProxyType:
-            # HttpSession keeps a weak proxy of itself there (see clients.py); listeners get the response.
+        elif type(meta["response"]) is WeakResponse:
+            # HttpSession keeps a weak reference to itself there (see clients.py); listeners get the response.
             self._request_event.fire(**{**meta, "response": self})
         else:
             self._request_event.fire(**meta)

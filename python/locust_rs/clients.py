@@ -20,7 +20,6 @@ import re
 import time
 from http.cookiejar import Cookie
 from typing import Any
-from weakref import proxy as _weak
 
 import requests
 from requests.auth import HTTPBasicAuth
@@ -48,6 +47,7 @@ from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locu
     ConnectionPool,
     CookieJarView,
     SessionCommon,
+    WeakResponse,
     absolute_http_url_regexp,
     body_limit,
     fire_request,
@@ -267,7 +267,7 @@ class HttpSession(SessionCommon, requests.Session):
             "context": context,
             # The response holds request_meta: a strong reference back would make a cycle, which only the cycle
             # collector frees, and a 100 MB body would outlive `del response`. Events get the response itself.
-            "response": _weak(response),
+            "response": WeakResponse(response),
             "exception": None,
             "start_time": start_time,
             "url": complete_url,
