@@ -283,6 +283,23 @@ def hdr_run(tmp_path_factory, http_server):
     )
 
 
+def test_one_table_of_percentiles_with_the_corrected_rows_then_the_files_and_the_verdict_last(hdr_run):
+    out = hdr_run.output
+    assert out.count("Response time percentiles") == 1, out
+    table = out[out.index("Response time percentiles") :].split("\n\n")[0].splitlines()
+    assert table[1].split()[:3] == ["Type", "Name", "Histogram"], table
+    paced = [line.split() for line in table if "/echo/paced" in line]
+    assert [row[2] for row in paced] == ["raw", "corrected"], table
+    # blocks apart, in this order, the verdict last
+    blocks = [
+        out.index("\n\nResponse time percentiles"),
+        out.index("\n\nFiles written:"),
+        out.index("\n\nThresholds\n"),
+    ]
+    assert blocks == sorted(blocks), out[-3000:]
+    assert out.rstrip().splitlines()[-1].startswith("Run failed (exit code 1): "), out[-3000:]
+
+
 def test_hdr_csv_counts_every_request_locust_counted_once(hdr_run):
     hdr_run.assert_exit(1)  # failures in the run: Locust's exit code on error
     stats = hdr_run.stats()

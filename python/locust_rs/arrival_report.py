@@ -339,7 +339,7 @@ def print_table() -> None:
     """The start-lag table, at the end of a run that had arrival-rate classes (after the exact table)."""
     rows = summary()
     if rows:
-        _print(table(rows))
+        _print("%s\n", table(rows))
 
 
 def table(rows: list[dict]) -> str:

@@ -216,18 +216,26 @@ class HdrRun:
         }
 
     def table(self) -> str:
-        """The end-of-run console table, beside Locust's "approximated" one."""
-        head = ("Type", "Name", "Histogram", *(lbl for lbl in QUANTILE_LABELS), "max", "# reqs")
+        """The end-of-run console table of percentiles, the run's only one (Locust's is left out while this one
+        prints, see :py:func:`setup`): raw rows, and corrected rows where a key has them, with a Histogram column
+        only then."""
+        all_rows = self.rows()
+        corrected = any(row["corrected"] is not None for row in all_rows)
+        head = ("Type", "Name", *(("Histogram",) if corrected else ()), *QUANTILE_LABELS, "max", "# reqs")
         rows = [head]
-        for row in self.rows():
+        for row in all_rows:
             for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
                 if side is not None:
                     pct = [f"{v:.3f}" for _, v in side["percentiles"]][: len(QUANTILE_LABELS)]
-                    rows.append((row["type"], row["name"][:60], label, *pct, f"{side['max']:.3f}", str(side["count"])))
+                    histogram = (label,) if corrected else ()
+                    rows.append(
+                        (row["type"], row["name"][:60], *histogram, *pct, f"{side['max']:.3f}", str(side["count"]))
+                    )
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        left = 3 if corrected else 2
         lines = ["Response time percentiles (exact, HDR; ms)"]
         for i, r in enumerate(rows):
-            cells = [c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))]
+            cells = [c.ljust(w) if j < left else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))]
             lines.append("  ".join(cells).rstrip())
             if i == 0:
                 lines.append("-" * len(lines[-1]))
@@ -341,6 +349,8 @@ def setup(environment, stats) -> None:
         return
     _run = HdrRun(environment, stats)
     enabled = True
+    # One table of percentiles at the end: this run's (print_table), which has the corrected rows, not Locust's too.
+    stats.exact_table_follows = not _run.is_worker
     if environment.web_ui is not None and not _run.is_worker:
         _extend_web_ui(environment)
 
@@ -406,7 +416,7 @@ def on_test_start() -> None:
 def print_table() -> None:
     """The exact table (raw and corrected), at ``quit``: after Locust's own end-of-run tables."""
     if _run is not None and not _run.is_worker and _run.stats.total.num_requests:
-        logging.getLogger("locust.stats_logger").info(_run.table())
+        logging.getLogger("locust.stats_logger").info("%s\n", _run.table())
 
 
 def written_files(environment) -> list[str]:

@@ -194,6 +194,9 @@ class RequestStats(_ls.RequestStats):
     """Locust's ``RequestStats`` over the native core. ``events.request`` is recorded by ``core.on_request``;
     ``log_request`` and ``log_error`` remain for code that calls them directly."""
 
+    #: Set when the HDR outputs print the run's table of percentiles: Locust's would repeat it.
+    exact_table_follows = False
+
     def __init__(self, use_response_times_cache=True) -> None:
         self.use_response_times_cache = use_response_times_cache
         self._adopt()
@@ -289,6 +292,7 @@ def add_options(parser) -> None:
 def get_percentile_stats_summary(stats) -> list[str]:
     if not isinstance(stats, RequestStats):
         return _original["get_percentile_stats_summary"](stats)
+
     labels = _ls.get_readable_percentiles(_ls.PERCENTILES_TO_REPORT)
     summary = ["Response time percentiles (exact, HDR; ms)"]
     summary.append(
@@ -307,6 +311,12 @@ def get_percentile_stats_summary(stats) -> list[str]:
     if stats.total.num_requests - stats.total.num_none_requests:
         summary.append(stats.total.percentile())
     return summary
+
+
+def print_percentile_stats(stats) -> None:
+    # Locust's end-of-run table of percentiles, with its blank line, unless the HDR outputs print the run's one.
+    if not (isinstance(stats, RequestStats) and stats.exact_table_follows):
+        _original["print_percentile_stats"](stats)
 
 
 def get_stats_summary(stats, current=True) -> list[str]:
@@ -381,7 +391,7 @@ _original: dict = {}
 def _install_formatting() -> None:
     if _original:
         return
-    for name in ("print_stats_json", "save_stats_json"):
+    for name in ("print_stats_json", "save_stats_json", "print_percentile_stats"):
         _original[name] = getattr(_ls, name)
         setattr(_ls, name, globals()[name])
     _original["get_percentile_stats_summary"] = _ls.get_percentile_stats_summary

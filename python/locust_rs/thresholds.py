@@ -416,7 +416,7 @@ def crossed() -> tuple[int, int]:
 def print_verdict() -> None:
     """The verdict of :py:func:`finish`, at ``quit``: the last thing a headless run prints."""
     if _verdict:
-        _print(report(_verdict))
+        _print("%s\n", report(_verdict))
 
 
 def _watch(environment, interval: float) -> None:

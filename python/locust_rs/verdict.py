@@ -65,5 +65,4 @@ def line(environment, exit_code: int) -> str:
 
 def print_line(environment, exit_code: int) -> None:
     """The verdict, at ``quit``, as the last line a run prints."""
-    _print("")
     _print(line(environment, exit_code))
