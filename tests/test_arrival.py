@@ -649,3 +649,35 @@ def test_a_master_splits_the_rate_again_when_a_worker_joins(tmp_path, stall_serv
     # on two busy CI cores, two runs dropped 2 and 3 of about 2,780. On a quiet machine none dropped and the first
     # worker's longest stall was 0.13 s; with two busy loops beside it, none dropped and the longest was 0.16 s.
     assert int(row["Dropped iterations"]) <= 0.005 * due, row
+
+
+def test_a_class_that_drops_iterations_says_so_while_it_runs_and_in_the_end_table(tmp_path, http_server):
+    """k6 prints "Insufficient VUs" as soon as it runs short: a class at its max_users that drops iterations warns
+    once at once (not once per iteration), and the end table shows what was due and the share dropped."""
+    body = """
+        from locust import task
+        from locust_rs import FastHttpUser, constant_arrival_rate
+
+        class Short(FastHttpUser):
+            wait_time = constant_arrival_rate(40, max_users=4)
+
+            @task
+            def slow(self):
+                self.client.get("/slow?delay=0.2", name="slow")
+    """
+    run = _run(tmp_path, http_server, body, 3, "-u", "4")
+    run.assert_exit(0)  # dropping alone fails nothing: a dropped_iterations threshold does
+    warnings = [line for line in run.output.splitlines() if "Insufficient users: Short dropped" in line]
+    assert len(warnings) == 1, run.output
+    assert "WARNING" in warnings[0] and "max_users" in warnings[0], warnings
+    row = _arrival_rows(run)["Short"]
+    scheduled, dropped = int(row["Scheduled"]), int(row["Dropped iterations"])
+    assert dropped > 0 and scheduled > dropped, row
+    table = run.output[run.output.index("Start lag (ms) of arrival-rate iterations") :].splitlines()
+    assert table[1].split()[:9] == [
+        "Arrival", "rate", "target/s", "achieved/s", "scheduled", "iterations", "dropped", "dropped", "%"
+    ], table  # fmt: skip
+    short = table[3].split()
+    assert short[0] == "Short", table
+    assert (short[3], short[5]) == (str(scheduled), str(dropped)), table
+    assert short[6] == f"{100.0 * dropped / scheduled:.1f}", table

@@ -15,6 +15,7 @@ from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunn
 import csv
 import json
 import logging
+import math
 import time
 
 import gevent
@@ -35,6 +36,8 @@ REPORT_KEY = "locust_rs_arrival"
 WEB_TAB = "locust_rs_arrival"
 #: Seconds between the monitor's looks (the console line prints every other one, as Locust's tables do).
 TICK = 1.0
+#: Seconds between two warnings of one class's dropped iterations.
+DROP_WARNING_EVERY = 10.0
 
 
 def percentile(times: list[tuple[float, int]], q: float) -> float:
@@ -183,6 +186,8 @@ class _Monitor:
         self.last: dict[str, tuple[float, int]] = {}
         self.recent: dict[str, float] = {}
         self.ticks = 0
+        #: Per class: the dropped count last warned of, and when.
+        self.warned: dict[str, tuple[int, float]] = {}
 
     def run(self) -> None:
         while True:
@@ -208,6 +213,26 @@ class _Monitor:
                 self.sent[worker] = message
                 runner.send_message(MESSAGE, {"count": len(taking), "targets": targets}, client_id=worker)
 
+    def warn_if_dropping(self, row: dict, now: float) -> None:
+        """As k6's "Insufficient VUs": a warning when a class first drops iterations, then, while it keeps dropping,
+        the count at most every :py:data:`DROP_WARNING_EVERY` seconds (not one line per iteration)."""
+        name, dropped = row["name"], row["dropped"]
+        warned, at = self.warned.get(name, (0, -math.inf))
+        if dropped <= warned or now - at < DROP_WARNING_EVERY:
+            return
+        self.warned[name] = (dropped, now)
+        share = 100.0 * dropped / row["scheduled"] if row["scheduled"] else 0.0
+        if not warned:
+            logger.warning(
+                "Insufficient users: %s dropped %d iteration%s: all its users (%d) were busy when they were due, and "
+                "it may start no more (max_users). Raise max_users or -u, or lower the rate.",
+                name, dropped, "s" if dropped != 1 else "", row["peak_users"],
+            )  # fmt: skip
+        else:
+            logger.warning(
+                "%s: %d iterations dropped so far (%.1f %% of %d due)", name, dropped, share, row["scheduled"]
+            )
+
     def tick(self) -> None:
         env = self.environment
         runner = env.runner
@@ -221,6 +246,7 @@ class _Monitor:
         rows = summary()
         now = time.monotonic()
         for r in rows:
+            self.warn_if_dropping(r, now)
             t0, n0 = self.last.get(r["name"], (now, r["iterations"]))
             if now > t0:
                 self.recent[r["name"]] = (r["iterations"] - n0) / (now - t0)
@@ -344,14 +370,19 @@ def print_table() -> None:
 
 def table(rows: list[dict]) -> str:
     """The console table of :py:func:`summary`'s rows."""
-    head = ("Arrival rate", "target/s", "achieved/s", "iterations", "dropped", "peak users", *QUANTILE_LABELS, "max")
+    head = (
+        "Arrival rate", "target/s", "achieved/s", "scheduled", "iterations", "dropped", "dropped %", "peak users",
+        *QUANTILE_LABELS, "max",
+    )  # fmt: skip
     body = [
         (
             r["name"],
             f"{r['mean_target_rate']:.1f}",
             f"{r['achieved_rate']:.1f}",
+            str(r["scheduled"]),
             str(r["iterations"]),
             str(r["dropped"]),
+            f"{100.0 * r['dropped'] / r['scheduled'] if r['scheduled'] else 0.0:.1f}",
             str(r["peak_users"]),
             *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS),
             f"{r['lag_max']:.3f}",
