@@ -127,7 +127,7 @@ def check(prefix: Path, max_error_rate: float, out=None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "results", nargs="?", help="run prefix, its _stats.csv, or a directory (default: newest run in results/locust)"
     )
