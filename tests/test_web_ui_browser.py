@@ -226,12 +226,21 @@ def run_once(page: Page) -> dict:
 
 @pytest.mark.timeout(150)
 def test_the_web_ui_in_a_browser(tmp_path, http_server, browser):
-    ui = WebUI(tmp_path, http_server, "-u", "2", "-r", "2", locustfile=LOCUSTFILE)
+    thresholds = ("http_req_duration:p(95)<10s", "arrival:requests>0")
+    args = ("-u", "2", "-r", "2", *(a for t in thresholds for a in ("--threshold", t)))
+    ui = WebUI(tmp_path, http_server, *args, locustfile=LOCUSTFILE)
     try:
         browser.get(ui.url + "/")
         page = Page(browser, ui)
         first = run_once(page)
         assert first["fail_ratio"] == 0, first
+        # the verdict of the stopped run, with the figures every other tab shows
+        page.tab("Thresholds")
+        aggregated_p95 = first["stats"][-1]["response_time_percentile_0.95"]
+        verdict = page.wait("the thresholds' verdict", lambda: page.rows_by_name(("Threshold",)))
+        assert verdict[(thresholds[0],)][""] == "✓", verdict
+        assert verdict[(thresholds[0],)]["Observed"] == f"{aggregated_p95:.3f} ms", (verdict, first)
+        assert verdict[(thresholds[1],)][""] == "✓", verdict
 
         page.click("NEW")
         second = run_once(page)
@@ -242,3 +251,24 @@ def test_the_web_ui_in_a_browser(tmp_path, http_server, browser):
     assert "locust_rs/" not in run.output, run.output
     final = run.stats()
     assert count(final["", "Aggregated"]) >= second["stats"][-1]["num_requests"], run.output
+
+
+@pytest.mark.timeout(90)
+def test_a_threshold_abort_shows_its_reason_in_the_browser(tmp_path, http_server, browser):
+    args = ("-u", "1", "--threshold", "max<0.001", "--threshold-abort", "--threshold-abort-interval", "0.5")
+    ui = WebUI(tmp_path, http_server, *args, locustfile=LOCUSTFILE)
+    try:
+        browser.get(ui.url + "/")
+        page = Page(browser, ui)
+        page.click("START")
+        page.wait("STOPPED by the threshold", lambda: page.header().get("Status") == "STOPPED")
+        page.tab("Thresholds")
+        rows = page.wait(
+            "the abort's reason",
+            lambda: (r := page.rows_by_name(("Threshold",))).get(("stopped by --threshold-abort",)) and r,
+        )
+        assert rows[("max<0.001",)][""] == "✗", rows
+        assert rows[("stopped by --threshold-abort",)]["Observed"].startswith("max<0.001 (Aggregated: "), rows
+    finally:
+        run = ui.quit()
+    run.assert_exit(99)

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import gevent
 
-from locust_rs import arrival_report, metrics
+from locust_rs import _webui, arrival_report, metrics
 
 logger = logging.getLogger(__name__)
 #: The exit code of a run whose thresholds were crossed: k6's, so that a CI step can tell it from failed requests
@@ -369,16 +369,19 @@ def _shown(value: float, unit: str) -> str:
     return f"{value:.3f} ms" if unit == "ms" else f"{value:g}"
 
 
+def _cells(r: Result) -> tuple[str, str, str, str, str]:
+    """A result as the verdict shows it: ✓ or ✗, the expression, the target, the observed value, the limit."""
+    t = r.threshold
+    observed = "no data" if r.observed is None else _shown(r.observed, t.unit)
+    if r.did_you_mean:
+        observed += f" (did you mean {r.did_you_mean!r}?)"
+    return ("✓" if r.passed else "✗", t.expression, r.target, observed, f"{t.op} {_shown(t.value, t.unit)}")
+
+
 def report(results: list[Result]) -> str:
     """The verdict: one line per threshold and target (✓ or ✗, observed against the limit, with units), then a count
     of the failed ones."""
-    rows = [("", "Threshold", "Target", "Observed", "Limit")]
-    for r in results:
-        t = r.threshold
-        obs = "no data" if r.observed is None else _shown(r.observed, t.unit)
-        if r.did_you_mean:
-            obs += f" (did you mean {r.did_you_mean!r}?)"
-        rows.append(("✓" if r.passed else "✗", t.expression, r.target, obs, f"{t.op} {_shown(t.value, t.unit)}"))
+    rows = [("", "Threshold", "Target", "Observed", "Limit"), *(_cells(r) for r in results)]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["Thresholds"]
     for i, row in enumerate(rows):
@@ -419,15 +422,19 @@ def print_verdict() -> None:
         _print("%s\n", report(_verdict))
 
 
+#: Why ``--threshold-abort`` stopped the current test, for the web UI's tab ("" while it has not).
+_aborted = ""
+
+
 def _watch(environment, interval: float) -> None:
+    global _aborted
+    _aborted = ""
     while True:
         gevent.sleep(interval)
         failed = [r for r in evaluate(environment) if not r.passed and r.observed is not None]
         if failed:
-            logger.error(
-                "threshold breached, aborting the test: %s",
-                "; ".join(f"{r.threshold.expression} ({r.target}: {r.observed:.3f})" for r in failed),
-            )
+            _aborted = "; ".join(f"{r.threshold.expression} ({r.target}: {r.observed:.3f})" for r in failed)
+            logger.error("threshold breached, aborting the test: %s", _aborted)
             environment.process_exit_code = EXIT_CODE
             gevent.spawn(environment.runner.quit)
             return
@@ -481,3 +488,25 @@ def setup(environment) -> None:
             gevent.spawn(_watch, environment, max(0.1, float(opts.threshold_abort_interval)))
 
         environment.events.test_start.add_listener(start)
+    if environment.web_ui is not None and not isinstance(environment.runner, WorkerRunner) and active(environment):
+        _extend_web_ui(environment)
+
+
+WEB_TAB = "locust-rs-thresholds"
+_WEB_COLUMNS = ("status", "threshold", "target", "observed", "limit")
+
+
+def _extend_web_ui(environment) -> None:
+    """A "Thresholds" tab: each threshold against the run so far, and at the end the verdict, with the reason when
+    ``--threshold-abort`` stopped the test."""
+    titles = ("", "Threshold", "Target", "Observed", "Limit")
+    structure = [{"key": k, "title": t} for k, t in zip(_WEB_COLUMNS, titles, strict=True)]
+    _webui.add_tab(environment.web_ui, WEB_TAB, "Thresholds", structure, lambda: web_rows(environment))
+
+
+def web_rows(environment) -> list[dict]:
+    rows = [dict(zip(_WEB_COLUMNS, _cells(r), strict=True)) for r in evaluate(environment)]
+    if _aborted:
+        reason = ("✗", "stopped by --threshold-abort", "", _aborted, "")
+        rows.append(dict(zip(_WEB_COLUMNS, reason, strict=True)))
+    return rows
