@@ -300,6 +300,33 @@ def test_one_table_of_percentiles_with_the_corrected_rows_then_the_files_and_the
     assert out.rstrip().splitlines()[-1].startswith("Run failed (exit code 1): "), out[-3000:]
 
 
+def test_the_notebook_api_shows_the_hdr_csv_figures_to_the_microsecond(hdr_run):
+    from locust_rs import results
+
+    run = results.load(hdr_run.csv_prefix)
+    hdr = read_csv(f"{hdr_run.csv_prefix}_hdr.csv")
+    quantiles = {"p50": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999, "p99.99": 0.9999}
+    checked = 0
+    for (request_type, name), row in hdr.items():
+        for side in ("", "Corrected "):
+            if not row[f"{side}p50"]:
+                continue
+            for column, q in quantiles.items():
+                value = run.percentile(name, q, corrected=bool(side), request_type=request_type or None)
+                assert f"{value:.3f}" == row[f"{side}{column}"], (request_type, name, side, column)
+                checked += 1
+    assert checked >= 5 * 7 + 2 * 7, checked  # five names and the aggregate, two of them corrected too
+    # compare() shows the same figures
+    table = results.compare(run, run)
+    total = table[table["Name"] == "Aggregated"].iloc[0]
+    assert f"{total['p99_a']:.3f}" == hdr[("", "Aggregated")]["p99"]
+    # throughput from the exact counts: its requests add up to the history's
+    history = run.history[run.history["Name"] == "Aggregated"]
+    throughput = run.throughput()
+    counted = (throughput["requests/s"] * throughput["time"].diff().fillna(throughput["time"].iloc[0])).sum()
+    assert round(counted) == history["Total Request Count"].iloc[-1] - history["Total Request Count"].iloc[0]
+
+
 def test_hdr_csv_counts_every_request_locust_counted_once(hdr_run):
     hdr_run.assert_exit(1)  # failures in the run: Locust's exit code on error
     stats = hdr_run.stats()

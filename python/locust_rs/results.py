@@ -11,6 +11,7 @@ Needs the ``analysis`` extra (``pip install locust-rs[analysis]``: pandas and ma
     run.stats                       # Locust's per-name table
     run.hdr                         # exact percentiles, raw and corrected
     run.percentile("/api/items", 0.999)
+    run.arrival                     # PREFIX_arrival.csv, for arrival-rate classes
     results.compare(results.load("out/before"), run)
     run.plot_latency(); run.plot_percentiles()
 """
@@ -75,6 +76,8 @@ class Run:
     hdr: pd.DataFrame
     intervals: pd.DataFrame
     histograms: HistogramSet = field(repr=False)
+    #: ``PREFIX_arrival.csv``: one row per arrival-rate class (empty for a closed-model run)
+    arrival: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def label(self) -> str:
@@ -107,16 +110,32 @@ class Run:
 
     def percentile(self, name: str, q: float, corrected: bool = False, request_type: str | None = None) -> float:
         """The exact response time (ms) at quantile ``q`` (0..1, e.g. 0.999) for ``name`` or ``"Aggregated"``,
-        from the ``.hlog`` histograms, so any quantile is available, not only the CSV's."""
+        from the ``.hlog`` histograms, so any quantile is available, not only the CSV's. It is the figure
+        ``_hdr.csv`` shows for the same quantile: like every output of the run, it never lies beyond the exact
+        min and max (a histogram's bucket alone would give its upper edge, up to 0.1 % above the max). The
+        corrected aggregate of a run without corrected histograms is the raw one, as in ``docs/metrics.md``."""
         if not 0 <= q <= 1:
             raise ValueError("q is a fraction: 0.99 for p99")
         t, n = self._key(name, request_type)
         if corrected and t is not None and not self.histograms.has_corrected(t, n):
             raise KeyError(f"{name!r} has no corrected histogram (its user had no expected interval)")
+        if corrected and t is None and self.histograms.summary(corrected=True) is None:
+            corrected = False
         value = self.histograms.value_at_quantile(q, t, n, corrected)
         if value is None:
             raise KeyError(f"no data for {name!r}")
-        return value
+        bounds = self._exact_bounds(t, n, corrected)
+        return value if bounds is None else min(max(value, bounds[0]), bounds[1])
+
+    def _exact_bounds(self, request_type: str | None, name: str | None, corrected: bool) -> tuple[float, float] | None:
+        """The exact min and max (ms) of a key's raw or corrected side from ``_hdr.csv``, or None without it."""
+        if self.hdr.empty:
+            return None
+        rows = self.hdr[(self.hdr["Type"] == (request_type or "")) & (self.hdr["Name"] == (name or "Aggregated"))]
+        prefix = "Corrected " if corrected else ""
+        if rows.empty or f"{prefix}Min" not in rows or pd.isna(rows[f"{prefix}Min"].iloc[0]):
+            return None
+        return float(rows[f"{prefix}Min"].iloc[0]), float(rows[f"{prefix}Max"].iloc[0])
 
     def distribution(self, name: str = "Aggregated", corrected: bool = False, request_type: str | None = None):
         """The percentile distribution of ``name`` as a frame: quantile, value_ms."""
@@ -124,14 +143,25 @@ class Run:
         return pd.DataFrame(self.histograms.distribution(t, n, corrected), columns=["quantile", "value_ms"])
 
     # plots (matplotlib is imported only when plotting)
+    def throughput(self) -> pd.DataFrame:
+        """Requests and failures per second over time (time: seconds since the first row), from the exact
+        cumulative counts of Locust's history: not its "current" rates, which average the last seconds and lag."""
+        # Rows are written once a second and once more at the end, which may share a second: keep its last.
+        h = self._aggregated_history().groupby("Timestamp", as_index=False).last()
+        seconds = h["Timestamp"].diff()
+        out = pd.DataFrame({"time": h["time"]})
+        out["requests/s"] = h["Total Request Count"].diff() / seconds
+        out["failures/s"] = h["Total Failure Count"].diff() / seconds
+        return out.iloc[1:].reset_index(drop=True)
+
     def plot_throughput(self, ax=None):
-        """Requests/s and failures/s over time, from Locust's history."""
+        """Requests/s and failures/s over time, from the exact counts (:py:meth:`throughput`)."""
         import matplotlib.pyplot as plt
 
         ax = ax or plt.subplots(figsize=(9, 3.5))[1]
-        h = self._aggregated_history()
-        ax.plot(h["time"], h["Requests/s"], label="requests/s")
-        ax.plot(h["time"], h["Failures/s"], label="failures/s", color="tab:red")
+        t = self.throughput()
+        ax.plot(t["time"], t["requests/s"], label="requests/s")
+        ax.plot(t["time"], t["failures/s"], label="failures/s", color="tab:red")
         ax.set_xlabel("seconds since start")
         ax.set_ylabel("per second")
         ax.set_title(f"Throughput: {self.label}")
@@ -220,6 +250,7 @@ def load(prefix: str | os.PathLike) -> Run:
         hdr=hdr,
         intervals=intervals,
         histograms=histograms,
+        arrival=_read(f"{prefix}_arrival.csv"),
     )
 
 
@@ -232,8 +263,7 @@ def compare(a: Run, b: Run, quantiles=(0.5, 0.95, 0.99, 0.999)) -> pd.DataFrame:
         row["count_b"] = b.histograms.count(t or None, n if t else None)
         for q in quantiles:
             label = f"p{100 * q:g}"
-            va = a.histograms.value_at_quantile(q, t or None, n if t else None)
-            vb = b.histograms.value_at_quantile(q, t or None, n if t else None)
+            va, vb = (run.percentile(n, q, request_type=t or None) for run in (a, b))
             row[f"{label}_a"], row[f"{label}_b"] = va, vb
             row[f"{label}_ratio"] = (vb / va) if va and vb is not None else None
         rows.append(row)
