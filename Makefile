@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: help install test-deps format lint stubtest test test-rust test-py test-py-portable bench smoke dev
+.PHONY: help install test-deps format lint stubtest test test-rust test-py test-py-portable test-locust-floor bench smoke dev
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,7 +46,10 @@ test-py:  ## pytest suite against the installed package
 test-py-portable:  ## the pytest suite again with the portable wakeup forced (a pipe, as on macOS, instead of eventfd)
 	LOCUST_RS_WAKEUP=pipe $(PY) -m pytest tests
 
-test: test-deps lint stubtest test-rust test-py test-py-portable  ## the whole test suite (after `make install`)
+test-locust-floor:  ## the lowest Locust we declare, in a fresh venv: the smoke run, contract, web UI and browser tests
+	PY=$(PY) FEATURES=$(FEATURES) bash scripts/test_locust_floor.sh
+
+test: test-deps lint stubtest test-rust test-py test-py-portable test-locust-floor  ## the whole test suite (after `make install`)
 
 smoke:  ## the main job: the VoiceAssist suite's smoke test (locustfiles/) against the bundled demo server, 20 s
 	PY=$(PY) bash locustfiles/run-tests.sh smoke --run-time=20s --headless

@@ -681,3 +681,23 @@ def test_a_class_that_drops_iterations_says_so_while_it_runs_and_in_the_end_tabl
     assert short[0] == "Short", table
     assert (short[3], short[5]) == (str(scheduled), str(dropped)), table
     assert short[6] == f"{100.0 * dropped / scheduled:.1f}", table
+
+
+def test_a_pool_of_one_user_drops_nothing_at_the_start(tmp_path, http_server):
+    """The clock starts once the first user waits for an iteration: started before, it found no user free, with
+    the cap held by that user, and dropped the first iteration of every test (one per run, for a pool of one)."""
+    body = """
+        from locust import task
+        from locust_rs import FastHttpUser, constant_arrival_rate
+
+        class One(FastHttpUser):
+            wait_time = constant_arrival_rate(10)
+
+            @task
+            def hit(self):
+                self.client.get("/echo/one", name="one")
+    """
+    run = _run(tmp_path, http_server, body, 2, "-u", "1")
+    run.assert_exit(0)
+    row = _arrival_rows(run)["One"]
+    assert int(row["Dropped iterations"]) == 0 and int(row["Iterations"]) > 5, row

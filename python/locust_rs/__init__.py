@@ -9,7 +9,11 @@ import importlib
 import sys
 from typing import TYPE_CHECKING
 
-from locust_rs._native import __version__, configure
+from locust_rs._locust_version import check as _check_locust
+
+_check_locust()  # before anything imports Locust: one sentence, not the ImportError of a name it lacks
+
+from locust_rs._native import __version__, configure  # noqa: E402
 
 # Public names and the module that defines each. They load on first access, so that a notebook can use
 # `locust_rs.results` without importing locust, whose gevent monkey-patching hangs a Jupyter kernel.

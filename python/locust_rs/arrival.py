@@ -320,15 +320,18 @@ def _begin(user) -> None:
     it = _own(user, "_locust_rs_iteration") or iteration(user)
     schedule = it.schedule
     pool = _pools.get(type(user))
-    if pool is not None and not pool.started:
-        pool.start(user.environment)
     if not _own(user, "_locust_rs_pooled"):
         user._locust_rs_pooled = True
         schedule.register()
         glet = getattr(user, "_greenlet", None)
         if glet is not None:
             glet.link(lambda _g: schedule.unregister())
-    due = _bridge.wait(schedule.acquire())
+    ticket = schedule.acquire()
+    # The clock starts once this user waits for an iteration: the first one is due at once, and a clock started
+    # before found no user free and, with the cap held by this user, dropped it (one per test, for a pool of one).
+    if pool is not None and not pool.started:
+        pool.start(user.environment)
+    due = _bridge.wait(ticket)
     if not isinstance(due, int):
         # The schedule stopped (the end of the test): nothing more to run.
         raise StopUser()

@@ -72,7 +72,10 @@ def hook_locust() -> None:
             logging.getLogger(__name__).warning(
                 "locust-rs users are not traced: %s. Install locust-rs[otel] (or locust[otel]).", e
             )
-        record_durations(lo.events)
+        # locust.opentelemetry imports events only from Locust 2.44
+        from locust import events
+
+        record_durations(events)
 
     def setup_meter_provider(resource, exporters):
         # Locust builds its MeterProvider inside this function with no way to pass views; it is built with them
