@@ -701,3 +701,26 @@ def test_a_pool_of_one_user_drops_nothing_at_the_start(tmp_path, http_server):
     run.assert_exit(0)
     row = _arrival_rows(run)["One"]
     assert int(row["Dropped iterations"]) == 0 and int(row["Iterations"]) > 5, row
+
+
+def test_the_arrival_figures_are_in_the_hdr_page_and_in_locusts_report(tmp_path, http_server):
+    body = """
+        from locust import task
+        from locust_rs import FastHttpUser, constant_arrival_rate
+
+        class Paced(FastHttpUser):
+            wait_time = constant_arrival_rate(20)
+
+            @task
+            def hit(self):
+                self.client.get("/echo/paced", name="paced")
+    """
+    run = _run(tmp_path, http_server, body, 2, "-u", "2", "--html", str(tmp_path / "report.html"))
+    run.assert_exit(0)
+    row = _arrival_rows(run)["Paced"]
+    # the counts as _arrival.csv has them (the rates are rounded otherwise: 1 decimal there, 3 in the CSV)
+    counts = f"<td>{row['Scheduled']}</td><td>{row['Iterations']}</td><td>{row['Dropped iterations']}</td>"
+    for page in ("report_hdr.html", "report.html"):
+        text = (tmp_path / page).read_text()
+        assert "Arrival rate (open model)" in text and "<tr><td>Paced</td>" in text and counts in text, (page, row)
+    assert f"<td>{row['Start lag p99']}</td>" in (tmp_path / "report_hdr.html").read_text()

@@ -13,7 +13,7 @@ import shutil
 import time
 
 import pytest
-from test_e2e_locust import count
+from test_e2e_locust import count, run_locust, write_locustfile
 from test_web_ui import WebUI
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -272,3 +272,22 @@ def test_a_threshold_abort_shows_its_reason_in_the_browser(tmp_path, http_server
     finally:
         run = ui.quit()
     run.assert_exit(99)
+
+
+@pytest.mark.timeout(90)
+def test_locusts_html_report_renders_with_the_hdr_link_and_the_arrival_figures(tmp_path, http_server, browser):
+    """locust-rs adds to Locust's HTML report a link to the HDR page and the arrival-rate figures. Put inside the
+    report's script bundle (its first ``</body>`` is in a string there), they blanked the report, or never showed."""
+    report = tmp_path / "report.html"
+    run = run_locust(
+        write_locustfile(tmp_path, LOCUSTFILE), http_server, 2, "-u", "2", "-r", "2", "--html", str(report)
+    )
+    run.assert_exit(0)
+    browser.get(report.as_uri())
+    deadline = time.monotonic() + WAIT_S
+    while "Final ratio" not in (text := browser.find_element(By.TAG_NAME, "body").text):
+        assert time.monotonic() < deadline, f"Locust's report did not render in {WAIT_S} s: {text[:500]!r}"
+        time.sleep(0.1)
+    assert "Arrival rate (open model)" in text and "Arrivals" in text, text[-2000:]
+    link = browser.find_element(By.LINK_TEXT, "Exact percentiles (HDR)")
+    assert link.is_displayed() and link.get_attribute("href").endswith("report_hdr.html")

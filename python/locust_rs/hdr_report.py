@@ -84,9 +84,41 @@ def _context(run) -> str:
     return '<p class="context">' + " &middot; ".join(parts) + "</p>"
 
 
-def render(run, labels: tuple[str, ...], title: str = "locust-rs: exact percentiles (HDR)") -> str:
+def arrival_table(rows: list[dict], labels: tuple[str, ...]) -> str:
+    """The arrival-rate figures (``locust_rs.arrival_report.summary()`` rows) as an HTML section, or "" without
+    arrival-rate classes: what was due and begun, what was dropped, and the start lag."""
+    if not rows:
+        return ""
+    head = ("User class", "Target/s", "Achieved/s", "Scheduled", "Iterations", "Dropped", "Dropped %", "Peak users",
+            *(f"Start lag {label}" for label in labels), "Start lag max")  # fmt: skip
+    body = []
+    for r in rows:
+        dropped_share = 100.0 * r["dropped"] / r["scheduled"] if r["scheduled"] else 0.0
+        cells = [f"{r['mean_target_rate']:.1f}", f"{r['achieved_rate']:.1f}", r["scheduled"], r["iterations"],
+                 r["dropped"], f"{dropped_share:.1f}", r["peak_users"],
+                 *(f"{r[f'lag_{label}']:.3f}" for label in labels), f"{r['lag_max']:.3f}"]  # fmt: skip
+        body.append(f"<tr><td>{html.escape(r['name'])}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        '<h2 id="arrival-rate">Arrival rate (open model)</h2>\n<p>Iterations due (scheduled), begun and dropped (due '
+        "when every user was busy and the pool was at max_users), and how late they began (start lag, ms).</p>\n"
+        "<table><thead><tr>"
+        + "".join(f"<th>{c}</th>" for c in head)
+        + "</tr></thead><tbody>\n"
+        + "".join(body)
+        + "\n</tbody></table>"
+    )
+
+
+def render(
+    run,
+    labels: tuple[str, ...],
+    title: str = "locust-rs: exact percentiles (HDR)",
+    arrival_rows: list | None = None,
+    arrival_labels: tuple[str, ...] = (),
+) -> str:
     """The page for an :py:class:`locust_rs.metrics.HdrRun` (its cumulative histograms); ``labels`` name the
-    percentile columns of its rows."""
+    percentile columns of its rows; ``arrival_rows`` (with their start-lag ``arrival_labels``) add the arrival-rate
+    figures."""
     hs = run.total
     cols = ("Count", "Failures", "Min", "Mean", "StdDev", *labels, "Max")
     rows = []
@@ -131,6 +163,7 @@ constant_throughput / expected_interval) could not send while it waited: coordin
 <table><thead><tr>{head}</tr></thead><tbody>
 {"".join(rows)}
 </tbody></table>
+{arrival_table(arrival_rows or [], arrival_labels)}
 <h2>Percentile distribution</h2>
 {note}
 {_chart(series)}
@@ -141,9 +174,10 @@ constant_throughput / expected_interval) could not send while it waited: coordin
 _LINK_MARK = "<!-- locust-rs: link to the HDR page -->"
 
 
-def link_back(report_path: str, page_name: str) -> None:
+def link_back(report_path: str, page_name: str, section: str = "") -> None:
     """Adds a link to the HDR page to Locust's HTML report (a fixed corner link: its template has no extension
-    point). Locust writes its report before ``quitting``, when this runs; a missing report is left alone."""
+    point), and ``section`` (HTML: the arrival-rate figures) below the report's own content. Locust writes its report
+    before ``quitting``, when this runs; a missing report is left alone."""
     try:
         with open(report_path, encoding="utf-8") as f:
             text = f.read()
@@ -157,5 +191,10 @@ def link_back(report_path: str, page_name: str) -> None:
         'background:#1f77b4;color:#fff;border-radius:4px;font:13px sans-serif;text-decoration:none">'
         "Exact percentiles (HDR)</a>"
     )
+    if section:
+        link += f'<div style="font:13px sans-serif;margin:2em">{section}</div>'
+    # The document's own </body> is the last one: Locust's script bundle holds the tag in a string before it, and
+    # anything put there broke the bundle (a blank report) or never showed.
+    end = text.rfind("</body>")
     with open(report_path, "w", encoding="utf-8") as f:
-        f.write(text.replace("</body>", link + "</body>", 1))
+        f.write(text[:end] + link + text[end:])

@@ -183,7 +183,9 @@ class HdrRun:
                     cells += [_fmt(v) for _, v in side["percentiles"]]
                 w.writerow(cells)
 
-    def finish(self) -> None:
+    def finish(self, arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
+        """The last drain and the outputs; ``arrival_rows`` (``arrival_report.summary()``) go on the HDR page and in
+        Locust's report."""
         self.stop()
         self._finished = True
         if self.hlog is not None:
@@ -198,8 +200,11 @@ class HdrRun:
             base = html_file[:-5] if html_file.endswith(".html") else html_file
             page = f"{base}_hdr.html"
             with open(page, "w", encoding="utf-8") as f:
-                f.write(hdr_report.render(self, QUANTILE_LABELS))
-            hdr_report.link_back(html_file, os.path.basename(page))
+                f.write(
+                    hdr_report.render(self, QUANTILE_LABELS, arrival_rows=arrival_rows, arrival_labels=arrival_labels)
+                )
+            section = hdr_report.arrival_table(arrival_rows or [], arrival_labels)
+            hdr_report.link_back(html_file, os.path.basename(page), section)
 
     def context(self) -> dict:
         """Host, start (UTC), duration (s), peak users and the path of Locust's report, for the HDR page."""
@@ -446,10 +451,10 @@ def print_files(environment) -> None:
         logging.getLogger("locust.stats_logger").info("Files written:\n%s\n", "\n".join(f"  {p}" for p in files))
 
 
-def on_quitting() -> None:
-    """The final drain and the outputs (CSV, .hlog, HTML page)."""
+def on_quitting(arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
+    """The final drain and the outputs (CSV, .hlog, HTML page, with the arrival-rate figures when there are)."""
     if _run is not None:
         try:
-            _run.finish()
+            _run.finish(arrival_rows, arrival_labels)
         except Exception:  # noqa: BLE001 - never turn an output problem into a crash at exit
             logger.exception("locust-rs metrics: writing the outputs failed")

@@ -139,7 +139,7 @@ def _on_worker_report(client_id, data, **_kwargs) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
-    metrics.on_quitting()
+    metrics.on_quitting(arrival_report.summary(), arrival_report.QUANTILE_LABELS)
     arrival_report.on_quitting(environment)
     thresholds.finish(environment)
 
