@@ -106,6 +106,19 @@ class Page:
             return {}
         return dict(zip(lines[0::2], lines[1::2], strict=False))
 
+    def wait_stopped(self) -> None:
+        """Waits for the stopped run on screen. Locust's page polls /stats/requests only while a run is SPAWNING or
+        RUNNING: a poll that lands in the short CLEANUP state stops the polling, and the header says CLEANUP until
+        the page is loaded again (Locust's page; docs/compatibility.md). A person reloads it, and so does this."""
+        self.ui.wait_for("the run stopped", lambda s: s["state"] == "stopped")
+        shown = self.wait(
+            "the stopped state",
+            lambda: self.header().get("Status") in ("STOPPED", "CLEANUP") and self.header()["Status"],
+        )
+        if shown == "CLEANUP":
+            self.driver.refresh()
+        self.wait("STOPPED", lambda: self.header().get("Status") == "STOPPED")
+
     def button(self, label: str):
         found = [b for b in self.driver.find_elements(By.TAG_NAME, "button") if b.text == label and b.is_enabled()]
         return found[0] if found else None
@@ -213,7 +226,7 @@ def run_once(page: Page) -> dict:
     )
 
     page.click("STOP")
-    page.wait("STOPPED", lambda: page.header().get("Status") == "STOPPED")
+    page.wait_stopped()
     api = ui.stats()
     assert api["state"] == "stopped", api
     # the page polls /stats/requests every few seconds: the stopped run's figures arrive and stay
@@ -261,7 +274,7 @@ def test_a_threshold_abort_shows_its_reason_in_the_browser(tmp_path, http_server
         browser.get(ui.url + "/")
         page = Page(browser, ui)
         page.click("START")
-        page.wait("STOPPED by the threshold", lambda: page.header().get("Status") == "STOPPED")
+        page.wait_stopped()  # by the threshold
         page.tab("Thresholds")
         rows = page.wait(
             "the abort's reason",
