@@ -85,7 +85,7 @@ _HELP = (
 
 # k6's built-in metrics: their aggregation methods, as ours.
 _K6_METRICS = {
-    "http_req_duration": {**{m: m for m in _TIME_METRICS}},
+    "http_req_duration": {m: m for m in _TIME_METRICS},
     "http_req_failed": {"rate": "error_rate"},
     "http_reqs": {"count": "requests", "rate": "rps"},
     "iterations": {"count": "iterations", "rate": "iteration_rate"},
