@@ -367,6 +367,17 @@ def _close_files(self) -> None:
     _original["close_files"](self)
 
 
+def _stats_writer(self) -> None:
+    """Locust's CSV loop, ended quietly once the files are closed. Locust closes them at shutdown without stopping
+    this greenlet; a yield after that (the interpreter joining threads at exit) let it write to a closed file and print
+    a traceback after the verdict, the run's last line."""
+    try:
+        _original["stats_writer"](self)
+    except ValueError:
+        if not self.requests_csv_filehandle.closed:
+            raise
+
+
 def _serialized(stats) -> list[dict]:
     # Locust's serialize_stats strips (resets) every entry, so its --json output emptied the tables printed after it.
     return [e.serialize() for e in stats.entries.values() if e.num_requests or e.num_failures]
@@ -398,7 +409,9 @@ def _install_formatting() -> None:
     _original["get_stats_summary"] = _ls.get_stats_summary
     _original["_percentile_fields"] = _ls.StatsCSV._percentile_fields
     _original["close_files"] = _ls.StatsCSVFileWriter.close_files
+    _original["stats_writer"] = _ls.StatsCSVFileWriter.stats_writer
     _ls.get_percentile_stats_summary = get_percentile_stats_summary
     _ls.get_stats_summary = get_stats_summary
     _ls.StatsCSV._percentile_fields = _percentile_fields
     _ls.StatsCSVFileWriter.close_files = _close_files
+    _ls.StatsCSVFileWriter.stats_writer = _stats_writer
