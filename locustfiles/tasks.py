@@ -72,7 +72,14 @@ def _probe_capabilities(environment, **_kw) -> None:
     Capabilities.probe(environment.host.rstrip("/"), utils.AuthHelper.cached_token(utils.ADMIN))
 
 
-class VisitTaskSet(TaskSet):
+@events.test_start.add_listener
+def _select_thresholds(environment, **_kw) -> None:
+    # after the probe: a route the target lacks has no requests to check
+    missing = {"upload": "the target has no document routes"} if not Capabilities.documents else {}
+    utils.select_thresholds(environment, missing)
+
+
+class VisitTaskSet(utils.RecordsTasks, TaskSet):
     """Runs one task per visit, then hands back to the user (who waits its wait_time)."""
 
     abstract = True

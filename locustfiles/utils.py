@@ -29,6 +29,8 @@ import gevent.lock
 import gevent.pool
 import requests
 
+from locust_rs import thresholds as rs_thresholds
+
 log = logging.getLogger("voiceassist")
 
 # one id per process and run: makes generated names unique across workers
@@ -108,6 +110,9 @@ class CustomMetrics:
         self.rate_limited: Counter[str] = Counter()  # per request name
         self._unsent: Counter[str] = Counter()
         self._unsent_rate_limited: Counter[str] = Counter()
+        #: the tasks (``Class.method``) that began at least once: which thresholds the run's traffic can meet
+        self.tasks_run: set[str] = set()
+        self._unsent_tasks_run: set[str] = set()
 
     def add(self, metric: str, n: int = 1) -> None:
         if metric not in METRIC_NAMES:
@@ -120,18 +125,29 @@ class CustomMetrics:
         self.rate_limited[name] += 1
         self._unsent_rate_limited[name] += 1
 
+    def task_ran(self, name: str) -> None:
+        if name not in self.tasks_run:
+            self.tasks_run.add(name)
+            self._unsent_tasks_run.add(name)
+
     def reset(self) -> None:
         self.__init__()
 
     def take_unsent(self) -> dict[str, Any]:
-        data = {"counts": dict(self._unsent), "rate_limited": dict(self._unsent_rate_limited)}
+        data = {
+            "counts": dict(self._unsent),
+            "rate_limited": dict(self._unsent_rate_limited),
+            "tasks_run": sorted(self._unsent_tasks_run),
+        }
         self._unsent.clear()
         self._unsent_rate_limited.clear()
+        self._unsent_tasks_run.clear()
         return data
 
     def merge(self, data: dict[str, Any]) -> None:
         self.counts.update(data.get("counts", {}))
         self.rate_limited.update(data.get("rate_limited", {}))
+        self.tasks_run.update(data.get("tasks_run", ()))
 
     def summary(self) -> dict[str, Any]:
         c = {name: self.counts.get(name, 0) for name in METRIC_NAMES}
@@ -142,6 +158,16 @@ class CustomMetrics:
 
 
 metrics = CustomMetrics()
+
+
+class RecordsTasks:
+    """A TaskSet mixin that notes each task (a function, not a nested TaskSet) as it begins, in
+    ``metrics.tasks_run``: a threshold is checked when one of its tasks ran (see ``select_thresholds``)."""
+
+    def execute_task(self, task) -> None:
+        if not hasattr(task, "tasks"):
+            metrics.task_ran(getattr(task, "__qualname__", ""))
+        super().execute_task(task)
 
 
 @events.test_start.add_listener
@@ -530,89 +556,84 @@ def _warn_on_threshold(request_type, name, response_time, exception=None, **_kw)
         )
 
 
-@dataclass
-class ThresholdResult:
-    key: str
-    label: str
-    expression: str
-    names: tuple[str, ...]
-    observed_ms: float | None
-    count: int
-    passed: bool
-    exact: bool = False  # observed_ms is an exact HDR percentile (else Locust's rounded one)
+def _tasks_in_run(user_classes) -> set[str]:
+    """The tasks (``Class.method``) the run's users can run, after Locust's tag filter."""
+    found: set[str] = set()
+    seen: set[int] = set()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "label": self.label,
-            "expression": self.expression,
-            "names": list(self.names),
-            "observed_ms": self.observed_ms,
-            "count": self.count,
-            "exact": self.exact,
-            "passed": self.passed,
-        }
+    def walk(holder) -> None:
+        for t in holder.tasks:
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            if hasattr(t, "tasks"):
+                walk(t)
+            else:
+                found.add(getattr(t, "__qualname__", ""))
+
+    for user_class in user_classes:
+        walk(user_class)
+    return found
 
 
-def _exact_percentile(t, q: float) -> tuple[float | None, int]:
-    """The exact (HDR) percentile of a threshold's requests from locust-rs's metrics core, in ms, and their count:
-    the histograms of the threshold's names are merged first, so a group of names gets one percentile."""
-    try:
-        from locust_rs import metrics as hdr_metrics
-    except ImportError:
-        return None, 0
-    run = hdr_metrics.current()
-    if run is None:
-        return None, 0
-    total = run.total  # a copy of every histogram: taken once
-    merged = None
-    for request_type, name in total.keys():
-        if name in t.names and (t.request_types is None or request_type in t.request_types):
-            if merged is None:
-                merged = hdr_metrics.HistogramSet()
-            encoded = total.encode_histogram(request_type, name)  # (base64 V2-deflate, max ms) or None
-            if encoded is not None:
-                merged.add_encoded("threshold", t.key, encoded[0])
-    if merged is None:
-        return None, 0
-    count = merged.count("threshold", t.key)
-    return (merged.value_at_quantile(q, "threshold", t.key) if count else None), count
+#: the key of the error-rate threshold, which every run checks
+ERROR_RATE = "error_rate"
+#: config.THRESHOLDS registered with locust-rs, while the run checks them (key -> locust_rs.thresholds.Threshold)
+_registered: dict[str, Any] = {}
 
 
-def threshold_verdict(environment) -> list[ThresholdResult]:
-    """Evaluate ``config.THRESHOLDS`` on the run: the one seam between the suite and the threshold engine.
+def _register(t: config.Threshold) -> None:
+    if t.key not in _registered:
+        _registered[t.key] = rs_thresholds.add(t.expression, names=t.request_names, label=t.label)
 
-    Each threshold's percentile is exact, from locust-rs's metrics core (HDR histograms recorded in Rust, merged
-    across the threshold's names and, in a distributed run, across workers). Where the core has no data (recording
-    turned off with ``--no-hdr-metrics``) it falls back to Locust's own, rounded, percentiles. A threshold whose
-    requests never ran passes with ``count`` 0, so that a ``--tags`` run is not failed by the groups it left out."""
-    results = []
+
+def register_thresholds() -> None:
+    """Registers every ``config.THRESHOLDS`` group, and the error rate of all requests, with locust-rs, which checks
+    them with its own rules (a group the run made no request of fails), prints the verdict last and sets the exit
+    code (99 when one is crossed). At import, so that the web UI has its Thresholds tab; :py:func:`select_thresholds`
+    then keeps those the run can meet."""
+    if ERROR_RATE not in _registered:
+        _registered[ERROR_RATE] = rs_thresholds.add(f"error_rate<{config.MAX_ERROR_RATE:.0%}", label="All requests")
     for t in config.THRESHOLDS:
-        entries = [
-            e
-            for (name, method), e in environment.stats.entries.items()
-            if name in t.names and (t.request_types is None or method in t.request_types)
-        ]
-        count = sum(e.num_requests for e in entries)
-        observed, _hdr_count = _exact_percentile(t, t.percentile)
-        if observed is None and count:
-            merged = entries[0].__class__(environment.stats, "threshold", "")
-            for e in entries:
-                merged.extend(e)
-            observed = float(merged.get_response_time_percentile(t.percentile))
-        results.append(
-            ThresholdResult(
-                t.key,
-                t.label,
-                t.expression,
-                t.names,
-                observed,
-                count,
-                observed is None or observed < t.limit_ms,
-                exact=_hdr_count > 0,
-            )
-        )
-    return results
+        _register(t)
+
+
+def select_thresholds(environment, unavailable: dict[str, str] | None = None) -> None:
+    """At test start: keeps the thresholds one of whose tasks is in the run (after ``--tags``/``--exclude-tags``),
+    less those ``unavailable`` names (key -> why: a route the target lacks), and says which it leaves out."""
+    present = _tasks_in_run(environment.user_classes)
+    unavailable = unavailable or {}
+    left_out = []
+    for t in config.THRESHOLDS:
+        why = unavailable.get(t.key) or ("" if present & set(t.tasks) else "no task of this run makes these requests")
+        if not why:
+            _register(t)
+        elif t.key in _registered:
+            rs_thresholds.remove(_registered.pop(t.key), reason=why)
+        if why:
+            left_out.append(f"{t.label} ({why})")
+    if left_out and not isinstance(environment.runner, WorkerRunner):
+        log.info("thresholds not checked in this run: %s", "; ".join(left_out))
+
+
+def _drop_thresholds_not_run(environment) -> None:
+    """At the end, before the verdict: a threshold none of whose tasks began (a short run whose one admin never
+    visited the documents, a route the target lacks) is not checked, and the log says so. One whose task began but
+    made none of its requests (every visit ended before it, for want of a token say) stays, and fails for no data."""
+    for t in config.THRESHOLDS:
+        if t.key in _registered and not metrics.tasks_run & set(t.tasks):
+            rs_thresholds.remove(_registered.pop(t.key), reason="none of the tasks that make these requests ran")
+
+
+def threshold_results() -> list[dict[str, Any]]:
+    """locust-rs's verdict on the suite's thresholds (and any given with ``--threshold``), for the metrics file."""
+    keys = {id(v): k for k, v in _registered.items()}
+    return [
+        {"key": keys.get(id(r.threshold)), "label": r.threshold.label, **r.as_dict()} for r in rs_thresholds.results()
+    ]
+
+
+register_thresholds()
 
 
 # --- end of run -------------------------------------------------------------------------------------------------
@@ -648,30 +669,18 @@ _report_lock = threading.Lock()
 
 @events.quitting.add_listener
 def _final_report(environment, **_kw) -> None:
+    # Runs before locust-rs's own quitting listener (Locust fires quitting in reverse): the verdict taken here is
+    # the one locust-rs prints last and sets the exit code from.
     if isinstance(environment.runner, WorkerRunner):
         return
     with _report_lock:
         summary = metrics.summary()
-        verdict = threshold_verdict(environment)
-        failed = [r for r in verdict if not r.passed]
+        _drop_thresholds_not_run(environment)
+        rs_thresholds.finish(environment)
+        verdict = threshold_results()
         log.info("custom metrics: %s", json.dumps({k: v for k, v in summary.items() if k != "rate_limited_by_name"}))
         if summary["rate_limited_by_name"]:
             log.info("rate-limit hits by request: %s", json.dumps(summary["rate_limited_by_name"]))
-        for r in verdict:
-            observed = (
-                "no requests"
-                if r.observed_ms is None
-                else f"p{r.expression[2:4]} {r.observed_ms:.4g} ms{'' if r.exact else ' (rounded)'}"
-            )
-            log.info(
-                "threshold %-18s %-14s %s (%s, n=%d)",
-                r.label,
-                r.expression,
-                "PASS" if r.passed else "FAIL",
-                observed,
-                r.count,
-            )
-        log.info("thresholds: %s", "all passed" if not failed else "FAILED: " + ", ".join(r.label for r in failed))
         write_final_csv(environment)
         path = metrics_path(environment)
         if path:
@@ -680,14 +689,16 @@ def _final_report(environment, **_kw) -> None:
                 json.dump(
                     {
                         "custom_metrics": summary,
-                        "thresholds": [r.as_dict() for r in verdict],
-                        "thresholds_passed": not failed,
+                        "thresholds": verdict,
+                        "thresholds_passed": all(r["passed"] for r in verdict),
+                        "thresholds_not_checked": [
+                            {"label": t.label, "expression": t.expression, "reason": why}
+                            for t, why in rs_thresholds.not_checked()
+                        ],
                         "host": environment.host,
                         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     },
                     f,
                     indent=2,
                 )
-            log.info("custom metrics and threshold verdict written to %s", path)
-        if failed and environment.process_exit_code is None:
-            environment.process_exit_code = 1
+            log.info("custom metrics and the threshold verdict written to %s", path)

@@ -16,8 +16,9 @@ moved from the errors to the rate-limit hits as well. The error rate is then
 
     (failures - failures that were 429s) / all requests (rate-limited ones included)
 
-Thresholds come from ``<prefix>_custom_metrics.json``, written by the suite at the end of the run; without that
-file (a run of another locustfile) only the error rate is checked.
+Thresholds are not judged here again: ``<prefix>_custom_metrics.json``, written by the suite at the end of the run,
+holds the verdict locust-rs took on them (the one the run printed last and set its exit code from; a threshold whose
+requests the run never made fails). Without that file (a run of another locustfile) only the error rate is checked.
 
 Exit codes: 0 passed, 1 failed (error rate or threshold), 2 no results found or unreadable.
 """
@@ -55,6 +56,17 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return []
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _observed(t: dict) -> str:
+    """A threshold's observed value as the run's verdict showed it (locust-rs's ``Result.as_dict``)."""
+    value = t.get("observed", t.get("observed_ms"))
+    if value is None:
+        hint = f" (did you mean {t['did_you_mean']!r}?)" if t.get("did_you_mean") else ""
+        return "no data: the run made none of these requests" + hint
+    unit = t.get("unit", "ms")
+    shown = f"{value * 100:.2f} %" if unit == "%" else f"{value:.3f} ms" if unit == "ms" else f"{value:g}"
+    return f"observed {shown}, limit {t['limit']}" if t.get("limit") else f"observed {shown}"
 
 
 def check(prefix: Path, max_error_rate: float, out=None) -> bool:
@@ -108,12 +120,15 @@ def check(prefix: Path, max_error_rate: float, out=None) -> bool:
     else:
         p("  thresholds")
         for t in custom.get("thresholds", []):
-            observed = "no requests" if t.get("observed_ms") is None else f"{t['observed_ms']:.0f} ms"
             verdict = "PASS" if t.get("passed") else "FAIL"
-            label, expression = t.get("label", t.get("key")), t.get("expression", "")
-            p(f"      {verdict}  {label:<20} {expression:<14} observed {observed} (n={t.get('count', 0)})")
+            label = t.get("label") or t.get("target") or t.get("key")
+            p(f"      {verdict}  {label:<20} {t.get('expression', ''):<14} {_observed(t)} (n={t.get('count', 0)})")
             if not t.get("passed"):
                 ok = False
+        for t in custom.get("thresholds_not_checked", []):
+            p(f"      SKIP  {t.get('label', ''):<20} {t.get('expression', ''):<14} not checked: {t.get('reason', '')}")
+        if not custom.get("thresholds"):
+            p("      none checked")
         m = custom.get("custom_metrics", {})
         rate = m.get("citation_rate")
         p("  custom metrics")

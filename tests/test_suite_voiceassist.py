@@ -6,6 +6,7 @@ two minutes."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -28,6 +29,10 @@ CHECK = ROOT / "scripts" / "check_results.py"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import check_results  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("voiceassist_config", SUITE / "config.py")
+SUITE_CONFIG = sys.modules["voiceassist_config"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(SUITE_CONFIG)
 
 RATE_LIMITED = " [429 rate-limited]"
 
@@ -167,12 +172,24 @@ def test_smoke_fills_in_the_custom_metrics_and_passes_the_check(smoke):
     assert 0 < custom["queries_with_citations"] <= custom["queries_answered"]
     assert 0 < custom["citation_rate"] <= 1
     assert custom["auth_failures"] == 0
-    assert {t["key"] for t in m["thresholds"]} == {"login", "chat", "upload", "health", "ws_message"}
+    # locust-rs's verdict on the suite's thresholds: every group is checked, or listed as not checked because none
+    # of its tasks ran in this short run (one admin may not visit the documents in 20 s)
+    checked = {t["key"] for t in m["thresholds"]}
+    not_checked = {t["label"] for t in m["thresholds_not_checked"]}
+    assert {"error_rate", "chat", "health", "ws_message"} <= checked, m["thresholds"]
+    labels = {t.key: t.label for t in SUITE_CONFIG.THRESHOLDS}
+    assert {labels[k] for k in checked - {"error_rate"}} | not_checked == set(labels.values()), m
+    assert all(t["reason"] == "none of the tasks that make these requests ran" for t in m["thresholds_not_checked"])
     assert m["thresholds_passed"] is True
+    assert all(t["count"] > 0 for t in m["thresholds"]), m["thresholds"]
     chat = next(t for t in m["thresholds"] if t["key"] == "chat")
-    assert chat["count"] == http_answers and chat["observed_ms"] is not None
-    # the verdict uses the metrics core's exact percentiles, over the same requests Locust counted
-    assert all(t["exact"] for t in m["thresholds"] if t["count"]), m["thresholds"]
+    # the verdict reads the same exact percentile as every output, over the same requests Locust counted
+    assert chat["count"] == http_answers
+    assert f"{chat['observed']:.3f}" == f"{float(smoke.rows[('POST', '/api/chat/query')]['95%']):.3f}", chat
+    # the verdict is the last line locust printed
+    assert re.search(r"\nRun passed \(exit code 0\): all [^\n]*\nrun-tests.sh: locust exited with 0", smoke.output), (
+        smoke.output[-2000:]
+    )
     assert Path(f"{smoke.prefix}.html").stat().st_size > 0
     out = check_passes(smoke)
     assert "citation rate" in out
@@ -328,6 +345,13 @@ def test_tags_websocket_runs_only_the_websocket_tasks(tmp_path):
     assert custom["ws_connections"] > 0 and custom["queries_answered"] > 0
     ws_threshold = next(t for t in run.metrics["thresholds"] if t["key"] == "ws_message")
     assert ws_threshold["count"] > 0
+    # the groups --tags websocket leaves no task for are listed as not checked, not failed for want of data
+    assert {t["label"] for t in run.metrics["thresholds_not_checked"]} == {
+        "Login",
+        "Chat query",
+        "Document upload",
+        "Health check",
+    }, run.metrics
 
 
 def test_tags_websocket_leaves_only_the_realtime_users(tmp_path):
@@ -377,10 +401,22 @@ def write_run(prefix: Path, rows, failures=(), thresholds_passed=True) -> None:
         w = csv.writer(f)
         w.writerow(["Method", "Name", "Error", "Occurrences"])
         w.writerows(failures)
-    thresholds = [{"key": "chat", "label": "Chat query", "expression": "p(95)<3000", "observed_ms": 4000.0,
-                   "count": 10, "passed": thresholds_passed}]  # fmt: skip
+    # as the suite writes locust-rs's verdict (Result.as_dict, plus the suite's key and label)
+    thresholds = [{"key": "chat", "label": "Chat query", "expression": "p(95)<3000", "target": "Chat query",
+                   "observed": 4000.0 if not thresholds_passed else 40.0, "limit": "< 3000.000 ms", "unit": "ms",
+                   "count": 10, "passed": thresholds_passed},
+                  {"key": "login", "label": "Login", "expression": "p(95)<1000", "target": "Login",
+                   "observed": None, "limit": "< 1000.000 ms", "unit": "ms", "count": 0,
+                   "passed": thresholds_passed, "did_you_mean": ""}]  # fmt: skip
+    not_checked = [{"label": "Document upload", "expression": "p(95)<10000", "reason": "none of its tasks ran"}]
     Path(f"{prefix}_custom_metrics.json").write_text(
-        json.dumps({"custom_metrics": {"queries_answered": 10}, "thresholds": thresholds})
+        json.dumps(
+            {
+                "custom_metrics": {"queries_answered": 10},
+                "thresholds": thresholds,
+                "thresholds_not_checked": not_checked,
+            }
+        )  # fmt: skip
     )
 
 
@@ -417,7 +453,11 @@ def test_check_results_fails_on_a_failed_threshold_and_without_results(tmp_path,
     prefix = tmp_path / "load_test_3"
     write_run(prefix, [["GET", "/health", 10, 0], ["", "Aggregated", 10, 0]], thresholds_passed=False)
     assert check_results.main([str(prefix)]) == 1
-    assert "FAIL  Chat query" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAIL  Chat query           p(95)<3000     observed 4000.000 ms, limit < 3000.000 ms (n=10)" in out
+    assert "FAIL  Login                p(95)<1000     no data: the run made none of these requests (n=0)" in out
+    assert "SKIP  Document upload      p(95)<10000    not checked: none of its tasks ran" in out
+    assert out.rstrip().endswith("FAILED")
     assert check_results.main([str(tmp_path / "nothing")]) == 2
 
 
@@ -602,36 +642,51 @@ def test_dockerfile_copies_only_what_exists():
     assert "target/" in ignored  # the build context must not carry gigabytes of cargo output
 
 
-def test_a_slow_request_warns_and_fails_its_threshold(tmp_path):
+def test_the_suites_thresholds_are_locust_rs_thresholds(tmp_path):
+    """One verdict: the suite's groups are locust-rs thresholds, judged by its rules. A slow request warns as it
+    happens and fails its group; a group whose task began but made no request fails for no data; a group none of whose
+    tasks ran is listed as not checked; the exit code is locust-rs's 99; the metrics file holds that same verdict."""
     out = run_python(
         f"""
         import json, logging, locust
         from locust.env import Environment
+        from locust_rs import stats, thresholds
         import utils
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
         env = Environment(events=locust.events)
         env.create_local_runner()
+        stats.adopt(env)
         for ms in (900, 20, 30):
             env.events.request.fire(request_type="GET", name="/health", response_time=ms, response_length=0,
                                     exception=None, context={{}}, response=None, start_time=0, url=None)
-            env.stats.log_request("GET", "/health", ms, 0)
-        env.stats.log_request("POST", "/api/chat/query", 40, 0)
-        verdict = {{r.key: r for r in utils.threshold_verdict(env)}}
-        assert not verdict["health"].passed and verdict["health"].observed_ms == 900, verdict["health"]
-        assert verdict["chat"].passed and verdict["chat"].count == 1
-        assert verdict["login"].passed and verdict["login"].count == 0
+        env.events.request.fire(request_type="POST", name="/api/chat/query", response_time=40, response_length=0,
+                                exception=None, context={{}}, response=None, start_time=0, url=None)
+        for task in ("HealthTasks.health", "ChatTasks.new_question", "AuthTasks.session"):
+            utils.metrics.task_ran(task)
         env.events.quitting.fire(environment=env, reverse=True)
-        assert env.process_exit_code == 1
+        assert env.process_exit_code == thresholds.EXIT_CODE == 99
         data = json.load(open({str(tmp_path / "m.json")!r}))
+        by_key = {{t["key"]: t for t in data["thresholds"]}}
+        assert set(by_key) == {{"error_rate", "login", "chat", "health"}}, by_key
+        assert not by_key["health"]["passed"] and by_key["health"]["observed"] == 900, by_key["health"]
+        assert by_key["chat"]["passed"] and by_key["chat"]["count"] == 1
+        assert not by_key["login"]["passed"] and by_key["login"]["observed"] is None and by_key["login"]["count"] == 0
         assert data["thresholds_passed"] is False and data["custom_metrics"]["threshold_warnings"] == 1
+        assert {{t["label"] for t in data["thresholds_not_checked"]}} == {{"Document upload", "WebSocket message"}}
+        assert [r.threshold.label for r in thresholds.results()] == ["All requests", "Login", "Chat query",
+                                                                      "Health check"]
+        print(thresholds.report(thresholds.results()))
         print("ok")
         """,
         tmp_path,
         {"VOICEASSIST_METRICS_FILE": str(tmp_path / "m.json")},
     )
     assert "WARNING threshold exceeded: GET /health took 900 ms, limit 500 ms" in out
-    assert "threshold Health check" in out and "FAIL" in out
+    assert re.search(r"✗ +p\(95\)<500 +Health check +900\.000 ms", out), out
+    assert re.search(r"✗ +p\(95\)<1000 +Login +no data", out), out
+    assert re.search(r"- +p\(95\)<10000 +Document upload +not checked: none of the tasks", out), out
+    assert "2 of 4 thresholds failed; 2 not checked" in out
     assert out.strip().endswith("ok")
 
 

@@ -75,6 +75,80 @@ def test_a_name_the_run_did_not_see_gets_a_did_you_mean():
     assert "no data (did you mean 'POST /api/chat/query'?)" in thresholds.report(results)
 
 
+@pytest.fixture
+def registry():
+    thresholds.clear()
+    yield thresholds
+    thresholds.clear()
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["locust-rs stats", "Locust's stats"])
+def test_a_group_of_names_is_one_threshold_over_their_requests_merged(registry, ours):
+    from locust_rs import stats as rs_stats
+
+    env = Environment()
+    if ours:
+        env.stats = rs_stats.RequestStats()
+    alone = rs_stats.RequestStats() if ours else type(env.stats)()
+    for i in range(1, 101):
+        name, ms = ("/login", float(i)) if i % 4 else ("/refresh", 1000.0 + i)
+        env.stats.log_request("POST", name, ms, 0)
+        alone.log_request("POST", "all", ms, 0)
+    env.stats.log_request("GET", "/other", 5000.0, 0)
+    env.stats.log_error("POST", "/refresh", "boom")
+    group = registry.add("p(95)<1s", names=["POST /login", "/refresh"], label="Sign-in")
+    rate = registry.add("error_rate<1%", names=("/refresh",))
+    typo = registry.add("max<1s", names=["/logn"], label="Typo")
+    sign_in, errors, missing = thresholds.evaluate(env)
+    assert (sign_in.target, sign_in.count, sign_in.passed) == ("Sign-in", 100, False)
+    # the merged figure is the one of all these requests together, exact, and not the other name's
+    assert sign_in.observed == alone.get("all", "POST").get_response_time_percentile(0.95) > 1000
+    assert (errors.target, errors.observed, errors.passed) == ("/refresh", 1 / 25, False)
+    assert (missing.observed, missing.passed, missing.did_you_mean) == (None, False, "POST /login")
+    assert group.names == ("POST /login", "/refresh") and typo.label == "Typo"
+    assert rate.label == "/refresh"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"expression": "GET /x:p(95)<1", "names": ["/y"]}, "it names 'GET /x' already"),
+        ({"expression": "p(95)<1", "names": []}, "names must be one or more request names"),
+        ({"expression": "p(95)<1", "names": ["", "/x"]}, "names must be one or more request names"),
+    ],
+)
+def test_a_group_that_cannot_mean_one_thing_is_refused(registry, kwargs, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        registry.add(**kwargs)
+    assert thresholds.active(Environment()) == []
+
+
+def test_a_threshold_taken_back_with_a_reason_is_listed_not_checked(registry):
+    env = Environment()
+    env.stats.log_request("GET", "/health", 3.0, 0)
+    kept = registry.add("p(95)<500", names=["/health"], label="Health")
+    upload = registry.add("p(95)<10s", names=["POST /upload"], label="Upload")
+    registry.remove(upload, reason="none of its tasks ran")
+    assert thresholds.active(env) == [kept]
+    text = thresholds.report(thresholds.evaluate(env))
+    assert re.search(r"^- +p\(95\)<10s +Upload +not checked: none of its tasks ran +< 10000\.000 ms$", text, re.M), text
+    assert text.endswith("all 1 threshold passed; 1 not checked")
+    assert [(t.label, why) for t, why in thresholds.not_checked()] == [("Upload", "none of its tasks ran")]
+    registry.add("p(95)<10s", names=["POST /upload"], label="Upload")  # checked again: no longer listed as not
+    assert thresholds.not_checked() == []
+
+
+def test_the_verdict_is_taken_once_per_run_by_whoever_asks_first(registry):
+    env = Environment()
+    env.stats.log_request("GET", "/", 3.0, 0)
+    registry.add("max<10")
+    first = thresholds.finish(env)
+    env.stats.log_request("GET", "/", 30.0, 0)  # a request that ended after the verdict was taken
+    assert thresholds.finish(env) == first == thresholds.results() and first[0].passed
+    assert env.process_exit_code is None
+    assert not thresholds.finish(Environment())[0].passed  # another run: its own verdict (no data there)
+
+
 def _environment(requests: int, failures: int, exceptions: int = 0, exit_code_on_error: int = 1):
     total = SimpleNamespace(num_requests=requests, num_failures=failures)
     runner = SimpleNamespace(

@@ -41,7 +41,7 @@ from locust_rs import FastHttpUser  # noqa: E402
 POLL_INTERVAL_S = 0.25
 
 
-class AdminWorkflow(SequentialTaskSet):
+class AdminWorkflow(utils.RecordsTasks, SequentialTaskSet):
     def on_start(self) -> None:
         self.bearer: dict[str, str] | None = None
         self.doc_id: str | None = None

@@ -32,8 +32,10 @@ preparation (well under a second against the demo server) comes off the recovery
 At the end locust-rs prints the "Start lag (ms) of arrival-rate iterations" table and, with ``--csv PREFIX``,
 writes ``PREFIX_arrival.csv``: the target and achieved rates, iterations scheduled, begun and dropped, the peak of
 users and the start lag (how late iterations began). Response times are also kept measured from when each query
-was due (the corrected histogram of ``PREFIX_hdr.csv``). Thresholds can fail the run on them, e.g.
-``--threshold 'ArrivalChatUser:dropped_iterations<1'``.
+was due (the corrected histogram of ``PREFIX_hdr.csv``). The run fails (exit code 99) when an iteration was
+dropped: the scenario registers the threshold ``dropped_iterations:count<1`` for ``ArrivalChatUser``, besides the
+suite's own (here the chat query's p95 and the error rate). ``--threshold`` adds more, e.g.
+``--threshold 'start_lag:p(99)<10ms'``.
 
 Rate limits are handled as everywhere in the suite (``utils.check``): a 429 is a success under the request's name
 plus ``[429 rate-limited]``, a rate-limit hit in the custom metrics, and the account is not tried again before its
@@ -58,7 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import locustfile  # noqa: E402
 from tasks import ChatTasks  # noqa: E402
 
-from locust_rs import ramping_arrival_rate  # noqa: E402
+from locust_rs import ramping_arrival_rate, thresholds  # noqa: E402
 
 DEFAULT_RATE = 20.0  # iterations (chat queries) per second in the steady phases
 DEFAULT_MAX_USERS = 100
@@ -89,6 +91,11 @@ class ArrivalChatUser(locustfile.VoiceAssistUser):
 
     wait_time = arrival_rate()
     tasks = [ChatTasks]
+
+
+# An open model that drops iterations did not send the load it was asked for: the run fails (exit code 99), as in
+# k6 with ``dropped_iterations: ['count<1']``. ``--arrival-max-users`` is the knob when it does.
+thresholds.add("dropped_iterations:count<1", names=[ArrivalChatUser.__name__], label="Arrival-rate iterations")
 
 
 @events.init_command_line_parser.add_listener

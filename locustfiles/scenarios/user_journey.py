@@ -28,7 +28,7 @@ from locust_rs import FastHttpUser  # noqa: E402
 QUERIES_PER_JOURNEY = 2
 
 
-class UserJourney(SequentialTaskSet):
+class UserJourney(utils.RecordsTasks, SequentialTaskSet):
     def on_start(self) -> None:
         self.account: utils.Account | None = None
         self.tokens: utils.Tokens | None = None

@@ -9,6 +9,10 @@ or from Python (a locustfile)::
     from locust_rs import thresholds
     thresholds.add("p(99)<500")
     thresholds.add("/api/items:rps>=50")
+    thresholds.add("p(95)<1s", names=["POST /api/auth/login", "POST /api/auth/refresh"], label="Sign-in")
+
+With ``names``, one threshold checks a group of requests as one: their figures are merged (exact histograms
+included) before the metric is read, and ``label`` is what the verdict shows for them.
 
 An expression is ``[NAME:]METRIC OP VALUE[UNIT]``. NAME is a request name as Locust shows it, optionally
 prefixed by its type (``GET /api/items``); without it the aggregate of all requests is checked.
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 from locust.runners import WorkerRunner
 
+import dataclasses
 import difflib
 import logging
 import operator
@@ -52,6 +57,7 @@ from dataclasses import dataclass
 import gevent
 
 from locust_rs import _webui, arrival_report, metrics
+from locust_rs import stats as rs_stats
 
 logger = logging.getLogger(__name__)
 #: The exit code of a run whose thresholds were crossed: k6's, so that a CI step can tell it from failed requests
@@ -187,6 +193,10 @@ class Threshold:
     metric: str
     op: str
     value: float
+    #: a group of request names (or user classes, for the iteration metrics) checked as one; empty: ``name``
+    names: tuple[str, ...] = ()
+    #: what the verdict shows as the target of a group
+    label: str = ""
 
     @classmethod
     def parse(cls, expression: str) -> Threshold:
@@ -227,20 +237,69 @@ class Result:
     passed: bool
     #: for a target with no data: the closest name the run saw, or ""
     did_you_mean: str = ""
+    #: the requests (or iterations) the observed value comes from
+    count: int = 0
+
+    def as_dict(self) -> dict:
+        """The result for a JSON file: the expression, the target, the observed value and the limit (in the
+        threshold's unit: ms, a fraction, or a count), whether it passed, and how many requests it rests on."""
+        t = self.threshold
+        return {
+            "expression": t.expression,
+            "target": self.target,
+            "names": list(t.names) if t.names else ([t.name] if t.name else []),
+            "metric": t.metric,
+            "observed": self.observed,
+            "limit": f"{t.op} {_shown(t.value, t.unit)}",
+            "unit": t.unit,
+            "count": self.count,
+            "passed": self.passed,
+            "did_you_mean": self.did_you_mean,
+        }
 
 
 _registered: list[Threshold] = []
 
 
-def add(expression: str) -> Threshold:
-    """Adds a threshold for the runs of this process (see the module docs for the syntax)."""
+def add(expression: str, *, names=None, label: str | None = None) -> Threshold:
+    """Adds a threshold for the runs of this process (see the module docs for the syntax). ``names`` (request names,
+    ``TYPE name`` or a bare name; user classes for the iteration metrics) makes it one threshold over that group,
+    shown as ``label``."""
     t = Threshold.parse(expression)
+    if names is not None:
+        group = (names,) if isinstance(names, str) else tuple(names)
+        if not group or not all(isinstance(n, str) and n.strip() for n in group):
+            raise ValueError(f"invalid threshold {expression!r}: names must be one or more request names")
+        if t.name is not None:
+            raise ValueError(
+                f"invalid threshold {expression!r}: it names {t.name!r} already; with names=, give the metric alone"
+            )
+        t = dataclasses.replace(t, names=tuple(n.strip() for n in group), label=label or " + ".join(group))
+    elif label:
+        t = dataclasses.replace(t, label=label)
     _registered.append(t)
+    _not_checked.pop((t.expression, t.label or t.name or ""), None)
     return t
+
+
+def remove(threshold: Threshold, reason: str = "") -> None:
+    """Takes back a threshold :py:func:`add` returned (nothing happens when it is not there). With a ``reason``
+    the verdict still lists it, as not checked, with that reason (a locustfile that knows its run cannot meet it)."""
+    for i, t in enumerate(_registered):
+        if t is threshold:
+            del _registered[i]
+            break
+    if reason:
+        _not_checked[threshold.expression, threshold.label or threshold.name or ""] = (threshold, reason)
+
+
+#: thresholds a locustfile took back with a reason: (expression, target) -> (threshold, reason)
+_not_checked: dict[tuple[str, str], tuple[Threshold, str]] = {}
 
 
 def clear() -> None:
     _registered.clear()
+    _not_checked.clear()
 
 
 def active(environment) -> list[Threshold]:
@@ -257,6 +316,31 @@ def _targets(stats, name: str | None) -> list[tuple[str | None, str | None, obje
         if n == name or f"{method} {n}" == name:
             found.append((method, n, entry))
     return found
+
+
+def _group(stats, t: Threshold, hdr) -> tuple[object, object]:
+    """One entry with the figures of every request a group names, and (when ``hdr`` is given) one histogram of them
+    under ``("", t.label)``: each member's corrected histogram where it has one, else its raw one."""
+    members = {}
+    for name in t.names:
+        for request_type, n, entry in _targets(stats, name):
+            members[(request_type, n)] = entry
+    scratch = (
+        rs_stats.RequestStats(use_response_times_cache=False)
+        if isinstance(stats, rs_stats.RequestStats)
+        else type(stats)(use_response_times_cache=False)
+    )
+    merged = scratch.get(t.label, "")
+    merged_hdr = None
+    for (request_type, n), entry in members.items():
+        merged.extend(entry)
+        if hdr is not None and hdr.count(request_type, n):
+            encoded = hdr.encode_histogram(request_type, n, hdr.has_corrected(request_type, n))
+            if encoded is not None:
+                if merged_hdr is None:
+                    merged_hdr = metrics.HistogramSet()
+                merged_hdr.add_encoded("", t.label, encoded[0])
+    return (merged if members else None), merged_hdr
 
 
 def _observe(metric: str, entry, hdr, request_type, name) -> float | None:
@@ -306,16 +390,27 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
         if t.metric in _ITERATION_METRICS or t.name == START_LAG:
             results.append(_iteration_result(t))
             continue
+        if t.names:
+            merged, merged_hdr = _group(stats, t, hdr)
+            if merged is None:
+                seen = [f"{method} {n}" for n, method in stats.entries]
+                hint = next(filter(None, (_closest(n, seen) for n in t.names)), "")
+                results.append(Result(t, t.label, None, False, hint))
+                continue
+            observed = _observe(t.metric, merged, merged_hdr, "", t.label)
+            passed = observed is not None and _OPS[t.op](observed, t.value)
+            results.append(Result(t, t.label, observed, passed, count=merged.num_requests))
+            continue
         targets = _targets(stats, t.name)
         if not targets:
             seen = [f"{method} {n}" for n, method in stats.entries]
-            results.append(Result(t, t.name or "Aggregated", None, False, _closest(t.name, seen)))
+            results.append(Result(t, t.label or t.name or "Aggregated", None, False, _closest(t.name, seen)))
             continue
         for request_type, name, entry in targets:
             observed = _observe(t.metric, entry, hdr, request_type, name)
             passed = observed is not None and _OPS[t.op](observed, t.value)
-            label = f"{request_type} {name}" if request_type else "Aggregated"
-            results.append(Result(t, label, observed, passed))
+            label = f"{request_type} {name}" if request_type else (t.label or "Aggregated")
+            results.append(Result(t, label, observed, passed, count=entry.num_requests))
     return results
 
 
@@ -335,17 +430,20 @@ def _iteration_result(t: Threshold) -> Result:
         observed = _lag_metric(t.metric, times)
         return Result(t, START_LAG, observed, observed is not None and _OPS[t.op](observed, t.value))
     seen = [r["name"] for r in rows]
-    if t.name is not None:
-        rows = [r for r in rows if r["name"] == t.name]
+    wanted = t.names or ((t.name,) if t.name is not None else ())
+    if wanted:
+        rows = [r for r in rows if r["name"] in wanted]
+    target = t.label or t.name or "all arrival-rate users"
     if not rows:
-        return Result(t, t.name or "all arrival-rate users", None, False, _closest(t.name, seen))
+        return Result(t, target, None, False, next(filter(None, (_closest(n, seen) for n in wanted)), ""))
+    iterations = sum(r["iterations"] for r in rows)
     if t.metric == "iteration_rate":
         elapsed = max(r["elapsed"] for r in rows)
-        observed = sum(r["iterations"] for r in rows) / elapsed if elapsed > 0 else None
+        observed = iterations / elapsed if elapsed > 0 else None
     else:
-        observed = float(sum(r["dropped" if t.metric == "dropped_iterations" else "iterations"] for r in rows))
+        observed = float(sum(r["dropped"] if t.metric == "dropped_iterations" else r["iterations"] for r in rows))
     passed = observed is not None and _OPS[t.op](observed, t.value)
-    return Result(t, t.name or "all arrival-rate users", observed, passed)
+    return Result(t, target, observed, passed, count=iterations)
 
 
 def _lag_metric(metric: str, times: list[tuple[float, int]]) -> float | None:
@@ -378,10 +476,24 @@ def _cells(r: Result) -> tuple[str, str, str, str, str]:
     return ("✓" if r.passed else "✗", t.expression, r.target, observed, f"{t.op} {_shown(t.value, t.unit)}")
 
 
+def not_checked() -> list[tuple[Threshold, str]]:
+    """The thresholds a locustfile took back with a reason (:py:func:`remove`), with it."""
+    return list(_not_checked.values())
+
+
+def _not_checked_cells() -> list[tuple[str, str, str, str, str]]:
+    cells = []
+    for t, why in not_checked():
+        target = t.label or t.name or "Aggregated"
+        cells.append(("-", t.expression, target, f"not checked: {why}", f"{t.op} {_shown(t.value, t.unit)}"))
+    return cells
+
+
 def report(results: list[Result]) -> str:
-    """The verdict: one line per threshold and target (✓ or ✗, observed against the limit, with units), then a count
-    of the failed ones."""
-    rows = [("", "Threshold", "Target", "Observed", "Limit"), *(_cells(r) for r in results)]
+    """The verdict: one line per threshold and target (✓ or ✗, observed against the limit, with units; - for one a
+    locustfile took back as its run cannot meet it), then a count of the failed ones."""
+    skipped = _not_checked_cells()
+    rows = [("", "Threshold", "Target", "Observed", "Limit"), *(_cells(r) for r in results), *skipped]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["Thresholds"]
     for i, row in enumerate(rows):
@@ -391,24 +503,40 @@ def report(results: list[Result]) -> str:
     failed = sum(1 for r in results if not r.passed)
     total = len(results)
     plural = "s" if total > 1 else ""
-    lines.append(f"{failed} of {total} thresholds failed" if failed else f"all {total} threshold{plural} passed")
+    counted = f"{failed} of {total} thresholds failed" if failed else f"all {total} threshold{plural} passed"
+    if not total:
+        counted = "no threshold checked"
+    lines.append(counted + (f"; {len(skipped)} not checked" if skipped else ""))
     return "\n".join(lines)
 
 
 _verdict: list[Result] = []
+#: the environment :py:data:`_verdict` was taken for: the verdict is taken once per run, by whoever asks first at
+#: ``quitting`` (a locustfile that writes it to a file of its own, or locust-rs), so every output shows the same one
+_verdict_of = None
 
 
 def finish(environment) -> list[Result]:
     """End-of-run evaluation (at ``quitting``, before Locust settles the exit code): sets it to :py:data:`EXIT_CODE`
-    on a breach, unless an earlier error set one already. The table prints later, with :py:func:`print_verdict`."""
-    global _verdict
-    _verdict = []
+    on a breach, unless an earlier error set one already. The table prints later, with :py:func:`print_verdict`.
+    A second call for the same environment returns the first one's results: a locustfile's ``quitting`` listener
+    runs before locust-rs's, and may take the verdict first to put it in a file of its own."""
+    global _verdict, _verdict_of
+    if environment is _verdict_of:
+        return list(_verdict)
+    _verdict, _verdict_of = [], environment
     if isinstance(environment.runner, WorkerRunner) or not active(environment):
         return []
     results = _verdict = evaluate(environment)
     if not all(r.passed for r in results) and not environment.process_exit_code:
         environment.process_exit_code = EXIT_CODE
-    return results
+    return list(results)
+
+
+def results() -> list[Result]:
+    """The verdict :py:func:`finish` took at the end of the run (empty before, on a worker, or without
+    thresholds)."""
+    return list(_verdict)
 
 
 def crossed() -> tuple[int, int]:
@@ -418,7 +546,7 @@ def crossed() -> tuple[int, int]:
 
 def print_verdict() -> None:
     """The verdict of :py:func:`finish`, at ``quit``: the last thing a headless run prints."""
-    if _verdict:
+    if _verdict or _not_checked:
         _print("%s\n", report(_verdict))
 
 
@@ -505,7 +633,8 @@ def _extend_web_ui(environment) -> None:
 
 
 def web_rows(environment) -> list[dict]:
-    rows = [dict(zip(_WEB_COLUMNS, _cells(r), strict=True)) for r in evaluate(environment)]
+    cells = [*(_cells(r) for r in evaluate(environment)), *_not_checked_cells()]
+    rows = [dict(zip(_WEB_COLUMNS, c, strict=True)) for c in cells]
     if _aborted:
         reason = ("✗", "stopped by --threshold-abort", "", _aborted, "")
         rows.append(dict(zip(_WEB_COLUMNS, reason, strict=True)))
