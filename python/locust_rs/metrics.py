@@ -184,8 +184,8 @@ class HdrRun:
                 w.writerow(cells)
 
     def finish(self, arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
-        """The last drain and the outputs; ``arrival_rows`` (``arrival_report.summary()``) go on the HDR page and in
-        Locust's report."""
+        """The outputs, from the statistics core's final figures; ``arrival_rows`` (``arrival_report.summary()``) go
+        on the HDR page and in Locust's report."""
         self.stop()
         self._finished = True
         if self.hlog is not None:
@@ -452,7 +452,7 @@ def print_files(environment) -> None:
 
 
 def on_quitting(arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
-    """The final drain and the outputs (CSV, .hlog, HTML page, with the arrival-rate figures when there are)."""
+    """The outputs (CSV, .hlog, HTML page, with the arrival-rate figures when there are)."""
     if _run is not None:
         try:
             _run.finish(arrival_rows, arrival_labels)

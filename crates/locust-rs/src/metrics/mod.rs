@@ -1,9 +1,10 @@
-//! The metrics core: HDR histograms of response times, recorded on the tokio side.
+//! HDR histograms of response times: the histogram settings every part shares, and the
+//! coordinated-omission correction.
 //!
-//! `set` is a keyed collection of histograms that Python reads, merges and writes out (the
-//! statistics core, `crate::stats`, records them); `codec` is the wire format (HdrHistogram
-//! V2 + deflate). Values are
-//! microseconds, 3 significant digits, clamped to 1 µs .. 1 h.
+//! The statistics core (`crate::stats`) records them as Locust's `request` events arrive, on the
+//! Python thread; `set` is a keyed collection of them that Python reads, merges and writes out (the
+//! HDR outputs); `codec` is the wire format (HdrHistogram V2 + deflate). Values are microseconds,
+//! 3 significant digits, clamped to 1 µs .. 1 h.
 
 pub mod codec;
 pub mod set;
