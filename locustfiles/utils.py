@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-import csv
 import json
 import logging
 import os
@@ -651,19 +649,6 @@ def metrics_path(environment) -> str | None:
     return None
 
 
-def write_final_csv(environment) -> None:
-    """Rewrite ``<prefix>_stats.csv`` and ``_failures.csv`` with the final figures. Locust refreshes them once a
-    second while the test runs, so without this they can miss the last second's requests and disagree with the
-    console summary, the HTML report and the custom metrics."""
-    prefix = getattr(environment.parsed_options, "csv_prefix", None)
-    if not prefix:
-        return
-    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    for suffix, write in (("_stats.csv", writer.requests_csv), ("_failures.csv", writer.failures_csv)):
-        with open(prefix + suffix, "w", newline="") as f:
-            write(csv.writer(f))
-
-
 _report_lock = threading.Lock()
 
 
@@ -681,7 +666,6 @@ def _final_report(environment, **_kw) -> None:
         log.info("custom metrics: %s", json.dumps({k: v for k, v in summary.items() if k != "rate_limited_by_name"}))
         if summary["rate_limited_by_name"]:
             log.info("rate-limit hits by request: %s", json.dumps(summary["rate_limited_by_name"]))
-        write_final_csv(environment)
         path = metrics_path(environment)
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

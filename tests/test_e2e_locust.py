@@ -26,10 +26,8 @@ from pathlib import Path
 
 import pytest
 
-# Locust rewrites its CSV files once a second while it runs and not again at shutdown, so they can miss the last
-# second of a run. Every locustfile here starts with this hook: it holds the shutdown (the `quitting` event fires
-# after the runner has stopped) long enough for the CSV writer to run once more, with the final numbers.
-# Workers write no CSV and need not wait.
+# What every locustfile here starts with. No wait at shutdown: locust-rs writes the CSV files once more with the
+# final figures as Locust closes them (locust_rs.stats), where Locust's own last write can miss the run's last second.
 LOCUSTFILE_PREAMBLE = """\
 from locust import events
 from locust.runners import WorkerRunner
@@ -37,14 +35,6 @@ from locust.runners import WorkerRunner
 import gevent
 
 from locust_rs import FastHttpUser
-
-CSV_WRITER_INTERVAL_S = 1.0
-
-
-@events.quitting.add_listener
-def _let_csv_writer_catch_up(environment, **_kwargs):
-    if not isinstance(environment.runner, WorkerRunner):
-        gevent.sleep(CSV_WRITER_INTERVAL_S + 0.2)
 """
 
 # start-up (imports, forking, web UI) and shutdown on top of the run time, before a run counts as hung

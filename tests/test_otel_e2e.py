@@ -722,8 +722,7 @@ FORK_FAILURE = re.compile(
     r"failed with KeyError$"
 )
 
-# LOCUSTFILE_PREAMBLE (test_e2e_locust) comes first: locust_rs.FastHttpUser, and the wait at `quitting` that lets the
-# CSV writer catch up with the final numbers
+# LOCUSTFILE_PREAMBLE (test_e2e_locust) comes first: locust_rs.FastHttpUser and the imports every locustfile there has
 FORKED_LOCUSTFILE = """
 import os
 

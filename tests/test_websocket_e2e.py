@@ -15,6 +15,8 @@ LOCUSTFILE = textwrap.dedent(
     from locust import constant, events, task
     from locust.runners import WorkerRunner
 
+    import time
+
     import gevent
 
     from locust_rs import WebSocketUser, WebSocketTimeout
@@ -22,10 +24,13 @@ LOCUSTFILE = textwrap.dedent(
 
 
     @events.quitting.add_listener
-    def _let_csv_writer_catch_up(environment, **_kwargs):
-        # Locust rewrites the CSV once a second and not at shutdown: hold the exit for one more write.
-        if not isinstance(environment.runner, WorkerRunner):
-            gevent.sleep(1.2)
+    def _print_counters(environment, **_kwargs):
+        # The users closed their connections as they stopped; the engine finishes closing them on its own thread.
+        # Wait for that (a condition, bounded), not for a fixed time. (The final CSV needs no wait: locust-rs writes
+        # it as Locust closes the files.)
+        deadline = time.monotonic() + 10
+        while counters()["connections_open"] and time.monotonic() < deadline:
+            gevent.sleep(0.01)
         print("COUNTERS", counters(), flush=True)
 
 
@@ -65,8 +70,8 @@ def test_locust_headless_run_with_websocket_user(ws_server, tmp_path):  # noqa: 
     output = proc.stdout + proc.stderr
     # Failures (the silence timeouts) make locust exit with 1.
     assert proc.returncode == 1, output
-    # (Locust's own CSV writer sometimes logs a traceback of its shutdown race, "I/O operation on closed file".)
-    assert not [t for t in output.split("Traceback")[1:] if "locust_rs" in t or "websocket" in t], output
+    # No traceback at all: not ours, and not Locust's CSV writer's shutdown race either (locust_rs.stats ends it).
+    assert "Traceback" not in output, output
     with open(f"{prefix}_stats.csv", newline="") as f:
         stats = {(row["Type"], row["Name"]): row for row in csv.DictReader(f)}
     connect = stats[("WS", "/echo")]

@@ -83,6 +83,7 @@ SEAMS = (
             "save_stats_json",
             "StatsCSV._percentile_fields",
             "StatsCSVFileWriter.close_files",
+            "StatsCSVFileWriter.stats_writer",
         )
     ),  # fmt: skip
     # the web UI's tabs and downloads

@@ -253,6 +253,7 @@ def wanted(environment) -> bool:
 def adopt(environment) -> RequestStats | None:
     """Moves ``environment.stats`` onto the native core, in place, and puts the native listener where Locust's
     request listener was. Returns the stats, or None when Locust's own are kept."""
+    _install_csv_writer()
     if not wanted(environment):
         return None
     stats = environment.stats
@@ -353,17 +354,17 @@ def _percentile_fields(self, stats_entry, use_current: bool = False):
 
 def _close_files(self) -> None:
     """The requests, failures and exceptions CSVs rewritten with the final figures before they close: Locust rewrites
-    them once a second, so its last write misses the end of the run."""
-    if isinstance(self.environment.stats, RequestStats):
-        for handle, writer, write in (
-            (self.requests_csv_filehandle, self.requests_csv_writer, self.requests_csv),
-            (self.failures_csv_filehandle, self.failures_csv_writer, self.failures_csv),
-            (self.exceptions_csv_filehandle, self.exceptions_csv_writer, self.exceptions_csv),
-        ):
-            if not handle.closed:
-                handle.seek(0)
-                handle.truncate()
-                write(writer)
+    them once a second, so its last write misses the end of the run. The one place the final CSV is fixed, for
+    locust-rs's statistics and for Locust's own (``--locust-stats``) alike."""
+    for handle, writer, write in (
+        (self.requests_csv_filehandle, self.requests_csv_writer, self.requests_csv),
+        (self.failures_csv_filehandle, self.failures_csv_writer, self.failures_csv),
+        (self.exceptions_csv_filehandle, self.exceptions_csv_writer, self.exceptions_csv),
+    ):
+        if not handle.closed:
+            handle.seek(0)
+            handle.truncate()
+            write(writer)
     _original["close_files"](self)
 
 
@@ -400,7 +401,7 @@ _original: dict = {}
 
 
 def _install_formatting() -> None:
-    if _original:
+    if "get_stats_summary" in _original:
         return
     for name in ("print_stats_json", "save_stats_json", "print_percentile_stats"):
         _original[name] = getattr(_ls, name)
@@ -408,10 +409,17 @@ def _install_formatting() -> None:
     _original["get_percentile_stats_summary"] = _ls.get_percentile_stats_summary
     _original["get_stats_summary"] = _ls.get_stats_summary
     _original["_percentile_fields"] = _ls.StatsCSV._percentile_fields
-    _original["close_files"] = _ls.StatsCSVFileWriter.close_files
-    _original["stats_writer"] = _ls.StatsCSVFileWriter.stats_writer
     _ls.get_percentile_stats_summary = get_percentile_stats_summary
     _ls.get_stats_summary = get_stats_summary
     _ls.StatsCSV._percentile_fields = _percentile_fields
+    _install_csv_writer()
+
+
+def _install_csv_writer() -> None:
+    """The final CSV and the writer's quiet end, whichever statistics the run keeps."""
+    if "close_files" in _original:
+        return
+    _original["close_files"] = _ls.StatsCSVFileWriter.close_files
+    _original["stats_writer"] = _ls.StatsCSVFileWriter.stats_writer
     _ls.StatsCSVFileWriter.close_files = _close_files
     _ls.StatsCSVFileWriter.stats_writer = _stats_writer
