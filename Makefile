@@ -43,8 +43,8 @@ test-rust:  ## cargo tests of every crate of the workspace
 test-py:  ## pytest suite against the installed package
 	$(PY) -m pytest tests
 
-test-py-portable:  ## the pytest suite again with the portable wakeup forced (a pipe, as on macOS, instead of eventfd)
-	LOCUST_RS_WAKEUP=pipe $(PY) -m pytest tests
+test-py-portable:  ## the tests that exercise the wakeup, again with the portable one (a pipe, as on macOS, not eventfd)
+	LOCUST_RS_WAKEUP=pipe $(PY) -m pytest -m wakeup tests
 
 test-locust-floor:  ## the lowest Locust we declare, in a fresh venv: the smoke run, contract, web UI and browser tests
 	PY=$(PY) FEATURES=$(FEATURES) bash scripts/test_locust_floor.sh

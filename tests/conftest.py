@@ -36,6 +36,26 @@ SERVER_START_TIMEOUT = 20
 def pytest_configure(config):
     config.addinivalue_line("markers", "impl_ref: runs against the reference, locust.contrib.fasthttp (id `ref`)")
     config.addinivalue_line("markers", "impl_rs: runs against the candidate, locust_rs (id `rs`)")
+    config.addinivalue_line(
+        "markers", "wakeup: exercises the engine-to-hub wakeup; `make test-py-portable` runs these on the pipe"
+    )
+
+
+# The second pass of `make test` forces the portable wakeup (a pipe instead of eventfd, as on macOS). It runs what
+# exercises the wakeup in its own ways: the bridge itself, WebSocket traffic (frames pushed without a request), a
+# zero wait time (a wakeup per request, no sleep in between), the contract tests of our classes (every kind of
+# response and failure), and one `--processes` run (the wakeup re-made in forked children). Not the demo server,
+# the suite, or Locust's own clients, which never touch it.
+WAKEUP_FILES = {"test_bridge.py", "test_zero_wait.py", "test_websocket.py", "test_websocket_e2e.py"}
+WAKEUP_CONTRACT_FILES = {"test_contract_fasthttp.py", "test_contract_httpsession.py", "test_contract_tls_proxies.py"}
+WAKEUP_TESTS = {"test_e2e_locust.py::test_processes_fork"}
+
+
+def _touches_the_wakeup(item) -> bool:
+    path = item.path.name
+    if path in WAKEUP_FILES or f"{path}::{item.originalname}" in WAKEUP_TESTS:
+        return True
+    return path in WAKEUP_CONTRACT_FILES and item.get_closest_marker("impl_ref") is None
 
 
 # Differences from Locust's FastHttpSession that are known and documented in docs/compatibility.md. Each is a
@@ -81,6 +101,8 @@ if tuple(int(n) for n in locust.__version__.split(".")[:2]) < (2, 47):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if _touches_the_wakeup(item):
+            item.add_marker(pytest.mark.wakeup)
         reason = KNOWN_DIFFERENCES.get(item.name)
         if reason is not None:
             item.add_marker(pytest.mark.xfail(strict=True, reason=f"known difference: {reason}"))
