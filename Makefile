@@ -17,6 +17,7 @@ install:  ## build (release) and install locust-rs and the voiceassist-demo prog
 # schemathesis goes in a directory of its own, for tests/test_demo_openapi.py's subprocess only:
 # installed beside the suite, its pytest plugin breaks gevent's ssl patching.
 test-deps:  ## install the pinned test tools
+	@echo "== $@ starts at $$(date +%T)"
 	$(PIP) install -c constraints.txt pytest pytest-timeout hypothesis ruff trustme hypercorn websockets websocket-client pysocks mypy selenium
 	$(PIP) install -q -c constraints.txt --upgrade --target .schemathesis-deps schemathesis
 	$(PIP) install -c constraints.txt hdrhistogram pandas matplotlib nbclient nbformat ipykernel
@@ -28,6 +29,7 @@ format:  ## format Rust and Python
 	ruff check --fix .
 
 lint:  ## check formatting and lints (Rust and Python)
+	@echo "== $@ starts at $$(date +%T)"
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	ruff check .
@@ -35,18 +37,23 @@ lint:  ## check formatting and lints (Rust and Python)
 	$(PY) scripts/check_imports.py
 
 stubtest:  ## check python/locust_rs/_native.pyi against the installed native module (mypy's stubtest)
+	@echo "== $@ starts at $$(date +%T)"
 	cd tests && $(PY) -m mypy.stubtest locust_rs._native --allowlist stubtest-allowlist.txt --ignore-unused-allowlist
 
 test-rust:  ## cargo tests of every crate of the workspace
+	@echo "== $@ starts at $$(date +%T)"
 	cargo test --workspace
 
 test-py:  ## pytest suite against the installed package
+	@echo "== $@ starts at $$(date +%T)"
 	$(PY) -m pytest tests
 
 test-py-portable:  ## the tests that exercise the wakeup, again with the portable one (a pipe, as on macOS, not eventfd)
+	@echo "== $@ starts at $$(date +%T)"
 	LOCUST_RS_WAKEUP=pipe $(PY) -m pytest -m wakeup tests
 
 test-locust-floor:  ## the lowest Locust we declare, in a fresh venv: the smoke run, contract, web UI and browser tests
+	@echo "== $@ starts at $$(date +%T)"
 	PY=$(PY) FEATURES=$(FEATURES) bash scripts/test_locust_floor.sh
 
 test: test-deps lint stubtest test-rust test-py test-py-portable test-locust-floor  ## the whole test suite (after `make install`)
