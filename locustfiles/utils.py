@@ -576,58 +576,56 @@ def _tasks_in_run(user_classes) -> set[str]:
 
 #: the key of the error-rate threshold, which every run checks
 ERROR_RATE = "error_rate"
-#: config.THRESHOLDS registered with locust-rs, while the run checks them (key -> locust_rs.thresholds.Threshold)
+#: the suite's thresholds, registered with locust-rs at import (key -> locust_rs.thresholds.Threshold)
 _registered: dict[str, Any] = {}
-
-
-def _register(t: config.Threshold) -> None:
-    if t.key not in _registered:
-        _registered[t.key] = rs_thresholds.add(t.expression, names=t.request_names, label=t.label)
 
 
 def register_thresholds() -> None:
     """Registers every ``config.THRESHOLDS`` group, and the error rate of all requests, with locust-rs, which checks
     them with its own rules (a group the run made no request of fails), prints the verdict last and sets the exit
-    code (99 when one is crossed). At import, so that the web UI has its Thresholds tab; :py:func:`select_thresholds`
-    then keeps those the run can meet."""
+    code (99 when one is crossed). At import, so that the web UI has its Thresholds tab; each run then skips those it
+    cannot meet (:py:func:`select_thresholds`, :py:func:`_skip_thresholds_not_run`)."""
     if ERROR_RATE not in _registered:
         _registered[ERROR_RATE] = rs_thresholds.add(f"error_rate<{config.MAX_ERROR_RATE:.0%}", label="All requests")
     for t in config.THRESHOLDS:
-        _register(t)
+        if t.key not in _registered:
+            _registered[t.key] = rs_thresholds.add(t.expression, names=t.request_names, label=t.label)
 
 
 def select_thresholds(environment, unavailable: dict[str, str] | None = None) -> None:
-    """At test start: keeps the thresholds one of whose tasks is in the run (after ``--tags``/``--exclude-tags``),
-    less those ``unavailable`` names (key -> why: a route the target lacks), and says which it leaves out."""
+    """At test start: checks the thresholds one of whose tasks is in the run (after ``--tags``/``--exclude-tags``),
+    less those ``unavailable`` names (key -> why: a route the target lacks); skips the others, saying why."""
     present = _tasks_in_run(environment.user_classes)
     unavailable = unavailable or {}
     left_out = []
     for t in config.THRESHOLDS:
         why = unavailable.get(t.key) or ("" if present & set(t.tasks) else "no task of this run makes these requests")
-        if not why:
-            _register(t)
-        elif t.key in _registered:
-            rs_thresholds.remove(_registered.pop(t.key), reason=why)
         if why:
+            rs_thresholds.skip(environment, _registered[t.key], why)
             left_out.append(f"{t.label} ({why})")
+        else:
+            rs_thresholds.unskip(environment, _registered[t.key])
     if left_out and not isinstance(environment.runner, WorkerRunner):
         log.info("thresholds not checked in this run: %s", "; ".join(left_out))
 
 
-def _drop_thresholds_not_run(environment) -> None:
+def _skip_thresholds_not_run(environment) -> None:
     """At the end, before the verdict: a threshold none of whose tasks began (a short run whose one admin never
-    visited the documents, a route the target lacks) is not checked, and the log says so. One whose task began but
-    made none of its requests (every visit ended before it, for want of a token say) stays, and fails for no data."""
+    visited the documents, a route the target lacks) is not checked. One whose task began but made none of its
+    requests (every visit ended before it, for want of a token say) stays, and fails for no data."""
+    already = {id(t) for t, _why in rs_thresholds.skipped(environment)}
     for t in config.THRESHOLDS:
-        if t.key in _registered and not metrics.tasks_run & set(t.tasks):
-            rs_thresholds.remove(_registered.pop(t.key), reason="none of the tasks that make these requests ran")
+        threshold = _registered[t.key]
+        if id(threshold) not in already and not metrics.tasks_run & set(t.tasks):
+            rs_thresholds.skip(environment, threshold, "none of the tasks that make these requests ran")
 
 
-def threshold_results() -> list[dict[str, Any]]:
+def threshold_results(environment) -> list[dict[str, Any]]:
     """locust-rs's verdict on the suite's thresholds (and any given with ``--threshold``), for the metrics file."""
     keys = {id(v): k for k, v in _registered.items()}
     return [
-        {"key": keys.get(id(r.threshold)), "label": r.threshold.label, **r.as_dict()} for r in rs_thresholds.results()
+        {"key": keys.get(id(r.threshold)), "label": r.threshold.label, **r.as_dict()}
+        for r in rs_thresholds.results(environment)
     ]
 
 
@@ -660,9 +658,9 @@ def _final_report(environment, **_kw) -> None:
         return
     with _report_lock:
         summary = metrics.summary()
-        _drop_thresholds_not_run(environment)
+        _skip_thresholds_not_run(environment)
         rs_thresholds.finish(environment)
-        verdict = threshold_results()
+        verdict = threshold_results(environment)
         log.info("custom metrics: %s", json.dumps({k: v for k, v in summary.items() if k != "rate_limited_by_name"}))
         if summary["rate_limited_by_name"]:
             log.info("rate-limit hits by request: %s", json.dumps(summary["rate_limited_by_name"]))
@@ -677,7 +675,7 @@ def _final_report(environment, **_kw) -> None:
                         "thresholds_passed": all(r["passed"] for r in verdict),
                         "thresholds_not_checked": [
                             {"label": t.label, "expression": t.expression, "reason": why}
-                            for t, why in rs_thresholds.not_checked()
+                            for t, why in rs_thresholds.skipped(environment)
                         ],
                         "host": environment.host,
                         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -674,9 +674,9 @@ def test_the_suites_thresholds_are_locust_rs_thresholds(tmp_path):
         assert not by_key["login"]["passed"] and by_key["login"]["observed"] is None and by_key["login"]["count"] == 0
         assert data["thresholds_passed"] is False and data["custom_metrics"]["threshold_warnings"] == 1
         assert {{t["label"] for t in data["thresholds_not_checked"]}} == {{"Document upload", "WebSocket message"}}
-        assert [r.threshold.label for r in thresholds.results()] == ["All requests", "Login", "Chat query",
-                                                                      "Health check"]
-        print(thresholds.report(thresholds.results()))
+        assert [r.threshold.label for r in thresholds.results(env)] == ["All requests", "Login", "Chat query",
+                                                                         "Health check"]
+        print(thresholds.report(thresholds.results(env), env))
         print("ok")
         """,
         tmp_path,

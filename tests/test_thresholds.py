@@ -123,19 +123,23 @@ def test_a_group_that_cannot_mean_one_thing_is_refused(registry, kwargs, says):
     assert thresholds.active(Environment()) == []
 
 
-def test_a_threshold_taken_back_with_a_reason_is_listed_not_checked(registry):
-    env = Environment()
-    env.stats.log_request("GET", "/health", 3.0, 0)
+def test_a_threshold_skipped_in_a_run_is_listed_not_checked_there_only(registry):
+    env, other = Environment(), Environment()
+    for e in (env, other):
+        e.stats.log_request("GET", "/health", 3.0, 0)
     kept = registry.add("p(95)<500", names=["/health"], label="Health")
     upload = registry.add("p(95)<10s", names=["POST /upload"], label="Upload")
-    registry.remove(upload, reason="none of its tasks ran")
-    assert thresholds.active(env) == [kept]
-    text = thresholds.report(thresholds.evaluate(env))
+    thresholds.skip(env, upload, "none of its tasks ran")
+    assert thresholds.active(env) == [kept] and thresholds.active(other) == [kept, upload]
+    text = thresholds.report(thresholds.evaluate(env), env)
     assert re.search(r"^- +p\(95\)<10s +Upload +not checked: none of its tasks ran +< 10000\.000 ms$", text, re.M), text
     assert text.endswith("all 1 threshold passed; 1 not checked")
-    assert [(t.label, why) for t, why in thresholds.not_checked()] == [("Upload", "none of its tasks ran")]
-    registry.add("p(95)<10s", names=["POST /upload"], label="Upload")  # checked again: no longer listed as not
-    assert thresholds.not_checked() == []
+    assert [(t.label, why) for t, why in thresholds.skipped(env)] == [("Upload", "none of its tasks ran")]
+    assert thresholds.skipped(other) == []
+    thresholds.unskip(env, upload)  # checked again in this run
+    assert thresholds.skipped(env) == [] and thresholds.active(env) == [kept, upload]
+    thresholds.remove(upload)  # taken back for every run
+    assert thresholds.active(other) == [kept]
 
 
 def test_the_verdict_is_taken_once_per_run_by_whoever_asks_first(registry):
@@ -144,9 +148,28 @@ def test_the_verdict_is_taken_once_per_run_by_whoever_asks_first(registry):
     registry.add("max<10")
     first = thresholds.finish(env)
     env.stats.log_request("GET", "/", 30.0, 0)  # a request that ended after the verdict was taken
-    assert thresholds.finish(env) == first == thresholds.results() and first[0].passed
+    assert thresholds.finish(env) == first == thresholds.results(env) and first[0].passed
     assert env.process_exit_code is None
-    assert not thresholds.finish(Environment())[0].passed  # another run: its own verdict (no data there)
+
+
+def test_two_runs_in_one_process_keep_their_own_verdicts(registry):
+    """The thresholds' run state lives on each run's environment: two runs one after the other, with different
+    options, in one process, get independent verdicts, exit codes, skips and last lines."""
+    from locust_rs import verdict
+
+    registry.add("max<10")
+    slow = Environment(parsed_options=parse_options(["--threshold", "p(50)<1"]))
+    fast = Environment(parsed_options=parse_options([]))
+    slow.stats.log_request("GET", "/", 30.0, 0)
+    first = thresholds.finish(slow)
+    fast.stats.log_request("GET", "/", 3.0, 0)
+    second = thresholds.finish(fast)
+    assert [r.passed for r in first] == [False, False] and slow.process_exit_code == thresholds.EXIT_CODE
+    assert [r.passed for r in second] == [True] and fast.process_exit_code is None
+    assert thresholds.results(slow) == first and thresholds.results(fast) == second
+    assert thresholds.crossed(slow) == (2, 2) and thresholds.crossed(fast) == (0, 1)
+    assert "2 of 2 thresholds crossed" in verdict.line(slow, 99)
+    assert verdict.line(fast, 0).startswith("Run passed (exit code 0): all 1 threshold passed")
 
 
 def _environment(requests: int, failures: int, exceptions: int = 0, exit_code_on_error: int = 1):
@@ -189,7 +212,7 @@ def _environment(requests: int, failures: int, exceptions: int = 0, exit_code_on
     ],
 )
 def test_the_last_line_says_why(monkeypatch, crossed, env, code, line):
-    monkeypatch.setattr(thresholds, "crossed", lambda: crossed)
+    monkeypatch.setattr(thresholds, "crossed", lambda _environment: crossed)
     assert verdict.line(env, code) == line
 
 

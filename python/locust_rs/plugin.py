@@ -151,6 +151,7 @@ def _on_quit(exit_code: int = 0, **_kwargs) -> None:
     arrival_report.print_table()
     if _environment is not None:
         metrics.print_files(_environment)
-    thresholds.print_verdict()
+    if _environment is not None:
+        thresholds.print_verdict(_environment)
     if _environment is not None and not isinstance(_environment.runner, WorkerRunner):
         verdict.print_line(_environment, exit_code)

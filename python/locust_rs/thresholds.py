@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 import gevent
 
-from locust_rs import _webui, arrival_report, metrics
+from locust_rs import _state, _webui, arrival_report, metrics
 from locust_rs import stats as rs_stats
 
 logger = logging.getLogger(__name__)
@@ -278,34 +278,55 @@ def add(expression: str, *, names=None, label: str | None = None) -> Threshold:
     elif label:
         t = dataclasses.replace(t, label=label)
     _registered.append(t)
-    _not_checked.pop((t.expression, t.label or t.name or ""), None)
     return t
 
 
-def remove(threshold: Threshold, reason: str = "") -> None:
-    """Takes back a threshold :py:func:`add` returned (nothing happens when it is not there). With a ``reason``
-    the verdict still lists it, as not checked, with that reason (a locustfile that knows its run cannot meet it)."""
+def remove(threshold: Threshold) -> None:
+    """Takes back a threshold :py:func:`add` returned, for every later run (nothing happens when it is not there)."""
     for i, t in enumerate(_registered):
         if t is threshold:
             del _registered[i]
-            break
-    if reason:
-        _not_checked[threshold.expression, threshold.label or threshold.name or ""] = (threshold, reason)
+            return
 
 
-#: thresholds a locustfile took back with a reason: (expression, target) -> (threshold, reason)
-_not_checked: dict[tuple[str, str], tuple[Threshold, str]] = {}
+@dataclasses.dataclass
+class _Run:
+    """The thresholds' state of one run (on its environment, :py:mod:`locust_rs._state`)."""
+
+    #: thresholds not checked in this run, with why: id -> (threshold, reason)
+    skipped: dict[int, tuple[Threshold, str]] = dataclasses.field(default_factory=dict)
+    #: the verdict :py:func:`finish` took, or None before
+    verdict: list[Result] | None = None
+    #: why ``--threshold-abort`` stopped the current test ("" while it has not)
+    aborted: str = ""
+
+
+def skip(environment, threshold: Threshold, reason: str) -> None:
+    """Leaves ``threshold`` out of this run: the verdict lists it as not checked, with ``reason`` (a locustfile that
+    knows its run cannot meet it: a ``--tags`` run without the tasks that make its requests, say)."""
+    _state.of(environment, _Run).skipped[id(threshold)] = (threshold, reason)
+
+
+def unskip(environment, threshold: Threshold) -> None:
+    """Checks ``threshold`` in this run again (after :py:func:`skip`)."""
+    _state.of(environment, _Run).skipped.pop(id(threshold), None)
+
+
+def skipped(environment) -> list[tuple[Threshold, str]]:
+    """The thresholds :py:func:`skip` left out of this run, with why."""
+    return list(_state.of(environment, _Run).skipped.values())
 
 
 def clear() -> None:
     _registered.clear()
-    _not_checked.clear()
 
 
 def active(environment) -> list[Threshold]:
+    """The thresholds this run checks: those added from Python, then ``--threshold``'s, less the skipped ones."""
     opts = environment.parsed_options
     exprs = getattr(opts, "threshold", None) or [] if opts is not None else []
-    return [*_registered, *(Threshold.parse(e) for e in exprs)]
+    left_out = _state.of(environment, _Run).skipped
+    return [t for t in _registered if id(t) not in left_out] + [Threshold.parse(e) for e in exprs]
 
 
 def _targets(stats, name: str | None) -> list[tuple[str | None, str | None, object]]:
@@ -476,24 +497,19 @@ def _cells(r: Result) -> tuple[str, str, str, str, str]:
     return ("✓" if r.passed else "✗", t.expression, r.target, observed, f"{t.op} {_shown(t.value, t.unit)}")
 
 
-def not_checked() -> list[tuple[Threshold, str]]:
-    """The thresholds a locustfile took back with a reason (:py:func:`remove`), with it."""
-    return list(_not_checked.values())
-
-
-def _not_checked_cells() -> list[tuple[str, str, str, str, str]]:
+def _skipped_cells(environment) -> list[tuple[str, str, str, str, str]]:
     cells = []
-    for t, why in not_checked():
+    for t, why in skipped(environment):
         target = t.label or t.name or "Aggregated"
         cells.append(("-", t.expression, target, f"not checked: {why}", f"{t.op} {_shown(t.value, t.unit)}"))
     return cells
 
 
-def report(results: list[Result]) -> str:
-    """The verdict: one line per threshold and target (✓ or ✗, observed against the limit, with units; - for one a
-    locustfile took back as its run cannot meet it), then a count of the failed ones."""
-    skipped = _not_checked_cells()
-    rows = [("", "Threshold", "Target", "Observed", "Limit"), *(_cells(r) for r in results), *skipped]
+def report(results: list[Result], environment=None) -> str:
+    """The verdict: one line per threshold and target (✓ or ✗, observed against the limit, with units; - for one
+    ``environment``'s run skipped as it cannot meet it), then a count of the failed ones."""
+    left_out = _skipped_cells(environment) if environment is not None else []
+    rows = [("", "Threshold", "Target", "Observed", "Limit"), *(_cells(r) for r in results), *left_out]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["Thresholds"]
     for i, row in enumerate(rows):
@@ -506,63 +522,55 @@ def report(results: list[Result]) -> str:
     counted = f"{failed} of {total} thresholds failed" if failed else f"all {total} threshold{plural} passed"
     if not total:
         counted = "no threshold checked"
-    lines.append(counted + (f"; {len(skipped)} not checked" if skipped else ""))
+    lines.append(counted + (f"; {len(left_out)} not checked" if left_out else ""))
     return "\n".join(lines)
-
-
-_verdict: list[Result] = []
-#: the environment :py:data:`_verdict` was taken for: the verdict is taken once per run, by whoever asks first at
-#: ``quitting`` (a locustfile that writes it to a file of its own, or locust-rs), so every output shows the same one
-_verdict_of = None
 
 
 def finish(environment) -> list[Result]:
     """End-of-run evaluation (at ``quitting``, before Locust settles the exit code): sets it to :py:data:`EXIT_CODE`
     on a breach, unless an earlier error set one already. The table prints later, with :py:func:`print_verdict`.
-    A second call for the same environment returns the first one's results: a locustfile's ``quitting`` listener
-    runs before locust-rs's, and may take the verdict first to put it in a file of its own."""
-    global _verdict, _verdict_of
-    if environment is _verdict_of:
-        return list(_verdict)
-    _verdict, _verdict_of = [], environment
+    The verdict is taken once per run, by whoever asks first: a locustfile's ``quitting`` listener runs before
+    locust-rs's, and may take it first to put it in a file of its own; a second call returns the same results."""
+    run = _state.of(environment, _Run)
+    if run.verdict is not None:
+        return list(run.verdict)
+    run.verdict = []
     if isinstance(environment.runner, WorkerRunner) or not active(environment):
         return []
-    results = _verdict = evaluate(environment)
-    if not all(r.passed for r in results) and not environment.process_exit_code:
+    run.verdict = evaluate(environment)
+    if not all(r.passed for r in run.verdict) and not environment.process_exit_code:
         environment.process_exit_code = EXIT_CODE
-    return list(results)
+    return list(run.verdict)
 
 
-def results() -> list[Result]:
-    """The verdict :py:func:`finish` took at the end of the run (empty before, on a worker, or without
+def results(environment) -> list[Result]:
+    """The verdict :py:func:`finish` took at the end of ``environment``'s run (empty before, on a worker, or without
     thresholds)."""
-    return list(_verdict)
+    return list(_state.of(environment, _Run).verdict or [])
 
 
-def crossed() -> tuple[int, int]:
-    """How many thresholds the last :py:func:`finish` found crossed, and of how many."""
-    return sum(1 for r in _verdict if not r.passed), len(_verdict)
+def crossed(environment) -> tuple[int, int]:
+    """How many thresholds :py:func:`finish` found crossed in ``environment``'s run, and of how many."""
+    verdict = results(environment)
+    return sum(1 for r in verdict if not r.passed), len(verdict)
 
 
-def print_verdict() -> None:
+def print_verdict(environment) -> None:
     """The verdict of :py:func:`finish`, at ``quit``: the last thing a headless run prints."""
-    if _verdict or _not_checked:
-        _print("%s\n", report(_verdict))
-
-
-#: Why ``--threshold-abort`` stopped the current test, for the web UI's tab ("" while it has not).
-_aborted = ""
+    verdict = results(environment)
+    if verdict or skipped(environment):
+        _print("%s\n", report(verdict, environment))
 
 
 def _watch(environment, interval: float) -> None:
-    global _aborted
-    _aborted = ""
+    run = _state.of(environment, _Run)
+    run.aborted = ""
     while True:
         gevent.sleep(interval)
         failed = [r for r in evaluate(environment) if not r.passed and r.observed is not None]
         if failed:
-            _aborted = "; ".join(f"{r.threshold.expression} ({r.target}: {r.observed:.3f})" for r in failed)
-            logger.error("threshold breached, aborting the test: %s", _aborted)
+            run.aborted = "; ".join(f"{r.threshold.expression} ({r.target}: {r.observed:.3f})" for r in failed)
+            logger.error("threshold breached, aborting the test: %s", run.aborted)
             environment.process_exit_code = EXIT_CODE
             gevent.spawn(environment.runner.quit)
             return
@@ -633,9 +641,10 @@ def _extend_web_ui(environment) -> None:
 
 
 def web_rows(environment) -> list[dict]:
-    cells = [*(_cells(r) for r in evaluate(environment)), *_not_checked_cells()]
+    cells = [*(_cells(r) for r in evaluate(environment)), *_skipped_cells(environment)]
     rows = [dict(zip(_WEB_COLUMNS, c, strict=True)) for c in cells]
-    if _aborted:
-        reason = ("✗", "stopped by --threshold-abort", "", _aborted, "")
+    aborted = _state.of(environment, _Run).aborted
+    if aborted:
+        reason = ("✗", "stopped by --threshold-abort", "", aborted, "")
         rows.append(dict(zip(_WEB_COLUMNS, reason, strict=True)))
     return rows

@@ -43,7 +43,7 @@ def line(environment, exit_code: int) -> str:
     options = environment.parsed_options
     on_error = getattr(options, "exit_code_on_error", 1) if options is not None else 1
     failed_requests = _failed_requests(environment)
-    n_crossed, n_thresholds = thresholds.crossed()
+    n_crossed, n_thresholds = thresholds.crossed(environment)
     reasons = []
     if n_crossed:
         reasons.append(f"{n_crossed} of {n_thresholds} threshold{'s' if n_thresholds != 1 else ''} crossed")
