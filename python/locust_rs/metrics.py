@@ -22,14 +22,10 @@ import time
 
 import gevent
 
-from locust_rs import _native, _webui, hdr_report
+from locust_rs import _native, _state, _webui, hdr_report
 
 HistogramSet = _native.HistogramSet
 logger = logging.getLogger(__name__)
-
-#: Whether the HDR outputs are on: from ``events.init`` of a Locust run that keeps its statistics in
-#: the native core, unless ``LOCUST_RS_METRICS=0`` or ``--no-hdr-metrics``.
-enabled = False
 
 #: The ``.hlog`` interval, in seconds.
 INTERVAL = 1.0
@@ -37,16 +33,30 @@ QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999)
 QUANTILE_LABELS = ("p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99")
 AGGREGATE = "Aggregated"
 
-#: ms; from ``--hdr-expected-interval``, for users whose class and wait_time give none.
-default_expected_interval = 0.0
+
+class _Hdr:
+    """The HDR outputs' state of one run (on its environment, :py:mod:`locust_rs._state`)."""
+
+    def __init__(self) -> None:
+        #: this node's outputs, while a run that keeps its statistics in the native core is set up and they are on
+        #: (not with ``LOCUST_RS_METRICS=0`` or ``--no-hdr-metrics``)
+        self.run: HdrRun | None = None
+        #: ms, from ``--hdr-expected-interval``, for users whose class and wait_time give none
+        self.default_expected_interval = 0.0
+
+
+def _environment_of(user):
+    return getattr(user, "environment", None) if user is not None else None
 
 
 def session_interval(user) -> float:
     """The expected interval (ms) a session tags its responses with (0: none); turns correction on in the
     statistics core when there is one."""
     interval = expected_interval(user)
-    if interval and _run is not None:
-        _run.stats.core.correcting = True
+    environment = _environment_of(user)
+    run = current(environment) if environment is not None else None
+    if interval and run is not None:
+        run.stats.core.correcting = True
     return interval
 
 
@@ -70,7 +80,8 @@ def expected_interval(user) -> float:
             return float(cell.cell_contents) * 1000.0
         except (ValueError, TypeError, IndexError, AttributeError):
             pass
-    return default_expected_interval
+    environment = _environment_of(user)
+    return _state.of(environment, _Hdr).default_expected_interval if environment is not None else 0.0
 
 
 def _fmt(v: float | None) -> str:
@@ -311,12 +322,10 @@ class HlogWriter:
 
 # Locust hooks ---------------------------------------------------------------------------------
 
-_run: HdrRun | None = None
 
-
-def current() -> HdrRun | None:
-    """This node's :py:class:`HdrRun` while a Locust run is set up, else None."""
-    return _run
+def current(environment) -> HdrRun | None:
+    """This node's :py:class:`HdrRun` of ``environment``'s run while it is set up, else None."""
+    return _state.of(environment, _Hdr).run
 
 
 def add_options(parser) -> None:
@@ -343,20 +352,18 @@ def add_options(parser) -> None:
 def setup(environment, stats) -> None:
     """At Locust's ``init``, once ``stats`` (:py:func:`locust_rs.stats.adopt`) holds the run's statistics:
     starts this node's :py:class:`HdrRun` (unless the HDR outputs are off) and the web UI tab."""
-    global _run, enabled, default_expected_interval
+    state = _state.of(environment, _Hdr)
     opts = environment.parsed_options
-    default_expected_interval = max(0.0, float(getattr(opts, "hdr_expected_interval", 0.0) or 0.0)) * 1000.0
-    _run = None
-    enabled = False
+    state.default_expected_interval = max(0.0, float(getattr(opts, "hdr_expected_interval", 0.0) or 0.0)) * 1000.0
+    state.run = None
     if stats is None or environment.runner is None:
         return
     if os.environ.get("LOCUST_RS_METRICS", "1") == "0" or getattr(opts, "no_hdr_metrics", False):
         return
-    _run = HdrRun(environment, stats)
-    enabled = True
+    run = state.run = HdrRun(environment, stats)
     # One table of percentiles at the end: this run's (print_table), which has the corrected rows, not Locust's too.
-    stats.exact_table_follows = not _run.is_worker
-    if environment.web_ui is not None and not _run.is_worker:
+    stats.exact_table_follows = not run.is_worker
+    if environment.web_ui is not None and not run.is_worker:
         _extend_web_ui(environment)
 
 
@@ -369,6 +376,7 @@ def _extend_web_ui(environment) -> None:
     from flask import Response
 
     web_ui = environment.web_ui
+    state = _state.of(environment, _Hdr)
     structure = [
         {"key": "type", "title": "Type"},
         {"key": "name", "title": "Name"},
@@ -380,7 +388,9 @@ def _extend_web_ui(environment) -> None:
         *({"key": lbl.replace(".", ""), "title": f"{lbl} (ms)"} for lbl in QUANTILE_LABELS),
         {"key": "max", "title": "Max (ms)"},
     ]
-    _webui.add_tab(web_ui, WEB_TAB, "Exact percentiles", structure, lambda: None if _run is None else _run.web_rows())
+    _webui.add_tab(
+        web_ui, WEB_TAB, "Exact percentiles", structure, lambda: None if state.run is None else state.run.web_rows()
+    )
     args = web_ui.template_args
     args["extended_csv_files"] = [
         *args.get("extended_csv_files", []),
@@ -393,35 +403,38 @@ def _extend_web_ui(environment) -> None:
     def _hdr_csv():
         import tempfile
 
-        if _run is None:
+        if state.run is None:
             return Response("HDR metrics are off", status=404)
         with tempfile.NamedTemporaryFile("r", suffix=".csv") as f:
-            _run.write_csv(f.name)
+            state.run.write_csv(f.name)
             data = f.read()
         return Response(data, mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=hdr.csv"})
 
     @web_ui.app.route("/locust-rs/hdr.html")
     @web_ui.auth_required_if_enabled
     def _hdr_html():
-        if _run is None:
+        if state.run is None:
             return Response("HDR metrics are off", status=404)
-        return Response(hdr_report.render(_run, QUANTILE_LABELS), mimetype="text/html")
+        return Response(hdr_report.render(state.run, QUANTILE_LABELS), mimetype="text/html")
 
 
-def on_spawning_complete(user_count: int) -> None:
-    if _run is not None:
-        _run.peak_users = max(_run.peak_users, int(user_count or 0))
+def on_spawning_complete(environment, user_count: int) -> None:
+    run = current(environment)
+    if run is not None:
+        run.peak_users = max(run.peak_users, int(user_count or 0))
 
 
-def on_test_start() -> None:
-    if _run is not None:
-        _run.start()
+def on_test_start(environment) -> None:
+    run = current(environment)
+    if run is not None:
+        run.start()
 
 
-def print_table() -> None:
+def print_table(environment) -> None:
     """The exact table (raw and corrected), at ``quit``: after Locust's own end-of-run tables."""
-    if _run is not None and not _run.is_worker and _run.stats.total.num_requests:
-        logging.getLogger("locust.stats_logger").info("%s\n", _run.table())
+    run = current(environment)
+    if run is not None and not run.is_worker and run.stats.total.num_requests:
+        logging.getLogger("locust.stats_logger").info("%s\n", run.table())
 
 
 def written_files(environment) -> list[str]:
@@ -451,10 +464,11 @@ def print_files(environment) -> None:
         logging.getLogger("locust.stats_logger").info("Files written:\n%s\n", "\n".join(f"  {p}" for p in files))
 
 
-def on_quitting(arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
+def on_quitting(environment, arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
     """The outputs (CSV, .hlog, HTML page, with the arrival-rate figures when there are)."""
-    if _run is not None:
+    run = current(environment)
+    if run is not None:
         try:
-            _run.finish(arrival_rows, arrival_labels)
+            run.finish(arrival_rows, arrival_labels)
         except Exception:  # noqa: BLE001 - never turn an output problem into a crash at exit
             logger.exception("locust-rs metrics: writing the outputs failed")

@@ -104,12 +104,13 @@ def _on_test_start(environment, **_kwargs) -> None:
     arrival.on_test_start()
     arrival_report.on_test_start(environment)
     distributed.on_test_start()
-    metrics.on_test_start()
+    metrics.on_test_start(environment)
 
 
 @events.spawning_complete.add_listener
 def _on_spawning_complete(user_count, **_kwargs) -> None:
-    metrics.on_spawning_complete(user_count)
+    if _environment is not None:
+        metrics.on_spawning_complete(_environment, user_count)
 
 
 @events.test_stopping.add_listener
@@ -139,7 +140,7 @@ def _on_worker_report(client_id, data, **_kwargs) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
-    metrics.on_quitting(arrival_report.summary(), arrival_report.QUANTILE_LABELS)
+    metrics.on_quitting(environment, arrival_report.summary(), arrival_report.QUANTILE_LABELS)
     arrival_report.on_quitting(environment)
     thresholds.finish(environment)
 
@@ -147,11 +148,11 @@ def _on_quitting(environment, **_kwargs) -> None:
 @events.quit.add_listener
 def _on_quit(exit_code: int = 0, **_kwargs) -> None:
     # After Locust's own tables, in this order: the exact table, the files, the thresholds, the verdict last.
-    metrics.print_table()
+    if _environment is None:
+        return
+    metrics.print_table(_environment)
     arrival_report.print_table()
-    if _environment is not None:
-        metrics.print_files(_environment)
-    if _environment is not None:
-        thresholds.print_verdict(_environment)
-    if _environment is not None and not isinstance(_environment.runner, WorkerRunner):
+    metrics.print_files(_environment)
+    thresholds.print_verdict(_environment)
+    if not isinstance(_environment.runner, WorkerRunner):
         verdict.print_line(_environment, exit_code)

@@ -399,7 +399,7 @@ def _observe(metric: str, entry, hdr, request_type, name) -> float | None:
 def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Result]:
     """Checks the thresholds against the run's stats now; a threshold whose target has no
     data (an unknown name, no requests) fails, so a typo cannot pass silently."""
-    run = metrics.current()
+    run = metrics.current(environment)
     checked = active(environment) if thresholds is None else thresholds
     # Only the corrected percentiles need the HDR outputs' histograms (a copy of every entry's); the rest read the
     # entries directly.
