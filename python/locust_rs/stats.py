@@ -261,6 +261,13 @@ def adopt(environment) -> RequestStats | None:
         stats.__class__ = RequestStats
         stats._adopt()
     handlers = environment.events.request._handlers
+    # An earlier run's statistics core on the same events object (two runs in one process, one after the other):
+    # its listener goes, or this run's requests would land in that run's statistics too.
+    handlers[:] = [
+        h
+        for h in handlers
+        if not (type(getattr(h, "__self__", None)) is _native.StatsCore and h.__self__ is not stats._core)
+    ]
     listener = stats._core.on_request
     for i, handler in enumerate(handlers):
         if getattr(handler, "__qualname__", "").endswith("Runner.__init__.<locals>.on_request"):
