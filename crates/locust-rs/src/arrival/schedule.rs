@@ -187,10 +187,19 @@ fn nanos(secs: f64) -> u64 {
     (secs * 1e9).round().clamp(0.0, u64::MAX as f64) as u64
 }
 
-fn run(shared: Arc<Shared>, mut arrivals: Arrivals, epoch: Instant, generation: u64) {
+/// The clock's thread. `version` is the plan's version that `arrivals` was made from, read under the
+/// same lock as the plan: a share or target set between `start` and this thread's first lock is a
+/// newer version, and so replans here (read here instead, it would be taken as the one in force,
+/// and a clock started at share 0 stayed at 0).
+fn run(
+    shared: Arc<Shared>,
+    mut arrivals: Arrivals,
+    epoch: Instant,
+    generation: u64,
+    mut version: u64,
+) {
     let mut next = arrivals.next_at();
     let mut st = shared.state.lock();
-    let mut version = st.version;
     // Until stopped: a plan that has ended (or a rate of 0) may get a new one.
     while st.generation == generation {
         if st.version != version {
@@ -366,11 +375,11 @@ impl ArrivalSchedule {
         st.stopped_at = None;
         st.running = true;
         st.stopped = false;
-        let (shared, generation) = (self.shared.clone(), st.generation);
+        let (shared, generation, version) = (self.shared.clone(), st.generation, st.version);
         let arrivals = Arrivals::new(plan, self.poisson, self.seed);
         let spawned = std::thread::Builder::new()
             .name("locust-rs-arrivals".into())
-            .spawn(move || run(shared, arrivals, epoch, generation));
+            .spawn(move || run(shared, arrivals, epoch, generation, version));
         if let Err(e) = spawned {
             st.running = false;
             return Err(to_pyerr(Error::new(
@@ -624,5 +633,24 @@ mod tests {
         assert_eq!(st.total.dropped, st.total.scheduled - 1);
         assert_eq!(rx.try_recv().ok(), Some(0));
         assert!(!st.running);
+    }
+
+    #[test]
+    fn a_share_set_just_after_the_start_is_in_force() {
+        // A worker joining a running test starts its clock at share 0, and the master's share may
+        // come before the clock's thread first runs (a loaded machine): it must still replan.
+        let s = schedule(200.0, 0);
+        s.shared.state.lock().share = 0.0;
+        s.start().unwrap_or_else(|_| unreachable!());
+        s.set_share(0.5).unwrap_or_else(|_| unreachable!());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.shared.state.lock().total.scheduled == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        s.stop();
+        assert!(
+            s.shared.state.lock().total.scheduled > 0,
+            "the clock stayed at share 0"
+        );
     }
 }
