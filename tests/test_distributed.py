@@ -146,15 +146,13 @@ def test_a_worker_that_heard_its_master_before_init_still_has_when_a_spawn_comes
     env.runner = runner
     stops: list[str] = []
     monkeypatch.setattr(distributed, "_stop", lambda node, message: stops.append(message))
-    monkeypatch.setattr(distributed, "_node", None)
-    monkeypatch.setattr(distributed, "_early_hello", None)
 
     def address_while_a_spawn_comes(host, port):
-        distributed.on_test_start()  # the worker's first spawn message, handled meanwhile
+        distributed.on_test_start(env)  # the worker's first spawn message, handled meanwhile
         return "127.0.0.1"
 
     monkeypatch.setattr(distributed, "own_address", address_while_a_spawn_comes)
     distributed._on_hello(env, Message(distributed.HELLO, distributed.NATIVE, "master"))  # before init
     distributed.setup(env, native=True)
     assert stops == []
-    assert distributed._node.heard_from_master
+    assert distributed._node_of(env).heard_from_master

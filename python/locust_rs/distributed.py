@@ -27,6 +27,8 @@ import time
 
 import gevent
 
+from locust_rs import _state
+
 logger = logging.getLogger(__name__)
 
 MODE_KEY = "locust_rs_stats"
@@ -56,9 +58,17 @@ class _Node:
         self.lost: set[str] = set()
 
 
-_node: _Node | None = None
-# The master's word when it came before this worker's `init`.
-_early_hello = None
+class _Distributed:
+    """This node's side of a distributed run (on its environment, :py:mod:`locust_rs._state`)."""
+
+    def __init__(self) -> None:
+        self.node: _Node | None = None
+        #: the master's word when it came before this worker's `init`
+        self.early_hello = None
+
+
+def _node_of(environment) -> _Node | None:
+    return _state.of(environment, _Distributed).node
 
 
 def _mismatch(here: str, there: str, who: str) -> str:
@@ -86,18 +96,17 @@ def install() -> None:
 
 def setup(environment, native: bool) -> None:
     """At ``init``: states this node's mode to the other side (master or worker)."""
-    global _node
+    state = _state.of(environment, _Distributed)
     runner = environment.runner
     if not isinstance(runner, MasterRunner | WorkerRunner):
-        _node = None
+        state.node = None
         return
-    node = _node = _Node(environment, NATIVE if native else LOCUST)
+    node = state.node = _Node(environment, NATIVE if native else LOCUST)
     if isinstance(runner, WorkerRunner):
-        global _early_hello
         # Before anything that can yield (own_address resolves a name, which gevent does in a thread): a worker
         # joining a running test gets its first spawn message meanwhile, and must have heard the master by then.
-        if _early_hello is not None:
-            msg, _early_hello = _early_hello, None
+        if state.early_hello is not None:
+            msg, state.early_hello = state.early_hello, None
             _on_hello(environment, msg)
         node.address = own_address(runner.master_host, runner.master_port)
         return
@@ -154,10 +163,10 @@ def _end_the_wait(runner) -> None:
 
 
 def _on_hello(environment, msg, **_kw) -> None:
-    global _early_hello
-    node = _node
-    if node is None or node.environment is not environment:
-        _early_hello = msg
+    state = _state.of(environment, _Distributed)
+    node = state.node
+    if node is None:
+        state.early_hello = msg
         return
     node.heard_from_master = True
     if msg.data != node.mode:
@@ -166,24 +175,25 @@ def _on_hello(environment, msg, **_kw) -> None:
 
 
 def _on_reply(environment, msg, **_kw) -> None:
-    node = _node
+    node = _node_of(environment)
     if node is not None:
         _stop(node, _mismatch(node.mode, msg.data, f"worker {msg.node_id}"))
 
 
-def on_report_to_master(data: dict) -> None:
+def on_report_to_master(environment, data: dict) -> None:
     """A worker's report carries its mode and its address."""
-    if _node is not None:
-        data[MODE_KEY] = _node.mode
-        if _node.address is not None:
-            data[ADDRESS_KEY] = _node.address
+    node = _node_of(environment)
+    if node is not None:
+        data[MODE_KEY] = node.mode
+        if node.address is not None:
+            data[ADDRESS_KEY] = node.address
 
 
-def on_test_start() -> None:
+def on_test_start(environment) -> None:
     """On the master, before it sends the spawn messages: greets every worker not greeted yet. On a worker, the
     master's first spawn message: a locust-rs master said its mode before it (messages from the master arrive in
     order), so one that did not has no locust-rs."""
-    node = _node
+    node = _node_of(environment)
     if node is None:
         return
     runner = node.environment.runner
@@ -196,8 +206,8 @@ def on_test_start() -> None:
         _stop(node, _mismatch(node.mode, ABSENT, "the master"))
 
 
-def on_worker_report(client_id: str, data: dict) -> None:
-    node = _node
+def on_worker_report(environment, client_id: str, data: dict) -> None:
+    node = _node_of(environment)
     if node is None:
         return
     node.last_report[client_id] = time.time()

@@ -103,7 +103,7 @@ def _on_init(environment, **_kwargs) -> None:
 def _on_test_start(environment, **_kwargs) -> None:
     arrival.on_test_start()
     arrival_report.on_test_start(environment)
-    distributed.on_test_start()
+    distributed.on_test_start(environment)
     metrics.on_test_start(environment)
 
 
@@ -128,13 +128,15 @@ def _on_test_stop(**_kwargs) -> None:
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs) -> None:
-    distributed.on_report_to_master(data)
+    if _environment is not None:
+        distributed.on_report_to_master(_environment, data)
     arrival_report.on_report_to_master(data)
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id, data, **_kwargs) -> None:
-    distributed.on_worker_report(client_id, data)
+    if _environment is not None:
+        distributed.on_worker_report(_environment, client_id, data)
     arrival_report.on_worker_report(client_id, data)
 
 
