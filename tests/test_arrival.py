@@ -603,7 +603,7 @@ def test_a_master_splits_the_rate_again_when_a_worker_joins(tmp_path, stall_serv
         @events.quitting.add_listener
         def own_figures(environment, **_kw):
             if isinstance(environment.runner, WorkerRunner):
-                row = arrival_report.summary()[0]
+                row = arrival_report.summary(environment)[0]
                 json.dump({k: row[k] for k in ("scheduled", "elapsed", "target_rate")}, open("own.json", "w"))
     """)
     dirs = [tmp_path / d for d in ("master", "worker0", "worker1")]

@@ -20,7 +20,7 @@ import time
 
 import gevent
 
-from locust_rs import _native, _webui, arrival
+from locust_rs import _native, _state, _webui, arrival
 
 logger = logging.getLogger(__name__)
 _print = logging.getLogger("locust.stats_logger").info
@@ -58,15 +58,30 @@ def percentile(times: list[tuple[float, int]], q: float) -> float:
 # -- what workers report and the master adds up -------------------------------------------------------------------
 
 _FIELDS = ("scheduled", "iterations", "dropped", "expected", "elapsed", "users", "peak_users", "target_rate")
-#: On the master: each worker's last figures by client id, then class name (a lost worker's stay: they happened).
-_remote: dict[str, dict[str, dict]] = {}
-#: On the master: every worker's start lags, merged, by class name (an ArrivalSchedule used as a histogram).
-_remote_lag: dict[str, object] = {}
-#: On the master: the workers that count for what is true now (the target rate, the users): not the lost ones.
-_active: set[str] | None = None
 _NOW_FIELDS = ("target_rate", "users")
-#: On the master: the workers that said READY, so can take the split.
-_ready: set[str] = set()
+
+
+class _Report:
+    """The arrival figures' state of one run (on its environment, :py:mod:`locust_rs._state`)."""
+
+    def __init__(self) -> None:
+        #: on the master: each worker's last figures by client id, then class name (a lost worker's stay: they
+        #: happened)
+        self.remote: dict[str, dict[str, dict]] = {}
+        #: on the master: every worker's start lags, merged, by class name (an ArrivalSchedule used as a histogram)
+        self.remote_lag: dict[str, object] = {}
+        #: on the master: the workers that count for what is true now (the target rate, the users): not the lost
+        #: ones
+        self.active: set[str] | None = None
+        #: on the master: the workers that said READY, so can take the split
+        self.ready: set[str] = set()
+        #: the monitor of the test that runs, and its greenlet
+        self.current: _Monitor | None = None
+        self.monitor: gevent.Greenlet | None = None
+
+
+def _report(environment) -> _Report:
+    return _state.of(environment, _Report)
 
 
 def on_report_to_master(data: dict) -> None:
@@ -83,13 +98,14 @@ def on_report_to_master(data: dict) -> None:
         data[REPORT_KEY] = out
 
 
-def on_worker_report(client_id: str, data: dict) -> None:
+def on_worker_report(environment, client_id: str, data: dict) -> None:
+    report = _report(environment)
     for name, figures in (data.get(REPORT_KEY) or {}).items():
         lag = figures.pop("lag", [])
-        _remote.setdefault(client_id, {})[name] = figures
-        holder = _remote_lag.get(name)
+        report.remote.setdefault(client_id, {})[name] = figures
+        holder = report.remote_lag.get(name)
         if holder is None:
-            holder = _remote_lag[name] = _native.ArrivalSchedule(0.0, [(1.0, 0.0)], False, 0, None)
+            holder = report.remote_lag[name] = _native.ArrivalSchedule(0.0, [(1.0, 0.0)], False, 0, None)
         holder.merge(0, 0, 0, [tuple(x) for x in lag])
 
 
@@ -119,14 +135,15 @@ def _rows_from(figures_by_name: dict[str, dict], lags: dict[str, list]) -> list[
     return rows
 
 
-def summary() -> list[dict]:
+def summary(environment) -> list[dict]:
     """One row per arrival-rate class: the target rate now and on average since the start, the achieved rate
     (iterations begun per second), scheduled (iterations due), iterations, dropped, users now and at the most, and
     start-lag percentiles (ms). On a master, the sum of its workers' reports (elapsed: the longest of theirs)."""
-    if _remote:
+    report = _report(environment)
+    if report.remote:
         merged: dict[str, dict] = {}
-        for client_id, by_name in _remote.items():
-            lost = _active is not None and client_id not in _active
+        for client_id, by_name in report.remote.items():
+            lost = report.active is not None and client_id not in report.active
             for name, f in by_name.items():
                 m = merged.setdefault(name, dict.fromkeys(_FIELDS, 0.0))
                 for k in _FIELDS:
@@ -137,7 +154,7 @@ def summary() -> list[dict]:
         for m in merged.values():
             for k in ("scheduled", "iterations", "dropped", "users", "peak_users"):
                 m[k] = int(m[k])
-        lags = {name: holder.lag_times() for name, holder in _remote_lag.items()}
+        lags = {name: holder.lag_times() for name, holder in report.remote_lag.items()}
         return _rows_from(merged, lags)
     figures, lags = {}, {}
     for cls, pool in arrival.pools().items():
@@ -201,12 +218,12 @@ class _Monitor:
         """On the master: each worker's part of the rates, to the workers whose part changed. The rates are split
         across the workers that can take their part (a worker that has not said READY yet would run nothing, and its
         part would be missing until it does)."""
-        global _active
+        report = _report(self.environment)
         runner = self.environment.runner
         targets = _shape_targets(self.environment)
         active = sorted(w.id for w in runner.clients.all if w.state in (STATE_INIT, STATE_SPAWNING, STATE_RUNNING))
-        _active = set(active)
-        taking = [w for w in active if w in _ready]
+        report.active = set(active)
+        taking = [w for w in active if w in report.ready]
         message = (len(taking), json.dumps(targets, sort_keys=True))
         for worker in taking:
             if self.sent.get(worker) != message:
@@ -243,7 +260,7 @@ class _Monitor:
             for name, rate in targets.items():
                 if arrival.targets().get(name) != rate:
                     arrival.set_target(name, rate)
-        rows = summary()
+        rows = summary(env)
         now = time.monotonic()
         for r in rows:
             self.warn_if_dropping(r, now)
@@ -269,29 +286,25 @@ class _Monitor:
                 )
 
 
-_monitor: gevent.Greenlet | None = None
-_current: _Monitor | None = None
-
-
 def on_test_start(environment) -> None:
     """The monitor starts with each test (not on workers: their master watches)."""
-    global _monitor, _current, _active
+    report = _report(environment)
     if isinstance(environment.runner, MasterRunner):
-        _remote.clear()
-        _remote_lag.clear()
-        _active = None
+        report.remote.clear()
+        report.remote_lag.clear()
+        report.active = None
     if isinstance(environment.runner, WorkerRunner) or not _has_arrival_classes(environment):
         return
-    on_test_stop()
-    _current = _Monitor(environment)
-    _monitor = gevent.spawn(_current.run)
+    on_test_stop(environment)
+    report.current = _Monitor(environment)
+    report.monitor = gevent.spawn(report.current.run)
 
 
-def on_test_stop() -> None:
-    global _monitor
-    if _monitor is not None:
-        _monitor.kill(block=False)
-        _monitor = None
+def on_test_stop(environment) -> None:
+    report = _report(environment)
+    if report.monitor is not None:
+        report.monitor.kill(block=False)
+        report.monitor = None
 
 
 def _has_arrival_classes(environment) -> bool:
@@ -300,11 +313,12 @@ def _has_arrival_classes(environment) -> bool:
 
 def on_worker_ready(environment, msg, **_kwargs) -> None:
     """On the master: a worker can take its part of the rates now; it gets it at once while a test runs."""
-    _ready.add(msg.node_id)
-    if _current is not None and _monitor is not None:
-        _current.sent.pop(msg.node_id, None)
+    report = _report(environment)
+    report.ready.add(msg.node_id)
+    if report.current is not None and report.monitor is not None:
+        report.current.sent.pop(msg.node_id, None)
         try:
-            _current.send_split()
+            report.current.send_split()
         except Exception:  # noqa: BLE001 - the next tick tries again
             logger.exception("arrival rate: splitting the rate failed")
 
@@ -336,13 +350,14 @@ def _extend_web_ui(environment) -> None:
         *({"key": f"lag_{lbl.replace('.', '')}", "title": f"Start lag {lbl} (ms)"} for lbl in QUANTILE_LABELS),
         {"key": "lag_max", "title": "Start lag max (ms)"},
     ]
-    _webui.add_tab(environment.web_ui, WEB_TAB, "Arrival rate", structure, web_rows)
+    _webui.add_tab(environment.web_ui, WEB_TAB, "Arrival rate", structure, lambda: web_rows(environment))
 
 
-def web_rows() -> list[dict]:
-    recent = _current.recent if _current is not None else {}
+def web_rows(environment) -> list[dict]:
+    current = _report(environment).current
+    recent = current.recent if current is not None else {}
     rows = []
-    for r in summary():
+    for r in summary(environment):
         row = {
             "name": r["name"],
             "target": round(r["target_rate"], 1),
@@ -361,9 +376,9 @@ def web_rows() -> list[dict]:
 # -- at the end ----------------------------------------------------------------------------------------------------
 
 
-def print_table() -> None:
+def print_table(environment) -> None:
     """The start-lag table, at the end of a run that had arrival-rate classes (after the exact table)."""
-    rows = summary()
+    rows = summary(environment)
     if rows:
         _print("%s\n", table(rows))
 
@@ -405,9 +420,9 @@ CSV_FIELDS = (
 )  # fmt: skip
 
 
-def write_csv(path: str) -> bool:
+def write_csv(environment, path: str) -> bool:
     """``PREFIX_arrival.csv``: one row per arrival-rate class (rates per second, lags in ms); False without any."""
-    rows = summary()
+    rows = summary(environment)
     if not rows:
         return False
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -428,6 +443,6 @@ def on_quitting(environment) -> None:
     prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
     if prefix and not isinstance(environment.runner, WorkerRunner):
         try:
-            write_csv(f"{prefix}_arrival.csv")
+            write_csv(environment, f"{prefix}_arrival.csv")
         except OSError:
             logger.exception("arrival rate: writing %s_arrival.csv failed", prefix)

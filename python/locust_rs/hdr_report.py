@@ -85,8 +85,8 @@ def _context(run) -> str:
 
 
 def arrival_table(rows: list[dict], labels: tuple[str, ...]) -> str:
-    """The arrival-rate figures (``locust_rs.arrival_report.summary()`` rows) as an HTML section, or "" without
-    arrival-rate classes: what was due and begun, what was dropped, and the start lag."""
+    """The arrival-rate figures (``locust_rs.arrival_report.summary(environment)`` rows) as an HTML section, or ""
+    without arrival-rate classes: what was due and begun, what was dropped, and the start lag."""
     if not rows:
         return ""
     head = ("User class", "Target/s", "Achieved/s", "Scheduled", "Iterations", "Dropped", "Dropped %", "Peak users",

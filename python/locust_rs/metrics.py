@@ -195,8 +195,8 @@ class HdrRun:
                 w.writerow(cells)
 
     def finish(self, arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
-        """The outputs, from the statistics core's final figures; ``arrival_rows`` (``arrival_report.summary()``) go
-        on the HDR page and in Locust's report."""
+        """The outputs, from the statistics core's final figures; ``arrival_rows``
+        (``arrival_report.summary(environment)``) go on the HDR page and in Locust's report."""
         self.stop()
         self._finished = True
         if self.hlog is not None:

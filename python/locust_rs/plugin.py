@@ -121,28 +121,29 @@ def _on_test_stopping(**_kwargs) -> None:
 
 
 @events.test_stop.add_listener
-def _on_test_stop(**_kwargs) -> None:
+def _on_test_stop(environment, **_kwargs) -> None:
     arrival.on_test_stop()
-    arrival_report.on_test_stop()
+    arrival_report.on_test_stop(environment)
 
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs) -> None:
     if _environment is not None:
         distributed.on_report_to_master(_environment, data)
-    arrival_report.on_report_to_master(data)
+    arrival_report.on_report_to_master(data)  # a worker's own schedules (process-level, in arrival)
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id, data, **_kwargs) -> None:
     if _environment is not None:
         distributed.on_worker_report(_environment, client_id, data)
-    arrival_report.on_worker_report(client_id, data)
+    if _environment is not None:
+        arrival_report.on_worker_report(_environment, client_id, data)
 
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
-    metrics.on_quitting(environment, arrival_report.summary(), arrival_report.QUANTILE_LABELS)
+    metrics.on_quitting(environment, arrival_report.summary(environment), arrival_report.QUANTILE_LABELS)
     arrival_report.on_quitting(environment)
     thresholds.finish(environment)
 
@@ -153,7 +154,7 @@ def _on_quit(exit_code: int = 0, **_kwargs) -> None:
     if _environment is None:
         return
     metrics.print_table(_environment)
-    arrival_report.print_table()
+    arrival_report.print_table(_environment)
     metrics.print_files(_environment)
     thresholds.print_verdict(_environment)
     if not isinstance(_environment.runner, WorkerRunner):

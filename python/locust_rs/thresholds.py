@@ -409,7 +409,7 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
     results = []
     for t in checked:
         if t.metric in _ITERATION_METRICS or t.name == START_LAG:
-            results.append(_iteration_result(t))
+            results.append(_iteration_result(environment, t))
             continue
         if t.names:
             merged, merged_hdr = _group(stats, t, hdr)
@@ -443,9 +443,9 @@ def _closest(name: str | None, seen: list[str]) -> str:
     return found[0] if found else ""
 
 
-def _iteration_result(t: Threshold) -> Result:
+def _iteration_result(environment, t: Threshold) -> Result:
     """A threshold on arrival-rate iterations: counts per user class (NAME) or for all, or the start lag."""
-    rows = arrival_report.summary()
+    rows = arrival_report.summary(environment)
     if t.name == START_LAG:
         times = sorted(v for r in rows for v in r["lag_times"])
         observed = _lag_metric(t.metric, times)
