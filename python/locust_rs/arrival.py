@@ -40,7 +40,7 @@ from collections.abc import Iterable
 
 import gevent
 
-from locust_rs import _bridge, _native
+from locust_rs import _bridge, _native, _state
 
 logger = logging.getLogger(__name__)
 
@@ -201,8 +201,9 @@ class _Pool:
             target = getattr(runner, "target_user_classes_count", None) or {}
             cap = int(target.get(name) or getattr(runner, "user_classes_count", {}).get(name, 0))
         s.max_users = max(cap, 0)
-        s.share = _share if _share is not None else (0.0 if isinstance(runner, WorkerRunner) else 1.0)
-        s.target = _targets.get(name)
+        state = _state.of(environment, _Arrival)
+        s.share = state.share if state.share is not None else (0.0 if isinstance(runner, WorkerRunner) else 1.0)
+        s.target = state.targets.get(name)
         s.start()
         if self.spawner is None and runner is not None:
             self.spawner = gevent.spawn(self._spawn_users, runner)
@@ -236,57 +237,68 @@ class _Pool:
             self.spawner = None
 
 
-_pools: dict[type, _Pool] = {}
-_pid = os.getpid()
-#: This process's part of every rate, once set: on a worker, what the master says. Until then 1 alone, and 0 on a
-#: worker: a worker joining a running test can start its users before its ``init`` handlers have run.
-_share: float | None = None
-#: Rates set while running (a load shape's ``arrival_rate()``) in place of the classes' own, by class name.
-_targets: dict[str, float] = {}
+class _Arrival:
+    """The open model's state of one run in this process (on its environment, :py:mod:`locust_rs._state`)."""
+
+    def __init__(self) -> None:
+        #: each arrival-rate class's pool
+        self.pools: dict[type, _Pool] = {}
+        self.pid = os.getpid()
+        #: this process's part of every rate, once set: on a worker, what the master says. Until then 1 alone, and 0
+        #: on a worker: a worker joining a running test can start its users before its ``init`` handlers have run.
+        self.share: float | None = None
+        #: rates set while running (a load shape's ``arrival_rate()``) in place of the classes' own, by class name
+        self.targets: dict[str, float] = {}
 
 
-def set_share(share: float) -> None:
+def _arrival(environment) -> _Arrival:
+    state = _state.of(environment, _Arrival)
+    if state.pid != os.getpid():
+        # A fork child (`--processes`) starts its own clocks; the parent's were never started.
+        state.pools.clear()
+        state.pid = os.getpid()
+    return state
+
+
+def set_share(environment, share: float) -> None:
     """This process's part of every arrival rate, in force at once (``distributed``: 1/n on each of n workers)."""
-    global _share
-    _share = share
-    for pool in _pools.values():
+    state = _arrival(environment)
+    state.share = share
+    for pool in state.pools.values():
         pool.schedule.share = share
 
 
-def set_target(name: str, rate: float | None) -> None:
+def set_target(environment, name: str, rate: float | None) -> None:
     """A rate (per second, whole test) for the class ``name`` in place of its stages, from now on; None: back to
     its stages."""
+    state = _arrival(environment)
     if rate is None:
-        _targets.pop(name, None)
+        state.targets.pop(name, None)
     else:
-        _targets[name] = float(rate)
-    for cls, pool in _pools.items():
+        state.targets[name] = float(rate)
+    for cls, pool in state.pools.items():
         if cls.__name__ == name:
             pool.schedule.target = rate
 
 
-def targets() -> dict[str, float]:
+def targets(environment) -> dict[str, float]:
     """The rates set while running, by class name."""
-    return _targets
+    return _arrival(environment).targets
 
 
-def pools() -> dict[type, _Pool]:
+def pools(environment) -> dict[type, _Pool]:
     """This process's arrival-rate classes and their pools."""
-    return _pools
+    return _arrival(environment).pools
 
 
-def _pool(user_class) -> _Pool | None:
-    global _pid
-    if os.getpid() != _pid:
-        # A fork child (`--processes`) starts its own clocks; the parent's were never started.
-        _pools.clear()
-        _pid = os.getpid()
-    p = _pools.get(user_class)
+def _pool(environment, user_class) -> _Pool | None:
+    state = _arrival(environment)
+    p = state.pools.get(user_class)
     if p is None:
         rate = getattr(user_class, "wait_time", None)
         if type(rate) is not ArrivalRate:
             return None
-        p = _pools[user_class] = _Pool(user_class, rate)
+        p = state.pools[user_class] = _Pool(user_class, rate)
     return p
 
 
@@ -307,7 +319,7 @@ def iteration(user) -> _Iteration | None:
     # attribute values, which slows every later attribute read of the user.
     it = _own(user, "_locust_rs_iteration")
     if it is None:
-        pool = _pool(type(user))
+        pool = _pool(user.environment, type(user))
         it = user._locust_rs_iteration = _Iteration(pool.schedule)
         core = getattr(getattr(user.environment, "stats", None), "core", None)
         if core is not None:
@@ -319,7 +331,7 @@ def _begin(user) -> None:
     """Waits for the user's next iteration to be due, then begins it."""
     it = _own(user, "_locust_rs_iteration") or iteration(user)
     schedule = it.schedule
-    pool = _pools.get(type(user))
+    pool = _arrival(user.environment).pools.get(type(user))
     if not _own(user, "_locust_rs_pooled"):
         user._locust_rs_pooled = True
         schedule.register()
@@ -356,13 +368,13 @@ def _install() -> None:
 # -- the run's events (plugin.py wires them) --------------------------------------------------------------------
 
 
-def on_test_stop() -> None:
-    for pool in _pools.values():
+def on_test_stop(environment) -> None:
+    for pool in pools(environment).values():
         pool.stop()
 
 
-def on_test_start() -> None:
-    for pool in _pools.values():
+def on_test_start(environment) -> None:
+    for pool in pools(environment).values():
         pool.stop()
         pool.schedule.reset()
         pool.started = False

@@ -84,10 +84,10 @@ def _report(environment) -> _Report:
     return _state.of(environment, _Report)
 
 
-def on_report_to_master(data: dict) -> None:
+def on_report_to_master(environment, data: dict) -> None:
     """A worker's report: its figures so far and the start lags since its last report, per class that ran."""
     out = {}
-    for cls, pool in arrival.pools().items():
+    for cls, pool in arrival.pools(environment).items():
         if not pool.started:
             continue
         snap = pool.schedule.snapshot()
@@ -157,7 +157,7 @@ def summary(environment) -> list[dict]:
         lags = {name: holder.lag_times() for name, holder in report.remote_lag.items()}
         return _rows_from(merged, lags)
     figures, lags = {}, {}
-    for cls, pool in arrival.pools().items():
+    for cls, pool in arrival.pools(environment).items():
         if pool.started:
             figures[cls.__name__] = pool.schedule.snapshot()
             lags[cls.__name__] = pool.schedule.lag_times()
@@ -171,10 +171,10 @@ def on_worker_message(environment, msg, **_kwargs) -> None:
     """On a worker: the master's ``{"count": n, "targets": {class: rate}}``; this worker runs 1/n of each rate."""
     data = msg.data or {}
     count = max(int(data.get("count") or 1), 1)
-    arrival.set_share(1.0 / count)
+    arrival.set_share(environment, 1.0 / count)
     targets = data.get("targets") or {}
-    for name in {*targets, *arrival.targets()}:
-        arrival.set_target(name, targets.get(name))
+    for name in {*targets, *arrival.targets(environment)}:
+        arrival.set_target(environment, name, targets.get(name))
 
 
 def _shape_targets(environment) -> dict[str, float | None]:
@@ -258,8 +258,8 @@ class _Monitor:
         else:
             targets = _shape_targets(env)
             for name, rate in targets.items():
-                if arrival.targets().get(name) != rate:
-                    arrival.set_target(name, rate)
+                if arrival.targets(env).get(name) != rate:
+                    arrival.set_target(env, name, rate)
         rows = summary(env)
         now = time.monotonic()
         for r in rows:
@@ -327,7 +327,7 @@ def setup(environment) -> None:
     """At ``init``: a worker waits for its share from the master; the web UI gets its tab."""
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        # Its share is 0 until the master's MESSAGE (see arrival._share), which comes once it has heard READY.
+        # Its share is 0 until the master's MESSAGE (see arrival._Arrival.share), which comes once it has heard READY.
         runner.register_message(MESSAGE, on_worker_message)
         if _has_arrival_classes(environment):
             runner.send_message(READY, None)

@@ -101,7 +101,7 @@ def _on_init(environment, **_kwargs) -> None:
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs) -> None:
-    arrival.on_test_start()
+    arrival.on_test_start(environment)
     arrival_report.on_test_start(environment)
     distributed.on_test_start(environment)
     metrics.on_test_start(environment)
@@ -114,15 +114,15 @@ def _on_spawning_complete(user_count, **_kwargs) -> None:
 
 
 @events.test_stopping.add_listener
-def _on_test_stopping(**_kwargs) -> None:
+def _on_test_stopping(environment, **_kwargs) -> None:
     # Before Locust stops the users: a clock still running would hand iterations to users being stopped, and start
     # new ones in their place.
-    arrival.on_test_stop()
+    arrival.on_test_stop(environment)
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
-    arrival.on_test_stop()
+    arrival.on_test_stop(environment)
     arrival_report.on_test_stop(environment)
 
 
@@ -130,7 +130,8 @@ def _on_test_stop(environment, **_kwargs) -> None:
 def _on_report_to_master(client_id, data, **_kwargs) -> None:
     if _environment is not None:
         distributed.on_report_to_master(_environment, data)
-    arrival_report.on_report_to_master(data)  # a worker's own schedules (process-level, in arrival)
+    if _environment is not None:
+        arrival_report.on_report_to_master(_environment, data)
 
 
 @events.worker_report.add_listener
