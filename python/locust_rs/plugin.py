@@ -31,16 +31,21 @@ from locust_rs import (
 )
 
 logger = logging.getLogger(__name__)
-# The run's environment, for `quit` (whose listeners get only the exit code).
-_environment = None
 _SCHEMES = ("http", "https", "ws", "wss")
+# Whether a Locust run of this process reached `init`: a fact about the process, for the locust-rs command's exit
+# code, not state of a run.
+_began = False
+# The listeners wired for the latest environment on each events object (by its id): Locust's events without an
+# environment argument (`quit`, `spawning_complete`, the report events) get it from these closures. A later
+# environment on the same events object replaces them, so an earlier run's closures never see its events.
+_wired: dict[int, list[tuple[object, object]]] = {}
 
 _wait.install()
 
 
 def run_began() -> bool:
     """Whether this process's Locust run reached ``init`` (so its exit code is the run's, not a usage error's)."""
-    return _environment is not None
+    return _began
 
 
 def host_problem(host: str) -> str | None:
@@ -86,8 +91,9 @@ def _add_options(parser) -> None:
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
-    global _environment
-    _environment = environment
+    global _began
+    _began = True
+    _wire(environment)
     check_host(environment)
     if environment.web_ui is not None:
         _webui.check_form(environment.web_ui, {"max_body_size": _sessions.parse_size})
@@ -107,12 +113,6 @@ def _on_test_start(environment, **_kwargs) -> None:
     metrics.on_test_start(environment)
 
 
-@events.spawning_complete.add_listener
-def _on_spawning_complete(user_count, **_kwargs) -> None:
-    if _environment is not None:
-        metrics.on_spawning_complete(_environment, user_count)
-
-
 @events.test_stopping.add_listener
 def _on_test_stopping(environment, **_kwargs) -> None:
     # Before Locust stops the users: a clock still running would hand iterations to users being stopped, and start
@@ -126,22 +126,6 @@ def _on_test_stop(environment, **_kwargs) -> None:
     arrival_report.on_test_stop(environment)
 
 
-@events.report_to_master.add_listener
-def _on_report_to_master(client_id, data, **_kwargs) -> None:
-    if _environment is not None:
-        distributed.on_report_to_master(_environment, data)
-    if _environment is not None:
-        arrival_report.on_report_to_master(_environment, data)
-
-
-@events.worker_report.add_listener
-def _on_worker_report(client_id, data, **_kwargs) -> None:
-    if _environment is not None:
-        distributed.on_worker_report(_environment, client_id, data)
-    if _environment is not None:
-        arrival_report.on_worker_report(_environment, client_id, data)
-
-
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
     metrics.on_quitting(environment, arrival_report.summary(environment), arrival_report.QUANTILE_LABELS)
@@ -149,14 +133,39 @@ def _on_quitting(environment, **_kwargs) -> None:
     thresholds.finish(environment)
 
 
-@events.quit.add_listener
-def _on_quit(exit_code: int = 0, **_kwargs) -> None:
-    # After Locust's own tables, in this order: the exact table, the files, the thresholds, the verdict last.
-    if _environment is None:
-        return
-    metrics.print_table(_environment)
-    arrival_report.print_table(_environment)
-    metrics.print_files(_environment)
-    thresholds.print_verdict(_environment)
-    if not isinstance(_environment.runner, WorkerRunner):
-        verdict.print_line(_environment, exit_code)
+def _wire(environment) -> None:
+    """At ``init``: listeners on ``environment.events`` for the events whose listeners get no environment, bound to
+    this one."""
+    events_ = environment.events
+    for hook, listener in _wired.pop(id(events_), []):
+        hook.remove_listener(listener)
+
+    def on_spawning_complete(user_count, **_kwargs) -> None:
+        metrics.on_spawning_complete(environment, user_count)
+
+    def on_report_to_master(client_id, data, **_kwargs) -> None:
+        distributed.on_report_to_master(environment, data)
+        arrival_report.on_report_to_master(environment, data)
+
+    def on_worker_report(client_id, data, **_kwargs) -> None:
+        distributed.on_worker_report(environment, client_id, data)
+        arrival_report.on_worker_report(environment, client_id, data)
+
+    def on_quit(exit_code: int = 0, **_kwargs) -> None:
+        # After Locust's own tables, in this order: the exact table, the files, the thresholds, the verdict last.
+        metrics.print_table(environment)
+        arrival_report.print_table(environment)
+        metrics.print_files(environment)
+        thresholds.print_verdict(environment)
+        if not isinstance(environment.runner, WorkerRunner):
+            verdict.print_line(environment, exit_code)
+
+    wired = [
+        (events_.spawning_complete, on_spawning_complete),
+        (events_.report_to_master, on_report_to_master),
+        (events_.worker_report, on_worker_report),
+        (events_.quit, on_quit),
+    ]
+    for hook, listener in wired:
+        hook.add_listener(listener)
+    _wired[id(events_)] = wired
