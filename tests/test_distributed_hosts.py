@@ -39,11 +39,12 @@ from tests.test_outputs_agree import _csv, _html_args
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE_LOCUSTFILE = REPO / "locustfiles" / "locustfile.py"
+STOP_WHEN_LOCUSTFILE = REPO / "tests" / "stop_when.py"
 SERVER_PORT = 8000  # each host is a namespace of its own: nothing else can hold its ports
 MASTER_PORT = 5557
 USERS = 20
-RUN_TIME_S = 38
-CUT_AFTER_S = 11  # after the ramp-up starts
+RUN_TIME_S = 38  # an upper bound: the test ends the run once it has seen the late worker's requests
+CUT_AFTER_S = 6  # after the ramp-up starts, and once every worker has reported
 WORKERS = ("w1", "w2", "w3", "w4")
 LOST = "w2"
 LATE = "w5"
@@ -145,8 +146,16 @@ class Cluster:
         self.topo = topo
         self.tmp_path = tmp_path
         self.procs: dict[str, subprocess.Popen] = {}
-        self.env = locust_env({"VOICEASSIST_BASE_URL": self.base_url, SUMS_ENV: str(self.sums_path)})
-        self.locustfiles = f"{SMOKE_LOCUSTFILE},{self.tmp_path / 'worker_sums.py'}"
+        # The master ends the run as --run-time would once the test creates the stop file (tests/stop_when.py).
+        self.stop_file = tmp_path / "stop"
+        self.env = locust_env(
+            {
+                "VOICEASSIST_BASE_URL": self.base_url,
+                SUMS_ENV: str(self.sums_path),
+                "STOP_WHEN": f"exists({str(self.stop_file)!r})",
+            }
+        )
+        self.locustfiles = f"{SMOKE_LOCUSTFILE},{self.tmp_path / 'worker_sums.py'},{STOP_WHEN_LOCUSTFILE}"
         (self.tmp_path / "worker_sums.py").write_text(textwrap.dedent(WORKER_SUMS_LOCUSTFILE))
 
     @property
@@ -399,9 +408,20 @@ def _run(cluster: Cluster, tmp_path: Path) -> None:
         max(1.0, remaining - 1),
         lambda: cluster.sums()["workers"].get(late_id, {}).get("total", {}).get("num_requests"),
     )
+    cluster.wait(
+        "reports from the three others after the loss",
+        max(1.0, RUN_TIME_S - (time.monotonic() - ramp) - 1),
+        lambda: all(
+            cluster.sums()["workers"][client_id]["total"]["num_requests"] > before
+            for client_id, before in at_loss.items()
+            if client_id != lost_id
+        ),
+    )
+    cluster.stop_file.touch()  # all seen: the run ends now, through the --run-time path
 
     run = finish_locust(master, RUN_TIME_S + RUN_GRACE_S, prefix)
     took = time.monotonic() - started
+    assert "STOP_WHEN" in cluster.text("master"), "the run waited out -t instead of stopping on the test's word"
     for name in (*WORKERS, LATE):
         if name != LOST:
             try:

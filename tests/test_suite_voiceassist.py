@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "locustfiles"
 RUN_TESTS = SUITE / "run-tests.sh"
 CHECK = ROOT / "scripts" / "check_results.py"
+STOP_WHEN_LOCUSTFILE = ROOT / "tests" / "stop_when.py"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import check_results  # noqa: E402
@@ -82,9 +83,23 @@ class Run:
         return sum(int(r["Request Count"]) for (_t, n), r in self.rows.items() if n.endswith(RATE_LIMITED))
 
 
-def run_suite(tmp_path: Path, mode: str, *args: str, timeout: float = 120, env_extra=None) -> Run:
+def run_suite(
+    tmp_path: Path,
+    mode: str,
+    *args: str,
+    timeout: float = 120,
+    env_extra=None,
+    stop_when: tuple[str, str] | None = None,
+) -> Run:
+    """``run-tests.sh MODE ARGS``. ``stop_when``, (condition, the mode's locustfile under locustfiles/): the run ends
+    as ``--run-time`` would once the condition holds (``tests/stop_when.py``, given to locust after ``--``), and its
+    ``--run-time`` is only the upper bound."""
     env = suite_env(tmp_path)
     env.update(env_extra or {})
+    if stop_when is not None:
+        condition, locustfile = stop_when
+        args = (*args, "--", "-f", f"{SUITE / locustfile},{STOP_WHEN_LOCUSTFILE}")
+        env["STOP_WHEN"] = condition
     proc = subprocess.run(
         ["bash", str(RUN_TESTS), mode, *args],
         cwd=ROOT,
@@ -97,6 +112,8 @@ def run_suite(tmp_path: Path, mode: str, *args: str, timeout: float = 120, env_e
     assert proc.returncode == 0, f"run-tests.sh {mode} exited {proc.returncode}:\n{proc.stdout[-4000:]}"
     assert "started the bundled demo server" in proc.stdout
     assert "stopped the demo server" in proc.stdout
+    if stop_when is not None:
+        assert "STOP_WHEN" in proc.stdout, f"the run waited out its --run-time:\n{proc.stdout[-3000:]}"
     return Run(tmp_path, mode, proc)
 
 
@@ -128,7 +145,14 @@ def capabilities():
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     results = tmp_path_factory.mktemp("smoke")
-    return run_suite(results, "smoke", "--run-time=20s", "--headless", timeout=100)
+    # Every area the tests below look at has requests, as in the 20 s of `make smoke` (the upper bound here).
+    seen = (
+        "requests('/api/chat/query') >= 3 and requests('/health') and requests('ws: message')"
+        " and requests('/api/conversations') + requests('/api/conversations/[id]/messages')"
+        " and requests('/api/auth/login') + requests('/api/users/me')"
+        " and any(name.startswith('/api/admin/') for name, _method in stats.entries)"
+    )
+    return run_suite(results, "smoke", "--run-time=20s", "--headless", timeout=100, stop_when=(seen, "locustfile.py"))
 
 
 @pytest.mark.timeout(120)
@@ -197,7 +221,11 @@ def test_smoke_fills_in_the_custom_metrics_and_passes_the_check(smoke):
 
 @pytest.mark.timeout(90)
 def test_user_journey_runs_its_steps_in_order(tmp_path):
-    run = run_suite(tmp_path, "user-journey", "--run-time=8s", "--users=2", "--headless", timeout=60)
+    # until a journey has ended (its last step): every step has run
+    run = run_suite(
+        tmp_path, "user-journey", "--run-time=20s", "--users=2", "--headless", timeout=60,
+        stop_when=("requests('/api/users/me [after logout]')", "scenarios/user_journey.py"),
+    )  # fmt: skip
     steps = [
         ("POST", "/api/auth/register"),
         ("POST", "/api/auth/login"),
@@ -215,7 +243,16 @@ def test_user_journey_runs_its_steps_in_order(tmp_path):
 
 @pytest.mark.timeout(90)
 def test_admin_workflow_runs_login_upload_manage_monitor(tmp_path, capabilities):
-    run = run_suite(tmp_path, "admin-workflow", "--run-time=8s", "--users=1", "--headless", timeout=60)
+    # until every step the tests below look for has run once
+    steps = ["requests('/api/admin/users')", "requests('/api/admin/dashboard')"]
+    if capabilities["documents"]:
+        steps += ["requests('/api/admin/kb/documents/[id]', 'DELETE')", "requests('/api/admin/kb/documents', 'GET')"]
+    if capabilities["admin_metrics"]:
+        steps.append("requests('/api/admin/metrics')")
+    run = run_suite(
+        tmp_path, "admin-workflow", "--run-time=20s", "--users=1", "--headless", timeout=60,
+        stop_when=(" and ".join(steps), "scenarios/admin_workflow.py"),
+    )  # fmt: skip
     assert run.count("POST", "/api/auth/login") > 0
     assert run.count("GET", "/api/admin/users") > 0
     assert run.count("GET", "/api/admin/dashboard") > 0
@@ -298,7 +335,11 @@ def test_arrival_scenario_keeps_its_rate_through_the_spike(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_distributed_with_two_local_workers(tmp_path):
-    run = run_suite(tmp_path, "distributed", "--workers=2", "--headless", "--run-time=15s", "--users=10", timeout=100)
+    # until the master has the workers' chat answers over HTTP and the WebSocket
+    run = run_suite(
+        tmp_path, "distributed", "--workers=2", "--headless", "--run-time=30s", "--users=10", timeout=100,
+        stop_when=("requests('/api/chat/query') >= 3 and requests('ws: message')", "locustfile.py"),
+    )  # fmt: skip
     assert "local master" in run.output and "2 workers" in run.output
     worker_logs = sorted(tmp_path.glob("distributed_test_*.worker*.log"))
     assert len(worker_logs) == 2
@@ -335,7 +376,12 @@ WS_TYPES = {"WS", "WSRT", "WSFF", "WSRECV", "WSSEND"}  # locust-rs's WebSocket r
     reason="needs locust_rs's WebSocket client (issue 5) and the demo server's /api/realtime/ws",
 )
 def test_tags_websocket_runs_only_the_websocket_tasks(tmp_path):
-    run = run_suite(tmp_path, "smoke", "--run-time=10s", "--tags=websocket", timeout=60)
+    run = run_suite(
+        tmp_path, "smoke", "--run-time=20s", "--tags=websocket", timeout=60,
+        stop_when=(
+            "requests('ws: message') and requests('ws: voice') and requests('/api/realtime/ws')", "locustfile.py"
+        ),
+    )  # fmt: skip
     rows = {k for k in run.rows if k[1] != "Aggregated"}
     assert rows and {t for t, _n in rows} <= WS_TYPES, rows
     assert {("WSRT", "ws: message"), ("WSRT", "ws: voice"), ("WS", "/api/realtime/ws")} <= rows, rows
@@ -765,9 +811,13 @@ def test_shared_tokens_are_refreshed_not_logged_in_again(tmp_path):
     env = suite_env(tmp_path)
     env["VOICEASSIST_DEMO_OPTIONS"] = "access_token_ttl=62"
     env["VOICEASSIST_USER_POOL_SIZE"] = "2"
+    # until a token has been refreshed and several requests went out with the refreshed ones (-t: the upper bound)
+    env["STOP_WHEN"] = (
+        "requests('/api/auth/refresh') and requests('/api/chat/query') > requests('/api/auth/refresh') + 5"
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(SUITE / "locustfile.py"), "--headless", "-u", "6", "-r", "6",
-         "-t", "8s", "--tags", "chat", "--csv", str(tmp_path / "run"), "--only-summary"],
+        [sys.executable, "-m", "locust", "-f", f"{SUITE / 'locustfile.py'},{STOP_WHEN_LOCUSTFILE}", "--headless",
+         "-u", "6", "-r", "6", "-t", "20s", "--tags", "chat", "--csv", str(tmp_path / "run"), "--only-summary"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -775,6 +825,7 @@ def test_shared_tokens_are_refreshed_not_logged_in_again(tmp_path):
         rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
     refreshes = int(rows[("POST", "/api/auth/refresh")]["Request Count"])
     chats = int(rows[("POST", "/api/chat/query")]["Request Count"])
+    assert "STOP_WHEN" in proc.stdout, proc.stdout[-3000:]
     assert ("POST", "/api/auth/login") not in rows
     # 2 pool accounts and the admin's: a refresh when a token is 2 s old, not one per request
     assert 1 <= refreshes < chats, (refreshes, chats)
