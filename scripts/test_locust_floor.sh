@@ -26,7 +26,9 @@ venv_py="$work/venv/bin/python"
 "$venv_py" -c 'import locust, locust_rs; print("Locust", locust.__version__, "with locust_rs", locust_rs.__version__)'
 
 # The main job, as the README runs it, with this venv's Python.
-PY="$venv_py" RESULTS_DIR="$work/results" bash locustfiles/run-tests.sh smoke --run-time=10s --headless
+# The smoke run ends once chat answers have come over HTTP and the WebSocket (tests/stop_when.py; 10 s at most)
+STOP_WHEN="requests('/api/chat/query') >= 3 and requests('ws: message')" PY="$venv_py" RESULTS_DIR="$work/results" \
+    bash locustfiles/run-tests.sh smoke --run-time=10s --headless -- -f locustfiles/locustfile.py,tests/stop_when.py
 RESULTS_DIR="$work/results" "$venv_py" scripts/check_results.py "$work/results"
 
 "$venv_py" -m pytest -p no:cacheprovider tests/test_locust_compat.py tests/test_contract_fasthttp.py \

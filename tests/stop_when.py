@@ -32,6 +32,7 @@ POLL_S = 0.05
 
 logger = logging.getLogger(__name__)
 _spawned = []
+_failed = []
 _csv_writes = [0]
 _write_rows = locust_stats.StatsCSVFileWriter._requests_data_rows
 
@@ -69,8 +70,17 @@ def _on_test_start(environment, **_kwargs):
     names = {"requests": requests, "users_done": users_done, "exists": os.path.exists}
     names.update(env=environment, runner=runner, stats=stats)
 
+    def holds():
+        try:
+            return eval(condition, names)  # noqa: S307 - the test suite's own expression
+        except Exception:  # a test's mistake: said once, and the run goes on to -t, which the test then fails on
+            if not _failed:
+                _failed.append(True)
+                logger.exception("STOP_WHEN %s raised", STOP_WHEN)
+            return False
+
     def watch():
-        while not eval(condition, names):  # noqa: S307 - the test suite's own expression
+        while not holds():
             gevent.sleep(POLL_S)
         if getattr(environment.parsed_options, "csv_prefix", None):
             writes = _csv_writes[0]

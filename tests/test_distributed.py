@@ -37,8 +37,9 @@ def _write(directory, name: str, body: str):
     return path
 
 
-def _cluster(tmp_path, host, run_time: int, workers: list[tuple[str, dict]]):
-    """A headless master expecting len(workers) workers, and the workers: (locustfile body, extra env) each."""
+def _cluster(tmp_path, host, run_time: int, workers: list[tuple[str, dict]], stop_when: str | None = None):
+    """A headless master expecting len(workers) workers, and the workers: (locustfile body, extra env) each; the
+    master stops once ``stop_when`` holds, if given (``start_locust``)."""
     port = str(free_port())
     master_dir = tmp_path / "master"
     master_dir.mkdir()
@@ -61,6 +62,7 @@ def _cluster(tmp_path, host, run_time: int, workers: list[tuple[str, dict]]):
         host,
         "--csv",
         str(master_dir / "run"),
+        stop_when=stop_when,
     )
     procs = []
     for i, (body, env) in enumerate(workers):
@@ -120,11 +122,17 @@ def test_a_worker_of_the_other_kind_stops_the_run(tmp_path, http_server, worker,
 
 
 def test_a_lost_worker_is_stated_in_the_masters_log(tmp_path, http_server):
-    master, master_dir, procs = _cluster(tmp_path, http_server, 12, [(RS_LOCUSTFILE, {}), (RS_LOCUSTFILE, {})])
+    # The run ends once locust-rs has logged the lost worker (its node's `lost`, added to as the line is logged;
+    # -t: the upper bound).
+    lost = "__import__('locust_rs.distributed', fromlist=['_node_of'])._node_of(env).lost"
+    master, master_dir, procs = _cluster(
+        tmp_path, http_server, 30, [(RS_LOCUSTFILE, {}), (RS_LOCUSTFILE, {})], stop_when=lost
+    )
     time.sleep(6)
     assert procs[1].poll() is None, "the worker ended by itself"
     os.killpg(procs[1].pid, signal.SIGKILL)
-    run = finish_locust(master, 12 + RUN_GRACE_S, master_dir / "run")
+    run = finish_locust(master, 30 + RUN_GRACE_S, master_dir / "run")
+    assert run.stopped_on_condition, run.output
     _finish_workers(procs)
     assert "stopped reporting: the requests it made since its last report" in run.output, run.output
 

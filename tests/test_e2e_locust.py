@@ -41,6 +41,8 @@ from locust_rs import FastHttpUser
 RUN_GRACE_S = 30
 # how long processes of the run (forked workers) may outlive the locust process itself
 LINGER_S = 5.0
+# one more -f file that ends a run on a condition, as --run-time would (start_locust's stop_when)
+STOP_WHEN_LOCUSTFILE = Path(__file__).with_name("stop_when.py")
 
 
 @dataclass
@@ -50,6 +52,11 @@ class LocustRun:
     output: str  # stdout and stderr together, for assertion messages
     csv_prefix: Path
     leftover: list[int]  # processes of the run still alive after the locust process exited (then killed)
+
+    @property
+    def stopped_on_condition(self) -> bool:
+        """The run ended on its ``stop_when`` condition, not at the end of its ``-t``."""
+        return "STOP_WHEN" in self.output and "holds, shutting down" in self.output
 
     def assert_exit(self, code: int) -> None:
         assert self.returncode == code, f"locust exited with {self.returncode}, expected {code}:\n{self.output}"
@@ -88,17 +95,24 @@ def start_locust(
     env_extra: dict[str, str] | None = None,
     module: str = "locust",
     run_dir: Path | None = None,
+    stop_when: str | None = None,
 ) -> subprocess.Popen:
     """Starts ``python -m MODULE`` (``locust``, or ``locust_rs.cli``: the ``locust-rs`` command) in ``run_dir`` (the
-    locustfile's directory by default), with its output in ``locust.log`` there.
+    locustfile's directory by default), with its output in ``locust.log`` there. With ``stop_when``, the run ends as
+    ``--run-time`` would once that condition holds (``tests/stop_when.py``; ``-t`` is then the upper bound, and
+    ``LocustRun.stopped_on_condition`` says whether it did).
 
     A file rather than a pipe: forked workers inherit the output, and a pipe held open by a worker that outlived
     its master would block the reader, where a file lets ``finish_locust`` see the master end and the worker linger.
     """
     run_dir = run_dir or locustfile.parent
+    files = str(locustfile)
+    if stop_when is not None:
+        files += f",{STOP_WHEN_LOCUSTFILE}"
+        env_extra = {**(env_extra or {}), "STOP_WHEN": stop_when}
     with open(run_dir / "locust.log", "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", module, "-f", str(locustfile), *args],
+            [sys.executable, "-m", module, "-f", files, *args],
             # the temporary directory holds no locust.conf nor pyproject.toml that locust would read
             cwd=run_dir,
             env=locust_env(env_extra),
@@ -148,9 +162,15 @@ def finish_locust(proc: subprocess.Popen, timeout: float, csv_prefix: Path) -> L
 
 
 def run_locust(
-    locustfile: Path, host: str, run_time_s: int, *args: str, env_extra: dict[str, str] | None = None
+    locustfile: Path,
+    host: str,
+    run_time_s: int,
+    *args: str,
+    env_extra: dict[str, str] | None = None,
+    stop_when: str | None = None,
 ) -> LocustRun:
-    """A headless run of ``run_time_s`` seconds, with its CSV files next to the locustfile."""
+    """A headless run of ``run_time_s`` seconds at most (until ``stop_when`` holds, if given: see
+    ``start_locust``), with its CSV files next to the locustfile."""
     csv_prefix = locustfile.parent / "run"
     proc = start_locust(
         locustfile,
@@ -164,6 +184,7 @@ def run_locust(
         "--only-summary",
         *args,
         env_extra=env_extra,
+        stop_when=stop_when,
     )
     return finish_locust(proc, run_time_s + RUN_GRACE_S, csv_prefix)
 
@@ -236,7 +257,14 @@ MIXED_ROWS = {
 def mixed_run(tmp_path_factory, http_server) -> LocustRun:
     directory = tmp_path_factory.mktemp("mixed")
     locustfile = write_locustfile(directory, MIXED_LOCUSTFILE)
-    return run_locust(locustfile, http_server, 3, "-u", "5", "-r", "5", "--html", str(directory / "report.html"))
+    # until every kind of request has been made and 30 in all (-t: the upper bound)
+    every_row = " and ".join(f"requests({name!r}, {method!r})" for method, name in sorted(MIXED_ROWS))
+    run = run_locust(
+        locustfile, http_server, 20, "-u", "5", "-r", "5", "--html", str(directory / "report.html"),
+        stop_when=f"requests() >= 30 and {every_row}",
+    )  # fmt: skip
+    assert run.stopped_on_condition, run.output
+    return run
 
 
 def test_headless_run_counts_successes_and_failures(mixed_run):
@@ -250,7 +278,7 @@ def test_headless_run_counts_successes_and_failures(mixed_run):
     for key, row in stats.items():
         assert count(row) > 0, key
     assert count(total) == sum(count(row) for row in stats.values())
-    assert count(total) >= 30, "a 3 s run of 5 users should make far more requests"
+    assert count(total) >= 30, "the run stops once it has made 30 requests"
     assert float(total["Average Response Time"]) > 0
 
     for ok in [("GET", "/echo/ok"), ("GET", "/echo/item/[id]"), ("GET", "404 accepted"), ("POST", "/echo/post")]:
