@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from gevent import get_hub
 from greenlet import getcurrent
@@ -35,7 +36,7 @@ class _Bridge:
         self.pid = os.getpid()
         self.hub = get_hub()
         self.fd = _native.wakeup_fd()
-        self.waiters: dict[int, object] = {}  # ticket id -> the greenlet parked on it
+        self.waiters: dict[int, Any] = {}  # ticket id -> the greenlet parked on it
         self.watcher = self.hub.loop.io(self.fd, _READ)
         self.watcher.start(self._on_ready)
         self.watcher.ref = False

@@ -69,13 +69,14 @@ def send(session, method, url: str, data, json, kwargs: dict, resend=False):
 
     session_headers = session._session_headers()
     replace = session_headers is not None or (headers is not None and None in headers.values())
+    hdrs: dict | None
     if replace:
         # The whole set is sent (the client's defaults are not added): merged as requests merges, a request
         # header replacing the session's of any case, None removing one.
         merged = CaseInsensitiveDict(session_headers if session_headers is not None else session._headers)
         if headers:
             merged.update(headers)
-        hdrs: dict | None = {k: v for k, v in merged.items() if v is not None}
+        hdrs = {k: v for k, v in merged.items() if v is not None}
         # What urllib3 and http.client add when a header is missing altogether.
         if "user-agent" not in merged:
             hdrs["User-Agent"] = _URLLIB3_USER_AGENT
@@ -83,7 +84,7 @@ def send(session, method, url: str, data, json, kwargs: dict, resend=False):
             hdrs["Accept-Encoding"] = "identity"
     else:
         hdrs = dict(headers) if headers else None
-    if headers or replace:
+    if hdrs is not None:  # as `headers or replace`: the request's headers, or the whole set
         try:
             _check_headers(hdrs)
         except rex.InvalidHeader as e:
@@ -125,8 +126,8 @@ def send(session, method, url: str, data, json, kwargs: dict, resend=False):
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
     if proxies or session.proxies:
         # requests' merge_setting: the request's entries over the session's, None removing one.
-        merged = {**session.proxies, **proxies} if proxies else session.proxies
-        proxies = {k: v for k, v in merged.items() if v is not None}
+        merged_proxies = {**session.proxies, **proxies} if proxies else session.proxies
+        proxies = {k: v for k, v in merged_proxies.items() if v is not None}
     if verify is None:
         verify = session.verify
     ca_bundle, client_cert, native_proxies = (
@@ -198,7 +199,8 @@ def dispatch_hooks(session, hooks, auth_hooks, response, hook_kwargs: dict):
     if auth_hooks:
         chain += auth_hooks
     response.connection = _Resender(session)
-    result = dispatch_hook("response", {"response": chain}, response, **hook_kwargs)
+    # Any: whatever the hooks returned (a requests.Response, or ours when a hook sent the request again).
+    result: Any = dispatch_hook("response", {"response": chain}, response, **hook_kwargs)
     if result is not response:
         # A hook sent the request again (digest auth): the reported time spans both round trips, as Locust's.
         result._resent = True
@@ -314,6 +316,7 @@ def _prepare_url(url: str, params) -> str:
     http(s) has no adapter (``InvalidSchema``)."""
     p = PreparedRequest()
     p.prepare_url(url, params)
+    assert p.url is not None  # prepare_url sets it, or raises
     if not p.url.lower().startswith(("http://", "https://")):
         raise rex.InvalidSchema(f"No connection adapters were found for {p.url!r}")
     return p.url

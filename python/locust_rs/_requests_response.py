@@ -14,6 +14,7 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, iter_slices, stream_decode_response_unicode
+from urllib3 import exceptions as u3
 
 from locust_rs import _bridge
 from locust_rs._errors.requests import body_exception
@@ -119,7 +120,8 @@ class Response(requests.Response):
         self._content_consumed = False
         self._next = None
         self.raw = None
-        self.connection = None
+        # No adapter sent this response (requests types the attribute as one); dispatch_hooks sets a resender.
+        self.connection = None  # type: ignore[assignment]
 
     headers = _lazy("headers", lambda self: _joined_headers(self._native.headers()))
     url = _lazy("url", lambda self: self._native.url if self._native.redirected else self._args.url)
@@ -156,7 +158,8 @@ class Response(requests.Response):
             r.status_code = status
             r.url = url
             r.headers = _joined_headers(pairs)
-            r.reason = _native_reason(reason, status)
+            # None for an unknown status over HTTP/2 (no phrase sent, none standard), as requests' Response allows.
+            r.reason = _native_reason(reason, status)  # type: ignore[assignment]
             r.encoding = get_encoding_from_headers(r.headers)
             r._content = body
             r._content_consumed = True
@@ -273,16 +276,11 @@ class ResponseContextManager(CatchResponse, Response):
             self.raise_for_status()
         except rex.RequestException as e:
             while (
-                isinstance(
-                    e,
-                    rex.ConnectionError
-                    | requests.packages.urllib3.exceptions.ProtocolError
-                    | requests.packages.urllib3.exceptions.MaxRetryError
-                    | requests.packages.urllib3.exceptions.NewConnectionError,
-                )
+                isinstance(e, rex.ConnectionError | u3.ProtocolError | u3.MaxRetryError | u3.NewConnectionError)
                 and e.__context__
             ):
-                e = e.__context__
+                # Down the chain, as Locust walks it: not a RequestException any more (the except clause types e).
+                e = e.__context__  # type: ignore[assignment]
             self.request_meta["exception"] = e
         self._report_request()
         self.url = orig_url

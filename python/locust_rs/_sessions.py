@@ -119,7 +119,7 @@ class WeakResponse(_ref):
             raise ReferenceError("weakly-referenced object no longer exists")
         return target
 
-    @property
+    @property  # type: ignore[misc]  # read-only on purpose, where object's is writable
     def __class__(self):  # isinstance() asks for it: the response's class while it lives
         target = self()
         return WeakResponse if target is None else type(target)
@@ -287,6 +287,11 @@ def split_credentials(base_url) -> tuple[str, str, str] | None:
 
 class SessionCommon:
     """What Locust's two sessions share, for both of ours (each has ``base_url``, ``request_name`` and ``_client``)."""
+
+    # Set by each subclass's __init__.
+    base_url: str | None
+    request_name: str | None
+    _client: _native.Client
 
     @property
     def pool(self) -> _native.ConnectionPool:

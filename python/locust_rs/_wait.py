@@ -39,10 +39,11 @@ def _sleep(self, seconds) -> None:
     _gevent_sleep(seconds)
 
 
+# The ignores: an attribute added to Locust's class, and its method replaced, on purpose.
 def install() -> None:
-    TaskSet._locust_rs_wait_iteration = None
-    TaskSet._sleep = _sleep
+    TaskSet._locust_rs_wait_iteration = None  # type: ignore[attr-defined]
+    TaskSet._sleep = _sleep  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
-    TaskSet._sleep = _original
+    TaskSet._sleep = _original  # type: ignore[method-assign]

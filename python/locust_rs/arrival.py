@@ -320,6 +320,7 @@ def iteration(user) -> _Iteration | None:
     it = _own(user, "_locust_rs_iteration")
     if it is None:
         pool = _pool(user.environment, type(user))
+        assert pool is not None  # the class's wait_time is an ArrivalRate (checked above)
         it = user._locust_rs_iteration = _Iteration(pool.schedule)
         core = getattr(getattr(user.environment, "stats", None), "core", None)
         if core is not None:
@@ -330,6 +331,7 @@ def iteration(user) -> _Iteration | None:
 def _begin(user) -> None:
     """Waits for the user's next iteration to be due, then begins it."""
     it = _own(user, "_locust_rs_iteration") or iteration(user)
+    assert it is not None  # called for users of arrival-rate classes only
     schedule = it.schedule
     pool = _arrival(user.environment).pools.get(type(user))
     if not _own(user, "_locust_rs_pooled"):
@@ -362,7 +364,8 @@ def _execute_next_task(self) -> None:
 
 
 def _install() -> None:
-    TaskSet.execute_next_task = _execute_next_task
+    # Locust's method, replaced on purpose (hence the ignore).
+    TaskSet.execute_next_task = _execute_next_task  # type: ignore[method-assign]
 
 
 # -- the run's events (plugin.py wires them) --------------------------------------------------------------------

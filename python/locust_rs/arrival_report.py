@@ -69,7 +69,7 @@ class _Report:
         #: happened)
         self.remote: dict[str, dict[str, dict]] = {}
         #: on the master: every worker's start lags, merged, by class name (an ArrivalSchedule used as a histogram)
-        self.remote_lag: dict[str, object] = {}
+        self.remote_lag: dict[str, _native.ArrivalSchedule] = {}
         #: on the master: the workers that count for what is true now (the target rate, the users): not the lost
         #: ones
         self.active: set[str] | None = None

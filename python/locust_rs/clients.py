@@ -88,8 +88,9 @@ class _SessionCookies(CookieJarView, RequestsCookieJar):
         self._client = client
 
     def set_cookie(self, cookie: Cookie, *args, **kwargs) -> None:
-        if hasattr(cookie.value, "startswith") and cookie.value.startswith('"') and cookie.value.endswith('"'):
-            cookie.value = cookie.value.replace('\\"', "")
+        value: Any = cookie.value  # whatever the caller set: only a string-like one is unquoted, as requests did
+        if hasattr(value, "startswith") and value.startswith('"') and value.endswith('"'):
+            cookie.value = value.replace('\\"', "")
         if not cookie.domain:
             if cookie.expires is None or cookie.expires > time.time():
                 self._client.set_cookie_anywhere(cookie.name, cookie.value or "", cookie.path or "/")
@@ -197,14 +198,14 @@ class HttpSession(SessionCommon, requests.Session):
         # scheme://host[:port] and nothing else: a path joined to it is its own name in Locust's statistics
         self._plain_base = bool(value) and re.match(r"^https?://[A-Za-z0-9.\-]+(:\d+)?$", value) is not None
 
-    def _session_headers(self) -> dict | None:
+    def _session_headers(self) -> _SessionHeaders | None:
         """The session's headers, or None while they are the defaults the client holds."""
         h = self._headers
         if h.version == 0 and self._headers_version[0] is h:
             return None
         return h
 
-    def request(
+    def request(  # type: ignore[override]  # Locust's signature, which differs from requests'
         self,
         method,
         url,
@@ -308,7 +309,7 @@ class HttpSession(SessionCommon, requests.Session):
         if self._owns_pool:
             self._client.pool.close()
 
-    def get(self, url, *, data=None, json=None, **kwargs):
+    def get(self, url, *, data=None, json=None, **kwargs):  # type: ignore[override]  # Locust's signature
         """Sends a GET request"""
         if kwargs:
             kwargs.setdefault("allow_redirects", True)

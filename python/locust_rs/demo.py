@@ -28,7 +28,7 @@ import sys
 import sysconfig
 import threading
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["DemoServer", "executable", "main", "settings_from_args", "start"]
 
@@ -178,7 +178,7 @@ class DemoServer:
     def __enter__(self) -> DemoServer:
         return self
 
-    def __exit__(self, *_args: object) -> bool:
+    def __exit__(self, *_args: object) -> Literal[False]:
         self.stop()
         return False
 

@@ -136,7 +136,7 @@ class FastRequest:
         self.payload = payload
 
     @property
-    def body(self) -> bytes | None:
+    def body(self) -> bytes | str | None:
         return self.payload
 
     def get_full_url(self) -> str:
@@ -184,6 +184,10 @@ class FastResponse:
     """In some cases setting the encoding explicitly is needed. If so, do it before calling .text"""
 
     # Like Locust's, a response that succeeded has no ``error`` attribute at all.
+
+    # Set by FastHttpSession.request on a response it hands to a with-block, for the statistics core's listener (ms).
+    _locust_rs_interval: float
+    _locust_rs_lead: float
 
     def __init__(self, native, request_args: tuple, error: BaseException | None = None) -> None:
         self._native = native
@@ -236,7 +240,8 @@ class FastResponse:
         if content is None:
             return None
         if self.encoding is None:
-            self.encoding = get_encoding_from_headers(self.headers) or detect(content)["encoding"]
+            # geventhttpclient's Headers, not requests' CaseInsensitiveDict: a case-insensitive mapping, all it reads.
+            self.encoding = get_encoding_from_headers(self.headers) or detect(content)["encoding"]  # type: ignore[arg-type]
         if self.encoding is None:
             return None
         return str(content, str(self.encoding), errors="replace")
@@ -360,9 +365,9 @@ class ErrorResponse(FastResponse):
     (connection refused, timeout, DNS failure...): status 0 and no body."""
 
     headers = None  # type: ignore[assignment]
-    content = None  # type: ignore[assignment]
-    text = None  # type: ignore[assignment]
-    status_code = 0  # type: ignore[assignment]
+    content = None
+    text = None
+    status_code = 0
 
     def __init__(self, request_args: tuple, error: BaseException) -> None:
         self._native = None
@@ -378,7 +383,7 @@ class ErrorResponse(FastResponse):
         return []
 
     def raise_for_status(self) -> None:
-        raise self.error  # type: ignore[misc]
+        raise self.error
 
 
 class ResponseContextManager(CatchResponse, FastResponse):

@@ -19,6 +19,7 @@ import csv
 import logging
 import os
 import time
+from typing import Any
 
 import gevent
 
@@ -72,7 +73,7 @@ def expected_interval(user) -> float:
     explicit = getattr(user, "expected_interval", None)
     if explicit:
         return float(explicit) * 1000.0
-    fn = getattr(type(user), "wait_time", None)
+    fn: Any = getattr(type(user), "wait_time", None)
     code = getattr(fn, "__code__", None)
     if code is not None and getattr(fn, "__qualname__", "").startswith("constant_pacing."):
         try:
@@ -105,7 +106,7 @@ class HdrRun:
         self.is_master = isinstance(runner, MasterRunner)
         self.start_time = time.time()
         self.interval_start = self.start_time
-        self.hlog = None
+        self.hlog: HlogWriter | None = None
         self._ticker = None
         # Set by finish(): a ticker killed without blocking may still run once, and must not reopen the file.
         self._finished = False
@@ -445,6 +446,7 @@ def written_files(environment) -> list[str]:
     paths = []
     prefix = getattr(opts, "csv_prefix", None)
     if prefix:
+        suffixes: tuple[str, ...]
         suffixes = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv", "_hdr.csv", ".hlog")
         suffixes += ("_arrival.csv",)
         paths += [prefix + suffix for suffix in suffixes]

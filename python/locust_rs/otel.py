@@ -83,7 +83,7 @@ def hook_locust() -> None:
         from opentelemetry.sdk import metrics as sdk_metrics
 
         cls = sdk_metrics.MeterProvider
-        sdk_metrics.MeterProvider = functools.partial(cls, views=duration_views())  # type: ignore[misc]
+        sdk_metrics.MeterProvider = functools.partial(cls, views=duration_views())  # type: ignore[misc, assignment]
         try:
             return meter(resource, exporters)
         finally:
@@ -353,7 +353,7 @@ class _Tracing:
         self.inject(carrier, context=self.in_context(call.span))
         return {k: v for k, v in carrier.items() if k.lower() not in headers}
 
-    def run(self, call: _Call, send: Callable, args: tuple, kwargs: dict, status_error: type | None = None):
+    def run(self, call: _Call, send: Callable, args: tuple, kwargs: dict, status_error: type[Any] | None = None):
         """``send(*args, **kwargs)``, ending the call's span if it raises: as a failure (with the exception's
         ``status`` when it is a ``status_error``), or, for a greenlet killed while it waits (a user stopped
         mid-request), as no failure and with nothing measured, as the requests instrumentation does."""
@@ -471,7 +471,7 @@ def traced_http_session(request: Callable) -> Callable:
         sent = _lower(self.headers, headers)
         label = name or self.request_name or (urlsplit(full).path or "/")
         call = state.start(method, full, f"{method.upper()} {label}", sent) if state is not None else None
-        if call is None:
+        if state is None or call is None:
             return request(self, method, url, name, catch_response, context, **kwargs)
         trace_headers = state.headers_for(call, sent)
         if trace_headers:
@@ -515,7 +515,7 @@ def traced_fast_session(request: Callable, with_params: Callable) -> Callable:
         sent.setdefault("user-agent", _engine_user_agent())
         label = name or self.request_name or (urlsplit(built).path or "/")
         call = state.start(method, built, f"{method.upper()} {label}", sent) if state is not None else None
-        if call is None:
+        if state is None or call is None:
             return request(self, method, url, name, *args, **kwargs)
         trace_headers = state.headers_for(call, sent)
         if trace_headers:
@@ -544,7 +544,7 @@ def traced_ws_connect(connect: Callable, ws_url: Callable, default_name: Callabl
         url = ws_url(getattr(self, "host", None), url_or_path)
         sent = _lower(self.ws_headers, headers)
         call = state.start("GET", url, f"WS {name or default_name(url_or_path)}", sent) if state is not None else None
-        if call is None:
+        if state is None or call is None:
             return connect(self, url_or_path, headers, *args, name=name, **kwargs)
         trace_headers = state.headers_for(call, sent)
         if trace_headers:

@@ -14,6 +14,7 @@ from locust.runners import WorkerRunner
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from locust_rs import (
@@ -30,6 +31,11 @@ from locust_rs import (
     verdict,
 )
 
+if TYPE_CHECKING:
+    from locust.event import EventHook
+
+    from collections.abc import Callable
+
 logger = logging.getLogger(__name__)
 _SCHEMES = ("http", "https", "ws", "wss")
 # Whether a Locust run of this process reached `init`: a fact about the process, for the locust-rs command's exit
@@ -38,7 +44,7 @@ _began = False
 # The listeners wired for the latest environment on each events object (by its id): Locust's events without an
 # environment argument (`quit`, `spawning_complete`, the report events) get it from these closures. A later
 # environment on the same events object replaces them, so an earlier run's closures never see its events.
-_wired: dict[int, list[tuple[object, object]]] = {}
+_wired: dict[int, list[tuple[EventHook, Callable[..., None]]]] = {}
 
 _wait.install()
 
@@ -160,7 +166,7 @@ def _wire(environment) -> None:
         if not isinstance(environment.runner, WorkerRunner):
             verdict.print_line(environment, exit_code)
 
-    wired = [
+    wired: list[tuple[EventHook, Callable[..., None]]] = [
         (events_.spawning_complete, on_spawning_complete),
         (events_.report_to_master, on_report_to_master),
         (events_.worker_report, on_worker_report),

@@ -92,7 +92,7 @@ class Run:
             figures = f"{len(self.histograms)} names"
         return f"Run({self.label!r}: {figures})"
 
-    def _key(self, name: str, request_type: str | None) -> tuple[str | None, str | None]:
+    def _key(self, name: str, request_type: str | None) -> tuple[str, str] | tuple[None, None]:
         if name in ("Aggregated", None):
             return None, None
         known = self.histograms.keys()
@@ -117,7 +117,7 @@ class Run:
         if not 0 <= q <= 1:
             raise ValueError("q is a fraction: 0.99 for p99")
         t, n = self._key(name, request_type)
-        if corrected and t is not None and not self.histograms.has_corrected(t, n):
+        if corrected and t is not None and n is not None and not self.histograms.has_corrected(t, n):
             raise KeyError(f"{name!r} has no corrected histogram (its user had no expected interval)")
         if corrected and t is None and self.histograms.summary(corrected=True) is None:
             corrected = False

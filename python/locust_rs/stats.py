@@ -17,6 +17,7 @@ from locust import stats as _ls
 
 import json
 import os
+from typing import Any, overload
 
 from locust_rs import _native
 
@@ -31,6 +32,10 @@ def fmt_ms(value: float | None) -> str:
     return f"{value or 0:.3f}"
 
 
+@overload
+def _us(ms: float) -> float: ...
+@overload
+def _us(ms: float | None) -> float | None: ...
 def _us(ms: float | None) -> float | None:
     return None if ms is None else round(ms, 3)
 
@@ -75,8 +80,10 @@ class StatsEntry(_ls.StatsEntry):
     def last_request_timestamp(self, value: float | None) -> None:
         self._c.last_request_timestamp = value
 
+    # The ignores here and on the median and percentiles below: Locust declares int times (and a writeable dict);
+    # ours are exact floats, read from the core.
     @property
-    def response_times(self) -> dict[float, int]:
+    def response_times(self) -> dict[float, int]:  # type: ignore[override]
         """{response time (ms): count}, one key per HDR bucket: Locust's shape, without its rounding."""
         return dict(self._c.response_times())
 
@@ -90,15 +97,15 @@ class StatsEntry(_ls.StatsEntry):
         self._c.log_error()
 
     @property
-    def median_response_time(self) -> float:
+    def median_response_time(self) -> float:  # type: ignore[override]
         return _us(self._c.percentile(0.5))
 
-    def get_response_time_percentile(self, percent: float) -> float:
+    def get_response_time_percentile(self, percent: float) -> float:  # type: ignore[override]
         """The response time (ms) that ``percent`` (0.0 - 1.0) of the requests finished within, exact to 3
         significant digits and never beyond the exact min and max."""
         return _us(self._c.percentile(percent))
 
-    def get_current_response_time_percentile(self, percent: float) -> float | None:
+    def get_current_response_time_percentile(self, percent: float) -> float | None:  # type: ignore[override]
         """As above, over the last 10 seconds (Locust's window); None until this entry's window has started."""
         if not self.use_response_times_cache:
             raise ValueError(
@@ -128,7 +135,8 @@ class StatsEntry(_ls.StatsEntry):
             _pairs(getattr(other, CORRECTED_KEY, None)),
         )
 
-    def serialize(self) -> dict:
+    # Locust's StatsEntryDict, plus CORRECTED_KEY.
+    def serialize(self) -> dict:  # type: ignore[override]
         data = {key: getattr(self, key, None) for key in _ls.StatsEntryDict.__annotations__ if key != CORRECTED_KEY}
         data[CORRECTED_KEY] = self._c.corrected_times()
         return data
@@ -157,7 +165,7 @@ class StatsEntry(_ls.StatsEntry):
         )
 
     def to_dict(self, escape_string_values=False) -> dict:
-        d = super().to_dict(escape_string_values)
+        d: dict[str, Any] = super().to_dict(escape_string_values)
         # Locust rounds min and max to whole milliseconds here; ours keep 3 decimals, as every time does here.
         d["min_response_time"] = round(self.min_response_time or 0, 3)
         d["max_response_time"] = round(self.max_response_time, 3)
@@ -418,7 +426,8 @@ def _install_formatting() -> None:
     _original["_percentile_fields"] = _ls.StatsCSV._percentile_fields
     _ls.get_percentile_stats_summary = get_percentile_stats_summary
     _ls.get_stats_summary = get_stats_summary
-    _ls.StatsCSV._percentile_fields = _percentile_fields
+    # A method of Locust's class, replaced on purpose (hence the ignore; as in _install_csv_writer).
+    _ls.StatsCSV._percentile_fields = _percentile_fields  # type: ignore[method-assign]
     _install_csv_writer()
 
 
@@ -428,5 +437,6 @@ def _install_csv_writer() -> None:
         return
     _original["close_files"] = _ls.StatsCSVFileWriter.close_files
     _original["stats_writer"] = _ls.StatsCSVFileWriter.stats_writer
-    _ls.StatsCSVFileWriter.close_files = _close_files
-    _ls.StatsCSVFileWriter.stats_writer = _stats_writer
+    # Methods of Locust's class, replaced on purpose (hence the ignores).
+    _ls.StatsCSVFileWriter.close_files = _close_files  # type: ignore[method-assign]
+    _ls.StatsCSVFileWriter.stats_writer = _stats_writer  # type: ignore[method-assign]

@@ -40,15 +40,20 @@ def install(announce: bool = False) -> list[str]:
     import locust_rs
 
     if not _installed:
-        locust.HttpUser = locust_rs.HttpUser
-        locust.user.HttpUser = locust_rs.HttpUser
-        locust.FastHttpUser = locust_rs.FastHttpUser
-        # The web UI asks issubclass(cls, HttpUser) (bound at its import) and issubclass(cls, fasthttp.FastHttpUser)
-        # (read at call time) to find the hosts of HTTP users; a tuple keeps both families recognised.
-        locust.web.HttpUser = (locust.user.users.HttpUser, locust_rs.HttpUser, locust_rs.FastHttpUser)
-        fasthttp.FastHttpUser = locust_rs.FastHttpUser
-        fasthttp.FastHttpSession = locust_rs.FastHttpSession
-        locust.clients.HttpSession = locust_rs.HttpSession
+        # setattr: to a type checker these names are Locust's classes, and rebinding them is the whole point.
+        for module, name, value in (
+            (locust, "HttpUser", locust_rs.HttpUser),
+            (locust.user, "HttpUser", locust_rs.HttpUser),
+            (locust, "FastHttpUser", locust_rs.FastHttpUser),
+            # The web UI asks issubclass(cls, HttpUser) (bound at its import) and issubclass(cls,
+            # fasthttp.FastHttpUser) (read at call time) to find the hosts of HTTP users; a tuple keeps both families
+            # recognised.
+            (locust.web, "HttpUser", (locust.user.users.HttpUser, locust_rs.HttpUser, locust_rs.FastHttpUser)),
+            (fasthttp, "FastHttpUser", locust_rs.FastHttpUser),
+            (fasthttp, "FastHttpSession", locust_rs.FastHttpSession),
+            (locust.clients, "HttpSession", locust_rs.HttpSession),
+        ):
+            setattr(module, name, value)
         _installed = True
         if announce:
             print(

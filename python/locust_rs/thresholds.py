@@ -53,11 +53,15 @@ import operator
 import re
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gevent
 
 from locust_rs import _state, _webui, arrival_report, metrics
 from locust_rs import stats as rs_stats
+
+if TYPE_CHECKING:
+    from locust.stats import StatsEntry
 
 logger = logging.getLogger(__name__)
 #: The exit code of a run whose thresholds were crossed: k6's, so that a CI step can tell it from failed requests
@@ -329,7 +333,7 @@ def active(environment) -> list[Threshold]:
     return [t for t in _registered if id(t) not in left_out] + [Threshold.parse(e) for e in exprs]
 
 
-def _targets(stats, name: str | None) -> list[tuple[str | None, str | None, object]]:
+def _targets(stats, name: str | None) -> list[tuple[str | None, str | None, StatsEntry]]:
     if name is None:
         return [(None, None, stats.total)]
     found = []
@@ -339,7 +343,7 @@ def _targets(stats, name: str | None) -> list[tuple[str | None, str | None, obje
     return found
 
 
-def _group(stats, t: Threshold, hdr) -> tuple[object, object]:
+def _group(stats, t: Threshold, hdr) -> tuple[StatsEntry | None, metrics.HistogramSet | None]:
     """One entry with the figures of every request a group names, and (when ``hdr`` is given) one histogram of them
     under ``("", t.label)``: each member's corrected histogram where it has one, else its raw one."""
     members = {}
@@ -404,7 +408,7 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
     # Only the corrected percentiles need the HDR outputs' histograms (a copy of every entry's); the rest read the
     # entries directly.
     needs_hdr = run is not None and any(t.metric.endswith("_corrected") for t in checked)
-    hdr = run.total if needs_hdr else None
+    hdr = run.total if needs_hdr and run is not None else None
     stats = environment.runner.stats if environment.runner is not None else environment.stats
     results = []
     for t in checked:

@@ -382,7 +382,7 @@ class WebSocket:
         backlog = self._backlog
         # Messages that were passed over before are offered first, oldest first.
         if backlog:
-            kept = deque()
+            kept: deque[tuple[Message, int, int]] = deque()
             while backlog and not collector.done:
                 item = backlog.popleft()
                 if not collector.offer(*item):
@@ -600,7 +600,7 @@ class WebSocketMixin:
         name = name or _default_name(url_or_path)
         all_headers = {**(self.ws_headers or {}), **(headers or {})}
         environment = self.environment  # type: ignore[attr-defined]
-        user_context = self.context() if hasattr(self, "context") else {}  # type: ignore[attr-defined]
+        user_context = self.context() if hasattr(self, "context") else {}
         if context:
             user_context = {**user_context, **context}
         _checked(self.ws_timeout)
@@ -629,6 +629,7 @@ class WebSocketMixin:
         fire_request(request, "WS", name, response_time, 0, exc, ws, user_context, start_time, url, 0, lead)
         if exc is not None:
             raise exc
+        assert ws is not None  # the connect did not fail
         ws._arrival = iteration
         self.__dict__.setdefault("_ws_connections", []).append(ws)
         if on_message is not None:

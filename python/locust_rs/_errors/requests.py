@@ -11,6 +11,7 @@ import errno
 import socket
 import ssl
 from http.client import BadStatusLine, RemoteDisconnected
+from typing import Any
 from urllib.parse import urlsplit
 
 from requests import exceptions as rex
@@ -75,14 +76,14 @@ def _where(url: str):
     return https, host, port, pool, path
 
 
-def _chain(*excs: BaseException) -> BaseException:
+def _chain(*excs: Exception) -> Exception:
     """Links ``excs`` outermost first through ``__context__``, as nested ``except``/``raise`` would."""
     for outer, inner in zip(excs, excs[1:], strict=False):
         outer.__context__ = inner
     return excs[0]
 
 
-def _verify_error(message: str) -> BaseException:
+def _verify_error(message: str) -> Exception:
     """A failed certificate check: OpenSSL's class and reason code, so handlers that look for them still match,
     then rustls' own words."""
     return u3.SSLError(
@@ -90,7 +91,7 @@ def _verify_error(message: str) -> BaseException:
     )
 
 
-def _proxy_error(err, url: str, proxy: str | None, request, timeouts: tuple) -> BaseException:
+def _proxy_error(err, url: str, proxy: str | None, request, timeouts: tuple) -> Exception:
     """requests' ProxyError: the proxy could not be reached, or refused the CONNECT tunnel. urllib3 names the
     proxy's pool (and the whole URL) for plain http, the origin's pool for https, whose tunnel it was opening."""
     https, host, port, pool, path = _where(url)
@@ -104,12 +105,12 @@ def _proxy_error(err, url: str, proxy: str | None, request, timeouts: tuple) -> 
         path = url
     conn_cls = HTTPSConnection if https or p_https else HTTPConnection
     if err.errno is not None:
-        inner: BaseException = (
+        inner: Exception = (
             ConnectionRefusedError(err.errno, "Connection refused")
             if err.errno == errno.ECONNREFUSED
             else OSError(err.errno, err.message)
         )
-        cause: BaseException = u3.NewConnectionError(
+        cause: Exception = u3.NewConnectionError(
             conn_cls(p_host, p_port), f"Failed to establish a new connection: {inner}"
         )
         cause.__context__ = inner
@@ -151,17 +152,18 @@ class _SocksError(OSError):
         self.socket_err = socket_err
 
 
-def _socks_error(err, url: str, proxy: str | None, request) -> BaseException:
+def _socks_error(err, url: str, proxy: str | None, request) -> Exception:
     """What requests (urllib3 with PySocks) raises when a SOCKS proxy fails: a ConnectionError whose
     NewConnectionError names the origin's SOCKS pool, with PySocks' exception down the chain."""
     https, host, port, _pool, path = _where(url)
     kind = "HTTPS" if https else "HTTP"
-    pool = _PoolName(f"SOCKS{kind}ConnectionPool(host='{host}', port={port})")
-    conn = _PoolName(f"{'SOCKSHTTPS' if https else 'SOCKS'}Connection(host='{host}', port={port})")
+    # Stand-ins for urllib3's pool and connection, which its exceptions only print (hence Any).
+    pool: Any = _PoolName(f"SOCKS{kind}ConnectionPool(host='{host}', port={port})")
+    conn: Any = _PoolName(f"{'SOCKSHTTPS' if https else 'SOCKS'}Connection(host='{host}', port={port})")
     general, connection, auth, socks5, socks4 = _socks_classes()
     scheme = (proxy or "").split("://", 1)[0].lower()
     if err.errno is not None:
-        inner: BaseException = (
+        inner: Exception = (
             ConnectionRefusedError(err.errno, "Connection refused")
             if err.errno == errno.ECONNREFUSED
             else OSError(err.errno, err.message)
@@ -184,7 +186,7 @@ def _socks_error(err, url: str, proxy: str | None, request) -> BaseException:
     return _chain(rex.ConnectionError(retry, request=request), retry, new_conn, proxy_err, inner)
 
 
-def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | None = None) -> BaseException:
+def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | None = None) -> Exception:
     """The exception requests would raise for a request that got no response. ``timeouts`` = (connect, read);
     ``proxy``: the proxy URL the request went to, if any."""
     kind = err.kind
@@ -198,6 +200,7 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
         return rex.InvalidProxyURL(err.message, request=request)
     https, host, port, pool, path = _where(url)
     conn_cls = HTTPSConnection if https else HTTPConnection
+    inner: Exception
     if kind == "connection_reset":
         inner = ConnectionResetError(err.errno or errno.ECONNRESET, err.message)
         pe = u3.ProtocolError("Connection aborted.", inner)
@@ -205,8 +208,8 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
     if kind in ("connect_refused", "dns") or (kind == "io" and err.errno is not None):
         conn = conn_cls(host, port)
         if kind == "connect_refused":
-            inner: BaseException = ConnectionRefusedError(err.errno or errno.ECONNREFUSED, "Connection refused")
-            new_conn: BaseException = u3.NewConnectionError(conn, f"Failed to establish a new connection: {inner}")
+            inner = ConnectionRefusedError(err.errno or errno.ECONNREFUSED, "Connection refused")
+            new_conn: Exception = u3.NewConnectionError(conn, f"Failed to establish a new connection: {inner}")
         elif kind == "dns":
             inner = socket.gaierror(-2, "Name or service not known")
             new_conn = u3.NameResolutionError(host, conn, inner)
@@ -250,7 +253,7 @@ def to_requests_exception(err, url: str, timeouts: tuple, request, proxy: str | 
     return rex.RequestException(f"locust-rs: {err.message}", request=request)
 
 
-def body_exception(err, url: str, timeouts: tuple, request, received: int, expected: str | None) -> BaseException:
+def body_exception(err, url: str, timeouts: tuple, request, received: int, expected: str | None) -> Exception:
     """The exception requests raises when the headers arrived but the body failed."""
     if err.kind == "closed":
         left = f"{int(expected) - received} more expected" if expected and expected.isdigit() else "more expected"
