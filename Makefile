@@ -28,13 +28,14 @@ format:  ## format Rust and Python
 	ruff format .
 	ruff check --fix .
 
-lint:  ## check formatting and lints (Rust and Python)
+lint:  ## check formatting, lints and types (Rust and Python)
 	@echo "== $@ starts at $$(date +%T)"
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	ruff check .
 	ruff format --check .
 	$(PY) scripts/check_imports.py
+	$(PY) -m mypy
 
 stubtest:  ## check python/locust_rs/_native.pyi against the installed native module (mypy's stubtest)
 	@echo "== $@ starts at $$(date +%T)"
