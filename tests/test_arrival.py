@@ -20,7 +20,8 @@ import child_servers
 from test_e2e_locust import finish_locust, start_locust, write_locustfile
 from test_websocket import ws_server  # noqa: F401 - the module-scoped server fixture
 
-from locust_rs import _bridge, _native, constant_arrival_rate, ramping_arrival_rate
+from locust_rs import _native, constant_arrival_rate, ramping_arrival_rate
+from locust_rs._gevent import bridge as _bridge
 from locust_rs.arrival_report import percentile
 
 HERE = Path(__file__).parent

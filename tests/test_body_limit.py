@@ -15,7 +15,7 @@ from locust.env import Environment
 
 import locust_rs
 from locust_rs import BodyTooLarge
-from locust_rs._sessions import MAX_BODY_SIZE, body_limit, parse_size
+from locust_rs._facade.sessions import MAX_BODY_SIZE, body_limit, parse_size
 
 MIB = 1 << 20
 

@@ -14,7 +14,7 @@ import pytest
 
 import locust_rs
 from sessions import recording_session
-from locust_rs import _bridge
+from locust_rs._gevent import bridge as _bridge
 
 
 def _session(base_url, pool=None, **kwargs):

@@ -43,7 +43,7 @@ def test_concurrent_requests_of_one_session(http_server):
 
 
 def test_killed_greenlet_leaves_nothing_pending(http_server):
-    from locust_rs import _bridge
+    from locust_rs._gevent import bridge as _bridge
 
     s = HttpSession(http_server, EventHook(), None)
     g = gevent.spawn(s.get, "/never")

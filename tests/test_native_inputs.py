@@ -30,7 +30,8 @@ import trustme
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from locust_rs import _bridge, _native
+from locust_rs import _native
+from locust_rs._gevent import bridge as _bridge
 from test_websocket import ws_server  # noqa: F401 - the module-scoped WebSocket echo server fixture
 
 FUZZ = settings(

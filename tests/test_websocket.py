@@ -18,7 +18,8 @@ from locust.env import Environment
 
 import child_servers
 import locust_rs
-from locust_rs import _bridge, websocket
+from locust_rs import websocket
+from locust_rs._gevent import bridge as _bridge
 from locust_rs.websocket import (
     MessageTooBig,
     WebSocketClosed,

@@ -10,7 +10,8 @@ import gevent
 import pytest
 
 import locust_rs
-from locust_rs import _bridge, _wait
+from locust_rs._gevent import bridge as _bridge
+from locust_rs._gevent import wait as _wait
 
 TASKS = 60
 

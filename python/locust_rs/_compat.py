@@ -5,7 +5,7 @@ Locust 2.46.7 and 2.47.0, the range's floor and newest release (and exists back 
 from 2.43, and ``RestMixin``, from 2.46.6). ``tests/test_locust_compat.py`` fails on a Locust where one is missing,
 and ``make test-locust-floor`` runs it on the floor, so that a release that moves a seam is caught by the test
 suite, not by a user's traceback. The patches themselves are made by the modules that own them (``stats``,
-``distributed``, ``swap``, ``_wait``, ``otel``); each patched name is listed here.
+``distributed``, ``swap``, ``_gevent.wait``, ``otel``); each patched name is listed here.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ from collections.abc import Iterable
 
 import gevent
 
-from locust_rs import _bridge, _native, _state
+from locust_rs import _native, _state
+from locust_rs._gevent import bridge as _bridge
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ The names, signatures and events mirror ``locust.clients`` and ``locust.user.use
 own machinery where there is anything to encode (bodies, files, params, auth objects); a plain GET skips all of it.
 ``tests/test_contract_httpsession.py`` compares this module with Locust's HttpSession side by side.
 
-The responses are in ``_requests_response``, the encoding and sending of a request (requests' adapter) in
-``_requests_adapter``; this module keeps the session's state and Locust's reporting.
+The responses are in ``_facade.requests_response``, the encoding and sending of a request (requests' adapter) in
+``_facade.requests_adapter``; this module keeps the session's state and Locust's reporting.
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ from requests.utils import default_headers
 
 from locust_rs import (
     _native,
-    _requests_adapter,
     otel,
     plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
 )
 from locust_rs import arrival as _arrival
 from locust_rs import metrics as _metrics
-from locust_rs._requests_adapter import DEFAULT_MAX_REDIRECTS
-from locust_rs._requests_response import (  # noqa: F401 - Locust's names, importable from here as from locust.clients
+from locust_rs._facade import requests_adapter as _requests_adapter
+from locust_rs._facade.requests_adapter import DEFAULT_MAX_REDIRECTS
+from locust_rs._facade.requests_response import (  # noqa: F401 - Locust's names, importable from here as from locust.clients
     Response,
     ResponseContextManager,
     RestResponseContextManager,
 )
-from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
+from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
     ConnectionPool,
     CookieJarView,
     SessionCommon,

@@ -27,7 +27,6 @@ from geventhttpclient.header import Headers
 from requests.utils import get_encoding_from_headers
 
 from locust_rs import (
-    _bridge,
     _native,
     otel,
     plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
@@ -35,7 +34,7 @@ from locust_rs import (
 from locust_rs import arrival as _arrival
 from locust_rs import metrics as _metrics
 from locust_rs._errors.fasthttp import body_exception, to_exception
-from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
+from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
     CatchResponse,
     ConnectionPool,
     CookieJarView,
@@ -48,6 +47,7 @@ from locust_rs._sessions import (  # noqa: F401 - absolute_http_url_regexp: Locu
     shared_pool,
     split_credentials,
 )
+from locust_rs._gevent import bridge as _bridge
 
 _NativeResponse = _native.NativeResponse
 

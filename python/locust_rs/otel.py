@@ -496,7 +496,7 @@ def traced_http_session(request: Callable) -> Callable:
 def traced_fast_session(request: Callable, with_params: Callable) -> Callable:
     """``FastHttpSession.request``, traced; ``with_params`` appends ``params`` to a URL as the session does."""
     from locust_rs._errors.fasthttp import body_exception
-    from locust_rs._sessions import absolute_http_url_regexp
+    from locust_rs._facade.sessions import absolute_http_url_regexp
 
     @functools.wraps(request)
     def traced(self, method, url, name=None, *args, **kwargs):

@@ -17,19 +17,9 @@ import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from locust_rs import (
-    _sessions,
-    _wait,
-    _webui,
-    arrival,
-    arrival_report,
-    distributed,
-    metrics,
-    otel,
-    stats,
-    thresholds,
-    verdict,
-)
+from locust_rs import _webui, arrival, arrival_report, distributed, metrics, otel, stats, thresholds, verdict
+from locust_rs._facade import sessions as _sessions
+from locust_rs._gevent import wait as _wait
 
 if TYPE_CHECKING:
     from locust.event import EventHook

@@ -55,7 +55,7 @@ from urllib.parse import urlsplit, urlunsplit
 import gevent
 import gevent.event
 
-from locust_rs import _bridge, _native, otel
+from locust_rs import _native, otel
 from locust_rs import arrival as _arrival
 from locust_rs._errors.websocket import (
     MessageTooBig,
@@ -67,7 +67,8 @@ from locust_rs._errors.websocket import (
     WebSocketTimeout,
 )
 from locust_rs._errors.websocket import to_exception as _exception
-from locust_rs._sessions import fire_request
+from locust_rs._facade.sessions import fire_request
+from locust_rs._gevent import bridge as _bridge
 
 __all__ = [
     "MessageTooBig",

@@ -22,9 +22,10 @@ from urllib3.connection import _get_default_user_agent
 from urllib3.exceptions import ProxySchemeUnknown
 from urllib3.util import Timeout, parse_url
 
-from locust_rs import _bridge, _native
+from locust_rs import _native
 from locust_rs._errors.requests import body_exception, to_requests_exception
-from locust_rs._requests_response import ResponseContextManager, _ErrorContextManager, _RequestArgs
+from locust_rs._facade.requests_response import ResponseContextManager, _ErrorContextManager, _RequestArgs
+from locust_rs._gevent import bridge as _bridge
 
 # A URL that requests' prepare_url would leave exactly as it is: plain ASCII, nothing to quote or IDNA-encode.
 _PLAIN_URL = re.compile(

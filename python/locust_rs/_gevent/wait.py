@@ -14,7 +14,7 @@ from locust.user.task import TaskSet
 
 from gevent import sleep as _gevent_sleep
 
-from locust_rs import _bridge
+from locust_rs._gevent import bridge as _bridge
 
 _original = TaskSet._sleep
 

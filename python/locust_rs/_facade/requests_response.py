@@ -16,9 +16,9 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, iter_slices, stream_decode_response_unicode
 from urllib3 import exceptions as u3
 
-from locust_rs import _bridge
 from locust_rs._errors.requests import body_exception
-from locust_rs._sessions import CatchResponse
+from locust_rs._facade.sessions import CatchResponse
+from locust_rs._gevent import bridge as _bridge
 
 _MISSING = object()
 
