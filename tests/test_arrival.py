@@ -22,7 +22,7 @@ from test_websocket import ws_server  # noqa: F401 - the module-scoped server fi
 
 from locust_rs import _native, constant_arrival_rate, ramping_arrival_rate
 from locust_rs._gevent import bridge as _bridge
-from locust_rs.arrival_report import percentile
+from locust_rs.arrival.report import percentile
 
 HERE = Path(__file__).parent
 
@@ -423,7 +423,7 @@ def test_the_web_ui_shows_target_and_achieved_rates(tmp_path, stall_server):
 
     from test_e2e_locust import free_port
 
-    from locust_rs import arrival_report
+    from locust_rs.arrival import report as arrival_report
 
     lf = write_locustfile(tmp_path, textwrap.dedent(_CONSTANT.format(rate=100, max_users=20, extra="", path="/")))
     port = free_port()
@@ -599,7 +599,7 @@ def test_a_master_splits_the_rate_again_when_a_worker_joins(tmp_path, stall_serv
         import json
         from locust import events
         from locust.runners import WorkerRunner
-        from locust_rs import arrival_report
+        from locust_rs.arrival import report as arrival_report
 
         @events.quitting.add_listener
         def own_figures(environment, **_kw):

@@ -20,9 +20,10 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-from locust_rs import _native, metrics
+from locust_rs import _native
+from locust_rs.stats import hdr_outputs
 from locust_rs.fasthttp import FastHttpSession
-from locust_rs.thresholds import Threshold
+from locust_rs.stats.thresholds import Threshold
 from tests.test_e2e_locust import (
     RUN_GRACE_S,
     finish_locust,
@@ -112,11 +113,11 @@ def test_expected_interval_comes_from_the_wait_time_or_the_class():
     class Random:
         wait_time = between(0, 1)
 
-    assert metrics.expected_interval(Paced()) == 250.0
-    assert metrics.expected_interval(Throughput()) == 250.0
-    assert metrics.expected_interval(Explicit()) == 500.0
-    assert metrics.expected_interval(Random()) == 0.0
-    assert metrics.expected_interval(None) == 0.0
+    assert hdr_outputs.expected_interval(Paced()) == 250.0
+    assert hdr_outputs.expected_interval(Throughput()) == 250.0
+    assert hdr_outputs.expected_interval(Explicit()) == 500.0
+    assert hdr_outputs.expected_interval(Random()) == 0.0
+    assert hdr_outputs.expected_interval(None) == 0.0
 
 
 class _PacedUser:
@@ -500,7 +501,7 @@ def test_web_ui_tab_shows_exact_percentiles_live_and_resets_with_the_stats(tmp_p
         data = json.loads(body)
         locust_rows[:] = [r for r in data.get("stats", []) if r["name"] == "/echo/ok"]
         extended = {e["key"]: e["data"] for e in data.get("extended_stats", [])}
-        return next((r for r in extended.get(metrics.WEB_TAB) or [] if r["name"] == "/echo/ok"), None)
+        return next((r for r in extended.get(hdr_outputs.WEB_TAB) or [] if r["name"] == "/echo/ok"), None)
 
     row = after_reset = page = csv_text = None
     try:
@@ -542,7 +543,7 @@ def test_a_tick_after_finish_leaves_the_hlog_whole(tmp_path):
 
     stats = RequestStats()
     options = SimpleNamespace(csv_prefix=str(tmp_path / "run"), html_file=None)
-    run = metrics.HdrRun(SimpleNamespace(runner=None, parsed_options=options, host="h"), stats)
+    run = hdr_outputs.HdrRun(SimpleNamespace(runner=None, parsed_options=options, host="h"), stats)
     run.start()
     for _ in range(100):
         stats.log_request("GET", "/x", 12.5, 10)

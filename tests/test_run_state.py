@@ -14,7 +14,9 @@ import time
 import gevent
 import pytest
 
-from locust_rs import FastHttpUser, arrival_report, metrics, thresholds, verdict
+from locust_rs import FastHttpUser
+from locust_rs.stats import hdr_outputs, thresholds, verdict
+from locust_rs.arrival import report as arrival_report
 from locust_rs import plugin  # noqa: F401 - its listeners, on Locust's events, as in a run
 
 REQUESTS = 20
@@ -69,7 +71,7 @@ def test_two_runs_in_one_process_keep_their_own_state(http_server, tmp_path, no_
     assert {name for name, _m in second.runner.stats.entries} == {"second"}
     assert first.runner.stats.total.num_requests == first_total >= REQUESTS
     # HDR outputs: on in the first run (its CSV, with its names only), off in the second
-    assert metrics.current(first) is not None and metrics.current(second) is None
+    assert hdr_outputs.current(first) is not None and hdr_outputs.current(second) is None
     with open(tmp_path / "first_hdr.csv", newline="") as f:
         assert {row["Name"] for row in csv.DictReader(f)} == {"first", "Aggregated"}
     # thresholds: each run's own, its own verdict and exit code

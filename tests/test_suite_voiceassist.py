@@ -696,7 +696,8 @@ def test_the_suites_thresholds_are_locust_rs_thresholds(tmp_path):
         f"""
         import json, logging, locust
         from locust.env import Environment
-        from locust_rs import stats, thresholds
+        from locust_rs import stats
+        from locust_rs.stats import thresholds
         import utils
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

@@ -15,8 +15,8 @@ import pytest
 from locust.argument_parser import parse_options
 from locust.env import Environment
 
-from locust_rs import thresholds, verdict
-from locust_rs.thresholds import Threshold
+from locust_rs.stats import thresholds, verdict
+from locust_rs.stats.thresholds import Threshold
 from test_e2e_locust import locust_env, run_locust, write_locustfile
 
 
@@ -155,7 +155,7 @@ def test_the_verdict_is_taken_once_per_run_by_whoever_asks_first(registry):
 def test_two_runs_in_one_process_keep_their_own_verdicts(registry):
     """The thresholds' run state lives on each run's environment: two runs one after the other, with different
     options, in one process, get independent verdicts, exit codes, skips and last lines."""
-    from locust_rs import verdict
+    from locust_rs.stats import verdict
 
     registry.add("max<10")
     slow = Environment(parsed_options=parse_options(["--threshold", "p(50)<1"]))

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         ResponseContextManager,
         RestResponseContextManager,
     )
+    from locust_rs.stats import thresholds
     from locust_rs.swap import install
     from locust_rs.websocket import (
         MessageTooBig,
@@ -102,10 +103,17 @@ __all__ = [
     "configure",
     "install",
     "ramping_arrival_rate",
+    "thresholds",
 ]
 
 
+# Modules documented at the top of the package that live in a group: `from locust_rs import thresholds`.
+_MODULES = {"thresholds": "locust_rs.stats.thresholds"}
+
+
 def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'locust_rs' has no attribute {name!r}")

@@ -4,7 +4,7 @@ locust-rs -f locustfile.py --headless -u 100 ...   # every locust argument, unch
 
 Locust exits 1 for a usage error (a missing locustfile, one that fails to import, a bad option value) as for failed
 requests; ``locust-rs`` exits 2 for those, so that a CI step can tell a broken set-up from a failed run (see
-``locust_rs.verdict``).
+``locust_rs.stats.verdict``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The one module that registers locust-rs's Locust event listeners and command-line options.
 
-``stats`` (Locust's statistics on the native core), ``metrics`` (the HDR outputs, the web UI tab) and ``thresholds``
-(pass/fail criteria) only provide functions; this module wires them to Locust's events, in the order they need: at
-``init`` the statistics move onto the core before the outputs that read it start; at ``quitting``, the outputs are
-written before the threshold verdict. ``locust_rs/__init__.py`` imports it in a
+``stats`` (Locust's statistics on the native core), ``stats.hdr_outputs`` (the HDR outputs, the web UI tab),
+``stats.thresholds`` (pass/fail criteria) and ``arrival.report`` only provide functions; this module wires them to
+Locust's events, in the order they need: at ``init`` the statistics move onto the core before the outputs that read it
+start; at ``quitting``, the outputs are written before the threshold verdict. ``locust_rs/__init__.py`` imports it in a
 Locust run, before Locust parses its options.
 """
 
@@ -17,9 +17,11 @@ import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from locust_rs import _webui, arrival, arrival_report, distributed, metrics, otel, stats, thresholds, verdict
+from locust_rs import arrival, distributed, otel, stats
 from locust_rs._facade import sessions as _sessions
 from locust_rs._gevent import wait as _wait
+from locust_rs.arrival import report as arrival_report
+from locust_rs.stats import hdr_outputs, thresholds, verdict, webui
 
 if TYPE_CHECKING:
     from locust.event import EventHook
@@ -81,7 +83,7 @@ otel.hook_locust()
 def _add_options(parser) -> None:
     _sessions.add_options(parser)
     stats.add_options(parser)
-    metrics.add_options(parser)
+    hdr_outputs.add_options(parser)
     thresholds.add_options(parser)
 
 
@@ -92,11 +94,11 @@ def _on_init(environment, **_kwargs) -> None:
     _wire(environment)
     check_host(environment)
     if environment.web_ui is not None:
-        _webui.check_form(environment.web_ui, {"max_body_size": _sessions.parse_size})
+        webui.check_form(environment.web_ui, {"max_body_size": _sessions.parse_size})
     otel.warn_if_untraced(environment)
     adopted = stats.adopt(environment)
     distributed.setup(environment, adopted is not None)
-    metrics.setup(environment, adopted)
+    hdr_outputs.setup(environment, adopted)
     thresholds.setup(environment)
     arrival_report.setup(environment)
 
@@ -106,7 +108,7 @@ def _on_test_start(environment, **_kwargs) -> None:
     arrival.on_test_start(environment)
     arrival_report.on_test_start(environment)
     distributed.on_test_start(environment)
-    metrics.on_test_start(environment)
+    hdr_outputs.on_test_start(environment)
 
 
 @events.test_stopping.add_listener
@@ -124,7 +126,7 @@ def _on_test_stop(environment, **_kwargs) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
-    metrics.on_quitting(environment, arrival_report.summary(environment), arrival_report.QUANTILE_LABELS)
+    hdr_outputs.on_quitting(environment, arrival_report.summary(environment), arrival_report.QUANTILE_LABELS)
     arrival_report.on_quitting(environment)
     thresholds.finish(environment)
 
@@ -137,7 +139,7 @@ def _wire(environment) -> None:
         hook.remove_listener(listener)
 
     def on_spawning_complete(user_count, **_kwargs) -> None:
-        metrics.on_spawning_complete(environment, user_count)
+        hdr_outputs.on_spawning_complete(environment, user_count)
 
     def on_report_to_master(client_id, data, **_kwargs) -> None:
         distributed.on_report_to_master(environment, data)
@@ -149,9 +151,9 @@ def _wire(environment) -> None:
 
     def on_quit(exit_code: int = 0, **_kwargs) -> None:
         # After Locust's own tables, in this order: the exact table, the files, the thresholds, the verdict last.
-        metrics.print_table(environment)
+        hdr_outputs.print_table(environment)
         arrival_report.print_table(environment)
-        metrics.print_files(environment)
+        hdr_outputs.print_files(environment)
         thresholds.print_verdict(environment)
         if not isinstance(environment.runner, WorkerRunner):
             verdict.print_line(environment, exit_code)

@@ -85,7 +85,7 @@ def _context(run) -> str:
 
 
 def arrival_table(rows: list[dict], labels: tuple[str, ...]) -> str:
-    """The arrival-rate figures (``locust_rs.arrival_report.summary(environment)`` rows) as an HTML section, or ""
+    """The arrival-rate figures (``locust_rs.arrival.report.summary(environment)`` rows) as an HTML section, or ""
     without arrival-rate classes: what was due and begun, what was dropped, and the start lag."""
     if not rows:
         return ""
@@ -116,7 +116,7 @@ def render(
     arrival_rows: list | None = None,
     arrival_labels: tuple[str, ...] = (),
 ) -> str:
-    """The page for an :py:class:`locust_rs.metrics.HdrRun` (its cumulative histograms); ``labels`` name the
+    """The page for an :py:class:`locust_rs.stats.hdr_outputs.HdrRun` (its cumulative histograms); ``labels`` name the
     percentile columns of its rows; ``arrival_rows`` (with their start-lag ``arrival_labels``) add the arrival-rate
     figures."""
     hs = run.total

@@ -57,8 +57,10 @@ from typing import TYPE_CHECKING
 
 import gevent
 
-from locust_rs import _state, _webui, arrival_report, metrics
+from locust_rs import _state
 from locust_rs import stats as rs_stats
+from locust_rs.arrival import report as arrival_report
+from locust_rs.stats import hdr_outputs, webui
 
 if TYPE_CHECKING:
     from locust.stats import StatsEntry
@@ -343,7 +345,7 @@ def _targets(stats, name: str | None) -> list[tuple[str | None, str | None, Stat
     return found
 
 
-def _group(stats, t: Threshold, hdr) -> tuple[StatsEntry | None, metrics.HistogramSet | None]:
+def _group(stats, t: Threshold, hdr) -> tuple[StatsEntry | None, hdr_outputs.HistogramSet | None]:
     """One entry with the figures of every request a group names, and (when ``hdr`` is given) one histogram of them
     under ``("", t.label)``: each member's corrected histogram where it has one, else its raw one."""
     members = {}
@@ -363,7 +365,7 @@ def _group(stats, t: Threshold, hdr) -> tuple[StatsEntry | None, metrics.Histogr
             encoded = hdr.encode_histogram(request_type, n, hdr.has_corrected(request_type, n))
             if encoded is not None:
                 if merged_hdr is None:
-                    merged_hdr = metrics.HistogramSet()
+                    merged_hdr = hdr_outputs.HistogramSet()
                 merged_hdr.add_encoded("", t.label, encoded[0])
     return (merged if members else None), merged_hdr
 
@@ -403,7 +405,7 @@ def _observe(metric: str, entry, hdr, request_type, name) -> float | None:
 def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Result]:
     """Checks the thresholds against the run's stats now; a threshold whose target has no
     data (an unknown name, no requests) fails, so a typo cannot pass silently."""
-    run = metrics.current(environment)
+    run = hdr_outputs.current(environment)
     checked = active(environment) if thresholds is None else thresholds
     # Only the corrected percentiles need the HDR outputs' histograms (a copy of every entry's); the rest read the
     # entries directly.
@@ -641,7 +643,7 @@ def _extend_web_ui(environment) -> None:
     ``--threshold-abort`` stopped the test."""
     titles = ("", "Threshold", "Target", "Observed", "Limit")
     structure = [{"key": k, "title": t} for k, t in zip(_WEB_COLUMNS, titles, strict=True)]
-    _webui.add_tab(environment.web_ui, WEB_TAB, "Thresholds", structure, lambda: web_rows(environment))
+    webui.add_tab(environment.web_ui, WEB_TAB, "Thresholds", structure, lambda: web_rows(environment))
 
 
 def web_rows(environment) -> list[dict]:

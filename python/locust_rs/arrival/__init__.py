@@ -23,7 +23,7 @@ or are dropped, so give ``-r`` room (``-r`` equal to ``-u`` spawns them all in t
 
 k6's names: ``rate`` / ``time_unit`` / ``stages`` / ``start_rate`` as k6's; ``-u`` is ``preAllocatedVUs`` and
 ``max_users`` is ``maxVUs``; ``dropped_iterations`` is k6's metric of that name. A load shape's ``arrival_rate()``
-changes the rate while the test runs; a master splits each rate across its workers (``arrival_report``). See
+changes the rate while the test runs; a master splits each rate across its workers (``locust_rs.arrival.report``). See
 docs/open-model.md.
 """
 

@@ -7,7 +7,7 @@ Exit codes (documented in ``docs/metrics.md``):
 - 2: a usage error before any user ran (an option's value, a threshold's syntax, a host; with the ``locust-rs``
   command also Locust's own usage errors and a locustfile that fails to import, which plain ``locust`` exits 1
   for); also an unhandled error in Locust itself;
-- 99 (:py:data:`locust_rs.thresholds.EXIT_CODE`, as in k6): a threshold was crossed. It wins over failed requests,
+- 99 (:py:data:`locust_rs.stats.thresholds.EXIT_CODE`, as in k6): a threshold was crossed. It wins over failed requests,
   and the line names both.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from locust_rs import thresholds
+from locust_rs.stats import thresholds
 
 _print = logging.getLogger("locust.stats_logger").info
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import gevent
 
-from locust_rs import _native, _state, _webui, hdr_report
+from locust_rs import _native, _state
+from locust_rs.stats import hdr_page, webui
 
 HistogramSet = _native.HistogramSet
 logger = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class HdrRun:
 
     def finish(self, arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
         """The outputs, from the statistics core's final figures; ``arrival_rows``
-        (``arrival_report.summary(environment)``) go on the HDR page and in Locust's report."""
+        (``locust_rs.arrival.report.summary(environment)``) go on the HDR page and in Locust's report."""
         self.stop()
         self._finished = True
         if self.hlog is not None:
@@ -213,10 +214,10 @@ class HdrRun:
             page = f"{base}_hdr.html"
             with open(page, "w", encoding="utf-8") as f:
                 f.write(
-                    hdr_report.render(self, QUANTILE_LABELS, arrival_rows=arrival_rows, arrival_labels=arrival_labels)
+                    hdr_page.render(self, QUANTILE_LABELS, arrival_rows=arrival_rows, arrival_labels=arrival_labels)
                 )
-            section = hdr_report.arrival_table(arrival_rows or [], arrival_labels)
-            hdr_report.link_back(html_file, os.path.basename(page), section)
+            section = hdr_page.arrival_table(arrival_rows or [], arrival_labels)
+            hdr_page.link_back(html_file, os.path.basename(page), section)
 
     def context(self) -> dict:
         """Host, start (UTC), duration (s), peak users and the path of Locust's report, for the HDR page."""
@@ -389,7 +390,7 @@ def _extend_web_ui(environment) -> None:
         *({"key": lbl.replace(".", ""), "title": f"{lbl} (ms)"} for lbl in QUANTILE_LABELS),
         {"key": "max", "title": "Max (ms)"},
     ]
-    _webui.add_tab(
+    webui.add_tab(
         web_ui, WEB_TAB, "Exact percentiles", structure, lambda: None if state.run is None else state.run.web_rows()
     )
     args = web_ui.template_args
@@ -416,7 +417,7 @@ def _extend_web_ui(environment) -> None:
     def _hdr_html():
         if state.run is None:
             return Response("HDR metrics are off", status=404)
-        return Response(hdr_report.render(state.run, QUANTILE_LABELS), mimetype="text/html")
+        return Response(hdr_page.render(state.run, QUANTILE_LABELS), mimetype="text/html")
 
 
 def on_spawning_complete(environment, user_count: int) -> None:

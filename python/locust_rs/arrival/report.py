@@ -20,7 +20,8 @@ import time
 
 import gevent
 
-from locust_rs import _native, _state, _webui, arrival
+from locust_rs import _native, _state, arrival
+from locust_rs.stats import webui
 
 logger = logging.getLogger(__name__)
 _print = logging.getLogger("locust.stats_logger").info
@@ -350,7 +351,7 @@ def _extend_web_ui(environment) -> None:
         *({"key": f"lag_{lbl.replace('.', '')}", "title": f"Start lag {lbl} (ms)"} for lbl in QUANTILE_LABELS),
         {"key": "lag_max", "title": "Start lag max (ms)"},
     ]
-    _webui.add_tab(environment.web_ui, WEB_TAB, "Arrival rate", structure, lambda: web_rows(environment))
+    webui.add_tab(environment.web_ui, WEB_TAB, "Arrival rate", structure, lambda: web_rows(environment))
 
 
 def web_rows(environment) -> list[dict]:
