@@ -124,7 +124,7 @@ def test_a_worker_of_the_other_kind_stops_the_run(tmp_path, http_server, worker,
 def test_a_lost_worker_is_stated_in_the_masters_log(tmp_path, http_server):
     # The run ends once locust-rs has logged the lost worker (its node's `lost`, added to as the line is logged;
     # -t: the upper bound).
-    lost = "__import__('locust_rs.distributed', fromlist=['_node_of'])._node_of(env).lost"
+    lost = "__import__('locust_rs._locust.distributed', fromlist=['_node_of'])._node_of(env).lost"
     master, master_dir, procs = _cluster(
         tmp_path, http_server, 30, [(RS_LOCUSTFILE, {}), (RS_LOCUSTFILE, {})], stop_when=lost
     )
@@ -145,7 +145,7 @@ def test_a_worker_that_heard_its_master_before_init_still_has_when_a_spawn_comes
     from locust.rpc import Message
     from locust.runners import WorkerRunner
 
-    from locust_rs import distributed
+    from locust_rs._locust import distributed
 
     env = Environment()
     runner = WorkerRunner.__new__(WorkerRunner)  # no connection: setup reads only these

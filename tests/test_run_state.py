@@ -17,7 +17,7 @@ import pytest
 from locust_rs import FastHttpUser
 from locust_rs.stats import hdr_outputs, thresholds, verdict
 from locust_rs.arrival import report as arrival_report
-from locust_rs import plugin  # noqa: F401 - its listeners, on Locust's events, as in a run
+from locust_rs._locust import plugin  # noqa: F401 - its listeners, on Locust's events, as in a run
 
 REQUESTS = 20
 

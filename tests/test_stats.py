@@ -242,7 +242,7 @@ def test_a_bad_host_is_one_line_at_start(host, says, tmp_path):
     "host", ["http://127.0.0.1:8000", "https://example.test/base", "ws://127.0.0.1:1", "http://[::1]:80"]
 )
 def test_good_hosts_pass(host):
-    from locust_rs.plugin import host_problem
+    from locust_rs._locust.plugin import host_problem
 
     assert host_problem(host) is None
 

@@ -123,5 +123,5 @@ def __getattr__(name: str):
 if "locust" in sys.modules:
     # Inside a Locust run (locust is always imported first): load everything now, so that the plugin's event
     # listeners (metrics, thresholds) are registered before Locust parses its options and fires `init`.
-    for _module in sorted({*_LAZY.values(), "locust_rs.plugin"}):
+    for _module in sorted({*_LAZY.values(), "locust_rs._locust.plugin"}):
         importlib.import_module(_module)

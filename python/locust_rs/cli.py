@@ -17,7 +17,7 @@ from locust_rs.swap import install
 
 def _run_began() -> bool:
     """Whether Locust got as far as its ``init`` event (the runner exists): an exit after it is the run's own."""
-    plugin = sys.modules.get("locust_rs.plugin")
+    plugin = sys.modules.get("locust_rs._locust.plugin")
     return plugin is not None and plugin.run_began()
 
 

@@ -32,7 +32,6 @@ from requests.utils import default_headers
 from locust_rs import (
     _native,
     otel,
-    plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
 )
 from locust_rs import arrival as _arrival
 from locust_rs._facade import requests_adapter as _requests_adapter
@@ -53,6 +52,7 @@ from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regex
     shared_pool,
     split_credentials,
 )
+from locust_rs._locust import plugin  # noqa: F401 - its Locust listeners (HDR outputs, thresholds) come with our users
 from locust_rs.stats import hdr_outputs as _hdr_outputs
 
 # requests has no limit on requests in flight per session (urllib3 opens extra connections when its pool is busy).

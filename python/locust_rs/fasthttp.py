@@ -29,7 +29,6 @@ from requests.utils import get_encoding_from_headers
 from locust_rs import (
     _native,
     otel,
-    plugin,  # noqa: F401 - its Locust listeners (metrics, thresholds) come with our users
 )
 from locust_rs import arrival as _arrival
 from locust_rs._errors.fasthttp import body_exception, to_exception
@@ -47,6 +46,7 @@ from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regex
     split_credentials,
 )
 from locust_rs._gevent import bridge as _bridge
+from locust_rs._locust import plugin  # noqa: F401 - its Locust listeners (HDR outputs, thresholds) come with our users
 from locust_rs.stats import hdr_outputs as _hdr_outputs
 
 _NativeResponse = _native.NativeResponse

@@ -40,8 +40,9 @@ from collections.abc import Iterable
 
 import gevent
 
-from locust_rs import _native, _state
+from locust_rs import _native
 from locust_rs._gevent import bridge as _bridge
+from locust_rs._locust import state as _state
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ class _Pool:
 
 
 class _Arrival:
-    """The open model's state of one run in this process (on its environment, :py:mod:`locust_rs._state`)."""
+    """The open model's state of one run in this process (on its environment, :py:mod:`locust_rs._locust.state`)."""
 
     def __init__(self) -> None:
         #: each arrival-rate class's pool

@@ -20,7 +20,8 @@ import time
 
 import gevent
 
-from locust_rs import _native, _state, arrival
+from locust_rs import _native, arrival
+from locust_rs._locust import state as _state
 from locust_rs.stats import webui
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ _NOW_FIELDS = ("target_rate", "users")
 
 
 class _Report:
-    """The arrival figures' state of one run (on its environment, :py:mod:`locust_rs._state`)."""
+    """The arrival figures' state of one run (on its environment, :py:mod:`locust_rs._locust.state`)."""
 
     def __init__(self) -> None:
         #: on the master: each worker's last figures by client id, then class name (a lost worker's stay: they

@@ -23,7 +23,8 @@ from typing import Any
 
 import gevent
 
-from locust_rs import _native, _state
+from locust_rs import _native
+from locust_rs._locust import state as _state
 from locust_rs.stats import hdr_page, webui
 
 HistogramSet = _native.HistogramSet
@@ -37,7 +38,7 @@ AGGREGATE = "Aggregated"
 
 
 class _Hdr:
-    """The HDR outputs' state of one run (on its environment, :py:mod:`locust_rs._state`)."""
+    """The HDR outputs' state of one run (on its environment, :py:mod:`locust_rs._locust.state`)."""
 
     def __init__(self) -> None:
         #: this node's outputs, while a run that keeps its statistics in the native core is set up and they are on

@@ -57,8 +57,8 @@ from typing import TYPE_CHECKING
 
 import gevent
 
-from locust_rs import _state
 from locust_rs import stats as rs_stats
+from locust_rs._locust import state as _state
 from locust_rs.arrival import report as arrival_report
 from locust_rs.stats import hdr_outputs, webui
 
@@ -297,7 +297,7 @@ def remove(threshold: Threshold) -> None:
 
 @dataclasses.dataclass
 class _Run:
-    """The thresholds' state of one run (on its environment, :py:mod:`locust_rs._state`)."""
+    """The thresholds' state of one run (on its environment, :py:mod:`locust_rs._locust.state`)."""
 
     #: thresholds not checked in this run, with why: id -> (threshold, reason)
     skipped: dict[int, tuple[Threshold, str]] = dataclasses.field(default_factory=dict)

@@ -27,7 +27,7 @@ import time
 
 import gevent
 
-from locust_rs import _state
+from locust_rs._locust import state as _state
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class _Node:
 
 
 class _Distributed:
-    """This node's side of a distributed run (on its environment, :py:mod:`locust_rs._state`)."""
+    """This node's side of a distributed run (on its environment, :py:mod:`locust_rs._locust.state`)."""
 
     def __init__(self) -> None:
         self.node: _Node | None = None

@@ -17,9 +17,10 @@ import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from locust_rs import arrival, distributed, otel, stats
+from locust_rs import arrival, otel, stats
 from locust_rs._facade import sessions as _sessions
 from locust_rs._gevent import wait as _wait
+from locust_rs._locust import distributed
 from locust_rs.arrival import report as arrival_report
 from locust_rs.stats import hdr_outputs, thresholds, verdict, webui
 
