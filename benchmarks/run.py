@@ -934,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
             target_desc = f"nginx {nginx_version()} at {target_url}, 1 worker"
 
         meta = {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "argv": sys.argv,
             "python": platform.python_version(),
             "locust": locust_version(workdir),
