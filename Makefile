@@ -45,9 +45,11 @@ test-rust:  ## cargo tests of every crate of the workspace
 	@echo "== $@ starts at $$(date +%T)"
 	cargo test --workspace
 
-test-py:  ## pytest suite against the installed package
+test-py:  ## pytest suite against the installed package: the fast tiers first (stopping at a failure), then e2e
 	@echo "== $@ starts at $$(date +%T)"
-	$(PY) -m pytest tests
+	$(PY) -m pytest -x -m "unit or contract or demo" tests
+	@echo "== $@ (e2e) starts at $$(date +%T)"
+	$(PY) -m pytest -m e2e tests
 
 test-py-portable:  ## the tests that exercise the wakeup, again with the portable one (a pipe, as on macOS, not eventfd)
 	@echo "== $@ starts at $$(date +%T)"

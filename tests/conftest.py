@@ -39,6 +39,37 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "wakeup: exercises the engine-to-hub wakeup; `make test-py-portable` runs these on the pipe"
     )
+    for tier, what in TIER_HELP.items():
+        config.addinivalue_line("markers", f"{tier}: {what}")
+
+
+# Tiers: every test file is in one, and `make test-py` runs the fast ones first, stopping at their first failure,
+# then the end-to-end runs. A new test file must be given a tier here (collection fails otherwise).
+TIER_HELP = {
+    "unit": "in-process tests of one part (the engine through its Python API, the bridge, the facades' pieces)",
+    "contract": "the same calls through Locust's own clients and ours, side by side",
+    "demo": "the VoiceAssist demo server, its routes and its WebSocket, without Locust",
+    "e2e": "whole locust runs in subprocesses (or Locust's runners in process), their outputs and their UI",
+}
+TIERS = {
+    "contract": {"test_contract_fasthttp.py", "test_contract_httpsession.py", "test_contract_tls_proxies.py"},
+    "demo": {
+        "test_demo_admin.py", "test_demo_auth.py", "test_demo_chat.py", "test_demo_documents.py",
+        "test_demo_openapi.py", "test_demo_realtime.py", "test_demo_server.py", "test_websocket_demo.py",
+    },
+    "e2e": {
+        "test_analysis_notebook.py", "test_arrival.py", "test_corpus.py", "test_distributed.py",
+        "test_distributed_hosts.py", "test_e2e_locust.py", "test_locust_compat.py", "test_metrics.py",
+        "test_otel_e2e.py", "test_outputs_agree.py", "test_run_state.py", "test_suite_voiceassist.py",
+        "test_thresholds.py", "test_web_ui.py", "test_web_ui_browser.py", "test_websocket_e2e.py",
+    },
+    "unit": {
+        "test_body_limit.py", "test_bridge.py", "test_errors.py", "test_fasthttp_extras.py", "test_http2.py",
+        "test_httpuser_extras.py", "test_native_inputs.py", "test_otel.py", "test_response_memory.py",
+        "test_stats.py", "test_tls.py", "test_websocket.py", "test_zero_wait.py",
+    },
+}  # fmt: skip
+_TIER_OF = {name: tier for tier, names in TIERS.items() for name in names}
 
 
 # The second pass of `make test` forces the portable wakeup (a pipe instead of eventfd, as on macOS). It runs what
@@ -100,7 +131,11 @@ if tuple(int(n) for n in locust.__version__.split(".")[:2]) < (2, 47):
 
 
 def pytest_collection_modifyitems(config, items):
+    untiered = sorted({item.path.name for item in items if item.path.name not in _TIER_OF})
+    if untiered:
+        raise pytest.UsageError(f"test files without a tier (tests/conftest.py's TIERS): {', '.join(untiered)}")
     for item in items:
+        item.add_marker(getattr(pytest.mark, _TIER_OF[item.path.name]))
         if _touches_the_wakeup(item):
             item.add_marker(pytest.mark.wakeup)
         reason = KNOWN_DIFFERENCES.get(item.name)
