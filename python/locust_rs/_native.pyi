@@ -198,6 +198,7 @@ class ArrivalSchedule:
         poisson: bool = False,
         max_users: int = 0,
         seed: int | None = None,
+        manual_clock: bool = False,
     ) -> ArrivalSchedule: ...
     share: float
     max_users: int
@@ -207,6 +208,8 @@ class ArrivalSchedule:
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def reset(self) -> None: ...
+    def advance(self, seconds: float) -> None:
+        """Moves a manual clock on and releases what fell due (a schedule made with ``manual_clock=True``)."""
     def acquire(self) -> Ticket:
         """Completes with the next iteration's due time (ns after the start), or an error once stopped."""
     def wanted_users(self) -> Ticket:

@@ -120,6 +120,8 @@ struct State {
     version: u64,
     total: Tally,
     delta: Tally,
+    /// The running schedule of a manual clock (`None` with the system's, whose thread keeps it).
+    manual: Option<ManualRun>,
 }
 
 impl State {
@@ -146,12 +148,36 @@ impl State {
     }
 }
 
+/// Where a schedule reads the time: the system's monotonic clock, or one that moves only when a test
+/// says so (`advance`), which makes a test of rates and splits exact whatever the machine's load.
+enum Clock {
+    System,
+    Manual(Mutex<Instant>),
+}
+
+impl Clock {
+    fn now(&self) -> Instant {
+        match self {
+            Clock::System => Instant::now(),
+            Clock::Manual(t) => *t.lock(),
+        }
+    }
+}
+
+/// With a manual clock no thread runs: what the clock's thread would keep is kept here, and
+/// `advance` releases what fell due.
+struct ManualRun {
+    arrivals: Arrivals,
+    next: Option<f64>,
+}
+
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     spawn: Notify,
     start_rate: f64,
     stages: Vec<(f64, f64)>,
+    clock: Clock,
 }
 
 impl Shared {
@@ -172,14 +198,26 @@ impl Shared {
     fn replan(&self, st: &mut State) -> Result<(), Error> {
         let plan = self.plan(st.share, st.target)?;
         if let (Some(epoch), Some(old)) = (st.epoch, st.plan.as_ref()) {
-            let now = epoch.elapsed().as_secs_f64();
+            let now = self.elapsed(epoch);
             st.expected_before += old.expected(now) - old.expected(st.plan_since);
             st.plan_since = now;
         }
-        st.plan = Some(plan);
         st.version += 1;
+        if let (Some(run), Some(epoch)) = (st.manual.as_mut(), st.epoch) {
+            // No thread to notice: the new plan is in force from this moment of the manual clock.
+            run.next = run.arrivals.replan(plan.clone(), self.elapsed(epoch));
+        }
+        st.plan = Some(plan);
         self.wake.notify_all();
         Ok(())
+    }
+
+    /// Seconds since `epoch` on this schedule's clock.
+    fn elapsed(&self, epoch: Instant) -> f64 {
+        self.clock
+            .now()
+            .saturating_duration_since(epoch)
+            .as_secs_f64()
     }
 }
 
@@ -258,14 +296,16 @@ pub struct ArrivalSchedule {
 impl ArrivalSchedule {
     /// `start_rate` per second, then linear ramps to each `(duration s, rate/s)` stage; a
     /// constant rate is one endless stage. `max_users` caps the users the pool may hold.
+    /// `manual_clock`: the time moves only with `advance` (tests).
     #[new]
-    #[pyo3(signature = (start_rate, stages, poisson = false, max_users = 0, seed = None))]
+    #[pyo3(signature = (start_rate, stages, poisson = false, max_users = 0, seed = None, manual_clock = false))]
     fn py_new(
         start_rate: f64,
         stages: Vec<(f64, f64)>,
         poisson: bool,
         max_users: u64,
         seed: Option<u64>,
+        manual_clock: bool,
     ) -> PyResult<Self> {
         Plan::new(start_rate, &stages)
             .map_err(|m| to_pyerr(Error::new(ErrorKind::InvalidArgument, m)))?;
@@ -290,6 +330,7 @@ impl ArrivalSchedule {
             version: 0,
             total: Tally::default(),
             delta: Tally::default(),
+            manual: None,
         };
         Ok(ArrivalSchedule {
             shared: Arc::new(Shared {
@@ -298,6 +339,11 @@ impl ArrivalSchedule {
                 spawn: Notify::new(),
                 start_rate,
                 stages,
+                clock: if manual_clock {
+                    Clock::Manual(Mutex::new(Instant::now()))
+                } else {
+                    Clock::System
+                },
             }),
             poisson,
             seed,
@@ -366,7 +412,7 @@ impl ArrivalSchedule {
             return Ok(());
         }
         let plan = self.shared.plan(st.share, st.target).map_err(to_pyerr)?;
-        let epoch = Instant::now();
+        let epoch = self.shared.clock.now();
         st.plan = Some(plan.clone());
         st.plan_since = 0.0;
         st.expected_before = 0.0;
@@ -376,7 +422,13 @@ impl ArrivalSchedule {
         st.running = true;
         st.stopped = false;
         let (shared, generation, version) = (self.shared.clone(), st.generation, st.version);
-        let arrivals = Arrivals::new(plan, self.poisson, self.seed);
+        let mut arrivals = Arrivals::new(plan, self.poisson, self.seed);
+        if let Clock::Manual(_) = self.shared.clock {
+            let next = arrivals.next_at();
+            st.manual = Some(ManualRun { arrivals, next });
+            drop(st);
+            return self.advance(0.0); // the first iteration is due now
+        }
         let spawned = std::thread::Builder::new()
             .name("locust-rs-arrivals".into())
             .spawn(move || run(shared, arrivals, epoch, generation, version));
@@ -395,8 +447,9 @@ impl ArrivalSchedule {
     fn stop(&self) {
         let mut st = self.shared.state.lock();
         if st.running {
-            st.stopped_at = Some(Instant::now());
+            st.stopped_at = Some(self.shared.clock.now());
         }
+        st.manual = None;
         st.generation += 1;
         st.running = false;
         st.stopped = true;
@@ -424,6 +477,39 @@ impl ArrivalSchedule {
     #[getter]
     fn running(&self) -> bool {
         self.shared.state.lock().running
+    }
+
+    /// Moves a manual clock `seconds` on and releases every iteration that fell due, before it
+    /// returns (a schedule made with `manual_clock=True`; tests).
+    fn advance(&self, seconds: f64) -> PyResult<()> {
+        let Clock::Manual(clock) = &self.shared.clock else {
+            return Err(to_pyerr(Error::new(
+                ErrorKind::InvalidArgument,
+                "advance() needs a schedule made with manual_clock=True",
+            )));
+        };
+        let step = Duration::try_from_secs_f64(seconds).map_err(|_| {
+            to_pyerr(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("the clock moves on by 0 s or more, not {seconds}"),
+            ))
+        })?;
+        let now = {
+            let mut t = clock.lock();
+            *t += step;
+            *t
+        };
+        let mut st = self.shared.state.lock();
+        let (Some(epoch), Some(mut run)) = (st.epoch, st.manual.take()) else {
+            return Ok(());
+        };
+        let now = now.saturating_duration_since(epoch).as_secs_f64();
+        while let Some(t) = run.next.filter(|t| *t <= now) {
+            st.release(nanos(t), &self.shared.spawn);
+            run.next = run.arrivals.next_at();
+        }
+        st.manual = Some(run);
+        Ok(())
     }
 
     /// A ticket for the calling user's next iteration: it completes with the iteration's due
@@ -472,7 +558,7 @@ impl ArrivalSchedule {
     /// An iteration due at `due` (ns after the start) begins now: counted, and its start lag
     /// recorded. Returns the lag in ms.
     fn begin(&self, due: u64) -> f64 {
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         let mut st = self.shared.state.lock();
         let Some(epoch) = st.epoch else {
             return 0.0;
@@ -487,7 +573,7 @@ impl ArrivalSchedule {
 
     /// Milliseconds from when the iteration due at `due` was due until now.
     fn since(&self, due: u64) -> f64 {
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         let st = self.shared.state.lock();
         st.epoch.map_or(0.0, |epoch| {
             micros_between(now, epoch + Duration::from_nanos(due)) as f64 / 1000.0
@@ -501,7 +587,7 @@ impl ArrivalSchedule {
         let st = self.shared.state.lock();
         let elapsed = st.epoch.map_or(0.0, |e| {
             st.stopped_at
-                .unwrap_or_else(Instant::now)
+                .unwrap_or_else(|| self.shared.clock.now())
                 .saturating_duration_since(e)
                 .as_secs_f64()
         });
@@ -580,8 +666,15 @@ mod tests {
     }
 
     fn schedule(rate: f64, max_users: u64) -> ArrivalSchedule {
-        ArrivalSchedule::py_new(rate, vec![(f64::INFINITY, rate)], false, max_users, None)
-            .unwrap_or_else(|_| unreachable!())
+        ArrivalSchedule::py_new(
+            rate,
+            vec![(f64::INFINITY, rate)],
+            false,
+            max_users,
+            None,
+            false,
+        )
+        .unwrap_or_else(|_| unreachable!())
     }
 
     #[test]
@@ -651,6 +744,90 @@ mod tests {
         assert!(
             s.shared.state.lock().total.scheduled > 0,
             "the clock stayed at share 0"
+        );
+    }
+
+    fn manual(start_rate: f64, stages: Vec<(f64, f64)>) -> ArrivalSchedule {
+        ArrivalSchedule::py_new(start_rate, stages, false, 0, None, true)
+            .unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Scheduled so far, and 1 + ⌊Λ⌋ of the elapsed time (the first iteration is due at 0, the
+    /// n-th where Λ reaches n).
+    fn scheduled_and_due(s: &ArrivalSchedule) -> (u64, u64) {
+        let st = s.shared.state.lock();
+        let (Some(epoch), Some(plan)) = (st.epoch, st.plan.as_ref()) else {
+            return (st.total.scheduled, 0);
+        };
+        let elapsed = st
+            .stopped_at
+            .unwrap_or_else(|| s.shared.clock.now())
+            .saturating_duration_since(epoch)
+            .as_secs_f64();
+        let expected = st.expected_before + plan.expected(elapsed) - plan.expected(st.plan_since);
+        (st.total.scheduled, 1 + (expected + 1e-9).floor() as u64)
+    }
+
+    #[test]
+    fn a_manual_clock_releases_exactly_what_fell_due_through_shares_targets_and_ramps() {
+        let s = manual(200.0, vec![(f64::INFINITY, 200.0)]);
+        s.start().unwrap_or_else(|_| unreachable!());
+        assert_eq!(
+            s.shared.state.lock().total.scheduled,
+            1,
+            "the first is due at once"
+        );
+        let mut seen = vec![];
+        for (step, change) in [
+            (0.5, None),
+            (0.5, Some((Some(0.5), None))),
+            (0.7, Some((None, Some(Some(1000.0))))),
+            (0.3, Some((Some(0.25), None))),
+            (1.0, Some((None, Some(None)))),
+        ] {
+            s.advance(step).unwrap_or_else(|_| unreachable!());
+            seen.push(scheduled_and_due(&s));
+            match change {
+                Some((Some(share), _)) => s.set_share(share).unwrap_or_else(|_| unreachable!()),
+                Some((None, Some(target))) => {
+                    s.set_target(target).unwrap_or_else(|_| unreachable!())
+                }
+                _ => {}
+            }
+        }
+        for (scheduled, due) in &seen {
+            assert_eq!(scheduled, due, "{seen:?}");
+        }
+        s.stop();
+        let stopped = s.shared.state.lock().total.scheduled;
+        s.advance(1.0).unwrap_or_else(|_| unreachable!());
+        assert_eq!(
+            s.shared.state.lock().total.scheduled,
+            stopped,
+            "nothing after the stop"
+        );
+
+        // A ramp: 0 to 100/s over 2 s, then 100/s; Λ(2) = 100, Λ(3) = 200.
+        let r = manual(0.0, vec![(2.0, 100.0), (f64::INFINITY, 100.0)]);
+        r.start().unwrap_or_else(|_| unreachable!());
+        r.advance(2.0).unwrap_or_else(|_| unreachable!());
+        assert_eq!(scheduled_and_due(&r), (101, 101));
+        r.advance(1.0).unwrap_or_else(|_| unreachable!());
+        assert_eq!(scheduled_and_due(&r), (201, 201));
+    }
+
+    #[test]
+    fn a_manual_clock_measures_start_lag_on_itself() {
+        let s = manual(10.0, vec![(f64::INFINITY, 10.0)]);
+        s.start().unwrap_or_else(|_| unreachable!());
+        s.advance(0.25).unwrap_or_else(|_| unreachable!());
+        // due at 0 and 100 ms, begun 250 ms after the start
+        assert_eq!(s.begin(0), 250.0);
+        assert_eq!(s.begin(100_000_000), 150.0);
+        assert!(s.advance(-1.0).is_err());
+        assert!(
+            schedule(1.0, 0).advance(1.0).is_err(),
+            "the system clock cannot be moved"
         );
     }
 }
