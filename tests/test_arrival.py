@@ -8,6 +8,7 @@ import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (s
 
 import csv
 import json
+import math
 import os
 import textwrap
 import time
@@ -131,6 +132,49 @@ def test_iterations_start_on_schedule_for_waiting_greenlets_and_a_killed_waiter_
     assert snap["scheduled"] - snap["iterations"] - snap["dropped"] <= 20, snap
     assert snap["iterations"] == len(begun)
     assert percentile(s.lag_times(), 0.5) < 5.0, s.lag_times()[:10]
+    assert _bridge.pending() == 0
+
+
+def test_on_a_manual_clock_every_iteration_due_goes_to_a_waiting_user_exactly():
+    """The same as above on the schedule's manual clock, where nothing depends on the machine's speed: at 400/s for
+    1 s, 401 iterations are due (one at 0), each goes to a free user, a killed waiter loses none, and each starts
+    late by exactly the time from its due time to the clock step that released it."""
+    s = _native.ArrivalSchedule(400.0, [(float("inf"), 400.0)], False, 0, None, manual_clock=True)
+    begun = []
+
+    def user():
+        s.register()
+        while True:
+            due = _bridge.wait(s.acquire())
+            if not isinstance(due, int):
+                return
+            begun.append((due, s.begin(due)))
+
+    def settle():
+        # every iteration released so far has begun (the users take them as the hub runs them)
+        deadline = time.monotonic() + 10
+        while s.snapshot()["iterations"] < s.snapshot()["scheduled"] - s.snapshot()["dropped"]:
+            assert time.monotonic() < deadline, s.snapshot()
+            gevent.sleep(0.001)
+
+    users = [gevent.spawn(user) for _ in range(5)]
+    gevent.sleep(0)  # all five wait
+    s.start()
+    settle()
+    for step in range(1, 101):  # 100 steps of 10 ms
+        if step == 50:
+            users[0].kill()  # killed while it waits: the schedule goes on without it
+        s.advance(0.01)
+        settle()
+    snap = s.snapshot()
+    assert (snap["scheduled"], snap["iterations"], snap["dropped"]) == (401, 401, 0), snap
+    s.stop()
+    gevent.joinall(users, timeout=5)
+    assert all(g.dead for g in users)
+    # due at k * 2.5 ms, released at the next 10 ms step: lags of 0, 7.5, 5 and 2.5 ms, in turn
+    for due, lag in begun:
+        due_ms = due / 1e6
+        assert lag == pytest.approx(math.ceil(due_ms / 10 - 1e-9) * 10 - due_ms, abs=1e-3), (due, lag)
     assert _bridge.pending() == 0
 
 
