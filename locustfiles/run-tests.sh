@@ -184,6 +184,9 @@ if [ -z "$host" ] && [ "$use_docker" = 0 ]; then
         host="$DEFAULT_HOST"
         echo "run-tests.sh: using the VoiceAssist API answering at $host"
     else
+        # The log exists before the server starts: the background job opens it itself, maybe after the first read
+        # below, which would then fail (and end this script, under set -e)
+        : >"$prefix.demo.log"
         # shellcheck disable=SC2086 # DEMO_ARGS: demo server options, word-split on purpose
         "$PY" -m locust_rs.demo --port 0 ${DEMO_ARGS:-} >"$prefix.demo.log" 2>&1 &
         demo_pid=$!
