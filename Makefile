@@ -48,8 +48,8 @@ test-rust:  ## cargo tests of every crate of the workspace
 test-py:  ## pytest suite against the installed package: the fast tiers first (stopping at a failure), then e2e
 	@echo "== $@ starts at $$(date +%T)"
 	$(PY) -m pytest -x -m "unit or contract or demo" tests
-	@echo "== $@ (e2e) starts at $$(date +%T)"
-	$(PY) -m pytest -m e2e tests
+	@echo "== $@ (e2e, two shards side by side) starts at $$(date +%T)"
+	$(PY) scripts/run_shards.py 2 -m e2e tests
 
 test-py-portable:  ## the tests that exercise the wakeup, again with the portable one (a pipe, as on macOS, not eventfd)
 	@echo "== $@ starts at $$(date +%T)"

@@ -33,6 +33,16 @@ SERVER_SCRIPT = Path(__file__).with_name("servers.py")
 SERVER_START_TIMEOUT = 20
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N shards of the selected tests, whole files balanced by E2E_SECONDS "
+        "(scripts/run_shards.py runs the N side by side)",
+    )
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "impl_ref: runs against the reference, locust.contrib.fasthttp (id `ref`)")
     config.addinivalue_line("markers", "impl_rs: runs against the candidate, locust_rs (id `rs`)")
@@ -41,6 +51,7 @@ def pytest_configure(config):
     )
     for tier, what in TIER_HELP.items():
         config.addinivalue_line("markers", f"{tier}: {what}")
+    config.pluginmanager.register(_Shard(), "locust_rs_shard")
 
 
 # Tiers: every test file is in one, and `make test-py` runs the fast ones first, stopping at their first failure,
@@ -58,10 +69,11 @@ TIERS = {
         "test_demo_openapi.py", "test_demo_realtime.py", "test_demo_server.py", "test_websocket_demo.py",
     },
     "e2e": {
-        "test_analysis_notebook.py", "test_arrival.py", "test_corpus.py", "test_distributed.py",
-        "test_distributed_hosts.py", "test_e2e_locust.py", "test_locust_compat.py", "test_metrics.py",
-        "test_otel_e2e.py", "test_outputs_agree.py", "test_run_state.py", "test_suite_voiceassist.py",
-        "test_thresholds.py", "test_web_ui.py", "test_web_ui_browser.py", "test_websocket_e2e.py",
+        "test_analysis_notebook.py", "test_arrival.py", "test_arrival_in_process.py", "test_corpus.py",
+        "test_distributed.py", "test_distributed_hosts.py", "test_e2e_locust.py", "test_locust_compat.py",
+        "test_metrics.py", "test_otel_e2e.py", "test_outputs_agree.py", "test_run_state.py",
+        "test_suite_voiceassist.py", "test_thresholds.py", "test_web_ui.py", "test_web_ui_browser.py",
+        "test_websocket_e2e.py",
     },
     "unit": {
         "test_body_limit.py", "test_bridge.py", "test_errors.py", "test_fasthttp_extras.py", "test_http2.py",
@@ -70,6 +82,49 @@ TIERS = {
     },
 }  # fmt: skip
 _TIER_OF = {name: tier for tier, names in TIERS.items() for name in names}
+
+# About how long each end-to-end file takes (s, `pytest -m e2e --durations=0`), to balance `--shard`. The runs mostly
+# wait (for a condition, a report, a browser), so two shards side by side on two cores take about half the time of
+# one. A file not listed counts as 5 s. The figures only balance: a wrong one makes a shard longer, never a test fail.
+E2E_SECONDS = {
+    "test_arrival.py": 85, "test_suite_voiceassist.py": 60, "test_metrics.py": 30, "test_corpus.py": 27,
+    "test_web_ui_browser.py": 22, "test_distributed.py": 21, "test_otel_e2e.py": 20, "test_distributed_hosts.py": 19,
+    "test_e2e_locust.py": 13, "test_analysis_notebook.py": 12, "test_outputs_agree.py": 12, "test_web_ui.py": 7,
+}  # fmt: skip
+
+
+def _shard_of_files(names: set[str], count: int) -> dict[str, int]:
+    """Each file's shard (0 to count - 1): the longest first, each to the shard with the least time so far."""
+    loads = [0.0] * count
+    shard = {}
+    for name in sorted(names, key=lambda n: (-E2E_SECONDS.get(n, 5), n)):
+        k = loads.index(min(loads))
+        shard[name] = k
+        loads[k] += E2E_SECONDS.get(name, 5)
+    return shard
+
+
+class _Shard:
+    # After every other selection (`-m`, `-k`): the files are balanced among those that will run.
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        _select_shard(config, items)
+
+
+def _select_shard(config, items) -> None:
+    spec = config.getoption("shard")
+    if not spec:
+        return
+    try:
+        k, n = (int(part) for part in spec.split("/"))
+        if not 1 <= k <= n:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(f"--shard {spec!r}: write K/N with 1 <= K <= N, such as 1/2") from None
+    shard = _shard_of_files({item.path.name for item in items}, n)
+    keep = [item for item in items if shard[item.path.name] == k - 1]
+    config.hook.pytest_deselected(items=[item for item in items if shard[item.path.name] != k - 1])
+    items[:] = keep
 
 
 # The second pass of `make test` forces the portable wakeup (a pipe instead of eventfd, as on macOS). It runs what

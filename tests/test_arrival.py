@@ -18,7 +18,7 @@ import gevent
 import pytest
 
 import child_servers
-from test_e2e_locust import finish_locust, start_locust, write_locustfile
+from test_e2e_locust import finish_locust, processes, start_locust, write_locustfile
 from test_websocket import ws_server  # noqa: F401 - the module-scoped server fixture
 
 from locust_rs import _native, constant_arrival_rate, ramping_arrival_rate
@@ -411,8 +411,7 @@ def test_processes_split_the_rate_and_the_master_adds_up_their_figures(tmp_path,
         4,
         "-u",
         "40",
-        "--processes",
-        "2",
+        *processes(2),
     )
     run.assert_exit(0)
     row = _arrival_rows(run)["Api"]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_e2e_locust import processes
 
 CORPUS = Path(__file__).with_name("corpus")
 FILES = sorted(p.name for p in CORPUS.glob("*.py"))
@@ -89,7 +90,7 @@ def test_swap_reaches_forked_children(http_server, tmp_path):
         CORPUS / "01_basic_tasks.py",
         http_server,
         tmp_path / "fork",
-        ["--processes", "2"],
+        processes(2),
         env={"CORPUS_PROBE_DIR": str(probes)},
         seconds=DISTRIBUTED_RUN_SECONDS,
         # all of them, as the master counts them from its workers' reports

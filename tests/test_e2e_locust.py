@@ -199,6 +199,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def processes(count: int) -> list[str]:
+    """``--processes COUNT`` on a free master port: Locust's default, 5557, may be held by another run on the machine,
+    such as the other shard of `make test-py`'s end-to-end tier."""
+    port = str(free_port())
+    return ["--processes", str(count), "--master-bind-port", port, "--master-port", port]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # a mixed workload: successes, bad statuses, grouped names, catch_response both ways
 
@@ -406,7 +413,7 @@ class Forked(FastHttpUser):
 def test_processes_fork(tmp_path, http_server):
     locustfile = write_locustfile(tmp_path, FORKED_LOCUSTFILE)
     run = run_locust(
-        locustfile, http_server, 3, "-u", "4", "-r", "4", "--processes", "2", env_extra={"E2E_TARGET": http_server}
+        locustfile, http_server, 3, "-u", "4", "-r", "4", *processes(2), env_extra={"E2E_TARGET": http_server}
     )
 
     run.assert_exit(0)

@@ -34,7 +34,7 @@ pytest.importorskip("opentelemetry.proto")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 
 import child_servers  # noqa: E402
-from test_e2e_locust import count, finish_locust, start_locust, write_locustfile  # noqa: E402
+from test_e2e_locust import count, finish_locust, processes, start_locust, write_locustfile  # noqa: E402
 
 HERE = Path(__file__).parent
 RECEIVER_SCRIPT = HERE / "otlp_receiver.py"
@@ -765,8 +765,7 @@ def test_processes_export_from_every_child(tmp_path, http_server):
             str(FORKED_USERS),
             "-t",
             f"{FORKED_RUN_TIME_S}s",
-            "--processes",
-            str(FORKED_PROCESSES),
+            *processes(FORKED_PROCESSES),
             "--csv",
             str(csv_prefix),
             "--only-summary",

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from tests.test_e2e_locust import RUN_GRACE_S, finish_locust, start_locust
+from tests.test_e2e_locust import RUN_GRACE_S, finish_locust, processes, start_locust
 
 LOCUSTFILE = """
 from locust import constant, events, task
@@ -84,7 +84,7 @@ def run(request, tmp_path_factory, http_server):
     tmp_path = tmp_path_factory.mktemp(request.param)
     extra = ["--host", http_server, "--threshold", "slow:p(95)<10s", "--threshold", "p(99)<10s"]
     if request.param == "processes":
-        extra += ["--processes", "2"]
+        extra += processes(2)
     else:
         extra += ["--json-file", str(tmp_path / "out")]
     result = _run(tmp_path, *extra)
