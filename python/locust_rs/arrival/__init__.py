@@ -183,10 +183,12 @@ class _Iteration:
 class _Pool:
     """One user class's schedule in this process, and the greenlet that starts the users it asks for."""
 
-    def __init__(self, user_class, rate: ArrivalRate) -> None:
+    def __init__(self, user_class, rate: ArrivalRate, manual_clock: bool = False) -> None:
         self.user_class = user_class
         self.rate = rate
-        self.schedule = _native.ArrivalSchedule(rate.start_rate, rate.stages, rate.poisson, 0, rate.seed)
+        self.schedule = _native.ArrivalSchedule(
+            rate.start_rate, rate.stages, rate.poisson, 0, rate.seed, manual_clock=manual_clock
+        )
         self.spawner = None
         self.environment = None
         self.started = False
@@ -251,6 +253,8 @@ class _Arrival:
         self.share: float | None = None
         #: rates set while running (a load shape's ``arrival_rate()``) in place of the classes' own, by class name
         self.targets: dict[str, float] = {}
+        #: whether the pools' clocks move only with :py:func:`advance_clock` (tests in process)
+        self.manual_clock = False
 
 
 def _arrival(environment) -> _Arrival:
@@ -283,6 +287,26 @@ def set_target(environment, name: str, rate: float | None) -> None:
             pool.schedule.target = rate
 
 
+def use_manual_clock(environment) -> None:
+    """For tests that run Locust's runner in process: the clocks of ``environment``'s arrival-rate classes (made from
+    now on) stand still but for :py:func:`advance_clock`, so what falls due, and when, does not depend on the
+    machine's speed. Start lags and the corrected histograms are measured on that clock too."""
+    state = _arrival(environment)
+    if state.pools:
+        raise RuntimeError("use_manual_clock() must come before the first arrival-rate user runs")
+    state.manual_clock = True
+
+
+def advance_clock(environment, seconds: float) -> None:
+    """Moves the manual clock of every started arrival-rate class on by ``seconds``, releasing what fell due."""
+    state = _arrival(environment)
+    if not state.manual_clock:
+        raise RuntimeError("advance_clock() needs use_manual_clock() first")
+    for pool in state.pools.values():
+        if pool.schedule.running:
+            pool.schedule.advance(seconds)
+
+
 def targets(environment) -> dict[str, float]:
     """The rates set while running, by class name."""
     return _arrival(environment).targets
@@ -300,7 +324,7 @@ def _pool(environment, user_class) -> _Pool | None:
         rate = getattr(user_class, "wait_time", None)
         if type(rate) is not ArrivalRate:
             return None
-        p = state.pools[user_class] = _Pool(user_class, rate)
+        p = state.pools[user_class] = _Pool(user_class, rate, state.manual_clock)
     return p
 
 
