@@ -39,7 +39,7 @@ def pytest_addoption(parser):
         default=None,
         metavar="K/N",
         help="run only the K-th of N shards of the selected tests, whole files balanced by E2E_SECONDS "
-        "(scripts/run_shards.py runs the N side by side)",
+        "(scripts/side_by_side.py --pytest-shards N runs the N side by side)",
     )
 
 
@@ -70,8 +70,8 @@ TIERS = {
     },
     "e2e": {
         "test_analysis_notebook.py", "test_arrival.py", "test_arrival_in_process.py", "test_corpus.py",
-        "test_distributed.py", "test_distributed_hosts.py", "test_e2e_locust.py", "test_locust_compat.py",
-        "test_metrics.py", "test_otel_e2e.py", "test_outputs_agree.py", "test_run_state.py",
+        "test_distributed.py", "test_distributed_hosts.py", "test_distributed_in_process.py", "test_e2e_locust.py",
+        "test_locust_compat.py", "test_metrics.py", "test_otel_e2e.py", "test_outputs_agree.py", "test_run_state.py",
         "test_suite_voiceassist.py", "test_thresholds.py", "test_web_ui.py", "test_web_ui_browser.py",
         "test_websocket_e2e.py",
     },

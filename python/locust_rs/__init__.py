@@ -18,6 +18,7 @@ from locust_rs._native import __version__, configure  # noqa: E402
 # Public names and the module that defines each. They load on first access, so that a notebook can use
 # `locust_rs.results` without importing locust, whose gevent monkey-patching hangs a Jupyter kernel.
 _LAZY = {
+    "attach": "locust_rs._locust.plugin",
     "BodyTooLarge": "locust_rs._errors",
     "ConnectionPool": "locust_rs.fasthttp",
     "constant_arrival_rate": "locust_rs.arrival",
@@ -47,6 +48,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from locust_rs._errors import BodyTooLarge
+    from locust_rs._locust.plugin import attach
     from locust_rs.arrival import constant_arrival_rate, ramping_arrival_rate
     from locust_rs.clients import HttpSession, HttpUser
     from locust_rs.fasthttp import (
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "attach",
     "BodyTooLarge",
     "ConnectionPool",
     "constant_arrival_rate",

@@ -120,7 +120,8 @@ def setup(environment, native: bool) -> None:
     # still run) are greeted at the start of the test, before their first spawn message.
     for client_id in list(runner.clients):
         _greet(node, client_id)
-    gevent.spawn(_watch_lost, node)
+    # in the runner's own group: it ends when the runner quits
+    runner.greenlet.spawn(_watch_lost, node)
 
 
 def own_address(master_host: str, master_port: int) -> str:

@@ -90,6 +90,14 @@ def _add_options(parser) -> None:
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
+    attach(environment)
+
+
+def attach(environment) -> None:
+    """What locust-rs does at Locust's ``init``, for ``environment``: wires its listeners to ``environment.events``,
+    bound to that environment, and sets up the run's state. Locust's ``init`` calls it in a run. Call it yourself for
+    an environment with events of its own (``Environment()`` without ``events=``, as in Locust's runners driven in
+    process by a script or a test), after its runner is made; Locust's global events get nothing of it."""
     global _began
     _began = True
     _wire(environment)
@@ -134,7 +142,7 @@ def _on_quitting(environment, **_kwargs) -> None:
 
 def _wire(environment) -> None:
     """At ``init``: listeners on ``environment.events`` for the events whose listeners get no environment, bound to
-    this one."""
+    this one; on events of its own, for every event locust-rs listens to."""
     events_ = environment.events
     for hook, listener in _wired.pop(id(events_), []):
         hook.remove_listener(listener)
@@ -165,6 +173,16 @@ def _wire(environment) -> None:
         (events_.worker_report, on_worker_report),
         (events_.quit, on_quit),
     ]
+    if events_ is not events:
+        # Events of its own: the module's listeners above, on Locust's global events, never hear them. (On the
+        # global events they stay where they are, registered as this module is imported: so they run before a
+        # locustfile's own test_start listeners, and after its quitting ones, which Locust calls in reverse.)
+        wired += [
+            (events_.test_start, lambda **kw: _on_test_start(environment)),
+            (events_.test_stopping, lambda **kw: _on_test_stopping(environment)),
+            (events_.test_stop, lambda **kw: _on_test_stop(environment)),
+            (events_.quitting, lambda **kw: _on_quitting(environment)),
+        ]
     for hook, listener in wired:
         hook.add_listener(listener)
     _wired[id(events_)] = wired

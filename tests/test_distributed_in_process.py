@@ -1,0 +1,182 @@
+"""A master and two workers in this process, as Locust's own runner tests make them: each an ``Environment`` with
+events of its own, wired with ``locust_rs.attach``, talking over Locust's RPC on loopback. What the subprocess tests
+(``test_distributed.py``, ``test_arrival.py``) check with timing bounds is exact here: the master's statistics are
+the sum of what the workers recorded, to the microsecond, and each worker runs its part of an arrival rate on a
+manual clock, before and after the other worker leaves.
+
+Every wait is for a condition (a report arrived, a share was set), bounded in time."""
+
+import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
+from locust import constant, task
+from locust.argument_parser import parse_options
+from locust.env import Environment
+import locust.runners
+
+import time
+
+import gevent
+import pytest
+
+import locust_rs
+from locust_rs import FastHttpUser, _native, arrival, constant_arrival_rate
+from locust_rs.arrival import report as arrival_report
+from test_e2e_locust import free_port
+
+
+class Steady(FastHttpUser):
+    wait_time = constant(0.001)
+
+    @task
+    def hit(self):
+        self.client.get("/echo/steady", name="steady")
+        self.client.get("/status/404", name="missing")  # a failure
+
+
+class Paced(FastHttpUser):
+    wait_time = constant_arrival_rate(200, max_users=10)
+
+    @task
+    def hit(self):
+        self.client.get("/echo/paced", name="paced")
+
+
+def _until(condition, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        gevent.sleep(0.005)
+
+
+class _Cluster:
+    """A master and ``workers`` workers of ``user_class``, each recording the requests its users made."""
+
+    def __init__(self, url: str, user_class, workers: int, manual_clock: bool = False) -> None:
+        port = free_port()
+        options = parse_options(["--host", url, "--headless"])
+        self.master_env = Environment(user_classes=[user_class], host=url, parsed_options=options)
+        self.master = self.master_env.create_master_runner("127.0.0.1", port)
+        locust_rs.attach(self.master_env)
+        self.worker_envs: list[Environment] = []
+        #: per worker, every request its users made: (name, response time, failed)
+        self.recorded: list[list[tuple[str, float, bool]]] = []
+        for _ in range(workers):
+            env = Environment(user_classes=[user_class], host=url, parsed_options=options)
+            if manual_clock:
+                arrival.use_manual_clock(env)
+            env.create_worker_runner("127.0.0.1", port)
+            locust_rs.attach(env)
+            seen: list[tuple[str, float, bool]] = []
+            env.events.request.add_listener(
+                lambda name, response_time, exception, seen=seen, **_kw: seen.append(
+                    (name, response_time, exception is not None)
+                )
+            )
+            self.worker_envs.append(env)
+            self.recorded.append(seen)
+        _until(lambda: len(self.master.clients.ready) == workers, "every worker is ready")
+
+    def quit(self) -> None:
+        self.master.quit()  # and its workers, which it tells to quit
+        for env in self.worker_envs:
+            env.runner.greenlet.kill(block=True)
+
+
+@pytest.fixture
+def fast_reports(monkeypatch):
+    # Workers report every 3 s; a tenth of a second here, so that the waits for a report are short.
+    monkeypatch.setattr(locust.runners, "WORKER_REPORT_INTERVAL", 0.1)
+
+
+def test_the_masters_statistics_are_exactly_what_its_workers_recorded(http_server, fast_reports):
+    cluster = _Cluster(http_server, Steady, 2)
+    try:
+        cluster.master.start(4, spawn_rate=100)
+        _until(lambda: cluster.master.stats.total.num_requests >= 400, "400 requests")
+        cluster.master.stop()
+        _until(lambda: all(env.runner.user_count == 0 for env in cluster.worker_envs), "every user stopped")
+        recorded = [r for seen in cluster.recorded for r in seen]
+        _until(lambda: cluster.master.stats.total.num_requests == len(recorded), "the workers' last reports")
+    finally:
+        cluster.quit()
+    # Both workers ran, and the master counts each request once.
+    assert all(len(seen) > 0 for seen in cluster.recorded)
+    stats = cluster.master.stats
+    for name in ("steady", "missing"):
+        times = [t for n, t, _failed in recorded if n == name]
+        entry = stats.get(name, "GET")
+        assert entry.num_requests == len(times), name
+        assert entry.num_failures == sum(failed for n, _t, failed in recorded if n == name), name
+        # The same histogram as one core that recorded every one of those requests itself: the workers' histograms
+        # merge without loss. Every figure Locust's outputs read is that core's, to the microsecond.
+        alone = _native.StatsCore()
+        for t in times:
+            alone.log_request("GET", name, t, 0)
+        expected = alone.entry(name, "GET")
+        assert cluster.master_env.stats.core.entry(name, "GET").response_times() == expected.response_times(), name
+        for q in (0.5, 0.9, 0.99, 1.0):
+            assert entry.get_response_time_percentile(q) == round(expected.percentile(q), 3), (name, q)
+        assert entry.min_response_time == round(expected.min_response_time, 3), name
+        assert entry.max_response_time == round(expected.max_response_time, 3), name
+    assert stats.total.num_failures == sum(failed for _n, _t, failed in recorded) > 0
+
+
+def _pool_snapshot(env):
+    pools = list(arrival.pools(env).values())
+    return pools[0].schedule.snapshot() if pools and pools[0].schedule.running else None
+
+
+def _step(envs, seconds: float, steps: int) -> None:
+    """Moves the workers' clocks on together, each step waiting until every iteration released has run."""
+    for _ in range(steps):
+        for env in envs:
+            arrival.advance_clock(env, seconds)
+        for env in envs:
+            _until(lambda env=env: _settled(env), f"the step's iterations ran: {_pool_snapshot(env)}")
+
+
+def _scheduled(cluster) -> int:
+    return sum(arrival_report.summary(env)[0]["scheduled"] for env in cluster.worker_envs)
+
+
+def _master_row(cluster) -> dict:
+    rows = arrival_report.summary(cluster.master_env)
+    return rows[0] if rows else {"scheduled": None}
+
+
+def _settled(env) -> bool:
+    snap = _pool_snapshot(env)
+    return snap["iterations"] == snap["scheduled"] - snap["dropped"] and snap["idle"] == snap["users"]
+
+
+def test_each_worker_runs_its_part_of_the_rate_and_the_survivor_the_whole_once_the_other_leaves(
+    http_server, fast_reports
+):
+    cluster = _Cluster(http_server, Paced, 2, manual_clock=True)
+    first, second = cluster.worker_envs
+    try:
+        cluster.master.start(4, spawn_rate=100)
+        for env in cluster.worker_envs:
+            _until(lambda env=env: (_pool_snapshot(env) or {}).get("share") == 0.5, "the master's split")
+            _until(lambda env=env: _settled(env), "what was due at the start ran")
+        at_split = [_pool_snapshot(env)["scheduled"] for env in cluster.worker_envs]
+        _step(cluster.worker_envs, 0.01, 100)  # 1 s: 100 more on each (200/s split in two)
+        assert [_pool_snapshot(env)["scheduled"] - n for env, n in zip(cluster.worker_envs, at_split, strict=True)] == [
+            100,
+            100,
+        ]
+
+        # The master has every iteration of both (the worker that leaves sends no last report of its own).
+        _until(lambda: _master_row(cluster)["scheduled"] == _scheduled(cluster), "the workers' reports")
+        second.runner.quit()  # tells the master it leaves: the master splits the rate again, within its next tick
+        _until(lambda: _pool_snapshot(first)["share"] == 1.0, "the survivor's new share", timeout=10)
+        before = _pool_snapshot(first)["scheduled"]
+        _step([first], 0.01, 100)  # 1 s at the whole rate
+        snap = _pool_snapshot(first)
+        assert snap["scheduled"] - before == 200, snap
+        assert snap["dropped"] == 0 and snap["target_rate"] == pytest.approx(200), snap
+        # The master's figures: the sum of its workers' (the one that left, as it last reported).
+        _until(lambda: _master_row(cluster)["scheduled"] == _scheduled(cluster), "the survivor's reports")
+        row = _master_row(cluster)
+        assert row["iterations"] == _scheduled(cluster) and row["dropped"] == 0, row
+    finally:
+        cluster.quit()
