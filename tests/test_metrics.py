@@ -21,7 +21,7 @@ from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
 from locust_rs import _native
-from locust_rs.stats import hdr_outputs
+from locust_rs.stats import correction, hdr_outputs
 from locust_rs.fasthttp import FastHttpSession
 from locust_rs.stats.thresholds import Threshold
 from tests.test_e2e_locust import (
@@ -113,11 +113,11 @@ def test_expected_interval_comes_from_the_wait_time_or_the_class():
     class Random:
         wait_time = between(0, 1)
 
-    assert hdr_outputs.expected_interval(Paced()) == 250.0
-    assert hdr_outputs.expected_interval(Throughput()) == 250.0
-    assert hdr_outputs.expected_interval(Explicit()) == 500.0
-    assert hdr_outputs.expected_interval(Random()) == 0.0
-    assert hdr_outputs.expected_interval(None) == 0.0
+    assert correction.expected_interval(Paced()) == 250.0
+    assert correction.expected_interval(Throughput()) == 250.0
+    assert correction.expected_interval(Explicit()) == 500.0
+    assert correction.expected_interval(Random()) == 0.0
+    assert correction.expected_interval(None) == 0.0
 
 
 class _PacedUser:

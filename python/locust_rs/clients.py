@@ -34,6 +34,7 @@ from locust_rs import (
     otel,
 )
 from locust_rs import arrival as _arrival
+from locust_rs import stats as _stats
 from locust_rs._facade import requests_adapter as _requests_adapter
 from locust_rs._facade.requests_adapter import DEFAULT_MAX_REDIRECTS
 from locust_rs._facade.requests_response import (  # noqa: F401 - Locust's names, importable from here as from locust.clients
@@ -53,7 +54,6 @@ from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regex
     split_credentials,
 )
 from locust_rs._locust import plugin  # noqa: F401 - its Locust listeners (HDR outputs, thresholds) come with our users
-from locust_rs.stats import hdr_outputs as _hdr_outputs
 
 # requests has no limit on requests in flight per session (urllib3 opens extra connections when its pool is busy).
 _UNLIMITED = 1 << 16
@@ -140,7 +140,7 @@ class HttpSession(SessionCommon, requests.Session):
         self.cert = None
         self.max_redirects = DEFAULT_MAX_REDIRECTS
         self.trust_env = True
-        self._co_interval = _hdr_outputs.session_interval(user)
+        self._co_interval = _stats.session_interval(user)
         self._arrival = _arrival.iteration(user)
         self.adapters: dict = {}
         self._client = _native.Client(

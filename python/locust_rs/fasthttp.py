@@ -31,6 +31,7 @@ from locust_rs import (
     otel,
 )
 from locust_rs import arrival as _arrival
+from locust_rs import stats as _stats
 from locust_rs._errors.fasthttp import body_exception, to_exception
 from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
     CatchResponse,
@@ -47,7 +48,6 @@ from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regex
 )
 from locust_rs._gevent import bridge as _bridge
 from locust_rs._locust import plugin  # noqa: F401 - its Locust listeners (HDR outputs, thresholds) come with our users
-from locust_rs.stats import hdr_outputs as _hdr_outputs
 
 _NativeResponse = _native.NativeResponse
 
@@ -492,7 +492,7 @@ class FastHttpSession(SessionCommon):
             max_body_size=body_limit(kwargs.get("max_body_size"), user),
         )
         self.cookiejar = CookieJarView(self._client)
-        self._co_interval = _hdr_outputs.session_interval(user)
+        self._co_interval = _stats.session_interval(user)
         self._arrival = _arrival.iteration(user)
 
         credentials = split_credentials(self.base_url) if self.base_url else None

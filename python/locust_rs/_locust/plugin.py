@@ -22,7 +22,7 @@ from locust_rs._facade import sessions as _sessions
 from locust_rs._gevent import wait as _wait
 from locust_rs._locust import distributed
 from locust_rs.arrival import report as arrival_report
-from locust_rs.stats import hdr_outputs, thresholds, verdict, webui
+from locust_rs.stats import correction, hdr_outputs, thresholds, verdict, webui
 
 if TYPE_CHECKING:
     from locust.event import EventHook
@@ -108,6 +108,7 @@ def attach(environment) -> None:
     adopted = stats.adopt(environment)
     distributed.setup(environment, adopted is not None)
     hdr_outputs.setup(environment, adopted)
+    correction.setup(environment, hdr_outputs.current(environment) is not None)
     thresholds.setup(environment)
     arrival_report.setup(environment)
 

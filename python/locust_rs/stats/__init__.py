@@ -9,6 +9,9 @@ and ``--json`` read these entries through Locust's ``StatsEntry`` interface, and
 (``_hdr.csv``, ``.hlog``, the HDR page) read the same histograms.
 
 Set ``LOCUST_RS_STATS=locust`` (or pass ``--locust-stats``) to keep Locust's own statistics instead.
+
+User classes configure what their sessions record here: :py:func:`session_interval` (coordinated-omission
+correction, :py:mod:`locust_rs.stats.correction`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 from typing import Any, overload
 
 from locust_rs import _native
+from locust_rs.stats.correction import expected_interval, session_interval  # noqa: F401 - for the user classes
 
 #: The serialized-entry key that carries a worker's coordinated-omission corrected times to the master.
 CORRECTED_KEY = "locust_rs_corrected"

@@ -19,7 +19,6 @@ import csv
 import logging
 import os
 import time
-from typing import Any
 
 import gevent
 
@@ -44,47 +43,6 @@ class _Hdr:
         #: this node's outputs, while a run that keeps its statistics in the native core is set up and they are on
         #: (not with ``LOCUST_RS_METRICS=0`` or ``--no-hdr-metrics``)
         self.run: HdrRun | None = None
-        #: ms, from ``--hdr-expected-interval``, for users whose class and wait_time give none
-        self.default_expected_interval = 0.0
-
-
-def _environment_of(user):
-    return getattr(user, "environment", None) if user is not None else None
-
-
-def session_interval(user) -> float:
-    """The expected interval (ms) a session tags its responses with (0: none); turns correction on in the
-    statistics core when there is one."""
-    interval = expected_interval(user)
-    environment = _environment_of(user)
-    run = current(environment) if environment is not None else None
-    if interval and run is not None:
-        run.stats.core.correcting = True
-    return interval
-
-
-def expected_interval(user) -> float:
-    """The interval (ms) at which ``user`` means to run its tasks, or 0 when it has none.
-
-    An explicit ``expected_interval`` class attribute (seconds) wins; otherwise Locust's
-    ``constant_pacing(t)`` gives ``t`` and ``constant_throughput(r)`` (which is
-    ``constant_pacing(1 / r)``) gives ``1 / r``; otherwise ``--hdr-expected-interval``.
-    """
-    if user is None:
-        return 0.0
-    explicit = getattr(user, "expected_interval", None)
-    if explicit:
-        return float(explicit) * 1000.0
-    fn: Any = getattr(type(user), "wait_time", None)
-    code = getattr(fn, "__code__", None)
-    if code is not None and getattr(fn, "__qualname__", "").startswith("constant_pacing."):
-        try:
-            cell = fn.__closure__[code.co_freevars.index("wait_time")]
-            return float(cell.cell_contents) * 1000.0
-        except (ValueError, TypeError, IndexError, AttributeError):
-            pass
-    environment = _environment_of(user)
-    return _state.of(environment, _Hdr).default_expected_interval if environment is not None else 0.0
 
 
 def _fmt(v: float | None) -> str:
@@ -357,7 +315,6 @@ def setup(environment, stats) -> None:
     starts this node's :py:class:`HdrRun` (unless the HDR outputs are off) and the web UI tab."""
     state = _state.of(environment, _Hdr)
     opts = environment.parsed_options
-    state.default_expected_interval = max(0.0, float(getattr(opts, "hdr_expected_interval", 0.0) or 0.0)) * 1000.0
     state.run = None
     if stats is None or environment.runner is None:
         return
