@@ -14,7 +14,8 @@ from locust.runners import WorkerRunner
 
 import logging
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from locust_rs import arrival, otel, stats
@@ -76,6 +77,32 @@ def check_host(environment) -> None:
         sys.exit(2)
 
 
+class Report(Protocol):
+    """What the plugin asks of each of the run's reports, in this order over a run. A module is one (mypy checks
+    that each in :py:data:`REPORTS` has every function)."""
+
+    def setup(self, environment: Any, /) -> None:
+        """At ``init``: the report's state, its web UI tab."""
+
+    def on_test_start(self, environment: Any, /) -> None: ...
+
+    def on_test_stop(self, environment: Any, /) -> None: ...
+
+    def html_section(self, environment: Any, /) -> str:
+        """At ``quitting``: its figures as HTML for the pages a report writes, or ""."""
+        ...
+
+    def on_quitting(self, environment: Any, sections: Sequence[str], /) -> None:
+        """Writes its files, the pages among them with every report's ``sections``."""
+
+    def print_table(self, environment: Any, /) -> None:
+        """At ``quit``: its end-of-run table, after Locust's own."""
+
+
+#: The run's reports: the HDR outputs (exact percentiles: _hdr.csv, .hlog, the HDR page, the web UI tab) and the open
+#: model's (_arrival.csv, its section, console line and tab).
+REPORTS: tuple[Report, ...] = (hdr_outputs, arrival_report)
+
 distributed.install()
 otel.hook_locust()
 
@@ -107,18 +134,18 @@ def attach(environment) -> None:
     otel.warn_if_untraced(environment)
     adopted = stats.adopt(environment)
     distributed.setup(environment, adopted is not None)
-    hdr_outputs.setup(environment, adopted)
+    for report in REPORTS:
+        report.setup(environment)
     correction.setup(environment, hdr_outputs.current(environment) is not None)
     thresholds.setup(environment)
-    arrival_report.setup(environment)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs) -> None:
     arrival.on_test_start(environment)
-    arrival_report.on_test_start(environment)
+    for report in REPORTS:
+        report.on_test_start(environment)
     distributed.on_test_start(environment)
-    hdr_outputs.on_test_start(environment)
 
 
 @events.test_stopping.add_listener
@@ -131,13 +158,16 @@ def _on_test_stopping(environment, **_kwargs) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
     arrival.on_test_stop(environment)
-    arrival_report.on_test_stop(environment)
+    for report in REPORTS:
+        report.on_test_stop(environment)
 
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
-    hdr_outputs.on_quitting(environment, arrival_report.summary(environment), arrival_report.QUANTILE_LABELS)
-    arrival_report.on_quitting(environment)
+    # The files first, then the verdict on what they say.
+    sections = [section for report in REPORTS if (section := report.html_section(environment))]
+    for report in REPORTS:
+        report.on_quitting(environment, sections)
     thresholds.finish(environment)
 
 
@@ -161,8 +191,8 @@ def _wire(environment) -> None:
 
     def on_quit(exit_code: int = 0, **_kwargs) -> None:
         # After Locust's own tables, in this order: the exact table, the files, the thresholds, the verdict last.
-        hdr_outputs.print_table(environment)
-        arrival_report.print_table(environment)
+        for report in REPORTS:
+            report.print_table(environment)
         hdr_outputs.print_files(environment)
         thresholds.print_verdict(environment)
         if not isinstance(environment.runner, WorkerRunner):

@@ -13,10 +13,12 @@ from __future__ import annotations
 from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 import csv
+import html
 import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 
 import gevent
 
@@ -439,8 +441,36 @@ def write_csv(environment, path: str) -> bool:
     return True
 
 
-def on_quitting(environment) -> None:
-    """Writes ``PREFIX_arrival.csv`` beside Locust's CSV files (not on a worker: its master writes the sum)."""
+def html_section(environment) -> str:
+    """The run's arrival-rate figures as an HTML section for the HDR page and Locust's report, or "" without
+    arrival-rate classes: what was due and begun, what was dropped, and the start lag."""
+    rows = summary(environment)
+    if not rows:
+        return ""
+    labels = QUANTILE_LABELS
+    head = ("User class", "Target/s", "Achieved/s", "Scheduled", "Iterations", "Dropped", "Dropped %", "Peak users",
+            *(f"Start lag {label}" for label in labels), "Start lag max")  # fmt: skip
+    body = []
+    for r in rows:
+        dropped_share = 100.0 * r["dropped"] / r["scheduled"] if r["scheduled"] else 0.0
+        cells = [f"{r['mean_target_rate']:.1f}", f"{r['achieved_rate']:.1f}", r["scheduled"], r["iterations"],
+                 r["dropped"], f"{dropped_share:.1f}", r["peak_users"],
+                 *(f"{r[f'lag_{label}']:.3f}" for label in labels), f"{r['lag_max']:.3f}"]  # fmt: skip
+        body.append(f"<tr><td>{html.escape(r['name'])}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        '<h2 id="arrival-rate">Arrival rate (open model)</h2>\n<p>Iterations due (scheduled), begun and dropped (due '
+        "when every user was busy and the pool was at max_users), and how late they began (start lag, ms).</p>\n"
+        "<table><thead><tr>"
+        + "".join(f"<th>{c}</th>" for c in head)
+        + "</tr></thead><tbody>\n"
+        + "".join(body)
+        + "\n</tbody></table>"
+    )
+
+
+def on_quitting(environment, sections: Sequence[str] = ()) -> None:
+    """Writes ``PREFIX_arrival.csv`` beside Locust's CSV files (not on a worker: its master writes the sum); the
+    other reports' ``sections`` go on pages this one does not write."""
     opts = environment.parsed_options
     prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
     if prefix and not isinstance(environment.runner, WorkerRunner):

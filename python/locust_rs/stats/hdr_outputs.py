@@ -19,12 +19,13 @@ import csv
 import logging
 import os
 import time
+from collections.abc import Sequence
 
 import gevent
 
 from locust_rs import _native
 from locust_rs._locust import state as _state
-from locust_rs.stats import hdr_page, webui
+from locust_rs.stats import RequestStats, hdr_page, webui
 
 HistogramSet = _native.HistogramSet
 logger = logging.getLogger(__name__)
@@ -155,9 +156,9 @@ class HdrRun:
                     cells += [_fmt(v) for _, v in side["percentiles"]]
                 w.writerow(cells)
 
-    def finish(self, arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
-        """The outputs, from the statistics core's final figures; ``arrival_rows``
-        (``locust_rs.arrival.report.summary(environment)``) go on the HDR page and in Locust's report."""
+    def finish(self, sections: Sequence[str] = ()) -> None:
+        """The outputs, from the statistics core's final figures; ``sections`` (HTML, from the run's other reports,
+        such as the arrival rates) go on the HDR page and in Locust's report."""
         self.stop()
         self._finished = True
         if self.hlog is not None:
@@ -172,11 +173,8 @@ class HdrRun:
             base = html_file[:-5] if html_file.endswith(".html") else html_file
             page = f"{base}_hdr.html"
             with open(page, "w", encoding="utf-8") as f:
-                f.write(
-                    hdr_page.render(self, QUANTILE_LABELS, arrival_rows=arrival_rows, arrival_labels=arrival_labels)
-                )
-            section = hdr_page.arrival_table(arrival_rows or [], arrival_labels)
-            hdr_page.link_back(html_file, os.path.basename(page), section)
+                f.write(hdr_page.render(self, QUANTILE_LABELS, sections=sections))
+            hdr_page.link_back(html_file, os.path.basename(page), "".join(sections))
 
     def context(self) -> dict:
         """Host, start (UTC), duration (s), peak users and the path of Locust's report, for the HDR page."""
@@ -310,13 +308,15 @@ def add_options(parser) -> None:
     )
 
 
-def setup(environment, stats) -> None:
-    """At Locust's ``init``, once ``stats`` (:py:func:`locust_rs.stats.adopt`) holds the run's statistics:
-    starts this node's :py:class:`HdrRun` (unless the HDR outputs are off) and the web UI tab."""
+def setup(environment) -> None:
+    """At Locust's ``init``, once :py:func:`locust_rs.stats.adopt` has moved the run's statistics onto the native
+    core: starts this node's :py:class:`HdrRun` (unless the HDR outputs are off, or Locust's own statistics are kept)
+    and the web UI tab."""
     state = _state.of(environment, _Hdr)
     opts = environment.parsed_options
     state.run = None
-    if stats is None or environment.runner is None:
+    stats = environment.stats
+    if not isinstance(stats, RequestStats) or environment.runner is None:
         return
     if os.environ.get("LOCUST_RS_METRICS", "1") == "0" or getattr(opts, "no_hdr_metrics", False):
         return
@@ -425,11 +425,20 @@ def print_files(environment) -> None:
         logging.getLogger("locust.stats_logger").info("Files written:\n%s\n", "\n".join(f"  {p}" for p in files))
 
 
-def on_quitting(environment, arrival_rows: list | None = None, arrival_labels: tuple[str, ...] = ()) -> None:
-    """The outputs (CSV, .hlog, HTML page, with the arrival-rate figures when there are)."""
+def on_quitting(environment, sections: Sequence[str] = ()) -> None:
+    """The outputs (CSV, .hlog, HTML page, with the other reports' ``sections``)."""
     run = current(environment)
     if run is not None:
         try:
-            run.finish(arrival_rows, arrival_labels)
+            run.finish(sections)
         except Exception:  # noqa: BLE001 - never turn an output problem into a crash at exit
             logger.exception("locust-rs metrics: writing the outputs failed")
+
+
+def on_test_stop(environment) -> None:
+    """Nothing: the outputs keep recording until the end of the run (a stopped test can start again)."""
+
+
+def html_section(environment) -> str:
+    """Nothing: the HDR outputs write the pages the other reports' sections go on."""
+    return ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 
 # x: "nines" (1 / (1 - q)) from 0 % to 99.999 %; y: ms on a log scale, as HdrHistogram's own plots. The legend
 # has a column of its own right of the plot, so it never covers a curve.
@@ -84,41 +85,15 @@ def _context(run) -> str:
     return '<p class="context">' + " &middot; ".join(parts) + "</p>"
 
 
-def arrival_table(rows: list[dict], labels: tuple[str, ...]) -> str:
-    """The arrival-rate figures (``locust_rs.arrival.report.summary(environment)`` rows) as an HTML section, or ""
-    without arrival-rate classes: what was due and begun, what was dropped, and the start lag."""
-    if not rows:
-        return ""
-    head = ("User class", "Target/s", "Achieved/s", "Scheduled", "Iterations", "Dropped", "Dropped %", "Peak users",
-            *(f"Start lag {label}" for label in labels), "Start lag max")  # fmt: skip
-    body = []
-    for r in rows:
-        dropped_share = 100.0 * r["dropped"] / r["scheduled"] if r["scheduled"] else 0.0
-        cells = [f"{r['mean_target_rate']:.1f}", f"{r['achieved_rate']:.1f}", r["scheduled"], r["iterations"],
-                 r["dropped"], f"{dropped_share:.1f}", r["peak_users"],
-                 *(f"{r[f'lag_{label}']:.3f}" for label in labels), f"{r['lag_max']:.3f}"]  # fmt: skip
-        body.append(f"<tr><td>{html.escape(r['name'])}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (
-        '<h2 id="arrival-rate">Arrival rate (open model)</h2>\n<p>Iterations due (scheduled), begun and dropped (due '
-        "when every user was busy and the pool was at max_users), and how late they began (start lag, ms).</p>\n"
-        "<table><thead><tr>"
-        + "".join(f"<th>{c}</th>" for c in head)
-        + "</tr></thead><tbody>\n"
-        + "".join(body)
-        + "\n</tbody></table>"
-    )
-
-
 def render(
     run,
     labels: tuple[str, ...],
     title: str = "locust-rs: exact percentiles (HDR)",
-    arrival_rows: list | None = None,
-    arrival_labels: tuple[str, ...] = (),
+    sections: Sequence[str] = (),
 ) -> str:
     """The page for an :py:class:`locust_rs.stats.hdr_outputs.HdrRun` (its cumulative histograms); ``labels`` name the
-    percentile columns of its rows; ``arrival_rows`` (with their start-lag ``arrival_labels``) add the arrival-rate
-    figures."""
+    percentile columns of its rows; ``sections`` (HTML) are what the run's other reports add, such as the arrival
+    rates (:py:func:`locust_rs.arrival.report.html_section`)."""
     hs = run.total
     cols = ("Count", "Failures", "Min", "Mean", "StdDev", *labels, "Max")
     rows = []
@@ -163,7 +138,7 @@ constant_throughput / expected_interval) could not send while it waited: coordin
 <table><thead><tr>{head}</tr></thead><tbody>
 {"".join(rows)}
 </tbody></table>
-{arrival_table(arrival_rows or [], arrival_labels)}
+{"".join(sections)}
 <h2>Percentile distribution</h2>
 {note}
 {_chart(series)}
@@ -176,8 +151,8 @@ _LINK_MARK = "<!-- locust-rs: link to the HDR page -->"
 
 def link_back(report_path: str, page_name: str, section: str = "") -> None:
     """Adds a link to the HDR page to Locust's HTML report (a fixed corner link: its template has no extension
-    point), and ``section`` (HTML: the arrival-rate figures) below the report's own content. Locust writes its report
-    before ``quitting``, when this runs; a missing report is left alone."""
+    point), and ``section`` (HTML: what the run's other reports add) below the report's own content. Locust writes
+    its report before ``quitting``, when this runs; a missing report is left alone."""
     try:
         with open(report_path, encoding="utf-8") as f:
             text = f.read()
