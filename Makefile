@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: help install test-deps format lint stubtest test test-rust test-py test-py-portable test-locust-floor bench smoke dev
+.PHONY: help install test-deps format lint stubtest test test-rust test-py test-py-portable test-locust-floor test-last bench smoke dev
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,7 +49,7 @@ test-py:  ## pytest suite against the installed package: the fast tiers first (s
 	@echo "== $@ starts at $$(date +%T)"
 	$(PY) -m pytest -x -m "unit or contract or demo" tests
 	@echo "== $@ (e2e, two shards side by side) starts at $$(date +%T)"
-	$(PY) scripts/run_shards.py 2 -m e2e tests
+	$(PY) scripts/side_by_side.py --pytest-shards 2 -m e2e tests
 
 test-py-portable:  ## the tests that exercise the wakeup, again with the portable one (a pipe, as on macOS, not eventfd)
 	@echo "== $@ starts at $$(date +%T)"
@@ -59,7 +59,11 @@ test-locust-floor:  ## the lowest Locust we declare, in a fresh venv: the smoke 
 	@echo "== $@ starts at $$(date +%T)"
 	PY=$(PY) FEATURES=$(FEATURES) bash scripts/test_locust_floor.sh
 
-test: test-deps lint stubtest test-rust test-py test-py-portable test-locust-floor  ## the whole test suite (after `make install`)
+test-last:  ## the pipe pass and the Locust floor job, side by side (both mostly wait)
+	$(PY) scripts/side_by_side.py "$(MAKE) --no-print-directory test-py-portable" \
+		"$(MAKE) --no-print-directory test-locust-floor"
+
+test: test-deps lint stubtest test-rust test-py test-last  ## the whole test suite (after `make install`)
 
 smoke:  ## the main job: the VoiceAssist suite's smoke test (locustfiles/) against the bundled demo server, 20 s
 	PY=$(PY) bash locustfiles/run-tests.sh smoke --run-time=20s --headless
