@@ -16,10 +16,13 @@ from locust.user import User
 from locust.user.users import RestMixin
 
 import copy
+import functools
 import re
 import time
+from collections.abc import Callable
 from http.cookiejar import Cookie
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.auth import HTTPBasicAuth
@@ -376,4 +379,38 @@ class HttpUser(User, RestMixin[RestResponseContextManager]):
         self.client.trust_env = False
 
 
-otel.traceable(HttpSession, "request", otel.traced_http_session)
+def _traced_request(request: Callable) -> Callable:
+    """``HttpSession.request``, traced while OpenTelemetry is instrumented (:py:func:`locust_rs.otel.traceable`)."""
+
+    @functools.wraps(request)
+    def traced(self, method, url, name=None, catch_response=False, context={}, **kwargs):  # noqa: B006
+        state = otel.tracing()
+        url = str(url)
+        full = self._base_url + url if url[:1] == "/" and self._base_url else self._build_url(url)
+        headers = kwargs.get("headers")
+        sent = otel.lower_headers(self.headers, headers)
+        label = name or self.request_name or (urlsplit(full).path or "/")
+        call = state.start(method, full, f"{method.upper()} {label}", sent) if state is not None else None
+        if state is None or call is None:
+            return request(self, method, url, name, catch_response, context, **kwargs)
+        trace_headers = state.headers_for(call, sent)
+        if trace_headers:
+            kwargs["headers"] = otel.with_headers(headers, trace_headers)
+        response = state.run(call, request, (self, method, url, name, catch_response, context), kwargs)
+        meta = getattr(response, "request_meta", None)
+        duration = meta["response_time"] if meta else otel.elapsed_ms(call.start_time)
+        if meta and meta["url"] != full:
+            # The URL sent, with params (the request's and the session's) that requests' rules merged.
+            state.set_url(call, meta["url"])
+        native = response._native
+        if native is None:
+            state.finish(call, duration, error=response.error)
+        else:
+            headers = response.headers if state.captured_response else None
+            state.finish(call, duration, response.status_code, native=native, response_headers=headers)
+        return response
+
+    return traced
+
+
+otel.traceable(HttpSession, "request", _traced_request)

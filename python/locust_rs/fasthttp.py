@@ -12,15 +12,16 @@ from locust.exception import LocustError, StopTest
 from locust.user import User
 from locust.user.users import RestMixin
 
+import functools
 import json as _json
 import logging
 import os
 import time
 from base64 import b64encode
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from charset_normalizer import detect
 from geventhttpclient.header import Headers
@@ -107,6 +108,14 @@ def _encode_body(data, files, headers: dict) -> bytes | None:
         return raw.encode() if isinstance(raw, str) else raw
     # A generator or other iterable of chunks.
     return b"".join(c.encode() if isinstance(c, str) else c for c in data)
+
+
+def _full_url(base_url: str | None, url: str) -> str:
+    """The URL a request goes to: a path after the base URL, an absolute URL as it is, anything else appended to the
+    base URL (as FastHttpSession does). The common case, a path, skips the regex."""
+    if url[:1] == "/" and base_url:
+        return base_url + url
+    return url if absolute_http_url_regexp.match(url) else f"{base_url}{url}"
 
 
 def _with_params(url: str, params) -> str:
@@ -529,14 +538,7 @@ class FastHttpSession(SessionCommon):
         """
         if self.request_name and not name:
             name = self.request_name
-        # The common case, a path, skips the regex.
-        built_url = (
-            self.base_url + url
-            if url[:1] == "/" and self.base_url
-            else url
-            if absolute_http_url_regexp.match(url)
-            else f"{self.base_url}{url}"
-        )
+        built_url = _full_url(self.base_url, url)
         start_time = time.time()
         hook = self.request_event
         # When the statistics core is the only listener, nobody reads the event's context: the user's is merged at
@@ -775,4 +777,37 @@ class FastHttpUser(User, RestMixin[RestResponseContextManager]):
         )
 
 
-otel.traceable(FastHttpSession, "request", otel.traced_fast_session, _with_params)
+def _traced_request(request: Callable) -> Callable:
+    """``FastHttpSession.request``, traced while OpenTelemetry is instrumented (:py:func:`locust_rs.otel.traceable`)."""
+
+    @functools.wraps(request)
+    def traced(self, method, url, name=None, *args, **kwargs):
+        state = otel.tracing()
+        built = _full_url(self.base_url, url)
+        if kwargs.get("params"):
+            built = _with_params(built, kwargs["params"])
+        headers = kwargs.get("headers")
+        sent = otel.lower_headers(getattr(self, "_default_headers", None), headers)
+        sent.setdefault("user-agent", otel.engine_user_agent())
+        label = name or self.request_name or (urlsplit(built).path or "/")
+        call = state.start(method, built, f"{method.upper()} {label}", sent) if state is not None else None
+        if state is None or call is None:
+            return request(self, method, url, name, *args, **kwargs)
+        trace_headers = state.headers_for(call, sent)
+        if trace_headers:
+            kwargs["headers"] = otel.with_headers(headers, trace_headers)
+        response = state.run(call, request, (self, method, url, name, *args), kwargs)
+        native = response._native
+        if native is None:
+            state.finish(call, otel.elapsed_ms(call.start_time), error=response.error)
+        else:
+            body_error = native.body_error
+            error = body_exception(body_error, built, method, self.max_retries) if body_error is not None else None
+            headers = response.headers if state.captured_response else None
+            state.finish(call, native.response_time, native.status_code, error, native, headers)
+        return response
+
+    return traced
+
+
+otel.traceable(FastHttpSession, "request", _traced_request)

@@ -167,7 +167,8 @@ def record_durations(events, meter_provider=None) -> None:
 
 def traceable(cls: type, attr: str, trace: Callable[..., Callable], *helpers) -> None:
     """Registers ``cls.attr`` to be replaced by ``trace(original, *helpers)`` while instrumented. Each facade module
-    registers its own methods (and passes the helpers that hold its URL rules), so that this module imports none."""
+    registers its own methods with its own traced wrapper (which knows the facade's URL rules and fields, and uses
+    :py:func:`tracing` and the helpers below), so that this module imports none."""
     _traceable.append((cls, attr, trace, helpers))
     if _state is not None:
         _apply(cls, attr, trace, helpers)
@@ -361,7 +362,7 @@ class _Tracing:
             return send(*args, **kwargs)
         except Exception as e:
             status = e.status if status_error is not None and isinstance(e, status_error) else None
-            self.finish(call, _elapsed_ms(call.start_time), status=status, error=e)
+            self.finish(call, elapsed_ms(call.start_time), status=status, error=e)
             raise
         except BaseException:
             call.span.end()
@@ -425,22 +426,28 @@ class _Tracing:
         span.end(end_time=call.start_time + int(duration_ms * 1e6))
 
 
-def _elapsed_ms(start_ns: int) -> float:
+def elapsed_ms(start_ns: int) -> float:
+    """Milliseconds since ``start_ns`` (``time.time_ns()``): a span's duration when no response time was measured."""
     return (time.time_ns() - start_ns) / 1e6
 
 
-# -- the traced methods ----------------------------------------------------------------------------------------------
+# -- what the facades' traced methods use (each facade module wraps its own methods: traceable) ---------------------
+
+
+def tracing() -> _Tracing | None:
+    """The tracing in force, or None: a facade's traced method sends untraced without it."""
+    return _state
 
 
 @functools.cache
-def _engine_user_agent() -> str:
+def engine_user_agent() -> str:
     """What the engine sends when neither the session nor the request sets a User-Agent."""
     from locust_rs._native import __version__
 
     return f"locust-rs/{__version__}"
 
 
-def _lower(*mappings) -> dict:
+def lower_headers(*mappings) -> dict:
     """Header mappings merged into one with lowercase names, later ones winning."""
     merged: dict = {}
     for m in mappings:
@@ -450,144 +457,10 @@ def _lower(*mappings) -> dict:
     return merged
 
 
-def _with_headers(headers, extra: dict):
+def with_headers(headers, extra: dict):
     """The request's headers plus ``extra``, in a new mapping (the caller's is not changed)."""
     if not headers:
         return extra
     merged = dict(headers)
     merged.update(extra)
     return merged
-
-
-def traced_http_session(request: Callable) -> Callable:
-    """``HttpSession.request``, traced."""
-
-    @functools.wraps(request)
-    def traced(self, method, url, name=None, catch_response=False, context={}, **kwargs):  # noqa: B006
-        state = _state
-        url = str(url)
-        full = self._base_url + url if url[:1] == "/" and self._base_url else self._build_url(url)
-        headers = kwargs.get("headers")
-        sent = _lower(self.headers, headers)
-        label = name or self.request_name or (urlsplit(full).path or "/")
-        call = state.start(method, full, f"{method.upper()} {label}", sent) if state is not None else None
-        if state is None or call is None:
-            return request(self, method, url, name, catch_response, context, **kwargs)
-        trace_headers = state.headers_for(call, sent)
-        if trace_headers:
-            kwargs["headers"] = _with_headers(headers, trace_headers)
-        response = state.run(call, request, (self, method, url, name, catch_response, context), kwargs)
-        meta = getattr(response, "request_meta", None)
-        duration = meta["response_time"] if meta else _elapsed_ms(call.start_time)
-        if meta and meta["url"] != full:
-            # The URL sent, with params (the request's and the session's) that requests' rules merged.
-            state.set_url(call, meta["url"])
-        native = response._native
-        if native is None:
-            state.finish(call, duration, error=response.error)
-        else:
-            headers = response.headers if state.captured_response else None
-            state.finish(call, duration, response.status_code, native=native, response_headers=headers)
-        return response
-
-    return traced
-
-
-def traced_fast_session(request: Callable, with_params: Callable) -> Callable:
-    """``FastHttpSession.request``, traced; ``with_params`` appends ``params`` to a URL as the session does."""
-    from locust_rs._errors.fasthttp import body_exception
-    from locust_rs._facade.sessions import absolute_http_url_regexp
-
-    @functools.wraps(request)
-    def traced(self, method, url, name=None, *args, **kwargs):
-        state = _state
-        built = (
-            self.base_url + url
-            if url[:1] == "/" and self.base_url
-            else url
-            if absolute_http_url_regexp.match(url)
-            else f"{self.base_url}{url}"
-        )
-        if kwargs.get("params"):
-            built = with_params(built, kwargs["params"])
-        headers = kwargs.get("headers")
-        sent = _lower(getattr(self, "_default_headers", None), headers)
-        sent.setdefault("user-agent", _engine_user_agent())
-        label = name or self.request_name or (urlsplit(built).path or "/")
-        call = state.start(method, built, f"{method.upper()} {label}", sent) if state is not None else None
-        if state is None or call is None:
-            return request(self, method, url, name, *args, **kwargs)
-        trace_headers = state.headers_for(call, sent)
-        if trace_headers:
-            kwargs["headers"] = _with_headers(headers, trace_headers)
-        response = state.run(call, request, (self, method, url, name, *args), kwargs)
-        native = response._native
-        if native is None:
-            state.finish(call, _elapsed_ms(call.start_time), error=response.error)
-        else:
-            body_error = native.body_error
-            error = body_exception(body_error, built, method, self.max_retries) if body_error is not None else None
-            headers = response.headers if state.captured_response else None
-            state.finish(call, native.response_time, native.status_code, error, native, headers)
-        return response
-
-    return traced
-
-
-def traced_ws_connect(connect: Callable, ws_url: Callable, default_name: Callable) -> Callable:
-    """``WebSocketMixin.connect``, traced; ``ws_url`` and ``default_name`` are its URL and name rules."""
-    from locust_rs._errors.websocket import WebSocketHandshakeError
-
-    @functools.wraps(connect)
-    def traced(self, url_or_path, headers=None, *args, name=None, **kwargs):
-        state = _state
-        url = ws_url(getattr(self, "host", None), url_or_path)
-        sent = _lower(self.ws_headers, headers)
-        call = state.start("GET", url, f"WS {name or default_name(url_or_path)}", sent) if state is not None else None
-        if state is None or call is None:
-            return connect(self, url_or_path, headers, *args, name=name, **kwargs)
-        trace_headers = state.headers_for(call, sent)
-        if trace_headers:
-            headers = _with_headers(headers, trace_headers)
-        kwargs["name"] = name
-        ws = state.run(call, connect, (self, url_or_path, headers, *args), kwargs, WebSocketHandshakeError)
-        ws._otel_context = call.span.get_span_context()
-        state.finish(
-            call, ws.handshake_time, 101, response_headers=ws.response_headers if state.captured_response else None
-        )
-        return ws
-
-    return traced
-
-
-def traced_ws_request(request: Callable) -> Callable:
-    """``WebSocket.request``, traced: a span per round trip, linked to the connection's handshake (a message carries
-    no trace context)."""
-
-    @functools.wraps(request)
-    def traced(self, message, *, name=None, **kwargs):
-        state = _state
-        if state is None or not state.enabled():
-            return request(self, message, name=name, **kwargs)
-        handshake = getattr(self, "_otel_context", None)
-        start_time = time.time_ns()
-        span = state.tracer.start_span(
-            f"WSRT {name or self.name}",
-            kind=state.client,
-            attributes={"url.full": self.url},
-            links=[state.link(handshake)] if handshake is not None else None,
-            start_time=start_time,
-        )
-        try:
-            reply = request(self, message, name=name, **kwargs)
-        except BaseException as e:
-            if span.is_recording() and isinstance(e, Exception):
-                span.record_exception(e)
-                span.set_status(state.status(state.error_code, f"{type(e).__name__}: {e}"))
-                span.set_attribute(state.error_type, type(e).__qualname__)
-            span.end()
-            raise
-        span.end(end_time=start_time + int(reply.response_time * 1e6))
-        return reply
-
-    return traced

@@ -43,6 +43,7 @@ from __future__ import annotations
 from locust import User
 from locust.exception import StopTest
 
+import functools
 import json as _json
 import logging
 import re
@@ -679,5 +680,63 @@ class WebSocketUser(WebSocketMixin, User):
     abstract = True
 
 
-otel.traceable(WebSocketMixin, "connect", otel.traced_ws_connect, _ws_url, _default_name)
-otel.traceable(WebSocket, "request", otel.traced_ws_request)
+def _traced_connect(connect: Callable) -> Callable:
+    """``WebSocketMixin.connect``, traced while OpenTelemetry is instrumented (:py:func:`locust_rs.otel.traceable`)."""
+
+    @functools.wraps(connect)
+    def traced(self, url_or_path, headers=None, *args, name=None, **kwargs):
+        state = otel.tracing()
+        url = _ws_url(getattr(self, "host", None), url_or_path)
+        sent = otel.lower_headers(self.ws_headers, headers)
+        call = state.start("GET", url, f"WS {name or _default_name(url_or_path)}", sent) if state is not None else None
+        if state is None or call is None:
+            return connect(self, url_or_path, headers, *args, name=name, **kwargs)
+        trace_headers = state.headers_for(call, sent)
+        if trace_headers:
+            headers = otel.with_headers(headers, trace_headers)
+        kwargs["name"] = name
+        ws = state.run(call, connect, (self, url_or_path, headers, *args), kwargs, WebSocketHandshakeError)
+        ws._otel_context = call.span.get_span_context()
+        state.finish(
+            call, ws.handshake_time, 101, response_headers=ws.response_headers if state.captured_response else None
+        )
+        return ws
+
+    return traced
+
+
+def _traced_request(request: Callable) -> Callable:
+    """``WebSocket.request``, traced: a span per round trip, linked to the connection's handshake (a message carries
+    no trace context)."""
+
+    @functools.wraps(request)
+    def traced(self, message, *, name=None, **kwargs):
+        state = otel.tracing()
+        if state is None or not state.enabled():
+            return request(self, message, name=name, **kwargs)
+        handshake = getattr(self, "_otel_context", None)
+        start_time = time.time_ns()
+        span = state.tracer.start_span(
+            f"WSRT {name or self.name}",
+            kind=state.client,
+            attributes={"url.full": self.url},
+            links=[state.link(handshake)] if handshake is not None else None,
+            start_time=start_time,
+        )
+        try:
+            reply = request(self, message, name=name, **kwargs)
+        except BaseException as e:
+            if span.is_recording() and isinstance(e, Exception):
+                span.record_exception(e)
+                span.set_status(state.status(state.error_code, f"{type(e).__name__}: {e}"))
+                span.set_attribute(state.error_type, type(e).__qualname__)
+            span.end()
+            raise
+        span.end(end_time=start_time + int(reply.response_time * 1e6))
+        return reply
+
+    return traced
+
+
+otel.traceable(WebSocketMixin, "connect", _traced_connect)
+otel.traceable(WebSocket, "request", _traced_request)
