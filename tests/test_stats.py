@@ -388,7 +388,7 @@ def test_a_listener_error_on_the_direct_path_is_handled_as_fire_handles_it(raise
     from locust.event import EventHook
 
     from locust_rs import _native
-    from locust_rs._facade.sessions import fire_request
+    from locust_rs.stats.record import fire_request
 
     def on_error(*_a):
         raise raised("listener broke")

@@ -52,11 +52,11 @@ from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regex
     WeakResponse,
     absolute_http_url_regexp,
     body_limit,
-    fire_request,
     shared_pool,
     split_credentials,
 )
 from locust_rs._locust import plugin  # noqa: F401 - its Locust listeners (HDR outputs, thresholds) come with our users
+from locust_rs.stats.record import fire_request
 
 # requests has no limit on requests in flight per session (urllib3 opens extra connections when its pool is busy).
 _UNLIMITED = 1 << 16

@@ -39,16 +39,14 @@ from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regex
     ConnectionPool,
     CookieJarView,
     SessionCommon,
-    _only_core,
-    _record,
     absolute_http_url_regexp,
     body_limit,
-    fire_request,
     shared_pool,
     split_credentials,
 )
 from locust_rs._gevent import bridge as _bridge
 from locust_rs._locust import plugin  # noqa: F401 - its Locust listeners (HDR outputs, thresholds) come with our users
+from locust_rs.stats.record import fire_request
 
 _NativeResponse = _native.NativeResponse
 
@@ -542,9 +540,10 @@ class FastHttpSession(SessionCommon):
         start_time = time.time()
         hook = self.request_event
         # When the statistics core is the only listener, nobody reads the event's context: the user's is merged at
-        # the end, and only if someone else is listening by then.
+        # the end (fire_request), and only if someone else is listening by then. A with-block's event is fired later,
+        # with what it holds now.
         user = self.user
-        if user and (catch_response or _only_core(hook) is None):
+        if user and catch_response:
             context = {**user.context(), **context}
             user = None
 
@@ -619,11 +618,6 @@ class FastHttpSession(SessionCommon):
                 "response_time": response_time,
             }
             return ResponseContextManager(response, hook, request_meta, catch_response)
-        if (core := _only_core(hook)) is not None:
-            _record(core, method, name or url, response_time, response_length, exception, self._co_interval, lead)
-            return response
-        if user:
-            context = {**user.context(), **context}
         fire_request(
             hook,
             method,
@@ -637,6 +631,7 @@ class FastHttpSession(SessionCommon):
             built_url,
             self._co_interval,
             lead,
+            user,
         )
         return response
 

@@ -68,8 +68,8 @@ from locust_rs._errors.websocket import (
     WebSocketTimeout,
 )
 from locust_rs._errors.websocket import to_exception as _exception
-from locust_rs._facade.sessions import fire_request
 from locust_rs._gevent import bridge as _bridge
+from locust_rs.stats.record import fire_request
 
 __all__ = [
     "MessageTooBig",

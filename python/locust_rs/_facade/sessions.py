@@ -4,22 +4,14 @@ session, the cookie-jar view of the Rust cookie store, credentials in a base URL
 
 from __future__ import annotations
 
-from locust import log as _locust_log
 from locust.exception import (
     CatchResponseError,
-    InterruptTaskSet,
     LocustError,
-    RescheduleTask,
-    RescheduleTaskImmediately,
     ResponseError,
-    StopTest,
-    StopUser,
 )
 
-import logging
 import re
 import time
-import traceback
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from http.cookiejar import Cookie, CookieJar
@@ -28,6 +20,7 @@ from urllib.parse import unquote, urlparse, urlunparse
 from weakref import ref as _ref
 
 from locust_rs import _native
+from locust_rs.stats import record as _record
 
 absolute_http_url_regexp = re.compile(r"^https?://", re.IGNORECASE)
 
@@ -75,30 +68,6 @@ def add_options(parser) -> None:
         "(bytes, or 512k, 256MiB, 1G; 0: no limit; default 256MiB). A user class's max_body_size attribute wins. "
         "Bodies read with stream=True are not limited.",
     )
-
-
-_StatsCore = _native.StatsCore
-# What Locust's EventHook.fire lets a listener raise through to the task.
-_FLOW_CONTROL = (StopUser, StopTest, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
-
-
-def _only_core(hook):
-    """The statistics core whose listener is the hook's only one, or None."""
-    handlers = hook._handlers
-    if len(handlers) == 1 and type(core := getattr(handlers[0], "__self__", None)) is _StatsCore:
-        return core
-    return None
-
-
-def _record(core, request_type, name, response_time, response_length, exception, interval, lead=None) -> None:
-    try:
-        core.record(request_type, name, response_time, response_length, exception, interval, lead)
-    except _FLOW_CONTROL:
-        raise
-    except Exception:
-        # As EventHook.fire does with a listener that raises.
-        logging.error("Uncaught exception in event handler: \n%s", traceback.format_exc())
-        _locust_log.unhandled_greenlet_exception = True
 
 
 class WeakResponse(_ref):
@@ -154,48 +123,6 @@ def _untangle(exception, response) -> None:
     exception.__traceback__ = None
     if getattr(exception, "response", None) is response:
         exception.response = WeakResponse(response)
-
-
-def fire_request(
-    hook,
-    request_type,
-    name,
-    response_time,
-    response_length,
-    exception,
-    response,
-    context,
-    start_time,
-    url,
-    interval,
-    lead=None,
-) -> None:
-    """``hook.fire(...)`` for one request. When the statistics core's listener is the hook's only one, as in a run
-    without listeners of its own, the core records the request directly: no keyword dict is built and parsed per
-    request. Anything else (``--otel``, a user's listener, Locust's own statistics) gets Locust's ``fire``."""
-    handlers = hook._handlers  # _only_core, inline: this runs per request
-    if len(handlers) == 1 and type(core := getattr(handlers[0], "__self__", None)) is _StatsCore:
-        _record(core, request_type, name, response_time, response_length, exception, interval, lead)
-        return
-    # Read by the statistics core's listener, for the corrected histogram: an arrival-rate iteration's lead, and this
-    # user's expected interval. A failure without a response (a WebSocket one) has nowhere to carry them, and is
-    # recorded as it was measured.
-    if response is not None:
-        if lead is not None:
-            response._locust_rs_lead = lead
-        if interval:
-            response._locust_rs_interval = interval
-    hook.fire(
-        request_type=request_type,
-        name=name,
-        response_time=response_time,
-        response_length=response_length,
-        exception=exception,
-        response=response,
-        context=context,
-        start_time=start_time,
-        url=url,
-    )
 
 
 ConnectionPool = _native.ConnectionPool
@@ -380,11 +307,11 @@ class CatchResponse:
     def _report_request(self, exc=None) -> None:
         meta = self.request_meta
         exception = meta["exception"]
-        if (core := _only_core(self._request_event)) is not None:
+        if (core := _record.only_core(self._request_event)) is not None:
             interval = getattr(self, "_locust_rs_interval", 0)
             lead = getattr(self, "_locust_rs_lead", None)
-            _record(core, meta["request_type"], meta["name"], meta["response_time"], meta["response_length"],
-                    exception, interval, lead)  # fmt: skip
+            _record.record(core, meta["request_type"], meta["name"], meta["response_time"], meta["response_length"],
+                           exception, interval, lead)  # fmt: skip
         elif type(meta["response"]) is WeakResponse:
             # HttpSession keeps a weak reference to itself there (see clients.py); listeners get the response.
             self._request_event.fire(**{**meta, "response": self})
