@@ -32,7 +32,7 @@ from tasks import (
     close_realtime,
 )
 
-from locust_rs import FastHttpUser
+from locust_rs import FastHttpUser, WebSocketMixin
 
 TASK_SETS = {
     "chat": ChatTasks,
@@ -49,7 +49,7 @@ def weighted_tasks(user_type: str) -> dict:
     return {TASK_SETS[area]: weight for area, weight in config.TASK_WEIGHTS[user_type].items()}
 
 
-class VoiceAssistUser(utils.realtime_mixin(), FastHttpUser):
+class VoiceAssistUser(WebSocketMixin, FastHttpUser):
     """What every VoiceAssist user has: an account from the pool, the shared AuthHelper, and the ids it created."""
 
     abstract = True

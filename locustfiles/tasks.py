@@ -372,30 +372,13 @@ class HealthTasks(VisitTaskSet):
 # --- realtime voice (WebSocket) -----------------------------------------------------------------------------------
 
 
-class RealtimeUnavailable(Exception):
-    pass
-
-
-_realtime_notice_logged = False
-
-
 def realtime_connect(user, path: str, name: str):
-    """Open a WebSocket to ``path`` (with its ``?token=``) through the user's WebSocket client.
-
-    The users mix in ``utils.realtime_mixin()``: locust-rs's ``WebSocketMixin`` (docs/websocket.md), whose
-    ``connect(url_or_path, name=, timeout=)`` reports the handshake (request type ``WS``) and returns a connection
-    with ``send``, ``send_json``, ``request(message, reply=, until=, name=, timeout=)`` and ``close``. Without a
-    WebSocket client the realtime tasks are skipped, with one log line per process.
-    """
-    connect = getattr(user, "connect", None)
-    if not callable(connect):
-        global _realtime_notice_logged
-        if not _realtime_notice_logged:
-            _realtime_notice_logged = True
-            log.warning("realtime voice tasks skipped: this locust_rs has no WebSocket client (WebSocketMixin)")
-        raise RealtimeUnavailable
+    """Open a WebSocket to ``path`` (with its ``?token=``) through the user's WebSocket client: locust-rs's
+    ``WebSocketMixin`` (docs/websocket.md), whose ``connect(url_or_path, name=, timeout=)`` reports the handshake
+    (request type ``WS``) and returns a connection with ``send``, ``send_json``, ``request(message, reply=, until=,
+    name=, timeout=)`` and ``close``."""
     url = utils.ws_base(user.host) + path
-    return connect(url, name=name, timeout=config.WS_RECEIVE_TIMEOUT_S)
+    return user.connect(url, name=name, timeout=config.WS_RECEIVE_TIMEOUT_S)
 
 
 def frames_of(reply) -> list[dict[str, Any]]:
@@ -429,8 +412,6 @@ class RealtimeVoiceTasks(VisitTaskSet):
             raise InterruptTaskSet(reschedule=False)
         try:
             self.user.realtime = realtime_connect(self.user, f"{config.REALTIME_WS}?token={token}", config.REALTIME_WS)
-        except RealtimeUnavailable:
-            raise InterruptTaskSet(reschedule=False) from None
         except RescheduleTask as e:  # the client's WebSocketError: it has reported the failed handshake already
             log.debug("realtime connect failed: %s", e)
             metrics.add("ws_connection_failures")

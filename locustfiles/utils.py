@@ -483,24 +483,6 @@ def _stop_target(environment, **_kw) -> None:
         _Target.server = None
 
 
-class _NoRealtime:
-    """Stands in for the WebSocket mixin while locust_rs has none: the realtime tasks then skip themselves."""
-
-
-def realtime_mixin() -> type:
-    """The mixin that gives an HTTP user WebSocket connections (``connect(...)``), from locust_rs when it has one.
-
-    The seam for locust-rs's WebSocket client (issue 5): its mixin's name is looked up here, and nowhere else.
-    """
-    import locust_rs
-
-    for name in ("WebSocketMixin", "WebSocketClientMixin"):
-        mixin = getattr(locust_rs, name, None)
-        if isinstance(mixin, type):
-            return mixin
-    return _NoRealtime
-
-
 def ws_base(host: str) -> str:
     """The WebSocket base URL: VOICEASSIST_WS_URL, else the HTTP host with http→ws, https→wss."""
     if config.WS_URL:
