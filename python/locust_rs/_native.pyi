@@ -330,7 +330,7 @@ class StatsEntryCore:
         corrected_times: list[tuple[float, int]] | None = None,
     ) -> None: ...
 
-# metrics (crates/locust-rs/src/metrics/): keyed HDR histogram sets; recorded in µs, reported in ms.
+# hdr (crates/locust-rs/src/hdr/): keyed HDR histogram sets; recorded in µs, reported in ms.
 
 @final
 class HistogramSet:

@@ -4,13 +4,9 @@
 mod alloc;
 mod arrival;
 mod bridge;
-mod completion;
 mod errors;
+mod hdr;
 mod http;
-mod intake;
-mod metrics;
-mod notify;
-mod runtime;
 mod stats;
 mod time;
 mod ws;
@@ -26,20 +22,20 @@ static ALLOCATOR: alloc::Engine = alloc::Engine;
 #[pyo3(signature = (worker_threads = None))]
 fn configure(worker_threads: Option<usize>) -> usize {
     if let Some(n) = worker_threads.filter(|n| *n > 0) {
-        runtime::set_worker_threads(n);
+        bridge::runtime::set_worker_threads(n);
     }
-    runtime::worker_threads()
+    bridge::runtime::worker_threads()
 }
 
 /// True once this process has built its runtime (false again in a fresh fork child).
 #[pyfunction]
 fn runtime_started() -> bool {
-    runtime::is_started()
+    bridge::runtime::is_started()
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    runtime::install_fork_hook();
+    bridge::runtime::install_fork_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("USER_AGENT", http::client::USER_AGENT)?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;
@@ -56,7 +52,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::response::NativeResponse>()?;
     m.add_class::<errors::python::NativeError>()?;
     m.add("ERROR_KINDS", errors::python::kind_names())?;
-    m.add_class::<metrics::HistogramSet>()?;
+    m.add_class::<hdr::HistogramSet>()?;
     m.add_class::<stats::StatsCore>()?;
     m.add_class::<arrival::ArrivalSchedule>()?;
     m.add_class::<stats::StatsEntryCore>()?;

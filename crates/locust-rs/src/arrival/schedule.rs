@@ -16,12 +16,12 @@ use pyo3::types::PyDict;
 use tokio::sync::Notify;
 
 use super::plan::{Arrivals, Plan};
+use crate::bridge::completion::IntoPyValue;
+use crate::bridge::intake::{self, SlotRef};
 use crate::bridge::{external, submit, Reply, Ticket};
-use crate::completion::IntoPyValue;
 use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
-use crate::intake::{self, SlotRef};
-use crate::metrics::{new_histogram, MAX_MICROS};
+use crate::hdr::{new_histogram, MAX_MICROS};
 
 /// A whole number handed to a waiting greenlet: an iteration's due time (ns after the start),
 /// or how many users to start.
@@ -635,7 +635,7 @@ impl ArrivalSchedule {
         st.total.dropped += dropped;
         let h = st.total.lag.get_or_insert_with(new_histogram);
         for (ms, n) in lag_times {
-            let _ = h.record_n(crate::metrics::ms_to_micros(ms).min(MAX_MICROS), n);
+            let _ = h.record_n(crate::hdr::ms_to_micros(ms).min(MAX_MICROS), n);
         }
     }
 }

@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::{Error, ErrorKind};
-use crate::completion::IntoPyValue;
+use crate::bridge::completion::IntoPyValue;
 
 /// A transport error as Python sees it; `locust_rs._errors` maps it to an exception class.
 #[pyclass(module = "locust_rs._native", frozen)]

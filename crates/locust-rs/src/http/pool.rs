@@ -86,7 +86,7 @@ pub struct PoolInner {
 impl PoolInner {
     fn new(concurrency: usize) -> Self {
         PoolInner {
-            pid: crate::runtime::current_pid(),
+            pid: crate::bridge::runtime::current_pid(),
             idle: Mutex::new(FxHashMap::default()),
             limit: Arc::new(Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS))),
         }
@@ -152,7 +152,7 @@ pub struct ConnectionPool {
 impl ConnectionPool {
     pub fn current(&self) -> Arc<PoolInner> {
         let mut inner = self.inner.lock();
-        if inner.pid != crate::runtime::current_pid() {
+        if inner.pid != crate::bridge::runtime::current_pid() {
             // The parent's connections belong to its runtime; leak rather than drop them here.
             let stale = std::mem::replace(&mut *inner, Arc::new(PoolInner::new(self.concurrency)));
             std::mem::forget(stale);

@@ -15,8 +15,8 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::pool::{Origin, PoolInner, Sender};
 use super::{Hop, HttpOutcome};
+use crate::bridge::completion::IntoPyValue;
 use crate::bridge::{self, Ticket};
-use crate::completion::IntoPyValue;
 use crate::errors::python::NativeError;
 use crate::errors::Error;
 use crate::time::with_timeout;

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::entry::{Correction, Entry};
-use crate::metrics::{ms_to_micros, HistogramSet};
+use crate::hdr::{ms_to_micros, HistogramSet};
 
 type Handle = Arc<Mutex<Entry>>;
 
@@ -546,7 +546,7 @@ impl StatsEntryCore {
             o.hist.record_n(ms_to_micros(v), n);
         }
         if let Some(c) = corrected_times {
-            let mut h = crate::metrics::new_histogram();
+            let mut h = crate::hdr::new_histogram();
             for (v, n) in c {
                 let _ = h.record_n(ms_to_micros(v), n);
             }

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use super::hist::Hist;
 use super::seconds::Seconds;
 use super::window::Window;
-use crate::metrics::{ms_to_micros, new_histogram, record_corrected, MAX_MICROS};
+use crate::hdr::{ms_to_micros, new_histogram, record_corrected, MAX_MICROS};
 
 pub struct Entry {
     pub num_requests: u64,

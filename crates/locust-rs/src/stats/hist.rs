@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use hdrhistogram::Histogram;
 
-use crate::metrics::{new_histogram, SIGFIG};
+use crate::hdr::{new_histogram, SIGFIG};
 
 /// Distinct buckets kept sparse: 1,024 pairs are 16 KB, a quarter of a dense histogram at the
 /// 100 ms range and a tenth at 1 h. Only a name with more distinct times than that goes dense.

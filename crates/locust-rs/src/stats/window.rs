@@ -3,7 +3,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::metrics::new_histogram;
+use crate::hdr::new_histogram;
 
 /// Locust's `CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW`.
 pub const SECONDS: i64 = 10;

@@ -26,8 +26,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::connect::{self, closed, from_ws, Opened, Socket, Spec};
 use super::{stamp, COUNTERS};
+use crate::bridge::completion::IntoPyValue;
 use crate::bridge::{self, Ticket};
-use crate::completion::IntoPyValue;
 use crate::errors::python::{to_pyerr, NativeError};
 use crate::errors::{Error, ErrorKind};
 use crate::time::with_timeout;
@@ -315,7 +315,7 @@ fn start(opened: Opened) -> WsConnection {
         shared,
         tx,
         task,
-        pid: crate::runtime::current_pid(),
+        pid: crate::bridge::runtime::current_pid(),
         url: opened.url,
         subprotocol: opened.subprotocol,
         status: opened.status,
@@ -351,7 +351,7 @@ pub fn ws_connect(
 impl WsConnection {
     /// The error of a connection used in a forked child: its task lives in the parent.
     fn foreign(&self) -> Option<Error> {
-        (self.pid != crate::runtime::current_pid()).then(|| {
+        (self.pid != crate::bridge::runtime::current_pid()).then(|| {
             Error::new(
                 ErrorKind::WsClosed,
                 "this WebSocket connection belongs to the parent process (it was opened before a fork); \
@@ -361,7 +361,8 @@ impl WsConnection {
     }
 
     fn ended(&self) -> bool {
-        self.pid != crate::runtime::current_pid() || self.shared.done.load(Ordering::Acquire)
+        self.pid != crate::bridge::runtime::current_pid()
+            || self.shared.done.load(Ordering::Acquire)
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 
-use crate::notify::Notify;
+use crate::bridge::notify::Notify;
 
 /// What a finished job hands to its waiting greenlet: converted into a Python object only when
 /// the hub drains it, with the GIL held (a `NativeResponse`, bytes, a `NativeError`, ...).

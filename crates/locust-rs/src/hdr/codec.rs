@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_every_count() {
-        let mut h = crate::metrics::new_histogram();
+        let mut h = crate::hdr::new_histogram();
         for v in [1u64, 17, 1_000, 123_456, 3_600_000_000] {
             h.record(v).unwrap();
         }

@@ -5,15 +5,23 @@
 //! the process's completion queue (`completion`), which wakes the hub. Nothing here takes the GIL
 //! on the tokio side, and nothing here knows what a job does: HTTP and WebSocket jobs alike hand
 //! back something that turns itself into a Python object when the hub `drain`s it.
+//!
+//! The mechanism's parts: `intake` (jobs queued on the Python thread), `runtime` (the process's tokio runtime and
+//! queues, remade after a fork), `completion` (the queue of finished jobs) and `notify` (the handle the hub
+//! watches).
+
+pub mod completion;
+pub mod intake;
+mod notify;
+pub mod runtime;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::completion::{Completion, Completions, IntoPyValue};
 use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
-use crate::intake::{self, SlotRef};
-use crate::runtime;
+use completion::{Completion, Completions, IntoPyValue};
+use intake::SlotRef;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 

@@ -9,9 +9,9 @@
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::completion::Completions;
+use crate::bridge::completion::Completions;
+use crate::bridge::intake::Intake;
 use crate::errors::{Error, ErrorKind};
-use crate::intake::Intake;
 
 static CURRENT: AtomicPtr<Process> = AtomicPtr::new(std::ptr::null_mut());
 static INIT: Mutex<()> = Mutex::new(());
