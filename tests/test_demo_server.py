@@ -1,4 +1,8 @@
-"""Starting and stopping the demo server, as a child process and from the command line."""
+"""Starting and stopping the demo server, as a child process and from the command line, and a user's way through it.
+
+The routes themselves are tested in process, in crates/voiceassist-demo/tests/; the smoke test here walks the main
+flow over a real socket.
+"""
 
 import os
 import re
@@ -7,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,6 +42,25 @@ def test_start_returns_a_listening_server_and_stop_closes_it():
     assert server.stop() is True  # twice is fine
     with pytest.raises(requests.ConnectionError):
         requests.get(server.url + "/health", timeout=5)
+
+
+def test_a_user_registers_logs_in_and_chats_through_a_real_server():
+    with demo.start(chat_latency_ms=0, register_per_minute=0, password_hash_iterations=10) as s:
+        email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+        creds = {"email": email, "password": "password123"}
+        r = requests.post(s.url + "/api/auth/register", json=creds, timeout=5)
+        assert r.status_code == 201, r.text
+        r = requests.post(s.url + "/api/auth/login", json=creds, timeout=5)
+        assert r.status_code == 200, r.text
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        me = requests.get(s.url + "/api/users/me", headers=headers, timeout=5)
+        assert me.status_code == 200
+        assert me.json()["email"] == email
+        r = requests.post(
+            s.url + "/api/chat/query", json={"query": "How much does the Team plan cost?"}, headers=headers, timeout=5
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["citations"][0]["id"] == "kb-003"
 
 
 def test_context_manager_stops_even_with_a_kept_alive_connection():

@@ -47,6 +47,21 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// The app a server with these settings serves, without a listener: requests can go through it
+/// in process (it is a `tower_service::Service`), which is how the crate's route tests drive it.
+/// There is no client address, so an access log writes `-` for it, and the WebSocket route cannot
+/// upgrade.
+pub fn app(config: Config) -> Result<axum::Router, StartError> {
+    assemble(config).map(|(_, app)| app)
+}
+
+/// Checks the settings, builds the state and the router over it.
+fn assemble(config: Config) -> Result<(Arc<state::AppState>, axum::Router), StartError> {
+    let state = state::AppState::new(config).map_err(StartError::Config)?;
+    let app = routes::router(state.clone(), openapi::json().unwrap_or_default());
+    Ok((state, app))
+}
+
 /// A demo server bound to its address, ready to serve.
 pub struct Server {
     listener: tokio::net::TcpListener,
@@ -61,7 +76,7 @@ impl Server {
     /// Checks the settings and binds `host:port` (0: any free port). Call it inside a tokio
     /// runtime.
     pub async fn bind(host: &str, port: u16, config: Config) -> Result<Self, StartError> {
-        let state = state::AppState::new(config).map_err(StartError::Config)?;
+        let (state, app) = assemble(config)?;
         let listener = tokio::net::TcpListener::bind((host, port))
             .await
             .map_err(|e| StartError::Listen(format!("cannot listen on {host}:{port}: {e}")))?;
@@ -73,7 +88,7 @@ impl Server {
         Ok(Self {
             listener,
             addr,
-            app: routes::router(state, openapi::json().unwrap_or_default()),
+            app,
             realtime,
             with_client,
         })
