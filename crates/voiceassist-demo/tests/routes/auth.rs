@@ -1,9 +1,7 @@
 //! `/api/auth/*` and `/api/users/me`: every status code, the whole token flow, the rate limits and
 //! the user store's cap.
 
-mod common;
-
-use common::{access_token, fast, unique_email, App, ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD};
+use crate::common::{access_token, fast, unique_email, App, ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD};
 use http::StatusCode;
 use serde_json::{json, Value};
 use voiceassist_demo::Config;

@@ -4,9 +4,7 @@
 //! The latency tests run on tokio's paused clock: the chat's sleep ends as soon as nothing else
 //! can run, and the time it took is exact.
 
-mod common;
-
-use common::{fast, fast_chat, App};
+use crate::common::{fast, fast_chat, App};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -17,7 +15,7 @@ fn app() -> App {
     App::new(fast_chat())
 }
 
-async fn ask(app: &App, token: &str, body: Value) -> common::Reply {
+async fn ask(app: &App, token: &str, body: Value) -> crate::common::Reply {
     app.post("/api/chat/query").token(token).json(&body).await
 }
 

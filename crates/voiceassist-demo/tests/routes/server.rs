@@ -1,9 +1,7 @@
 //! What every route shares: `/health`, the JSON 404 of an unknown route, and fault injection
 //! (`error_rate`).
 
-mod common;
-
-use common::{fast_chat, App};
+use crate::common::{fast_chat, App};
 use http::{Method, StatusCode};
 use serde_json::json;
 use voiceassist_demo::Config;

@@ -3,8 +3,6 @@
 //!
 //! `app.post("/api/auth/login").json(&body).token(t).await` is a `Reply`.
 
-// each test file is a crate of its own and uses some of these helpers only
-#![allow(dead_code)]
 // a helper that cannot do its job fails the test, as an assertion does
 #![allow(clippy::panic)]
 

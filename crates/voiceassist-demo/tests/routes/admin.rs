@@ -2,13 +2,11 @@
 //! (per route pattern and status, in flight, cancelled). Each is 401 without a token and 403 for
 //! a user who is not an admin.
 
-mod common;
-
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
 use std::task::Poll;
 
-use common::{fast, fast_chat, App, ADMIN_EMAIL};
+use crate::common::{fast, fast_chat, App, ADMIN_EMAIL};
 use http::StatusCode;
 use serde_json::{json, Value};
 use voiceassist_demo::Config;

@@ -7,10 +7,8 @@
 //! from one to the other after the delay is tested through a real server, in
 //! tests/test_demo_documents.py.
 
-mod common;
-
-use common::multipart::{form, Part};
-use common::{fast, App, Reply};
+use crate::common::multipart::{form, Part};
+use crate::common::{fast, App, Reply};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
