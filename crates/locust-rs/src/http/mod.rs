@@ -6,6 +6,7 @@
 pub mod client;
 pub mod cookies;
 pub mod decode;
+mod exchange;
 pub mod pool;
 pub mod proxy;
 pub mod response;
