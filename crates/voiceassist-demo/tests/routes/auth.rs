@@ -274,14 +274,28 @@ fn expired(secret: &str, login: &Value, kind: &str) -> jsonwebtoken::errors::Res
 #[tokio::test]
 async fn tokens_live_their_ttl_and_an_expired_one_is_401() {
     let secret = "route-test-secret";
+    // TTLs of a minute and more: a token's `exp` is whole seconds after its whole-second `iat`, so one of 1 s
+    // lives anywhere from 0 to 1 s, and a check right after login could meet it expired. How long a token lives
+    // is read from its claims instead; how an expired one fares, from one forged with its `exp` passed.
     let app = App::new(Config {
         jwt_secret: Some(secret.into()),
-        access_token_ttl: 1,
-        refresh_token_ttl: 1,
+        access_token_ttl: 60,
+        refresh_token_ttl: 120,
         ..fast()
     });
     let tokens = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(tokens["expires_in"], 1);
+    assert_eq!(tokens["expires_in"], 60);
+    for (kind, ttl) in [("access", 60), ("refresh", 120)] {
+        let token = tokens[format!("{kind}_token")].as_str().unwrap_or_default();
+        let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
+        let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .unwrap()
+            .claims;
+        let lives =
+            claims["exp"].as_u64().unwrap_or_default() - claims["iat"].as_u64().unwrap_or_default();
+        assert_eq!(lives, ttl, "{kind}: {claims}");
+    }
     let r = app.get("/api/users/me").token(&access_token(&tokens)).await;
     assert_eq!(r.status, StatusCode::OK);
 
