@@ -7,10 +7,11 @@ The end-to-end runs in ``test_arrival.py`` check the same paths through ``locust
 asserting only what the machine's speed cannot change."""
 
 import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
-from locust import events, task
+from locust import LoadTestShape, events, task
 from locust.argument_parser import parse_options
 from locust.env import Environment
 
+import re
 import time
 
 import gevent
@@ -231,3 +232,66 @@ def test_the_manual_clock_is_set_before_the_first_user_and_only_moves_when_asked
     other = Environment(user_classes=[Api], events=events)
     with pytest.raises(RuntimeError, match="needs use_manual_clock"):
         arrival.advance_clock(other, 1)
+
+
+class _Shape(LoadTestShape):
+    def __init__(self, rate) -> None:
+        super().__init__()
+        self.rate = rate
+
+    def tick(self):
+        return None
+
+    def arrival_rate(self):
+        return self.rate
+
+
+@pytest.mark.parametrize(
+    ("rate", "message"),
+    [
+        (float("nan"), "_Shape.arrival_rate() gave nan for Api: a rate is a number of iterations per second from 0"),
+        (-5, "_Shape.arrival_rate() gave -5 for Api"),
+        (float("inf"), "_Shape.arrival_rate() gave inf for Api"),
+        (True, "_Shape.arrival_rate() gave True for Api"),
+        ("fast", "_Shape.arrival_rate() gave 'fast' for Api"),
+        ({"Nope": 5}, "_Shape.arrival_rate() names 'Nope', which is not an arrival-rate user class of this run (Api)"),
+        ({"Api": float("nan")}, "_Shape.arrival_rate() gave nan for Api"),
+    ],
+)
+def test_a_shapes_bad_arrival_rate_is_named(rate, message):
+    env = Environment(user_classes=[Api], shape_class=_Shape(rate))
+    with pytest.raises(arrival_report.ShapeError, match=re.escape(message)):
+        arrival_report._shape_targets(env)
+
+
+def test_a_shapes_good_arrival_rates():
+    assert arrival_report._shape_targets(Environment(user_classes=[Api], shape_class=_Shape(50))) == {"Api": 50}
+    assert arrival_report._shape_targets(Environment(user_classes=[Api], shape_class=_Shape(None))) == {"Api": None}
+    both = Environment(user_classes=[Api, Ramp], shape_class=_Shape({"Ramp": 0}))
+    assert arrival_report._shape_targets(both) == {"Api": None, "Ramp": 0}
+
+
+def test_a_bad_shape_stops_the_run_once_with_one_line_not_a_traceback_a_second(caplog):
+    """It logged a traceback every second and ran on at the class's own rate."""
+
+    class Runner:
+        quits = 0
+
+        def quit(self):
+            Runner.quits += 1
+
+    env = Environment(user_classes=[Api], shape_class=_Shape(float("nan")))
+    env.runner = Runner()  # type: ignore[assignment]
+    monitor = arrival_report._Monitor(env)
+    with caplog.at_level("ERROR"):
+        done = gevent.spawn(monitor.run)
+        done.join(timeout=5)
+        gevent.sleep(0)  # the quit it spawned
+    assert done.dead
+    assert Runner.quits == 1 and env.process_exit_code == 2
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "_Shape.arrival_rate() gave nan for Api: a rate is a number of iterations per second from 0, or None for the "
+        "class's own; stopping the run"
+    ]
+    assert errors[0].exc_info is None

@@ -35,6 +35,7 @@ from locust.user.task import TaskSet
 from locust.util.timespan import parse_timespan
 
 import logging
+import math
 import os
 from collections.abc import Iterable
 
@@ -64,8 +65,10 @@ class ArrivalRate:
         seed: int | None,
         kind: str,
     ) -> None:
-        if max_users is not None and (isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 0):
-            raise ValueError(f"max_users must be a whole number of users, not {max_users!r}")
+        if max_users is not None and not _is_u64(max_users):
+            raise ValueError(f"max_users must be a whole number of users (0 or more), not {max_users!r}")
+        if seed is not None and not _is_u64(seed):
+            raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, or None, not {seed!r}")
         self.start_rate = start_rate
         self.stages = stages
         self.max_users = max_users
@@ -86,22 +89,32 @@ class ArrivalRate:
         return f"ramping_arrival_rate(start_rate={self.start_rate:g}/s, stages=[{stages}], max_users={self.max_users})"
 
 
+def _is_u64(n) -> bool:
+    """A whole number the native clock holds (its counts and seeds are 64-bit): a larger one would fail later, in a
+    user's task, with an OverflowError that names nothing."""
+    return isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**64
+
+
 def _per_second(rate: float, time_unit) -> float:
-    unit = _seconds(time_unit, "time_unit")
+    unit = _seconds(time_unit, "time_unit", finite=True)
     if isinstance(rate, bool) or not isinstance(rate, int | float):
         raise ValueError(f"a rate must be a number of iterations, not {rate!r}")
     return float(rate) / unit
 
 
-def _seconds(value, what: str) -> float:
+def _seconds(value, what: str, finite: bool = False) -> float:
+    """Seconds from a number or a timespan such as ``"30s"``: more than 0, and (``finite``) less than forever."""
+    seconds = value
     if isinstance(value, str):
         try:
-            return float(parse_timespan(value))
+            seconds = float(parse_timespan(value))
         except ValueError as e:
             raise ValueError(f"{what} {value!r}: {e}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
         raise ValueError(f"{what} must be a positive number of seconds or a timespan like '30s', not {value!r}")
-    return float(value)
+    if finite and not math.isfinite(seconds):
+        raise ValueError(f"{what} must be a finite number of seconds, not {value!r}")
+    return float(seconds)
 
 
 def constant_arrival_rate(

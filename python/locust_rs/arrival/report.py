@@ -181,9 +181,13 @@ def on_worker_message(environment, msg, **_kwargs) -> None:
         arrival.set_target(environment, name, targets.get(name))
 
 
+class ShapeError(ValueError):
+    """A load shape's ``arrival_rate()`` returned something that is not a rate for this run's classes."""
+
+
 def _shape_targets(environment) -> dict[str, float | None]:
     """What the load shape's ``arrival_rate()`` says now: one rate for every arrival-rate class, or a rate per class
-    name; {} without such a method."""
+    name; {} without such a method. Raises :py:class:`ShapeError` for anything else, naming what was wrong."""
     shape = environment.shape_class
     fn = getattr(shape, "arrival_rate", None)
     if fn is None:
@@ -191,8 +195,23 @@ def _shape_targets(environment) -> dict[str, float | None]:
     rate = fn()
     names = [cls.__name__ for cls in environment.user_classes or () if type(cls.wait_time) is arrival.ArrivalRate]
     if isinstance(rate, dict):
-        return {n: rate.get(n) for n in names}
-    return dict.fromkeys(names, rate)
+        unknown = sorted(str(n) for n in rate if n not in names)
+        if unknown:
+            raise ShapeError(
+                f"{type(shape).__name__}.arrival_rate() names {', '.join(map(repr, unknown))}, which "
+                f"{'is' if len(unknown) == 1 else 'are'} not an arrival-rate user class of this run "
+                f"({', '.join(names) or 'none'})"
+            )
+        targets = {n: rate.get(n) for n in names}
+    else:
+        targets = dict.fromkeys(names, rate)
+    for name, r in targets.items():
+        if r is not None and (isinstance(r, bool) or not isinstance(r, int | float) or not 0 <= r < math.inf):
+            raise ShapeError(
+                f"{type(shape).__name__}.arrival_rate() gave {r!r} for {name}: a rate is a number of iterations "
+                "per second from 0, or None for the class's own"
+            )
+    return targets
 
 
 class _Monitor:
@@ -214,6 +233,14 @@ class _Monitor:
         while True:
             try:
                 self.tick()
+            except ShapeError as e:
+                # The run cannot go on at the rates the test meant: say why once, and stop it as a usage error.
+                logger.error("%s; stopping the run", e)
+                self.environment.process_exit_code = 2
+                runner = self.environment.runner
+                if runner is not None:
+                    gevent.spawn(runner.quit)
+                return
             except Exception:  # noqa: BLE001 - the figures must never stop the run
                 logger.exception("arrival rate: monitoring failed")
             gevent.sleep(TICK)
