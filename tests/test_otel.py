@@ -498,6 +498,22 @@ def test_websocket_handshake_and_request_reply_spans(spans, provider, ws_port):
     assert (ping.end_time - ping.start_time) / 1e6 == pytest.approx(by_type[("WSRT", "chat")], abs=1e-3)
 
 
+def test_websocket_credentials_stay_out_of_names_and_spans(spans, ws_port):
+    """A URL with a user and password kept them in the default request name (so in every output and span name) and
+    in the WSRT span's url.full; the WS span's was already redacted, as OpenTelemetry redacts HTTP URLs."""
+    user, events = ws_user(ws_port)
+    ws = user.connect(f"ws://joe:s3cret@127.0.0.1:{ws_port}/chat?token=abc")
+    ws.request({"type": "ping"})
+    user.close_websockets(wait=True)
+    handshake, ping = client_spans(spans)
+    plain = f"ws://127.0.0.1:{ws_port}/chat"
+    assert {e["name"] for e in events} == {plain}
+    assert (handshake.name, ping.name) == (f"WS {plain}", f"WSRT {plain}")
+    for span, key in ((handshake, URL), (ping, "url.full")):
+        assert "s3cret" not in span.attributes[key] and "joe" not in span.attributes[key], span.attributes[key]
+        assert span.attributes[key].endswith(f"127.0.0.1:{ws_port}/chat?token=abc"), span.attributes[key]
+
+
 def test_websocket_user_traceparent_and_refused_handshake(spans, ws_port):
     user, _ = ws_user(ws_port, ws_headers={"traceparent": USER_TRACEPARENT})
     ws = user.connect("/chat")

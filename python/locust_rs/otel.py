@@ -340,6 +340,10 @@ class _Tracing:
             pass
         return attributes, labels
 
+    def redact_url(self, url: str) -> str:
+        """``url`` as a span may show it: without user and password (OpenTelemetry's rule, as for every HTTP span)."""
+        return self.http.redact_url(url)
+
     def set_url(self, call: _Call, url: str) -> None:
         attributes: dict[str, Any] = {}
         self.semconv._set_http_url(attributes, self.http.redact_url(url), self.mode)

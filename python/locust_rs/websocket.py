@@ -536,11 +536,13 @@ def _ws_url(base: str | None, url_or_path: str) -> str:
 
 
 def _default_name(url_or_path: str) -> str:
-    """The path without its query string (queries often carry per-user tokens, which would split the stats)."""
+    """The path without its query string (queries often carry per-user tokens, which would split the stats), and a
+    URL without its user and password (which would reach every output and span name)."""
     if "://" in url_or_path:
         try:
             parts = urlsplit(url_or_path)
-            return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
+            host = parts.netloc.rpartition("@")[2]
+            return urlunsplit((parts.scheme, host, parts.path or "/", "", ""))
         except ValueError:  # malformed: the connect reports it; the name is what was given
             pass
     return url_or_path.split("?", 1)[0].split("#", 1)[0] or "/"
@@ -719,7 +721,7 @@ def _traced_request(request: Callable) -> Callable:
         span = state.tracer.start_span(
             f"WSRT {name or self.name}",
             kind=state.client,
-            attributes={"url.full": self.url},
+            attributes={"url.full": state.redact_url(self.url)},
             links=[state.link(handshake)] if handshake is not None else None,
             start_time=start_time,
         )
