@@ -552,3 +552,42 @@ def test_a_tick_after_finish_leaves_the_hlog_whole(tmp_path):
     run.write_interval()  # what the late tick does
     assert (tmp_path / "run.hlog").stat().st_size == size
     assert run.hlog is None
+
+
+def test_an_output_that_cannot_be_written_is_said_once_and_the_others_are_still_written(tmp_path, http_server):
+    """Issue 32, defect 4: on a full disk the .hlog was left empty, _hdr.csv never written (the first failure stopped
+    the outputs after it), a traceback was logged every second, "Files written" named the failed file and the run
+    exited 0. Here the .hlog's path is a directory, so every write to it fails, as on a full disk."""
+    locustfile = write_locustfile(tmp_path, LOCUSTFILE)
+    (tmp_path / "run.hlog").mkdir()
+    run = run_locust(
+        locustfile,
+        http_server,
+        20,
+        "-u",
+        "3",
+        "-r",
+        "3",
+        "--html",
+        str(tmp_path / "report.html"),
+        # the locustfile's failed requests would exit 1 too: here they pass, so the 1 is the missing output's
+        "--exit-code-on-error",
+        "0",
+        stop_when="requests() >= 100",
+    )
+    assert run.stopped_on_condition, run.output[-3000:]
+    run.assert_exit(1)
+    hlog = tmp_path / "run.hlog"
+    said = [line for line in run.output.splitlines() if "could not write" in line]
+    assert len(said) == 1 and said[0].endswith(f"locust-rs could not write {hlog}: Is a directory"), said
+    assert "Traceback" not in run.output, run.output[-3000:]
+    # every other output is written, and agrees with Locust's figures
+    hdr = read_csv(tmp_path / "run_hdr.csv")
+    stats = run.stats()
+    assert hdr[("", "Aggregated")]["Count"] == stats[("", "Aggregated")]["Request Count"]
+    assert (tmp_path / "report_hdr.html").stat().st_size > 0
+    files = run.output[run.output.index("Files written:") :].split("\n\n")[0]
+    assert str(tmp_path / "run_hdr.csv") in files and "run.hlog" not in files, files
+    last = run.output.rstrip().splitlines()[-1]
+    assert f"Run failed (exit code 1): 1 output not written: {hlog} (Is a directory); " in last, last
+    assert last.endswith("which --exit-code-on-error 0 lets pass"), last

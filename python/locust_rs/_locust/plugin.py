@@ -23,7 +23,7 @@ from locust_rs._facade import sessions as _sessions
 from locust_rs._gevent import wait as _wait
 from locust_rs._locust import distributed
 from locust_rs.arrival import report as arrival_report
-from locust_rs.stats import correction, hdr_outputs, thresholds, verdict, webui
+from locust_rs.stats import correction, hdr_outputs, outputs, thresholds, verdict, webui
 
 if TYPE_CHECKING:
     from locust.event import EventHook
@@ -169,6 +169,7 @@ def _on_quitting(environment, **_kwargs) -> None:
     for report in REPORTS:
         report.on_quitting(environment, sections)
     thresholds.finish(environment)
+    outputs.set_exit_code(environment)  # after the thresholds, whose 99 wins
 
 
 def _wire(environment) -> None:

@@ -24,7 +24,7 @@ import gevent
 
 from locust_rs import _native, arrival
 from locust_rs._locust import state as _state
-from locust_rs.stats import webui
+from locust_rs.stats import outputs, webui
 
 logger = logging.getLogger(__name__)
 _print = logging.getLogger("locust.stats_logger").info
@@ -501,7 +501,5 @@ def on_quitting(environment, sections: Sequence[str] = ()) -> None:
     opts = environment.parsed_options
     prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
     if prefix and not isinstance(environment.runner, WorkerRunner):
-        try:
-            write_csv(environment, f"{prefix}_arrival.csv")
-        except OSError:
-            logger.exception("arrival rate: writing %s_arrival.csv failed", prefix)
+        path = f"{prefix}_arrival.csv"
+        outputs.write(environment, path, lambda: write_csv(environment, path))

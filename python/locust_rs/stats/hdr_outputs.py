@@ -25,7 +25,7 @@ import gevent
 
 from locust_rs import _native
 from locust_rs._locust import state as _state
-from locust_rs.stats import RequestStats, hdr_page, webui
+from locust_rs.stats import RequestStats, hdr_page, outputs, webui
 
 HistogramSet = _native.HistogramSet
 logger = logging.getLogger(__name__)
@@ -106,12 +106,27 @@ class HdrRun:
         if not self.hlog_path or self._finished:
             return
         now = time.time()
-        if self.hlog is None:
-            self.hlog = HlogWriter(self.hlog_path, self.start_time)
+        # Taken every second whatever happens to the file: the core's interval histograms must not pile up.
         interval = self.stats.core.take_intervals()
+        path = self.hlog_path
+        if not outputs.write(self.environment, path, lambda: self._write_hlog(path, interval, now)):
+            # Said once (outputs.write); the .hlog is given up, and the other outputs are still written.
+            self._drop_hlog()
+        self.interval_start = now
+
+    def _write_hlog(self, path: str, interval, now: float) -> None:
+        if self.hlog is None:
+            self.hlog = HlogWriter(path, self.start_time)
         if len(interval):
             self.hlog.write(interval, self.interval_start, now)
-        self.interval_start = now
+
+    def _drop_hlog(self) -> None:
+        hlog, self.hlog = self.hlog, None
+        if hlog is not None:
+            try:
+                hlog.close()
+            except OSError:
+                pass  # the failure that made us drop it is already said
 
     # outputs
     def rows(self, hs: HistogramSet | None = None) -> list[dict]:
@@ -159,22 +174,32 @@ class HdrRun:
     def finish(self, sections: Sequence[str] = ()) -> None:
         """The outputs, from the statistics core's final figures; ``sections`` (HTML, from the run's other reports,
         such as the arrival rates) go on the HDR page and in Locust's report."""
+        # Each output on its own (stats.outputs): one that cannot be written (a full disk) is said once and left out
+        # of the files written, and the next ones are still tried.
+        env = self.environment
         self.stop()
         self._finished = True
-        if self.hlog is not None:
-            self.hlog.close()
-            self.hlog = None
+        if self.hlog is not None and self.hlog_path:
+            hlog, self.hlog = self.hlog, None
+            outputs.write(env, self.hlog_path, hlog.close)
         if self.is_worker:
             return
         if self.csv_prefix:
-            self.write_csv(f"{self.csv_prefix}_hdr.csv")
-        html_file = getattr(self.environment.parsed_options, "html_file", None)
+            path = f"{self.csv_prefix}_hdr.csv"
+            outputs.write(env, path, lambda: self.write_csv(path))
+        html_file = getattr(env.parsed_options, "html_file", None)
         if html_file:
             base = html_file[:-5] if html_file.endswith(".html") else html_file
             page = f"{base}_hdr.html"
-            with open(page, "w", encoding="utf-8") as f:
-                f.write(hdr_page.render(self, QUANTILE_LABELS, sections=sections))
-            hdr_page.link_back(html_file, os.path.basename(page), "".join(sections))
+            if outputs.write(env, page, lambda: self._write_page(page, sections)):
+                # Locust's report, rewritten with the link: if that fails it may be cut short, and is not listed.
+                outputs.write(
+                    env, html_file, lambda: hdr_page.link_back(html_file, os.path.basename(page), "".join(sections))
+                )
+
+    def _write_page(self, page: str, sections: Sequence[str]) -> None:
+        with open(page, "w", encoding="utf-8") as f:
+            f.write(hdr_page.render(self, QUANTILE_LABELS, sections=sections))
 
     def context(self) -> dict:
         """Host, start (UTC), duration (s), peak users and the path of Locust's report, for the HDR page."""
@@ -416,7 +441,8 @@ def written_files(environment) -> list[str]:
     json_file = getattr(opts, "json_file", None)
     if json_file:
         paths.append(f"{json_file}.json")
-    return [p for p in paths if os.path.exists(p)]
+    failed = outputs.not_written(environment)
+    return [p for p in paths if os.path.exists(p) and p not in failed]
 
 
 def print_files(environment) -> None:

@@ -3,7 +3,9 @@
 Exit codes (documented in ``docs/metrics.md``):
 
 - 0: the run passed;
-- 1 (Locust's ``--exit-code-on-error``): requests failed or tasks raised, and no threshold was crossed;
+- 1 (Locust's ``--exit-code-on-error``): requests failed or tasks raised, and no threshold was crossed; also an output
+  the user asked for that could not be written (:py:mod:`locust_rs.stats.outputs`), whatever ``--exit-code-on-error``
+  says;
 - 2: a usage error before any user ran (an option's value, a threshold's syntax, a host; with the ``locust-rs``
   command also Locust's own usage errors and a locustfile that fails to import, which plain ``locust`` exits 1
   for); also an unhandled error in Locust itself;
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from locust_rs.stats import thresholds
+from locust_rs.stats import outputs, thresholds
 
 _print = logging.getLogger("locust.stats_logger").info
 
@@ -44,9 +46,13 @@ def line(environment, exit_code: int) -> str:
     on_error = getattr(options, "exit_code_on_error", 1) if options is not None else 1
     failed_requests = _failed_requests(environment)
     n_crossed, n_thresholds = thresholds.crossed(environment)
+    missing = outputs.not_written(environment)
     reasons = []
     if n_crossed:
         reasons.append(f"{n_crossed} of {n_thresholds} threshold{'s' if n_thresholds != 1 else ''} crossed")
+    if missing:
+        what = ", ".join(f"{path} ({why})" for path, why in missing.items())
+        reasons.append(f"{len(missing)} output{'s' if len(missing) != 1 else ''} not written: {what}")
     if failed_requests:
         if on_error == 0:
             reasons.append(f"{failed_requests}, which --exit-code-on-error 0 lets pass")
@@ -58,7 +64,7 @@ def line(environment, exit_code: int) -> str:
         if n_thresholds:
             reasons.insert(0, f"all {n_thresholds} threshold{'s' if n_thresholds != 1 else ''} passed")
         return "Run passed (exit code 0)" + (": " + "; ".join(reasons) if reasons else "")
-    if not n_crossed and not (failed_requests and exit_code == on_error):
+    if not n_crossed and not missing and not (failed_requests and exit_code == on_error):
         reasons.insert(0, "an error stopped the run (see the messages above)")
     return f"Run failed (exit code {exit_code}): " + "; ".join(reasons)
 
