@@ -591,3 +591,53 @@ def test_an_output_that_cannot_be_written_is_said_once_and_the_others_are_still_
     last = run.output.rstrip().splitlines()[-1]
     assert f"Run failed (exit code 1): 1 output not written: {hlog} (Is a directory); " in last, last
     assert last.endswith("which --exit-code-on-error 0 lets pass"), last
+
+
+IN_FLIGHT_LOCUSTFILE = """
+from locust import constant, events, task
+
+SEEN = [0]
+
+
+@events.request.add_listener
+def _count(**_kw):
+    SEEN[0] += 1
+    if SEEN[0] == 300:
+        open("running", "w").close()
+
+
+class Slow(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def slow(self):
+        self.client.get("/slow?delay=0.05", name="slow")
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_every_output_counts_the_requests_in_flight_at_a_signal(tmp_path, http_server, signal_name):
+    """Issue 32, defect 3: after SIGINT or SIGTERM with requests in flight, _hdr.csv and the .hlog counted 8 to 49
+    requests fewer than _stats.csv: Locust fires quitting, where they are written, before it quits the runner, and
+    the requests in flight ended in between."""
+    import signal
+
+    locustfile = write_locustfile(tmp_path, IN_FLIGHT_LOCUSTFILE)
+    prefix = tmp_path / "run"
+    proc = start_locust(
+        locustfile, "--headless", "-H", http_server, "-u", "30", "-r", "30", "-t", "60s", "--csv", str(prefix),
+        "--only-summary",
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "running").exists():  # 300 requests in, 30 in flight at any time
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "locust.log").read_text()[-3000:]
+            time.sleep(0.05)
+        proc.send_signal(getattr(signal, signal_name))
+    finally:
+        run = finish_locust(proc, 60, prefix)
+    counted = int(run.stats()[("GET", "slow")]["Request Count"])
+    assert counted >= 300, run.output[-3000:]
+    in_hdr_csv = int(read_csv(f"{prefix}_hdr.csv")[("GET", "slow")]["Count"])
+    in_hlog = hlog_totals(f"{prefix}.hlog").count("GET", "slow")
+    assert (in_hdr_csv, in_hlog) == (counted, counted), run.output[-3000:]
