@@ -178,3 +178,30 @@ def test_each_worker_runs_its_part_of_the_rate_and_the_survivor_the_whole_once_t
         assert row["iterations"] == _scheduled(cluster) and row["dropped"] == 0, row
     finally:
         cluster.quit()
+
+
+def test_a_lost_worker_that_comes_back_is_said_and_a_second_loss_is_said_again(caplog):
+    """Issue 32: the lost-worker warning was never withdrawn after the worker self-healed (Locust's heartbeat saw it
+    again), and a second loss of the same worker was not logged."""
+    from types import SimpleNamespace
+
+    from locust_rs._locust import distributed
+
+    worker = SimpleNamespace(id="w1", state="running")
+    runner = SimpleNamespace(clients={"w1": worker})
+    node = distributed._Node(SimpleNamespace(runner=runner), distributed.NATIVE)
+    said = []
+    with caplog.at_level("WARNING", logger="locust_rs._locust.distributed"):
+        for state in ("running", "missing", "missing", "running", "running", "missing"):
+            worker.state = state
+            caplog.clear()
+            distributed.check_lost(node, time.time())
+            said.append([r.getMessage().split(":")[0] for r in caplog.records])
+    assert said == [
+        [],
+        ["worker w1 (address unknown"],
+        [],
+        ["worker w1 is back"],
+        [],
+        ["worker w1 (address unknown"],
+    ], said

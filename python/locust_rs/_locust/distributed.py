@@ -226,15 +226,23 @@ def on_worker_report(environment, client_id: str, data: dict) -> None:
 
 
 def _watch_lost(node: _Node) -> None:
-    """Logs, once per worker, what a worker that went missing took with it."""
+    """Logs, once per loss, what a worker that went missing took with it."""
     while True:
         gevent.sleep(1.0)
-        runner = node.environment.runner
-        for client in list(runner.clients.values()):
-            if client.state != "missing" or client.id in node.lost:
-                continue
-            node.lost.add(client.id)
-            logger.warning("%s", _lost_line(node, client.id, time.time()))
+        check_lost(node, time.time())
+
+
+def check_lost(node: _Node, now: float) -> None:
+    """One look at the workers: a worker newly missing is said once; one that is back (Locust's heartbeat saw it
+    again) is said too, so that the warning does not stand for the rest of the run and a second loss is said again."""
+    clients = {client.id: client for client in node.environment.runner.clients.values()}
+    for client_id, client in clients.items():
+        if client.state == "missing" and client_id not in node.lost:
+            node.lost.add(client_id)
+            logger.warning("%s", _lost_line(node, client_id, now))
+        elif client.state != "missing" and client_id in node.lost:
+            node.lost.discard(client_id)
+            logger.warning("worker %s is back: the master hears from it again", client_id)
 
 
 def _lost_line(node: _Node, client_id: str, now: float) -> str:
