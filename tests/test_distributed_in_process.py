@@ -205,3 +205,24 @@ def test_a_lost_worker_that_comes_back_is_said_and_a_second_loss_is_said_again(c
         [],
         ["worker w1 (address unknown"],
     ], said
+
+
+def test_the_masters_live_achieved_rate_is_its_workers_rates_not_the_steps_of_their_reports():
+    """Issue 32, defect 9: the live "achieved" rate of a distributed run read 0, 0, 600/s for a steady 200/s: the
+    master's figures move once per worker report (every 3 s), and the rate was taken between two of its ticks. Now
+    it is each worker's rate between its last two reports, on the worker's own clock, summed over the workers."""
+    env = Environment(user_classes=[Paced])
+
+    def report(worker: str, elapsed: float, iterations: int) -> None:
+        figures = {"scheduled": iterations, "iterations": iterations, "dropped": 0, "expected": iterations,
+                   "elapsed": elapsed, "users": 2, "peak_users": 2, "target_rate": 100.0, "lag": []}  # fmt: skip
+        arrival_report.on_worker_report(env, worker, {arrival_report.REPORT_KEY: {"Paced": figures}})
+
+    report("w1", 3.0, 301)
+    report("w2", 1.5, 151)  # the workers report at their own times
+    assert arrival_report.workers_recent_rates(env) == {}  # one report each: no rate yet
+    report("w1", 6.0, 601)
+    report("w2", 4.5, 451)
+    assert arrival_report.workers_recent_rates(env) == {"Paced": 200.0}
+    arrival_report._report(env).active = {"w1"}  # w2 lost: what is true now is w1's
+    assert arrival_report.workers_recent_rates(env) == {"Paced": 100.0}

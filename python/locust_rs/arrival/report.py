@@ -72,6 +72,8 @@ class _Report:
         #: on the master: each worker's last figures by client id, then class name (a lost worker's stay: they
         #: happened)
         self.remote: dict[str, dict[str, dict]] = {}
+        #: on the master: each worker's achieved rate between its last two reports, by client id, then class name
+        self.remote_rate: dict[str, dict[str, float]] = {}
         #: on the master: every worker's start lags, merged, by class name (an ArrivalSchedule used as a histogram)
         self.remote_lag: dict[str, _native.ArrivalSchedule] = {}
         #: on the master: the workers that count for what is true now (the target rate, the users): not the lost
@@ -106,11 +108,31 @@ def on_worker_report(environment, client_id: str, data: dict) -> None:
     report = _report(environment)
     for name, figures in (data.get(REPORT_KEY) or {}).items():
         lag = figures.pop("lag", [])
+        before = report.remote.get(client_id, {}).get(name)
+        if before is not None and figures["elapsed"] > before["elapsed"]:
+            # On the worker's own clock: exact, whatever the network did to the report's arrival.
+            report.remote_rate.setdefault(client_id, {})[name] = (figures["iterations"] - before["iterations"]) / (
+                figures["elapsed"] - before["elapsed"]
+            )
         report.remote.setdefault(client_id, {})[name] = figures
         holder = report.remote_lag.get(name)
         if holder is None:
             holder = report.remote_lag[name] = _native.ArrivalSchedule(0.0, [(1.0, 0.0)], False, 0, None)
         holder.merge(0, 0, 0, [tuple(x) for x in lag])
+
+
+def workers_recent_rates(environment) -> dict[str, float]:
+    """On the master: each class's achieved rate now, the sum of its active workers' rates between their last two
+    reports. A master's figures move in steps, once per worker report (every 3 s): a rate taken between two of its
+    ticks read 0, 0, 600 for a steady 200/s."""
+    report = _report(environment)
+    active = report.active if report.active is not None else set(report.remote_rate)
+    rates: dict[str, float] = {}
+    for client_id, by_name in report.remote_rate.items():
+        if client_id in active:
+            for name, rate in by_name.items():
+                rates[name] = rates.get(name, 0.0) + rate
+    return rates
 
 
 def _rows_from(figures_by_name: dict[str, dict], lags: dict[str, list]) -> list[dict]:
@@ -293,10 +315,13 @@ class _Monitor:
                     arrival.set_target(env, name, rate)
         rows = summary(env)
         now = time.monotonic()
+        from_workers = workers_recent_rates(env) if isinstance(runner, MasterRunner) else {}
         for r in rows:
             self.warn_if_dropping(r, now)
             t0, n0 = self.last.get(r["name"], (now, r["iterations"]))
-            if now > t0:
+            if r["name"] in from_workers:
+                self.recent[r["name"]] = from_workers[r["name"]]
+            elif now > t0 and not isinstance(runner, MasterRunner):
                 self.recent[r["name"]] = (r["iterations"] - n0) / (now - t0)
             self.last[r["name"]] = (now, r["iterations"])
         self.ticks += 1
@@ -322,6 +347,7 @@ def on_test_start(environment) -> None:
     report = _report(environment)
     if isinstance(environment.runner, MasterRunner):
         report.remote.clear()
+        report.remote_rate.clear()
         report.remote_lag.clear()
         report.active = None
     if isinstance(environment.runner, WorkerRunner) or not _has_arrival_classes(environment):
