@@ -46,11 +46,11 @@ UI_WAIT_S = 20.0
 class WebUI:
     """A ``locust`` process with its web UI up, and the calls the React page makes."""
 
-    def __init__(self, tmp_path: Path, host: str, *args: str, locustfile: str = LOCUSTFILE):
+    def __init__(self, tmp_path: Path, host: str, *args: str, locustfile: str = LOCUSTFILE, base_path: str = ""):
         self.locustfile = write_locustfile(tmp_path, locustfile)
         self.csv_prefix = tmp_path / "run"
         port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{port}{base_path}"
         self.proc = start_locust(
             self.locustfile,
             "--host", host, "--web-host", "127.0.0.1", "--web-port", str(port), "--csv", str(self.csv_prefix),
@@ -186,3 +186,23 @@ def test_a_typed_body_limit_applies_to_that_run_and_a_bad_one_is_refused(tmp_pat
     finally:
         run = ui.quit()
     run.assert_exit(1)  # the failed requests, as Locust's --exit-code-on-error says
+
+
+@pytest.mark.timeout(90)
+def test_under_a_web_base_path_the_tabs_fill_the_downloads_answer_and_the_form_is_checked(tmp_path, http_server):
+    """Issue 32, defect 9: with --web-base-path, locust-rs's two tabs stayed empty and both HDR downloads answered
+    404 (their routes and the rows' hook listened at the root), and the form's body-limit check never ran."""
+    ui = WebUI(tmp_path, http_server, "--web-base-path", "/locust", base_path="/locust")
+    try:
+        form = ui.form_defaults()
+        refused = ui.start({**form, "max_body_size": "lots"})
+        assert not refused["success"] and "max_body_size: 'lots' is not a size" in refused["message"], refused
+        assert ui.start({**form, "user_count": "2", "spawn_rate": "2"})["success"]
+        stats = ui.wait_for("requests of both users", running_with_requests("fast", "bytes"))
+        tab = next((e["data"] for e in stats.get("extended_stats", []) if e["key"] == "locust-rs-hdr"), None)
+        assert tab and {r["name"] for r in tab} >= {"fast", "bytes"}, stats.get("extended_stats")
+        for download in ("hdr.csv", "hdr.html"):
+            answer = requests.get(f"{ui.url}/locust-rs/{download}", timeout=5)
+            assert answer.status_code == 200 and "fast" in answer.text, (download, answer.status_code)
+    finally:
+        ui.quit()

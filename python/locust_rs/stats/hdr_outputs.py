@@ -383,7 +383,9 @@ def _extend_web_ui(environment) -> None:
         {"href": "./locust-rs/hdr.html", "title": "Exact percentiles and distribution chart (HDR)"},
     ]
 
-    @web_ui.app.route("/locust-rs/hdr.csv")
+    base = webui.base_path(web_ui)
+
+    @web_ui.app.route(f"{base}/locust-rs/hdr.csv")
     @web_ui.auth_required_if_enabled
     def _hdr_csv():
         import tempfile
@@ -395,7 +397,7 @@ def _extend_web_ui(environment) -> None:
             data = f.read()
         return Response(data, mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=hdr.csv"})
 
-    @web_ui.app.route("/locust-rs/hdr.html")
+    @web_ui.app.route(f"{base}/locust-rs/hdr.html")
     @web_ui.auth_required_if_enabled
     def _hdr_html():
         if state.run is None:

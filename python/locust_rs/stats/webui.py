@@ -8,6 +8,13 @@ import json
 from collections.abc import Callable
 
 
+def base_path(web_ui) -> str:
+    """The path Locust's routes are under (``--web-base-path``; "" without it): Locust keeps it only in its
+    blueprint, so it is read from the run's options, as Locust's ``main`` passed it."""
+    options = getattr(web_ui.environment, "parsed_options", None)
+    return (getattr(options, "web_base_path", None) or "").rstrip("/")
+
+
 def add_tab(web_ui, key: str, title: str, structure: list[dict], rows: Callable[[], list[dict] | None]) -> None:
     """Adds the tab ``title``; ``rows()`` is called for each ``/stats/requests`` (None: leave the answer as it is)."""
     from flask import request
@@ -16,9 +23,11 @@ def add_tab(web_ui, key: str, title: str, structure: list[dict], rows: Callable[
     args["extended_tabs"] = [*args.get("extended_tabs", []), {"title": title, "key": key}]
     args["extended_tables"] = [*args.get("extended_tables", []), {"key": key, "structure": structure}]
 
+    stats_path = f"{base_path(web_ui)}/stats/requests"
+
     @web_ui.app.after_request
     def _add_rows(response):
-        if request.path != "/stats/requests" or response.status_code != 200:
+        if request.path != stats_path or response.status_code != 200:
             return response
         data = rows()
         body = response.get_json(silent=True)
@@ -37,9 +46,11 @@ def check_form(web_ui, checks: dict[str, Callable[[str], object]]) -> None:
     surface as an exception in every user's ``__init__``, with the run stuck in SPAWNING and nothing on screen."""
     from flask import jsonify, request
 
+    swarm_path = f"{base_path(web_ui)}/swarm"
+
     @web_ui.app.before_request
     def _check_swarm_form():
-        if request.path != "/swarm" or request.method != "POST":
+        if request.path != swarm_path or request.method != "POST":
             return None
         for field, check in checks.items():
             value = request.form.get(field, "")
