@@ -72,8 +72,8 @@ TIERS = {
         "test_analysis_notebook.py", "test_arrival.py", "test_arrival_in_process.py", "test_corpus.py",
         "test_distributed.py", "test_distributed_hosts.py", "test_distributed_in_process.py", "test_e2e_locust.py",
         "test_locust_compat.py", "test_metrics.py", "test_otel_e2e.py", "test_outputs_agree.py", "test_run_state.py",
-        "test_suite_voiceassist.py", "test_thresholds.py", "test_web_ui.py", "test_web_ui_browser.py",
-        "test_websocket_e2e.py",
+        "test_suite_voiceassist.py", "test_thresholds.py", "test_user_stop.py", "test_web_ui.py",
+        "test_web_ui_browser.py", "test_websocket_e2e.py",
     },
     "unit": {
         "test_body_limit.py", "test_bridge.py", "test_errors.py", "test_fasthttp_extras.py", "test_http2.py",

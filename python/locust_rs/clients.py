@@ -52,6 +52,7 @@ from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regex
     WeakResponse,
     absolute_http_url_regexp,
     body_limit,
+    close_client,
     shared_pool,
     split_credentials,
 )
@@ -377,6 +378,12 @@ class HttpUser(User, RestMixin[RestResponseContextManager]):
             max_body_size=self.max_body_size,
         )
         self.client.trust_env = False
+
+    def start(self, group):
+        greenlet = super().start(group)
+        # A stopped user's connections close now, not when the cycle collector finds the user (see fasthttp.py).
+        greenlet.link(lambda _g: close_client(self))
+        return greenlet
 
 
 def _traced_request(request: Callable) -> Callable:

@@ -41,6 +41,7 @@ from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regex
     SessionCommon,
     absolute_http_url_regexp,
     body_limit,
+    close_client,
     shared_pool,
     split_credentials,
 )
@@ -498,6 +499,7 @@ class FastHttpSession(SessionCommon):
             client_cert=client_cert,
             max_body_size=body_limit(kwargs.get("max_body_size"), user),
         )
+        self._owns_pool = client_pool is None
         self.cookiejar = CookieJarView(self._client)
         self._co_interval = _stats.session_interval(user)
         self._arrival = _arrival.iteration(user)
@@ -635,6 +637,11 @@ class FastHttpSession(SessionCommon):
         )
         return response
 
+    def close(self) -> None:
+        """Drops this session's idle connections (when it does not share a pool): its user has stopped."""
+        if self._owns_pool:
+            self._client.pool.close()
+
     def delete(self, url: str, **kwargs):
         """Sends a DELETE request"""
         return self.request("DELETE", url, **kwargs)
@@ -770,6 +777,13 @@ class FastHttpUser(User, RestMixin[RestResponseContextManager]):
             http2_prior_knowledge=self.http2_prior_knowledge,
             max_body_size=self.max_body_size,
         )
+
+    def start(self, group):
+        greenlet = super().start(group)
+        # A stopped user's connections close now, as its WebSocket connections do, not when the cycle collector
+        # finds the user, often a minute later: a ramp down would hold every stopped user's file descriptors meanwhile.
+        greenlet.link(lambda _g: close_client(self))
+        return greenlet
 
 
 def _traced_request(request: Callable) -> Callable:

@@ -125,6 +125,14 @@ def _untangle(exception, response) -> None:
         exception.response = WeakResponse(response)
 
 
+def close_client(user) -> None:
+    """Closes ``user.client``'s own connections, as its greenlet ends (if it has a client that can: a task may have
+    replaced it)."""
+    close = getattr(getattr(user, "client", None), "close", None)
+    if callable(close):
+        close()
+
+
 ConnectionPool = _native.ConnectionPool
 """Connections (and the ``concurrency`` limit) shared by every user that names this pool as its
 ``client_pool``, like geventhttpclient's ``HTTPClientPool``: ``client_pool = ConnectionPool(concurrency=5)``."""
