@@ -209,9 +209,56 @@ impl Config {
     }
 }
 
+impl Config {
+    /// A warning for a server that anyone on the network can reach while its admin account keeps
+    /// the published default password, or None. `host` is what the server binds to: a loopback
+    /// address (or `localhost`) reaches this machine only.
+    pub fn exposure_warning(&self, host: &str) -> Option<String> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let local = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        (!local && self.admin_password == DEFAULT_ADMIN_PASSWORD).then(|| {
+            format!(
+                "voiceassist-demo: warning: listening on {host}, beyond this machine, with the published \
+                 default admin password ({DEFAULT_ADMIN_PASSWORD}): anyone who can reach it can log in as \
+                 the admin; set --admin-password"
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exposed_server_with_the_default_admin_password_is_warned_of() {
+        let default = Config::default();
+        for host in ["0.0.0.0", "::", "192.168.1.10", "demo.example.com"] {
+            let warning = default.exposure_warning(host).unwrap_or_default();
+            assert!(
+                warning.contains(host) && warning.contains("--admin-password"),
+                "{host}: {warning}"
+            );
+        }
+        for host in [
+            "127.0.0.1",
+            "127.0.0.2",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+        ] {
+            assert_eq!(default.exposure_warning(host), None, "{host}");
+        }
+        let own = Config {
+            admin_password: "something-else".into(),
+            ..Config::default()
+        };
+        assert_eq!(own.exposure_warning("0.0.0.0"), None);
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -101,6 +101,7 @@ fn print_or_fail(text: Result<String, String>) -> ExitCode {
 }
 
 async fn run(cli: Cli, grace: Duration) -> ExitCode {
+    let exposed = cli.config.exposure_warning(&cli.host);
     let server = match Server::bind(&cli.host, cli.port, cli.config).await {
         Ok(server) => server,
         Err(e) => {
@@ -122,6 +123,10 @@ async fn run(cli: Cli, grace: Duration) -> ExitCode {
         server.local_addr()
     );
     let _ = std::io::stdout().flush();
+    // on standard error: the first line of standard output is the one scripts read
+    if let Some(warning) = exposed {
+        eprintln!("{warning}");
+    }
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let on_signal = stop_tx.clone();
