@@ -54,7 +54,6 @@ SEAMS = (
             "STATE_INIT",
             "STATE_RUNNING",
             "STATE_SPAWNING",
-            "STATE_STOPPED",
             "WORKER_REPORT_INTERVAL",
             "MasterRunner",
             "WorkerRunner.connect_to_master",

@@ -46,13 +46,13 @@ from locust_rs._facade.requests_response import (  # noqa: F401 - Locust's names
     RestResponseContextManager,
 )
 from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
+    ClosesOnStop,
     ConnectionPool,
     CookieJarView,
     SessionCommon,
     WeakResponse,
     absolute_http_url_regexp,
     body_limit,
-    close_client,
     shared_pool,
     split_credentials,
 )
@@ -347,7 +347,7 @@ class HttpSession(SessionCommon, requests.Session):
         return self.request("DELETE", url, data=data, json=json, **kwargs)
 
 
-class HttpUser(User, RestMixin[RestResponseContextManager]):
+class HttpUser(ClosesOnStop, User, RestMixin[RestResponseContextManager]):
     """A drop-in for Locust's ``HttpUser`` whose HTTP work runs in Rust. Change ``from locust import HttpUser`` to
     ``from locust_rs import HttpUser`` (or run the unchanged locustfile with ``locust-rs``)."""
 
@@ -378,12 +378,6 @@ class HttpUser(User, RestMixin[RestResponseContextManager]):
             max_body_size=self.max_body_size,
         )
         self.client.trust_env = False
-
-    def start(self, group):
-        greenlet = super().start(group)
-        # A stopped user's connections close now, not when the cycle collector finds the user (see fasthttp.py).
-        greenlet.link(lambda _g: close_client(self))
-        return greenlet
 
 
 def _traced_request(request: Callable) -> Callable:

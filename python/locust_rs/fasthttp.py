@@ -36,12 +36,12 @@ from locust_rs import stats as _stats
 from locust_rs._errors.fasthttp import body_exception, to_exception
 from locust_rs._facade.sessions import (  # noqa: F401 - absolute_http_url_regexp: Locust's module-level name
     CatchResponse,
+    ClosesOnStop,
     ConnectionPool,
     CookieJarView,
     SessionCommon,
     absolute_http_url_regexp,
     body_limit,
-    close_client,
     shared_pool,
     split_credentials,
 )
@@ -686,7 +686,7 @@ class FastHttpSession(SessionCommon):
             yield buffer
 
 
-class FastHttpUser(User, RestMixin[RestResponseContextManager]):
+class FastHttpUser(ClosesOnStop, User, RestMixin[RestResponseContextManager]):
     """
     A drop-in for Locust's ``FastHttpUser`` whose HTTP work runs in Rust (hyper on tokio).
     Change ``from locust.contrib.fasthttp import FastHttpUser`` to
@@ -777,13 +777,6 @@ class FastHttpUser(User, RestMixin[RestResponseContextManager]):
             http2_prior_knowledge=self.http2_prior_knowledge,
             max_body_size=self.max_body_size,
         )
-
-    def start(self, group):
-        greenlet = super().start(group)
-        # A stopped user's connections close now, as its WebSocket connections do, not when the cycle collector
-        # finds the user, often a minute later: a ramp down would hold every stopped user's file descriptors meanwhile.
-        greenlet.link(lambda _g: close_client(self))
-        return greenlet
 
 
 def _traced_request(request: Callable) -> Callable:
