@@ -544,3 +544,83 @@ def test_a_connection_used_after_fork_fails_clearly_and_new_ones_work(ws_server,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# -- hostile servers: every buffer is bounded, and nothing is lost ------------------------------------------------
+
+
+def _wait_for(condition, timeout=20.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "the condition did not hold in time"
+        gevent.sleep(0.01)
+
+
+def test_a_connection_not_read_stops_at_its_queue_cap_then_delivers_everything(make_user):
+    """A server streaming 1 KiB frames to a user that does not call recv: the inbox stops at ws_max_queue (the
+    socket is not read, so TCP makes the server wait), then every frame arrives, in order, once the user reads."""
+    cap = 256 * 1024
+    user, events = make_user(ws_max_queue=cap)
+    ws = user.connect("/flood")
+    per_frame = 1024 + 64  # payload, and what an entry counts beyond it
+    _wait_for(lambda: ws._native.pending * per_frame >= cap)
+    for _ in range(3):  # the cap holds however long the user looks away
+        gevent.sleep(0.2)
+        assert ws._native.pending <= cap // per_frame + 1
+    for i in range(64 * 1024):
+        message = ws.recv(timeout=10)
+        assert int.from_bytes(message[:8], "big") == i and len(message) == 1024
+    with pytest.raises(WebSocketClosed) as info:
+        ws.recv(timeout=10)
+    assert info.value.code == 1000
+    assert [e["request_type"] for e in events] == ["WS", "WSRECV"]
+
+
+def test_a_ping_flood_to_a_server_that_does_not_read_fails_the_connection(make_user):
+    """tungstenite owes a pong for every ping; while the server does not read they wait in its write buffer, which
+    is capped by ws_max_write_buffer: the connection fails clearly instead of growing."""
+    user, events = make_user(ws_max_write_buffer=512 * 1024)
+    ws = user.connect("/pingflood")
+    with pytest.raises(WebSocketClosed) as info:
+        ws.recv(timeout=60)
+    assert info.value.code == 1006
+    assert "the server is not reading" in str(info.value) and "ws_max_write_buffer" in str(info.value)
+    assert events[-1]["request_type"] == "WSRECV" and events[-1]["exception"] is info.value
+    assert not ws.open
+
+
+def test_sending_to_a_server_that_does_not_read_fails_at_the_cap(make_user):
+    user, events = make_user(ws_max_write_buffer=256 * 1024)
+    ws = user.connect("/deaf")
+    with pytest.raises(WebSocketClosed) as info:
+        for _ in range(64 * 1024):  # 64 MiB: far more than the kernel's buffers hold
+            ws.send(b"x" * 1024)
+            gevent.sleep(0)
+    assert "the server is not reading" in str(info.value)
+    assert "over ws_max_write_buffer (262144 bytes)" in str(info.value)
+    assert events[-1]["request_type"] == "WSSEND" and events[-1]["exception"] is info.value
+    assert not ws.open
+    # One message over the cap fails at once, on a fresh connection.
+    ws = user.connect("/deaf")
+    with pytest.raises(WebSocketClosed, match="the server is not reading"):
+        ws.send(b"x" * (256 * 1024 + 1))
+
+
+@pytest.mark.parametrize("attr", ["ws_max_queue", "ws_max_write_buffer"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, None, True, 2**64])
+def test_buffer_caps_must_be_positive_byte_counts(make_user, attr, value):
+    user, _ = make_user(**{attr: value})
+    with pytest.raises(ValueError, match=f"{attr} must be a positive number of bytes"):
+        user.connect("/")
+
+
+@pytest.mark.parametrize(
+    ("path", "what"),
+    [("/badclose", "the reason in the server's close frame is not valid UTF-8"), ("/badtext", "a text message")],
+)
+def test_invalid_utf8_says_whether_it_was_a_close_reason_or_a_text_message(make_user, path, what):
+    user, _ = make_user()
+    ws = user.connect(path)
+    with pytest.raises(WebSocketProtocolError) as info:
+        ws.recv(timeout=5)
+    assert what in str(info.value)

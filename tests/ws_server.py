@@ -13,7 +13,11 @@ its stdin closes. On every path except the ones below it echoes text and binary 
 - ``{"type": "ping-me"}`` -> the server pings and answers ``{"type": "pinged"}`` once the client's pong arrived
 
 Paths: ``/refuse`` answers the upgrade with 401; ``/drop`` drops the TCP connection right after the upgrade;
-``/garbage`` sends a frame with a reserved opcode.
+``/garbage`` sends a frame with a reserved opcode; ``/badclose`` a close frame whose reason is not UTF-8, and
+``/badtext`` a text frame that is not UTF-8.
+Hostile servers, each bounded (64 MiB at most, then it closes the connection):
+``/flood`` streams 1 KiB binary frames numbered from 0 (8-byte big-endian prefix), as fast as the client reads;
+``/pingflood`` stops reading and sends pings as fast as the client reads; ``/deaf`` stops reading and is silent.
 ``silent_port`` accepts TCP connections and never answers (a handshake that hangs).
 """
 
@@ -45,6 +49,17 @@ async def handler(ws):
     if ws.request.path.startswith("/garbage"):
         ws.transport.write(b"\x83\x00")  # a data frame with the reserved opcode 3
         await asyncio.sleep(5)
+        return
+    if ws.request.path.startswith("/badclose"):
+        ws.transport.write(b"\x88\x04\x03\xe8\xff\xfe")  # code 1000, reason bytes ff fe
+        await asyncio.sleep(5)
+        return
+    if ws.request.path.startswith("/badtext"):
+        ws.transport.write(b"\x81\x02\xff\xfe")
+        await asyncio.sleep(5)
+        return
+    if ws.request.path.startswith(("/flood", "/pingflood", "/deaf")):
+        await hostile(ws, ws.request.path)
         return
     async for message in ws:
         command = None
@@ -79,6 +94,34 @@ async def handler(ws):
             await ws.send('{"type": "pinged"}')
         else:
             await ws.send(message)
+
+
+FLOOD_BYTES = 64 * 1024 * 1024
+
+
+async def hostile(ws, path: str) -> None:
+    transport = ws.transport
+    if path.startswith("/flood"):
+        # websockets' send waits while the kernel's buffers are full: the client's reading paces it.
+        for i in range(FLOOD_BYTES // 1024):
+            await ws.send(i.to_bytes(8, "big") + b"x" * 1016)
+        await ws.close()
+        return
+    transport.pause_reading()
+    if path.startswith("/deaf"):
+        await asyncio.sleep(60)
+        transport.abort()
+        return
+    pings = b"\x89\x7d" + b"p" * 125  # ping frames with 125-byte payloads
+    batch = pings * 1024
+    sent = 0
+    while sent < FLOOD_BYTES and not transport.is_closing():
+        transport.write(batch)
+        sent += len(batch)
+        while transport.get_write_buffer_size() > 1024 * 1024 and not transport.is_closing():
+            await asyncio.sleep(0.001)
+    await asyncio.sleep(5)
+    transport.abort()
 
 
 async def silent(reader, writer):

@@ -147,8 +147,12 @@ def ws_connect(
     timeout: float | None = None,
     insecure: bool = True,
     max_message_size: int | None = None,
+    max_queue: int = ...,
+    max_write_buffer: int = ...,
 ) -> Ticket:
-    """Opens a WebSocket; the ticket completes with a WsConnection or a NativeError."""
+    """Opens a WebSocket; the ticket completes with a WsConnection or a NativeError. ``max_queue`` caps the bytes of
+    received messages not yet taken (at the cap the socket is not read), ``max_write_buffer`` the bytes waiting to be
+    written (past it the connection fails); both default to 16 MiB."""
 
 def ws_counters() -> dict[str, int]:
     """connections_open, connections_opened, messages/bytes sent/received of this process."""

@@ -124,6 +124,13 @@ def _checked(timeout: float | None) -> float | None:
     return timeout
 
 
+def _cap(name: str, value) -> int:
+    """A buffer cap in bytes: a positive int, or ``ValueError`` naming the attribute."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ValueError(f"{name} must be a positive number of bytes, not {value!r}")
+    return value
+
+
 def _encode(message) -> Message:
     if isinstance(message, str | bytes):
         return message
@@ -575,6 +582,16 @@ class WebSocketMixin:
     ws_max_message_size: int | None = 16 * 1024 * 1024
     """A received message over this many bytes fails the connection (closed with code 1009). None: no limit."""
 
+    ws_max_queue: int = 16 * 1024 * 1024
+    """Bytes of received messages that may wait for ``recv``. At the cap the connection stops reading the socket
+    until ``recv`` takes a message, so the server waits on TCP (as it would for a blocking client that is not
+    calling ``recv``); nothing is dropped."""
+
+    ws_max_write_buffer: int = 16 * 1024 * 1024
+    """Bytes that may wait to be written while the server does not read: messages sent and not yet taken by the
+    socket, and the pongs owed to a pinging server. Past it the connection fails (``WebSocketClosed``, code 1006,
+    "the server is not reading")."""
+
     ws_headers: dict | None = None
     """Headers sent with every upgrade request."""
 
@@ -608,6 +625,8 @@ class WebSocketMixin:
         if context:
             user_context = {**user_context, **context}
         _checked(self.ws_timeout)
+        max_queue = _cap("ws_max_queue", self.ws_max_queue)
+        max_write_buffer = _cap("ws_max_write_buffer", self.ws_max_write_buffer)
         iteration = _arrival.iteration(self)
         # The first request of an arrival-rate iteration is measured from when the iteration was due, too.
         lead = None if iteration is None else iteration.lead()
@@ -619,6 +638,8 @@ class WebSocketMixin:
             self.ws_connect_timeout if timeout is _DEFAULT else timeout,
             bool(self.insecure),
             self.ws_max_message_size,
+            max_queue,
+            max_write_buffer,
         )
         value = _bridge.wait(ticket)
         if type(value) is _NATIVE_ERROR:

@@ -6,9 +6,18 @@
 //! a ticket that completes once the inbox has something (or the connection ended). A greenlet
 //! killed during `wait` so leaves its message in the inbox for the next `recv`: nothing is taken
 //! until Python takes it synchronously. Ping/pong is answered by tungstenite as it reads.
+//!
+//! Both directions are bounded, so that a server that floods or stops reading costs a bounded
+//! amount of memory:
+//! - the inbox holds at most `max_queue` bytes; at the cap the task stops reading the socket
+//!   until Python takes a message, so the kernel's buffers fill and TCP makes the server wait,
+//!   as it would for a blocking client (websocket-client) that is not calling `recv`;
+//! - messages queued to send plus the bytes the socket would not take stay under
+//!   `max_write`; past it the connection fails at once, as it does when tungstenite's own write
+//!   buffer (which holds the pongs owed to a pinging server) fills.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +31,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::connect::{self, closed, from_ws, Opened, Socket, Spec};
 use super::{stamp, COUNTERS};
@@ -59,8 +68,20 @@ enum Cmd {
 #[derive(Default)]
 struct Inbox {
     queue: VecDeque<Received>,
+    /// What `queue` holds, counted as `Received::cost`.
+    bytes: usize,
     /// Set once the connection is over; reported after the queued messages.
     end: Option<Error>,
+}
+
+/// What one queued message counts against the inbox's cap beyond its payload (its entry and the
+/// payload's allocation), so that a flood of empty frames is bounded too.
+const ENTRY_COST: usize = 64;
+
+impl Received {
+    fn cost(&self) -> usize {
+        self.payload.len() + ENTRY_COST
+    }
 }
 
 #[derive(Default)]
@@ -73,6 +94,16 @@ struct Stats {
 
 struct Shared {
     inbox: Mutex<Inbox>,
+    /// The inbox's cap, in bytes (see the module's doc).
+    max_queue: usize,
+    /// Wakes the task when Python takes a message from a full inbox.
+    drained: Notify,
+    /// Payload bytes of the messages sent by Python and not yet taken by the task.
+    queued_out: AtomicUsize,
+    /// Bytes that tungstenite could not write (kept current by `watch::Watched`).
+    unsent: Arc<AtomicUsize>,
+    /// The cap on `queued_out` + `unsent`.
+    max_write: usize,
     /// Wakes `wait` tickets: a message arrived or the connection ended.
     readable: Notify,
     /// Wakes `close` tickets once the task has finished.
@@ -89,9 +120,38 @@ impl Shared {
         self.stats.bytes_received.fetch_add(len, Ordering::Relaxed);
         COUNTERS.messages_received.fetch_add(1, Ordering::Relaxed);
         COUNTERS.bytes_received.fetch_add(len, Ordering::Relaxed);
-        let at = stamp(Instant::now());
-        self.inbox.lock().queue.push_back(Received { payload, at });
+        let received = Received {
+            payload,
+            at: stamp(Instant::now()),
+        };
+        {
+            let mut inbox = self.inbox.lock();
+            inbox.bytes += received.cost();
+            inbox.queue.push_back(received);
+        }
         self.readable.notify_waiters();
+    }
+
+    /// True while the inbox is at its cap: the task does not read.
+    fn full(&self) -> bool {
+        self.inbox.lock().bytes >= self.max_queue
+    }
+
+    /// Bytes waiting to be written, sent by Python or owed by tungstenite.
+    fn backlog(&self) -> usize {
+        self.queued_out.load(Ordering::Relaxed) + self.unsent.load(Ordering::Relaxed)
+    }
+
+    fn send_backlog_error(&self) -> Error {
+        closed(
+            1006,
+            format!(
+                "the server is not reading: {} bytes wait to be sent, over ws_max_write_buffer ({} bytes); \
+                 the connection was dropped",
+                self.backlog(),
+                self.max_write
+            ),
+        )
     }
 
     fn finish(&self, end: Error) {
@@ -140,6 +200,9 @@ impl Drop for OpenGuard {
 /// How long the closing handshake may take before the socket is dropped anyway.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pong is at most this long on the wire (125 bytes of payload, a 2-byte header, a mask).
+const MAX_PONG: usize = 131;
+
 async fn run(
     mut ws: Socket,
     mut rx: UnboundedReceiver<Cmd>,
@@ -147,7 +210,10 @@ async fn run(
     guard: OpenGuard,
 ) {
     let _guard = guard;
+    // Text and binary messages delivered so far, to tell which frame a read error is about.
+    let mut delivered = 0u64;
     let end = loop {
+        let full = shared.full();
         tokio::select! {
             biased;
             cmd = rx.recv() => match cmd {
@@ -168,9 +234,24 @@ async fn run(
                     break closed(1001, "the connection was dropped by the client");
                 }
             },
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => shared.push(Payload::Text(t)),
-                Some(Ok(Message::Binary(b))) => shared.push(Payload::Binary(b)),
+            // Python took a message from the full inbox: look again.
+            () = shared.drained.notified(), if full => {}
+            msg = ws.next(), if !full => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    delivered += 1;
+                    shared.push(Payload::Text(t));
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    delivered += 1;
+                    shared.push(Payload::Binary(b));
+                }
+                // tungstenite queued the pong; if its write buffer is full the server is not
+                // reading, and pings would only replace each other there from now on.
+                Some(Ok(Message::Ping(_))) => {
+                    if shared.unsent.load(Ordering::Relaxed) + MAX_PONG > shared.max_write.max(connect::MIN_WRITE_BUFFER) {
+                        break shared.send_backlog_error();
+                    }
+                }
                 Some(Ok(Message::Close(frame))) => {
                     let (code, reason) = frame
                         .map(|f| (u16::from(f.code), f.reason.to_string()))
@@ -186,7 +267,14 @@ async fn run(
                 // Ping is answered by tungstenite itself; pong and raw frames carry nothing.
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
-                    let err = from_ws(e, "reading");
+                    let err = if matches!(e, WsError::Utf8(_)) && ws.get_ref().frames().at_close(delivered) {
+                        Error::new(
+                            ErrorKind::Protocol,
+                            "WebSocket protocol error (reading): the reason in the server's close frame is not valid UTF-8",
+                        )
+                    } else {
+                        from_ws(e, "reading")
+                    };
                     if err.kind == ErrorKind::MessageTooBig {
                         let frame = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("message too big") };
                         close_handshake(&mut ws, frame).await;
@@ -233,6 +321,7 @@ async fn write_batch(
     let mut pending_close = None;
     while let Some(m) = next.take() {
         let len = m.len() as u64;
+        shared.queued_out.fetch_sub(m.len(), Ordering::Relaxed);
         ws.feed(m).await.map_err(|e| from_ws(e, "sending"))?;
         shared.stats.messages_sent.fetch_add(1, Ordering::Relaxed);
         shared.stats.bytes_sent.fetch_add(len, Ordering::Relaxed);
@@ -299,9 +388,14 @@ pub struct WsConnection {
     handshake_ms: f64,
 }
 
-fn start(opened: Opened) -> WsConnection {
+fn start(opened: Opened, max_queue: usize, max_write: usize) -> WsConnection {
     let shared = Arc::new(Shared {
         inbox: Mutex::new(Inbox::default()),
+        max_queue,
+        drained: Notify::new(),
+        queued_out: AtomicUsize::new(0),
+        unsent: opened.socket.get_ref().unsent(),
+        max_write,
         readable: Notify::new(),
         finished: Notify::new(),
         done: AtomicBool::new(false),
@@ -324,9 +418,14 @@ fn start(opened: Opened) -> WsConnection {
     }
 }
 
+/// The default caps of the inbox and of the bytes waiting to be sent, per connection.
+pub const DEFAULT_MAX_QUEUE: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_WRITE: usize = 16 * 1024 * 1024;
+
 /// Opens a WebSocket. The ticket completes with a `WsConnection` or a `NativeError`.
 #[pyfunction]
-#[pyo3(signature = (url, headers = None, subprotocols = None, timeout = None, insecure = true, max_message_size = None))]
+#[pyo3(signature = (url, headers = None, subprotocols = None, timeout = None, insecure = true, max_message_size = None, max_queue = DEFAULT_MAX_QUEUE, max_write_buffer = DEFAULT_MAX_WRITE))]
+#[allow(clippy::too_many_arguments)] // Python's keyword arguments, one for one
 pub fn ws_connect(
     url: String,
     headers: Option<Vec<(String, String)>>,
@@ -334,6 +433,8 @@ pub fn ws_connect(
     timeout: Option<f64>,
     insecure: bool,
     max_message_size: Option<usize>,
+    max_queue: usize,
+    max_write_buffer: usize,
 ) -> PyResult<Ticket> {
     let headers = headers.unwrap_or_default();
     crate::http::check_header_count(headers.len()).map_err(to_pyerr)?;
@@ -344,8 +445,14 @@ pub fn ws_connect(
         timeout: crate::time::timeout(timeout).map_err(to_pyerr)?,
         insecure,
         max_message_size: max_message_size.filter(|n| *n > 0),
+        max_write_buffer,
     };
-    bridge::submit(async move { connect::open(spec).await.map(start) })
+    let max_queue = max_queue.max(1);
+    bridge::submit(async move {
+        connect::open(spec)
+            .await
+            .map(|opened| start(opened, max_queue, max_write_buffer))
+    })
 }
 
 impl WsConnection {
@@ -390,6 +497,14 @@ impl WsConnection {
         if self.ended() {
             return Ok(None);
         }
+        let shared = &self.shared;
+        shared.queued_out.fetch_add(msg.len(), Ordering::Relaxed);
+        if shared.backlog() > shared.max_write {
+            // The task may be stuck writing to a server that does not read: end it from here.
+            shared.finish(shared.send_backlog_error());
+            self.task.abort();
+            return Ok(None);
+        }
         let at = stamp(Instant::now());
         Ok(self.tx.send(Cmd::Send(msg)).ok().map(|()| at))
     }
@@ -403,7 +518,12 @@ impl WsConnection {
         let mut inbox = self.shared.inbox.lock();
         match inbox.queue.pop_front() {
             Some(r) => {
+                let was_full = inbox.bytes >= self.shared.max_queue;
+                inbox.bytes -= r.cost();
                 drop(inbox);
+                if was_full {
+                    self.shared.drained.notify_one();
+                }
                 let payload = match &r.payload {
                     Payload::Text(t) => PyString::new(py, t.as_str()).into_any(),
                     Payload::Binary(b) => PyBytes::new(py, b).into_any(),

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
@@ -16,15 +15,12 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::WebSocketStream;
 use url::Url;
 
+use super::watch::{Io, Watched};
 use crate::errors::{Error, ErrorKind};
 use crate::http::tls;
 use crate::time::with_timeout;
 
-/// A plain or TLS socket; one indirection per read is nothing next to a syscall.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-pub type Socket = WebSocketStream<Box<dyn Io>>;
+pub type Socket = WebSocketStream<Watched>;
 
 pub struct Spec {
     pub url: String,
@@ -33,6 +29,8 @@ pub struct Spec {
     pub timeout: Option<Duration>,
     pub insecure: bool,
     pub max_message_size: Option<usize>,
+    /// Bytes that may wait to be written to a server that does not read (see `config`).
+    pub max_write_buffer: usize,
 }
 
 /// What the handshake leaves behind.
@@ -68,12 +66,23 @@ fn tls_config(insecure: bool) -> Arc<rustls::ClientConfig> {
 /// take more reads.
 const READ_BUFFER_SIZE: usize = 8 * 1024;
 
-pub fn config(max_message_size: Option<usize>) -> WebSocketConfig {
+/// tungstenite queues a pong for every ping it reads, whether or not the socket takes them: by
+/// default without limit, so a server that pings and never reads grew the process by gigabytes.
+/// `max_write_buffer` caps that queue (tungstenite then keeps only the latest pong, as RFC 6455
+/// allows, and the connection fails once the queue is full: see `conn`). Below the cap,
+/// tungstenite gathers small frames into writes of up to a quarter of it (128 KiB at most).
+pub fn config(max_message_size: Option<usize>, max_write_buffer: usize) -> WebSocketConfig {
+    let max_write_buffer = max_write_buffer.max(MIN_WRITE_BUFFER);
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_SIZE)
         .max_message_size(max_message_size)
         .max_frame_size(max_message_size)
+        .write_buffer_size((max_write_buffer / 4).min(128 * 1024))
+        .max_write_buffer_size(max_write_buffer)
 }
+
+/// The smallest write cap: a control frame with its header must always fit.
+pub const MIN_WRITE_BUFFER: usize = 1024;
 
 fn parse(url: &str) -> Result<(Url, bool, String, u16), Error> {
     let u =
@@ -169,8 +178,8 @@ async fn open_inner(spec: Spec, start: Instant) -> Result<Opened, Error> {
     };
     let (socket, response) = tokio_tungstenite::client_async_with_config(
         request,
-        io,
-        Some(config(spec.max_message_size)),
+        Watched::new(io),
+        Some(config(spec.max_message_size, spec.max_write_buffer)),
     )
     .await
     .map_err(|e| from_ws(e, "handshake"))?;
@@ -234,6 +243,10 @@ pub fn from_ws(e: WsError, during: &str) -> Error {
         WsError::Utf8(s) => Error::new(
             ErrorKind::Protocol,
             format!("WebSocket protocol error ({during}): invalid UTF-8 in a text message: {s}"),
+        ),
+        WsError::WriteBufferFull(_) => closed(
+            1006,
+            "the server is not reading: ws_max_write_buffer is full; the connection was dropped",
         ),
         WsError::Tls(t) => Error::new(ErrorKind::Tls, t.to_string()),
         WsError::Url(u) => Error::new(ErrorKind::InvalidUrl, u.to_string()),

@@ -4,6 +4,7 @@
 
 pub mod conn;
 pub mod connect;
+pub mod watch;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
