@@ -68,8 +68,6 @@ enum Cmd {
 #[derive(Default)]
 struct Inbox {
     queue: VecDeque<Received>,
-    /// What `queue` holds, counted as `Received::cost`.
-    bytes: usize,
     /// Set once the connection is over; reported after the queued messages.
     end: Option<Error>,
 }
@@ -94,6 +92,9 @@ struct Stats {
 
 struct Shared {
     inbox: Mutex<Inbox>,
+    /// What the inbox holds, counted as `Received::cost`; changed under the inbox's lock, read
+    /// without it by the task on every turn.
+    queued: AtomicUsize,
     /// The inbox's cap, in bytes (see the module's doc).
     max_queue: usize,
     /// Wakes the task when Python takes a message from a full inbox.
@@ -126,7 +127,7 @@ impl Shared {
         };
         {
             let mut inbox = self.inbox.lock();
-            inbox.bytes += received.cost();
+            self.queued.fetch_add(received.cost(), Ordering::Relaxed);
             inbox.queue.push_back(received);
         }
         self.readable.notify_waiters();
@@ -134,7 +135,7 @@ impl Shared {
 
     /// True while the inbox is at its cap: the task does not read.
     fn full(&self) -> bool {
-        self.inbox.lock().bytes >= self.max_queue
+        self.queued.load(Ordering::Relaxed) >= self.max_queue
     }
 
     /// Bytes waiting to be written, sent by Python or owed by tungstenite.
@@ -391,6 +392,7 @@ pub struct WsConnection {
 fn start(opened: Opened, max_queue: usize, max_write: usize) -> WsConnection {
     let shared = Arc::new(Shared {
         inbox: Mutex::new(Inbox::default()),
+        queued: AtomicUsize::new(0),
         max_queue,
         drained: Notify::new(),
         queued_out: AtomicUsize::new(0),
@@ -518,9 +520,9 @@ impl WsConnection {
         let mut inbox = self.shared.inbox.lock();
         match inbox.queue.pop_front() {
             Some(r) => {
-                let was_full = inbox.bytes >= self.shared.max_queue;
-                inbox.bytes -= r.cost();
+                let was = self.shared.queued.fetch_sub(r.cost(), Ordering::Relaxed);
                 drop(inbox);
+                let was_full = was >= self.shared.max_queue;
                 if was_full {
                     self.shared.drained.notify_one();
                 }
