@@ -128,7 +128,9 @@ def run(scenario: str, variant: str, host: str, users: int, duration: int, workd
             cmd.append("--no-hdr-metrics")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Standard error to a file: a pipe nobody reads until the end fills up and stalls Locust's end-of-run table.
+    log = workdir / f"{variant}.stderr"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True)
     peak, samples = 0, []
     deadline = time.monotonic() + duration + 60
     while proc.poll() is None and time.monotonic() < deadline:
@@ -137,7 +139,8 @@ def run(scenario: str, variant: str, host: str, users: int, duration: int, workd
         time.sleep(0.05)
     if proc.poll() is None:
         proc.kill()
-    _, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    err = log.read_text(errors="replace")
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

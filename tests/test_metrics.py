@@ -641,3 +641,42 @@ def test_every_output_counts_the_requests_in_flight_at_a_signal(tmp_path, http_s
     in_hdr_csv = int(read_csv(f"{prefix}_hdr.csv")[("GET", "slow")]["Count"])
     in_hlog = hlog_totals(f"{prefix}.hlog").count("GET", "slow")
     assert (in_hdr_csv, in_hlog) == (counted, counted), run.output[-3000:]
+
+
+def test_the_hlog_interval_visits_only_the_names_used_in_it(tmp_path):
+    """Issue 32, defect 8: with tens of thousands of names, the interval work and the end-of-run copies scaled with
+    every name the run had seen. Each interval now visits the names used in it, and the end of the run reads each
+    entry in turn for every output."""
+    from types import SimpleNamespace
+
+    from locust_rs.stats import RequestStats
+
+    stats = RequestStats()
+    options = SimpleNamespace(csv_prefix=str(tmp_path / "run"), html_file=str(tmp_path / "run.html"))
+    run = hdr_outputs.HdrRun(SimpleNamespace(runner=None, parsed_options=options, host="h"), stats)
+    (tmp_path / "run.html").write_text("<html><body>Locust's report</body></html>")
+    names = 5_000
+    for i in range(names):
+        stats.log_request("GET", f"/n/{i}", 1.0 + i % 50, 10)
+    assert stats.core.pending_intervals == names
+    run.write_interval()
+    assert stats.core.pending_intervals == 0
+    for i in (7, 7, 4_000):
+        stats.log_request("GET", f"/n/{i}", 2.0, 10)
+    assert stats.core.pending_intervals == 2
+    run.write_interval()
+    run.finish()
+    lines = (tmp_path / "run.hlog").read_text().splitlines()
+    # The header, then the first interval (the aggregate and every name), then the second: the aggregate and the two.
+    data = [line for line in lines if not line.startswith(("#", '"'))]
+    assert len(data) == (1 + names) + (1 + 2)
+    assert [line.split(",")[0] for line in data[-2:]] == ["Tag=GET:/n/7", "Tag=GET:/n/4000"]
+    totals = hlog_totals(tmp_path / "run.hlog")
+    assert totals.count("GET", "/n/7") == 3 and totals.count() == names + 3
+    rows = read_csv(tmp_path / "run_hdr.csv")
+    assert len(rows) == names + 1 and rows[("GET", "/n/7")]["Count"] == "3"
+    page = (tmp_path / "run_hdr.html").read_text()
+    assert page.count("<tr><td>GET</td>") == names
+    report = (tmp_path / "run.html").read_text()
+    assert report.startswith("<html><body>Locust's report") and report.endswith("</body></html>")
+    assert "run_hdr.html" in report

@@ -1221,10 +1221,14 @@ def test_stats_core(data):
     if isinstance(entry, _native.StatsEntryCore):
         exercise_entry(data, entry, core.total)
     exercise_entry(data, core.total, _native.StatsCore().total)
-    for method in (core.histograms, core.take_intervals):
-        hs = call(method)
-        if isinstance(hs, _native.HistogramSet):
-            exercise_set(data, hs)
+    hs = call(core.histograms)
+    if isinstance(hs, _native.HistogramSet):
+        exercise_set(data, hs)
+    quantiles = data.draw(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=4), label="quantiles")
+    call(core.summaries, quantiles)
+    call(core.distribution, data.draw(STR_ARG, label="type"), data.draw(STR_ARG, label="name"),
+         data.draw(FLAGS, label="corrected"), data.draw(st.integers(-1, 2000), label="ticks"))  # fmt: skip
+    call(core.take_interval_log)
     call(core.reset_all)
     call(repr, core)
     call(core.clear_all)

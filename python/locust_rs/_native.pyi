@@ -279,7 +279,20 @@ class StatsCore:
     def clear_all(self) -> None: ...
     def histograms(self) -> HistogramSet: ...
     def track_intervals(self) -> None: ...
-    def take_intervals(self) -> HistogramSet: ...
+    @property
+    def pending_intervals(self) -> int:
+        """How many entries have something for the next ``.hlog`` interval (what ``take_interval_log`` visits)."""
+    def take_interval_log(self) -> list[tuple[str | None, str | None, bool, str, float]]:
+        """The next ``.hlog`` interval, encoded: (type, name, corrected, base64 histogram, max ms) per series, the
+        aggregate (type and name None) first; only the entries that recorded something since the last call."""
+    def summaries(
+        self, quantiles: list[float]
+    ) -> list[tuple[str | None, str | None, dict[str, Any], dict[str, Any] | None]]:
+        """(type, name, raw summary, corrected summary or None) per entry with response times, then the aggregate's
+        (type and name None), as ``HistogramSet.summary`` gives them; one entry at a time, no copy of every one."""
+    def distribution(
+        self, request_type: str | None = None, name: str | None = None, corrected: bool = False, ticks: int = 5
+    ) -> list[tuple[float, float]]: ...
 
 @final
 class StatsEntryCore:

@@ -75,12 +75,15 @@ class HdrRun:
         self.csv_prefix = getattr(opts, "csv_prefix", None) if opts is not None else None
         self.hlog_path = f"{self.csv_prefix}.hlog" if self.csv_prefix and not self.is_worker else None
         self.peak_users = 0
+        # The final rows, computed once at the end for every output that shows them.
+        self._final_rows: list[dict] | None = None
         if self.hlog_path:
             stats.core.track_intervals()
 
     @property
     def total(self) -> HistogramSet:
-        """A fresh copy of every entry's histograms: take it once per use."""
+        """A fresh copy of every entry's histograms: take it once per use, and only where a merge needs one (the rows
+        and the charts read the core entry by entry)."""
         return self.stats.core.histograms()
 
     # the interval log
@@ -107,7 +110,7 @@ class HdrRun:
             return
         now = time.time()
         # Taken every second whatever happens to the file: the core's interval histograms must not pile up.
-        interval = self.stats.core.take_intervals()
+        interval = self.stats.core.take_interval_log()
         path = self.hlog_path
         if not outputs.write(self.environment, path, lambda: self._write_hlog(path, interval, now)):
             # Said once (outputs.write); the .hlog is given up, and the other outputs are still written.
@@ -117,7 +120,7 @@ class HdrRun:
     def _write_hlog(self, path: str, interval, now: float) -> None:
         if self.hlog is None:
             self.hlog = HlogWriter(path, self.start_time)
-        if len(interval):
+        if interval:
             self.hlog.write(interval, self.interval_start, now)
 
     def _drop_hlog(self) -> None:
@@ -129,17 +132,18 @@ class HdrRun:
                 pass  # the failure that made us drop it is already said
 
     # outputs
-    def rows(self, hs: HistogramSet | None = None) -> list[dict]:
-        """One dict per (type, name) plus the aggregate: count, min, max, mean, stdev and the
-        percentiles in ms, raw and (where known) corrected; ``hs``: a ``total`` already taken."""
+    def rows(self) -> list[dict]:
+        """One dict per (type, name) plus the aggregate: count, min, max, mean, stdev and the percentiles in ms, raw
+        and (where known) corrected. Once the outputs are written (:py:meth:`finish`), the rows they were written
+        from."""
+        if self._final_rows is not None:
+            return self._final_rows
         out = []
-        hs = self.total if hs is None else hs
         stats = self.stats
-        keys = [(t, n) for t, n in hs.keys()] + [(None, None)]
-        for t, n in keys:
-            raw = hs.summary(t, n, False, list(QUANTILES))
-            if raw is None:
-                continue
+        # Sorted as the outputs list them; the aggregate, which the core gives last, stays last.
+        summaries = stats.core.summaries(list(QUANTILES))
+        summaries[:-1] = sorted(summaries[:-1], key=lambda s: (s[0], s[1]))
+        for t, n, raw, cor in summaries:
             entry = stats.total if t is None else stats.entries.get((n, t))
             if entry is not None:
                 # Count, min, max and mean as Locust's tables have them (exact, not bucketed); the percentiles are
@@ -149,19 +153,18 @@ class HdrRun:
                 raw["max"] = entry.max_response_time
                 raw["mean"] = entry.avg_response_time
                 raw["percentiles"] = [(q, entry.get_response_time_percentile(q)) for q in QUANTILES]
-            cor = hs.summary(t, n, True, list(QUANTILES))
             fails = entry.num_failures if entry is not None else 0
             name = n if n is not None else AGGREGATE
             out.append({"type": t or "", "name": name, "raw": raw, "corrected": cor, "failures": fails})
         return out
 
-    def write_csv(self, path: str) -> None:
+    def write_csv(self, path: str, rows: list[dict] | None = None) -> None:
         stats = ("Count", "Min", "Max", "Mean", "StdDev", *QUANTILE_LABELS)
         header = ["Type", "Name", *stats, *(f"Corrected {s}" for s in stats)]
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)
-            for row in self.rows():
+            for row in self.rows() if rows is None else rows:
                 cells = [row["type"], row["name"]]
                 for side in (row["raw"], row["corrected"]):
                     if side is None:
@@ -184,6 +187,8 @@ class HdrRun:
             outputs.write(env, self.hlog_path, hlog.close)
         if self.is_worker:
             return
+        # One pass over the entries for every output (the CSV, the page, the console table after them).
+        self._final_rows = self.rows()
         if self.csv_prefix:
             path = f"{self.csv_prefix}_hdr.csv"
             outputs.write(env, path, lambda: self.write_csv(path))
@@ -198,8 +203,9 @@ class HdrRun:
                 )
 
     def _write_page(self, page: str, sections: Sequence[str]) -> None:
+        html = hdr_page.render(self, QUANTILE_LABELS, sections=sections)
         with open(page, "w", encoding="utf-8") as f:
-            f.write(hdr_page.render(self, QUANTILE_LABELS, sections=sections))
+            f.write(html)
 
     def context(self) -> dict:
         """Host, start (UTC), duration (s), peak users and the path of Locust's report, for the HDR page."""
@@ -285,19 +291,14 @@ class HlogWriter:
         self.f.write(f"#[BaseTime: {start_time:.3f} (seconds since epoch)]\n")
         self.f.write('"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n')
 
-    def write(self, hs, start: float, end: float) -> None:
-        rel = start - self.start_time
-        length = max(end - start, 0.0)
-        series = [(None, None)] + list(hs.keys())
-        for t, n in series:
-            for corrected in (False, True):
-                enc = hs.encode_histogram(t, n, corrected)
-                if enc is None:
-                    continue
-                b64, mx = enc
-                tag = hlog_tag(t, n, corrected)
-                prefix = f"Tag={tag}," if tag else ""
-                self.f.write(f"{prefix}{rel:.3f},{length:.3f},{mx:.3f},{b64}\n")
+    def write(self, series, start: float, end: float) -> None:
+        """One interval: ``series`` as :py:meth:`StatsCore.take_interval_log` gives them."""
+        head = f"{start - self.start_time:.3f},{max(end - start, 0.0):.3f},"
+        lines = []
+        for t, n, corrected, b64, mx in series:
+            tag = hlog_tag(t, n, corrected)
+            lines.append(f"Tag={tag},{head}{mx:.3f},{b64}\n" if tag else f"{head}{mx:.3f},{b64}\n")
+        self.f.write("".join(lines))
         self.f.flush()
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from collections.abc import Sequence
 
 # x: "nines" (1 / (1 - q)) from 0 % to 99.999 %; y: ms on a log scale, as HdrHistogram's own plots. The legend
@@ -94,10 +95,10 @@ def render(
     """The page for an :py:class:`locust_rs.stats.hdr_outputs.HdrRun` (its cumulative histograms); ``labels`` name the
     percentile columns of its rows; ``sections`` (HTML) are what the run's other reports add, such as the arrival
     rates (:py:func:`locust_rs.arrival.report.html_section`)."""
-    hs = run.total
     cols = ("Count", "Failures", "Min", "Mean", "StdDev", *labels, "Max")
     rows = []
-    for row in run.rows(hs):
+    all_rows = run.rows()
+    for row in all_rows:
         for side, label in ((row["raw"], "raw"), (row["corrected"], "corrected")):
             if side is None:
                 continue
@@ -110,15 +111,18 @@ def render(
                 + "".join(f"<td>{c if isinstance(c, int | str) else f'{c:.3f}'}</td>" for c in cells)
                 + "</tr>"
             )
-    series = [("Aggregated", hs.distribution())]
-    if hs.summary(corrected=True) is not None:
-        series.append(("Aggregated (corrected)", hs.distribution(corrected=True)))
-    busiest = sorted(hs.keys(), key=lambda k: (-hs.count(k[0], k[1]), k))[:TOP_ENDPOINTS]
-    for t, n in busiest:
-        series.append((f"{t} {n}", hs.distribution(t, n)))
-        if hs.has_corrected(t, n):
-            series.append((f"{t} {n} (corrected)", hs.distribution(t, n, True)))
-    more = len(hs.keys()) - len(busiest)
+    core = run.stats.core
+    keyed = all_rows[:-1]  # the aggregate is last
+    series = [("Aggregated", core.distribution())]
+    if all_rows and all_rows[-1]["corrected"] is not None:
+        series.append(("Aggregated (corrected)", core.distribution(corrected=True)))
+    busiest = sorted(keyed, key=lambda r: (-r["raw"]["count"], r["type"], r["name"]))[:TOP_ENDPOINTS]
+    for r in busiest:
+        t, n = r["type"], r["name"]
+        series.append((f"{t} {n}", core.distribution(t, n)))
+        if r["corrected"] is not None:
+            series.append((f"{t} {n} (corrected)", core.distribution(t, n, True)))
+    more = len(keyed) - len(busiest)
     note = f"<p>The {len(busiest)} endpoints with the most requests; {more} more are in the table.</p>" if more else ""
     head = "".join(f"<th>{c}</th>" for c in ("Type", "Name", "Histogram", *cols))
     return f"""<!DOCTYPE html>
@@ -152,24 +156,33 @@ _LINK_MARK = "<!-- locust-rs: link to the HDR page -->"
 def link_back(report_path: str, page_name: str, section: str = "") -> None:
     """Adds a link to the HDR page to Locust's HTML report (a fixed corner link: its template has no extension
     point), and ``section`` (HTML: what the run's other reports add) below the report's own content. Locust writes
-    its report before ``quitting``, when this runs; a missing report is left alone."""
+    its report before ``quitting``, when this runs; a missing report is left alone. Only the report's tail is read and
+    rewritten: with many request names the report is tens of MB."""
     try:
-        with open(report_path, encoding="utf-8") as f:
-            text = f.read()
+        f = open(report_path, "r+b")  # noqa: SIM115 - closed below
     except OSError:
         return
-    if _LINK_MARK in text or "</body>" not in text:
-        return
-    href = html.escape(page_name, quote=True)
-    link = (
-        f'{_LINK_MARK}<a href="{href}" style="position:fixed;right:12px;bottom:12px;z-index:9999;padding:6px 10px;'
-        'background:#1f77b4;color:#fff;border-radius:4px;font:13px sans-serif;text-decoration:none">'
-        "Exact percentiles (HDR)</a>"
-    )
-    if section:
-        link += f'<div style="font:13px sans-serif;margin:2em">{section}</div>'
-    # The document's own </body> is the last one: Locust's script bundle holds the tag in a string before it, and
-    # anything put there broke the bundle (a blank report) or never showed.
-    end = text.rfind("</body>")
-    with open(report_path, "w", encoding="utf-8") as f:
-        f.write(text[:end] + link + text[end:])
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        start = max(0, size - _TAIL)
+        f.seek(start)
+        tail = f.read()
+        # The document's own </body> is the last one: Locust's script bundle holds the tag in a string before it, and
+        # anything put there broke the bundle (a blank report) or never showed.
+        end = tail.rfind(b"</body>")
+        if end < 0 or _LINK_MARK.encode() in tail:
+            return
+        href = html.escape(page_name, quote=True)
+        link = (
+            f'{_LINK_MARK}<a href="{href}" style="position:fixed;right:12px;bottom:12px;z-index:9999;padding:6px 10px;'
+            'background:#1f77b4;color:#fff;border-radius:4px;font:13px sans-serif;text-decoration:none">'
+            "Exact percentiles (HDR)</a>"
+        )
+        if section:
+            link += f'<div style="font:13px sans-serif;margin:2em">{section}</div>'
+        f.seek(start + end)
+        f.write(link.encode() + tail[end:])
+
+
+#: How much of the report's end is read to find its last </body>: Locust's template ends with a short script after it.
+_TAIL = 256 * 1024

@@ -120,7 +120,7 @@ fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
-fn summary<'py>(
+pub(crate) fn summary<'py>(
     py: Python<'py>,
     h: &Histogram<u64>,
     quantiles: &[f64],
@@ -242,7 +242,7 @@ impl HistogramSet {
     /// The percentile distribution for charts: [(quantile, value_ms)] with `ticks` steps per
     /// halving of the remaining distance to 100 % (HdrHistogram's percentile iterator).
     #[pyo3(signature = (request_type = None, name = None, corrected = false, ticks = 5))]
-    fn distribution(
+    pub(crate) fn distribution(
         &self,
         request_type: Option<&str>,
         name: Option<&str>,

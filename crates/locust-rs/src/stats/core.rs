@@ -7,15 +7,40 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hdrhistogram::Histogram;
 use parking_lot::Mutex;
+use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::entry::{Correction, Entry};
-use crate::hdr::{ms_to_micros, HistogramSet};
+use crate::hdr::set::summary;
+use crate::hdr::{codec, ms_to_micros, new_histogram, HistogramSet};
 
 type Handle = Arc<Mutex<Entry>>;
+
+/// The entries with something in their `.hlog` interval since it was last taken, so that the
+/// per-second work is in proportion to the names in use that second, not to every name the run
+/// has seen.
+type Listed = Arc<Mutex<Vec<Handle>>>;
+
+/// Puts `h` on the list once its interval has something (`e` is `h`, locked).
+fn list_interval(listed: &Listed, h: &Handle, e: &mut Entry) {
+    if !e.interval_listed && e.interval_has_data() {
+        e.interval_listed = true;
+        listed.lock().push(h.clone());
+    }
+}
+
+/// One `.hlog` series of an interval: (request type, name, corrected, base64 histogram, max ms);
+/// type and name None for the aggregate.
+type Series = (Option<String>, Option<String>, bool, String, f64);
+
+/// A histogram's value in ms, for the outputs.
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
 
 fn now() -> f64 {
     SystemTime::now()
@@ -52,6 +77,7 @@ impl Inner {
             .entry(method.to_string())
             .or_default()
             .insert(name.to_string(), h.clone());
+        h.lock().order_index = self.order.len();
         self.order
             .push((method.to_string(), name.to_string(), h.clone()));
         (h, true)
@@ -71,6 +97,7 @@ fn correction(interval_ms: f64, lead_ms: Option<f64>) -> Correction {
 #[pyclass(module = "locust_rs._native", frozen)]
 pub struct StatsCore {
     inner: Mutex<Inner>,
+    listed: Listed,
     total_window: bool,
     /// Whether any response may carry an expected interval (`_locust_rs_interval`, ms).
     correcting: AtomicBool,
@@ -131,11 +158,15 @@ impl StatsCore {
             let (h, new) = inner.entry(method, name);
             (h, new, inner.total.clone())
         };
-        change(&mut h.lock());
+        {
+            let mut e = h.lock();
+            change(&mut e);
+            list_interval(&self.listed, &h, &mut e);
+        }
         change(&mut total.lock());
         if new {
             if let Some(cb) = &self.on_new_entry {
-                cb.call1(py, (name, method, StatsEntryCore { h }))?;
+                cb.call1(py, (name, method, self.handle(h)))?;
             }
         }
         Ok(())
@@ -155,6 +186,38 @@ impl StatsCore {
             ms(intern!(r.py(), "_locust_rs_interval")).unwrap_or(0.0),
             None,
         )
+    }
+
+    fn handle(&self, h: Handle) -> StatsEntryCore {
+        StatsEntryCore {
+            h,
+            listed: Some(self.listed.clone()),
+        }
+    }
+
+    /// Each entry in creation order, one at a time with no lock held between them.
+    fn each_entry(&self, mut f: impl FnMut(&str, &str, &Entry) -> PyResult<()>) -> PyResult<()> {
+        let order: Vec<(String, String, Handle)> = self.inner.lock().order.clone();
+        for (m, n, h) in &order {
+            f(m, n, &h.lock())?;
+        }
+        Ok(())
+    }
+
+    /// The aggregate of every entry: raw, and (if any entry has a corrected histogram) each
+    /// entry's corrected histogram, or its raw one where it has none, as `HistogramSet` adds them.
+    fn aggregate(&self) -> PyResult<(Histogram<u64>, Option<Histogram<u64>>)> {
+        let mut raw = new_histogram();
+        let mut mixed = new_histogram();
+        let mut any_corrected = false;
+        self.each_entry(|_, _, e| {
+            let r = e.hist.histogram();
+            let _ = raw.add(r.as_ref());
+            any_corrected |= e.corrected.is_some();
+            let _ = mixed.add(e.corrected.as_ref().unwrap_or(r.as_ref()));
+            Ok(())
+        })?;
+        Ok((raw, any_corrected.then_some(mixed)))
     }
 
     fn report_error(
@@ -182,6 +245,7 @@ impl StatsCore {
     ) -> Self {
         StatsCore {
             inner: Mutex::new(Inner::new(use_response_times_cache, false)),
+            listed: Listed::default(),
             total_window: use_response_times_cache,
             correcting: AtomicBool::new(false),
             on_new_entry,
@@ -298,15 +362,15 @@ impl StatsCore {
 
     /// The entry for (name, method), made if missing (without calling `on_new_entry`).
     fn entry(&self, name: &str, method: &str) -> StatsEntryCore {
-        StatsEntryCore {
-            h: self.inner.lock().entry(method, name).0,
-        }
+        let h = self.inner.lock().entry(method, name).0;
+        self.handle(h)
     }
 
     #[getter]
     fn total(&self) -> StatsEntryCore {
         StatsEntryCore {
             h: self.inner.lock().total.clone(),
+            listed: None,
         }
     }
 
@@ -325,6 +389,7 @@ impl StatsCore {
         let mut inner = self.inner.lock();
         let intervals = inner.intervals;
         *inner = Inner::new(self.total_window, intervals);
+        self.listed.lock().clear();
     }
 
     /// Every entry's cumulative histograms (raw and corrected), for the HDR outputs.
@@ -351,22 +416,160 @@ impl StatsCore {
         }
     }
 
-    /// What was recorded since the last call, per entry (the next `.hlog` interval).
-    fn take_intervals(&self) -> HistogramSet {
-        let mut out = HistogramSet::default();
-        for (m, n, h) in &self.inner.lock().order {
+    /// How many entries have something for the next `.hlog` interval: what the next
+    /// `take_interval_log` visits, whatever the number of names the run has seen.
+    #[getter]
+    fn pending_intervals(&self) -> usize {
+        self.listed.lock().len()
+    }
+
+    /// What was recorded since the last call (the next `.hlog` interval), encoded: one
+    /// `(request_type, name, corrected, base64 V2-deflate histogram, max ms)` per series, the
+    /// aggregate first (type and name None: raw, then corrected if any entry has a corrected
+    /// side), then each entry that recorded something (raw, then corrected), in the order they
+    /// first did. Only those entries are visited, and each is encoded and let go in turn.
+    fn take_interval_log(&self) -> PyResult<Vec<Series>> {
+        let listed = std::mem::take(&mut *self.listed.lock());
+        // Each listed entry's key, from its place in `order`.
+        let keys: Vec<Option<(String, String)>> = {
+            let inner = self.inner.lock();
+            listed
+                .iter()
+                .map(|h| {
+                    let at = h.lock().order_index;
+                    inner
+                        .order
+                        .get(at)
+                        .filter(|(_, _, o)| Arc::ptr_eq(o, h))
+                        .map(|(m, n, _)| (m.clone(), n.clone()))
+                })
+                .collect()
+        };
+        let encode =
+            |h: &Histogram<u64>| codec::encode_b64(h).map_err(crate::errors::python::to_pyerr);
+        let (mut raw_all, mut mixed_all, mut any_corrected) =
+            (new_histogram(), new_histogram(), false);
+        let mut series = Vec::with_capacity(listed.len() + 2);
+        for (h, key) in listed.iter().zip(&keys) {
             let mut e = h.lock();
-            if let Some((raw, cor)) = e.interval.as_mut() {
-                if !raw.is_empty() || cor.as_ref().is_some_and(|c| !c.is_empty()) {
-                    out.add(m, n, &raw.histogram(), cor.as_ref());
-                    raw.reset();
-                    if let Some(c) = cor.as_mut() {
-                        c.reset();
-                    }
-                }
+            e.interval_listed = false;
+            // An entry that clear_all dropped is not the run's any more.
+            let Some((m, n)) = key else {
+                continue;
+            };
+            let Some((raw, cor)) = e.interval.as_mut() else {
+                continue;
+            };
+            let r = raw.histogram();
+            if !r.is_empty() {
+                series.push((
+                    Some(m.clone()),
+                    Some(n.clone()),
+                    false,
+                    encode(&r)?,
+                    ms(r.max()),
+                ));
+            }
+            let _ = raw_all.add(r.as_ref());
+            if let Some(c) = cor.as_ref().filter(|c| !c.is_empty()) {
+                series.push((
+                    Some(m.clone()),
+                    Some(n.clone()),
+                    true,
+                    encode(c)?,
+                    ms(c.max()),
+                ));
+            }
+            any_corrected |= cor.is_some();
+            let _ = mixed_all.add(cor.as_ref().unwrap_or(r.as_ref()));
+            drop(r);
+            raw.reset();
+            if let Some(c) = cor.as_mut() {
+                c.reset();
             }
         }
-        out
+        if series.is_empty() {
+            return Ok(series);
+        }
+        let mut out = vec![(None, None, false, encode(&raw_all)?, ms(raw_all.max()))];
+        if any_corrected {
+            out.push((None, None, true, encode(&mixed_all)?, ms(mixed_all.max())));
+        }
+        out.extend(series);
+        Ok(out)
+    }
+
+    /// Each entry's summary, then the aggregate's, as `(request_type, name, raw, corrected)`
+    /// (type and name None for the aggregate; `corrected` None without a corrected side): the
+    /// dicts of `HistogramSet.summary`, for the HDR outputs. Entries without a response time are
+    /// left out. Each entry is summarised and let go in turn, so the end of a run with many names
+    /// holds no copy of every histogram.
+    #[allow(clippy::type_complexity)]
+    fn summaries<'py>(
+        &self,
+        py: Python<'py>,
+        quantiles: Vec<f64>,
+    ) -> PyResult<
+        Vec<(
+            Option<String>,
+            Option<String>,
+            Bound<'py, PyDict>,
+            Option<Bound<'py, PyDict>>,
+        )>,
+    > {
+        if quantiles.iter().any(|q| !(0.0..=1.0).contains(q)) {
+            return Err(PyValueError::new_err("quantiles must be within 0..1"));
+        }
+        let mut out = Vec::new();
+        self.each_entry(|m, n, e| {
+            if !e.hist.is_empty() || e.corrected.is_some() {
+                let raw = summary(py, &e.hist.histogram(), &quantiles)?;
+                let cor = e
+                    .corrected
+                    .as_ref()
+                    .map(|c| summary(py, c, &quantiles))
+                    .transpose()?;
+                out.push((Some(m.to_string()), Some(n.to_string()), raw, cor));
+            }
+            Ok(())
+        })?;
+        let (raw, mixed) = self.aggregate()?;
+        let cor = mixed.map(|c| summary(py, &c, &quantiles)).transpose()?;
+        out.push((None, None, summary(py, &raw, &quantiles)?, cor));
+        Ok(out)
+    }
+
+    /// The percentile distribution of one entry (or, with type and name None, the aggregate)
+    /// for charts, as `HistogramSet.distribution`: [(quantile, value ms)].
+    #[pyo3(signature = (request_type = None, name = None, corrected = false, ticks = 5))]
+    fn distribution(
+        &self,
+        request_type: Option<&str>,
+        name: Option<&str>,
+        corrected: bool,
+        ticks: u32,
+    ) -> PyResult<Vec<(f64, f64)>> {
+        let mut one = HistogramSet::default();
+        match (request_type, name) {
+            (Some(t), Some(n)) => {
+                let h = self
+                    .inner
+                    .lock()
+                    .by_method
+                    .get(t)
+                    .and_then(|m| m.get(n))
+                    .cloned();
+                if let Some(h) = h {
+                    let e = h.lock();
+                    one.add("", "", &e.hist.histogram(), e.corrected.as_ref());
+                }
+            }
+            _ => {
+                let (raw, mixed) = self.aggregate()?;
+                one.add("", "", &raw, mixed.as_ref());
+            }
+        }
+        one.distribution(Some(""), Some(""), corrected, ticks)
     }
 
     fn __repr__(&self) -> String {
@@ -381,6 +584,17 @@ impl StatsCore {
 #[derive(Clone)]
 pub struct StatsEntryCore {
     h: Handle,
+    /// The core's list of entries with something in their `.hlog` interval (None: the total).
+    listed: Option<Listed>,
+}
+
+impl StatsEntryCore {
+    /// Lists the entry if a change put something in its interval.
+    fn changed(&self, e: &mut Entry) {
+        if let Some(listed) = &self.listed {
+            list_interval(listed, &self.h, e);
+        }
+    }
 }
 
 #[pymethods]
@@ -488,12 +702,14 @@ impl StatsEntryCore {
     }
 
     fn log(&self, response_time: Option<f64>, content_length: Option<i64>) {
-        self.h.lock().log(
+        let mut e = self.h.lock();
+        e.log(
             now(),
             response_time,
             content_length.unwrap_or(0),
             Correction::None,
         );
+        self.changed(&mut e);
     }
 
     fn log_error(&self) {
@@ -506,7 +722,9 @@ impl StatsEntryCore {
             return;
         }
         let o = other.h.lock();
-        self.h.lock().extend(&o);
+        let mut e = self.h.lock();
+        e.extend(&o);
+        self.changed(&mut e);
     }
 
     /// Adds figures in Locust's serialized shape (a worker's report): counters, the
@@ -558,7 +776,9 @@ impl StatsEntryCore {
         for (s, n) in fails_per_sec {
             o.fails_per_sec.add(s, n);
         }
-        self.h.lock().extend(&o);
+        let mut e = self.h.lock();
+        e.extend(&o);
+        self.changed(&mut e);
     }
 
     fn __repr__(&self) -> String {

@@ -28,6 +28,10 @@ pub struct Entry {
     pub window: Option<Window>,
     /// What the next interval of the `.hlog` gets (raw, corrected); None unless it is written.
     pub interval: Option<(Hist, Option<Histogram<u64>>)>,
+    /// Whether the core's list of entries with something in the interval has this one.
+    pub interval_listed: bool,
+    /// Where the core's creation order has this entry.
+    pub order_index: usize,
 }
 
 /// How a response time also goes into the corrected histogram.
@@ -82,6 +86,8 @@ impl Entry {
             corrected: None,
             window: window.then(Window::default),
             interval: interval.then(|| (Hist::default(), None)),
+            interval_listed: false,
+            order_index: usize::MAX,
         }
     }
 
@@ -132,6 +138,13 @@ impl Entry {
             raw.record(v);
             correction.record(cor, v);
         }
+    }
+
+    /// Whether the `.hlog` interval has anything recorded.
+    pub fn interval_has_data(&self) -> bool {
+        self.interval.as_ref().is_some_and(|(raw, cor)| {
+            !raw.is_empty() || cor.as_ref().is_some_and(|c| !c.is_empty())
+        })
     }
 
     pub fn log_error(&mut self, now: f64) {
