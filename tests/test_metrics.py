@@ -29,6 +29,7 @@ from tests.test_e2e_locust import (
     finish_locust,
     free_port,
     http_get,
+    processes,
     run_locust,
     start_locust,
     write_locustfile,
@@ -615,27 +616,46 @@ class Slow(FastHttpUser):
 """
 
 
-@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
-def test_every_output_counts_the_requests_in_flight_at_a_signal(tmp_path, http_server, signal_name):
+ENDINGS = {
+    "SIGINT": ("SIGINT", []),
+    "SIGTERM": ("SIGTERM", []),
+    "run-time": (None, ["-t", "6s"]),
+    "stop-timeout": (None, ["-t", "6s", "--stop-timeout", "3"]),
+    "processes, SIGTERM": ("SIGTERM", ["processes"]),
+    "processes, run-time": (None, ["-t", "8s", "processes"]),
+}
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_every_output_counts_the_requests_in_flight_at_the_end(tmp_path, http_server, ending):
     """Issue 32, defect 3: after SIGINT or SIGTERM with requests in flight, _hdr.csv and the .hlog counted 8 to 49
     requests fewer than _stats.csv: Locust fires quitting, where they are written, before it quits the runner, and
-    the requests in flight ended in between."""
+    the requests in flight ended in between. Every ending counts the same in every output: a signal, --run-time, with
+    --stop-timeout, and a master with its workers (--processes)."""
     import signal
 
+    signal_name, extra = ENDINGS[ending]
+    args = []
+    for a in extra:
+        args += processes(2) if a == "processes" else [a]
+    if "-t" not in args:
+        args += ["-t", "60s"]
     locustfile = write_locustfile(tmp_path, IN_FLIGHT_LOCUSTFILE)
     prefix = tmp_path / "run"
     proc = start_locust(
-        locustfile, "--headless", "-H", http_server, "-u", "30", "-r", "30", "-t", "60s", "--csv", str(prefix),
-        "--only-summary",
+        locustfile, "--headless", "-H", http_server, "-u", "30", "-r", "30", "--csv", str(prefix), "--only-summary",
+        *args,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "running").exists():  # 300 requests in, 30 in flight at any time
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "locust.log").read_text()[-3000:]
-            time.sleep(0.05)
-        proc.send_signal(getattr(signal, signal_name))
+        if signal_name:
+            deadline = time.monotonic() + 30
+            while not (tmp_path / "running").exists():  # 300 requests in, 30 in flight at any time
+                log = tmp_path / "locust.log"
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.05)
+            proc.send_signal(getattr(signal, signal_name))
     finally:
-        run = finish_locust(proc, 60, prefix)
+        run = finish_locust(proc, 90, prefix)
     counted = int(run.stats()[("GET", "slow")]["Request Count"])
     assert counted >= 300, run.output[-3000:]
     in_hdr_csv = int(read_csv(f"{prefix}_hdr.csv")[("GET", "slow")]["Count"])
