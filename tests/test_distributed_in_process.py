@@ -165,7 +165,10 @@ def test_each_worker_runs_its_part_of_the_rate_and_the_survivor_the_whole_once_t
 
         # The master has every iteration of both (the worker that leaves sends no last report of its own).
         _until(lambda: _master_row(cluster)["scheduled"] == _scheduled(cluster), "the workers' reports")
-        second.runner.quit()  # tells the master it leaves: the master splits the rate again, within its next tick
+        # Leaves as a worker does at its end: its quitting tells the master, which splits the rate again within its
+        # next tick. (A worker that just stops is lost: see the test of a lost worker's iterations below.)
+        second.events.quitting.fire(environment=second, reverse=True)
+        second.runner.quit()
         _until(lambda: _pool_snapshot(first)["share"] == 1.0, "the survivor's new share", timeout=10)
         before = _pool_snapshot(first)["scheduled"]
         _step([first], 0.01, 100)  # 1 s at the whole rate
@@ -226,3 +229,82 @@ def test_the_masters_live_achieved_rate_is_its_workers_rates_not_the_steps_of_th
     assert arrival_report.workers_recent_rates(env) == {"Paced": 200.0}
     arrival_report._report(env).active = {"w1"}  # w2 lost: what is true now is w1's
     assert arrival_report.workers_recent_rates(env) == {"Paced": 100.0}
+
+
+def test_a_worker_whose_master_is_silent_holds_its_clock_then_skips_what_fell_due(
+    http_server, fast_reports, monkeypatch
+):
+    """Issue 32, defect 5: a worker cut off from its master kept running its share while the master gave that share
+    to the others (300/s for about 16 s in a 200/s test). Now it holds its clock while the master is silent, and
+    when it hears the master again skips (and counts) what fell due meanwhile. The watch runs by hand here, on times
+    of the test's choosing; the clocks are manual."""
+    monkeypatch.setattr(arrival_report, "_watch_master", lambda environment: None)
+    cluster = _Cluster(http_server, Paced, 2, manual_clock=True)
+    first, second = cluster.worker_envs
+    try:
+        cluster.master.start(4, spawn_rate=100)
+        for env in cluster.worker_envs:
+            _until(lambda env=env: (_pool_snapshot(env) or {}).get("share") == 0.5, "the master's split")
+            _until(lambda env=env: _settled(env), "what was due at the start ran")
+        _step(cluster.worker_envs, 0.01, 100)
+        assert [_pool_snapshot(env)["scheduled"] for env in cluster.worker_envs] == [101, 101]
+        pool = next(iter(arrival.pools(second).values()))
+        assert pool.schedule.covered_after == arrival.SHARE_MOVES_AFTER == 5.0 and _native.ARRIVAL_STALL == 3.0
+
+        arrival_report.check_master(second, time.time() + 10)  # 10 s without a word from the master
+        assert _pool_snapshot(second)["paused"]
+        _step(cluster.worker_envs, 0.01, 100)
+        assert [_pool_snapshot(env)["scheduled"] for env in cluster.worker_envs] == [201, 101]
+
+        arrival_report.check_master(second, time.time())  # heard again: the clock waits for the master's split
+        assert _pool_snapshot(second)["paused"]
+        # The split as the master sends it when the worker is back (it forgets what it sent to a lost worker).
+        split = type("Message", (), {"data": {"count": 2, "targets": {}}})()
+        arrival_report.on_worker_message(second, split)
+        snap = _pool_snapshot(second)
+        assert not snap["paused"] and snap["skipped"] == 100 and snap["scheduled"] == 101, snap
+        _step(cluster.worker_envs, 0.01, 100)
+        assert [_pool_snapshot(env)["scheduled"] for env in cluster.worker_envs] == [301, 201]
+        # The master's figures carry the skipped ones apart: not due on that worker, not dropped.
+        _until(lambda: _master_row(cluster)["scheduled"] == _scheduled(cluster), "the workers' reports")
+        row = _master_row(cluster)
+        assert (row["skipped"], row["dropped"]) == (100, 0), row
+    finally:
+        cluster.quit()
+
+
+def test_the_master_counts_what_was_due_on_a_lost_worker_and_names_it(caplog):
+    """Issue 32, defect 5: the iterations due on a killed worker between its last report and its loss (about 600 of
+    8,000) were neither run nor counted, so dropped_iterations<1 passed. The master now counts them as dropped, says
+    so in the lost-worker line, and forgets them if the worker is heard again (its reports then say what it did)."""
+    from types import SimpleNamespace
+
+    from locust_rs._locust import distributed
+
+    env = Environment(user_classes=[Paced])
+    figures = {"scheduled": 300, "iterations": 300, "dropped": 0, "skipped": 0, "expected": 300.0, "elapsed": 3.0,
+               "users": 2, "peak_users": 2, "target_rate": 100.0, "lag": []}  # fmt: skip
+    for worker in ("w1", "w2"):
+        arrival_report.on_worker_report(env, worker, {arrival_report.REPORT_KEY: {"Paced": dict(figures)}})
+    reported = arrival_report._report(env).remote_at["w1"]
+
+    clients = {"w1": SimpleNamespace(id="w1", state="running"), "w2": SimpleNamespace(id="w2", state="running")}
+    node = distributed._Node(SimpleNamespace(runner=SimpleNamespace(clients=clients)), distributed.NATIVE)
+    node.last_report["w1"] = reported
+    node.lost_listeners.append(
+        (
+            lambda client_id, now: arrival_report.on_worker_lost(env, client_id, now),
+            lambda client_id: arrival_report.on_worker_back(env, client_id),
+        )
+    )
+    clients["w1"].state = "missing"
+    with caplog.at_level("WARNING", logger="locust_rs._locust.distributed"):
+        distributed.check_lost(node, reported + 6.0)  # 6 s after its last report, at 100/s
+    line = caplog.records[-1].getMessage()
+    assert "the arrival-rate iterations due on it since that report (600 Paced) count as dropped" in line, line
+    row = arrival_report.summary(env)[0]
+    assert (row["scheduled"], row["dropped"]) == (1200, 600), row
+    clients["w1"].state = "running"
+    distributed.check_lost(node, reported + 8.0)
+    row = arrival_report.summary(env)[0]
+    assert (row["scheduled"], row["dropped"]) == (600, 0), row

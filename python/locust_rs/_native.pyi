@@ -207,8 +207,17 @@ class ArrivalSchedule:
     share: float
     max_users: int
     target: float | None
+    covered_after: float | None
+    """On a worker: how long (s) after its clock stands still its master gives its share to the others."""
     @property
     def running(self) -> bool: ...
+    @property
+    def paused(self) -> bool: ...
+    def pause(self, own_for: float = 0.0) -> None:
+        """Holds the clock: nothing is released until ``resume``. What falls due in the next ``own_for`` seconds is
+        still this process's share: dropped, not skipped."""
+    def resume(self) -> None:
+        """Lets the clock go on; what fell due while it was held is skipped and counted (``skipped``)."""
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def reset(self) -> None: ...
@@ -227,6 +236,9 @@ class ArrivalSchedule:
     def lag_times(self) -> list[tuple[float, int]]: ...
     def take_delta(self) -> tuple[int, int, int, list[tuple[float, int]]]: ...
     def merge(self, scheduled: int, iterations: int, dropped: int, lag_times: list[tuple[float, int]]) -> None: ...
+
+#: A clock this late (s) has stood still: what fell due meanwhile is dropped or skipped, not released in a burst.
+ARRIVAL_STALL: float
 
 # stats (crates/locust-rs/src/stats/): Locust's request statistics with HDR histograms, recorded once per event.
 

@@ -55,6 +55,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hdr::HistogramSet>()?;
     m.add_class::<stats::StatsCore>()?;
     m.add_class::<arrival::ArrivalSchedule>()?;
+    m.add("ARRIVAL_STALL", arrival::schedule::STALL)?;
     m.add_class::<stats::StatsEntryCore>()?;
     m.add_function(wrap_pyfunction!(ws::conn::ws_connect, m)?)?;
     m.add_function(wrap_pyfunction!(ws::ws_counters, m)?)?;

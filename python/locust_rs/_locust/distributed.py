@@ -24,6 +24,7 @@ from locust.runners import STATE_INIT, WORKER_REPORT_INTERVAL, MasterRunner, Wor
 import logging
 import socket
 import time
+from collections.abc import Callable
 
 import gevent
 
@@ -56,6 +57,8 @@ class _Node:
         self.reported: dict[str, list[int]] = {}
         self.greeted: set[str] = set()
         self.lost: set[str] = set()
+        # What else a lost worker cost, and who forgets it when it is back: (lost(client_id, now) -> words, back).
+        self.lost_listeners: list[tuple[Callable[[str, float], str | None], Callable[[str], None]]] = []
 
 
 class _Distributed:
@@ -239,10 +242,21 @@ def check_lost(node: _Node, now: float) -> None:
     for client_id, client in clients.items():
         if client.state == "missing" and client_id not in node.lost:
             node.lost.add(client_id)
-            logger.warning("%s", _lost_line(node, client_id, now))
+            more = [words for lost, _back in node.lost_listeners if (words := lost(client_id, now))]
+            logger.warning("%s", "; ".join([_lost_line(node, client_id, now), *more]))
         elif client.state != "missing" and client_id in node.lost:
             node.lost.discard(client_id)
+            for _lost, back in node.lost_listeners:
+                back(client_id)
             logger.warning("worker %s is back: the master hears from it again", client_id)
+
+
+def listen_lost(environment, lost: Callable[[str, float], str | None], back: Callable[[str], None]) -> None:
+    """On a master: ``lost(client_id, now)`` is called as a worker goes missing, and what it returns is added to the
+    lost-worker line; ``back(client_id)`` when the worker is heard again."""
+    node = _node_of(environment)
+    if node is not None and isinstance(node.environment.runner, MasterRunner):
+        node.lost_listeners.append((lost, back))
 
 
 def _lost_line(node: _Node, client_id: str, now: float) -> str:

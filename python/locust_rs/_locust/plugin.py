@@ -136,6 +136,11 @@ def attach(environment) -> None:
     otel.warn_if_untraced(environment)
     adopted = stats.adopt(environment)
     distributed.setup(environment, adopted is not None)
+    distributed.listen_lost(
+        environment,
+        lambda client_id, now: arrival_report.on_worker_lost(environment, client_id, now),
+        lambda client_id: arrival_report.on_worker_back(environment, client_id),
+    )
     for report in REPORTS:
         report.setup(environment)
     correction.setup(environment, hdr_outputs.current(environment) is not None)

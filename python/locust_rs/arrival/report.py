@@ -10,7 +10,15 @@
 
 from __future__ import annotations
 
-from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import (
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_LIVENESS,
+    STATE_INIT,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    MasterRunner,
+    WorkerRunner,
+)
 
 import csv
 import html
@@ -61,7 +69,9 @@ def percentile(times: list[tuple[float, int]], q: float) -> float:
 
 # -- what workers report and the master adds up -------------------------------------------------------------------
 
-_FIELDS = ("scheduled", "iterations", "dropped", "expected", "elapsed", "users", "peak_users", "target_rate")
+_FIELDS = (
+    "scheduled", "iterations", "dropped", "skipped", "expected", "elapsed", "users", "peak_users", "target_rate",
+)  # fmt: skip
 _NOW_FIELDS = ("target_rate", "users")
 
 
@@ -81,6 +91,15 @@ class _Report:
         self.active: set[str] | None = None
         #: on the master: the workers that said READY, so can take the split
         self.ready: set[str] = set()
+        #: on the master: when each worker's last report came (time.time())
+        self.remote_at: dict[str, float] = {}
+        #: on the master: per lost worker, the iterations due on it between its last report and its loss, by class
+        #: name: counted as dropped until it is heard again (its reports then say what it did)
+        self.gaps: dict[str, dict[str, int]] = {}
+        #: on a worker: since when (time.time()) its clocks are held because the master is silent, and since when it
+        #: hears the master again (the clocks go on with the master's next split)
+        self.held: float | None = None
+        self.heard_again: float | None = None
         #: the monitor of the test that runs, and its greenlet
         self.current: _Monitor | None = None
         self.monitor: gevent.Greenlet | None = None
@@ -106,7 +125,10 @@ def on_report_to_master(environment, data: dict) -> None:
 
 def on_worker_report(environment, client_id: str, data: dict) -> None:
     report = _report(environment)
+    if data.get(REPORT_KEY):
+        report.remote_at[client_id] = time.time()
     for name, figures in (data.get(REPORT_KEY) or {}).items():
+        figures.setdefault("skipped", 0)  # from a worker of an older locust-rs
         lag = figures.pop("lag", [])
         before = report.remote.get(client_id, {}).get(name)
         if before is not None and figures["elapsed"] > before["elapsed"]:
@@ -119,6 +141,101 @@ def on_worker_report(environment, client_id: str, data: dict) -> None:
         if holder is None:
             holder = report.remote_lag[name] = _native.ArrivalSchedule(0.0, [(1.0, 0.0)], False, 0, None)
         holder.merge(0, 0, 0, [tuple(x) for x in lag])
+
+
+def on_worker_lost(environment, client_id: str, now: float) -> str | None:
+    """On the master, as a worker goes missing: the iterations due on it between its last report and now (its rate
+    then, at its share) are counted as dropped, as no report will say whether they ran, and no other worker ran them
+    before the master moved its share. Returns the words for the lost-worker line."""
+    report = _report(environment)
+    last, figures = report.remote_at.get(client_id), report.remote.get(client_id)
+    if last is None or not figures:
+        return None
+    gap = {name: round(f["target_rate"] * max(now - last, 0.0)) for name, f in figures.items()}
+    gap = {name: n for name, n in gap.items() if n > 0}
+    if not gap:
+        return None
+    report.gaps[client_id] = gap
+    due = ", ".join(f"{n} {name}" for name, n in sorted(gap.items()))
+    return (
+        f"the arrival-rate iterations due on it since that report ({due}) count as dropped until it is heard again, "
+        "and its share goes to the other workers"
+    )
+
+
+def on_worker_back(environment, client_id: str) -> None:
+    """On the master: a lost worker is heard again; its reports now say what it did."""
+    _report(environment).gaps.pop(client_id, None)
+
+
+#: A worker holds its arrival clocks after this long without a word from its master (s): as long as the master waits
+#: for its heartbeat before it counts it missing and gives its share to the other workers.
+MASTER_SILENCE = HEARTBEAT_INTERVAL * HEARTBEAT_LIVENESS
+#: Held clocks go on with the master's next split; if none comes this long after the master is heard again (it had not
+#: counted this worker missing, so its split did not change), they go on as they were.
+SPLIT_WAIT = 2 * HEARTBEAT_INTERVAL
+
+
+def check_master(environment, now: float) -> None:
+    """On a worker, once a second: while the master is silent (a cut link, a stopped master) the arrival clocks stand
+    still, so that this worker does not run the share the master gives to the others; when the master is heard again
+    they go on, and what fell due meanwhile is skipped (and counted as skipped)."""
+    runner = environment.runner
+    report = _report(environment)
+    last = getattr(runner, "last_heartbeat_timestamp", None)
+    quiet = now - last if last is not None else 0.0
+    silent = quiet > MASTER_SILENCE
+    pools = [p for p in arrival.pools(environment).values() if p.started]
+    if silent:
+        report.heard_again = None
+    if silent and report.held is None:
+        report.held = now
+        # Until the master moves it, the share is still this worker's: what falls due until then is dropped.
+        own_for = max(0.0, arrival.SHARE_MOVES_AFTER - quiet)
+        for pool in pools:
+            pool.schedule.pause(own_for)
+        if pools:
+            logger.warning(
+                "no word from the master for %.0f s: this worker's arrival-rate clocks stand still until it is heard "
+                "again (the master gives their share to the other workers)",
+                quiet,
+            )
+    elif report.held is not None:
+        # The master's next split (on_worker_message) lets the clocks go on with the share it gives this worker now,
+        # at the moment it gives the other workers theirs: going on at once would run this share twice until then.
+        if report.heard_again is None:
+            report.heard_again = now
+        elif now - report.heard_again >= SPLIT_WAIT:
+            _go_on(environment, now)
+
+
+def _go_on(environment, now: float) -> None:
+    """Lets held clocks go on; they skip what fell due while held (on their own thread): say roughly how much."""
+    report = _report(environment)
+    if report.held is None:
+        return
+    held, report.held, report.heard_again = now - report.held, None, None
+    pools = [p for p in arrival.pools(environment).values() if p.started]
+    due = 0.0
+    for pool in pools:
+        due += held * pool.schedule.snapshot()["target_rate"]
+        pool.schedule.resume()
+    if pools:
+        logger.warning(
+            "the master is heard again after %.0f s: the arrival-rate clocks go on; the about %.0f iterations due "
+            "meanwhile are skipped once the master had given them to the other workers, and dropped before",
+            held,
+            due,
+        )
+
+
+def _watch_master(environment) -> None:
+    while True:
+        gevent.sleep(HEARTBEAT_INTERVAL)
+        try:
+            check_master(environment, time.time())
+        except Exception:  # noqa: BLE001 - the watch must never stop the worker
+            logger.exception("arrival rate: watching the master failed")
 
 
 def workers_recent_rates(environment) -> dict[str, float]:
@@ -150,6 +267,7 @@ def _rows_from(figures_by_name: dict[str, dict], lags: dict[str, list]) -> list[
             "scheduled": f["scheduled"],
             "iterations": f["iterations"],
             "dropped": f["dropped"],
+            "skipped": f.get("skipped", 0),
             "users": f["users"],
             "peak_users": f["peak_users"],
             "lag_times": lag,
@@ -177,8 +295,13 @@ def summary(environment) -> list[dict]:
                         m[k] = max(m[k], f[k])
                     elif not (lost and k in _NOW_FIELDS):
                         m[k] += f[k]
+        for gap in report.gaps.values():
+            for name, n in gap.items():
+                if name in merged:
+                    merged[name]["scheduled"] += n
+                    merged[name]["dropped"] += n
         for m in merged.values():
-            for k in ("scheduled", "iterations", "dropped", "users", "peak_users"):
+            for k in ("scheduled", "iterations", "dropped", "skipped", "users", "peak_users"):
                 m[k] = int(m[k])
         lags = {name: holder.lag_times() for name, holder in report.remote_lag.items()}
         return _rows_from(merged, lags)
@@ -194,7 +317,10 @@ def summary(environment) -> list[dict]:
 
 
 def on_worker_message(environment, msg, **_kwargs) -> None:
-    """On a worker: the master's ``{"count": n, "targets": {class: rate}}``; this worker runs 1/n of each rate."""
+    """On a worker: the master's ``{"count": n, "targets": {class: rate}}``; this worker runs 1/n of each rate. Held
+    clocks (the master was silent) go on with it."""
+    if _report(environment).held is not None:
+        _go_on(environment, time.time())  # first: what fell due while held is skipped at the share it had
     data = msg.data or {}
     count = max(int(data.get("count") or 1), 1)
     arrival.set_share(environment, 1.0 / count)
@@ -277,6 +403,9 @@ class _Monitor:
         active = sorted(w.id for w in runner.clients.all if w.state in (STATE_INIT, STATE_SPAWNING, STATE_RUNNING))
         report.active = set(active)
         taking = [w for w in active if w in report.ready]
+        # A worker lost, or gone, gets its split afresh when it is back: that lets its held clocks go on.
+        for worker in set(self.sent) - set(taking):
+            del self.sent[worker]
         message = (len(taking), json.dumps(targets, sort_keys=True))
         for worker in taking:
             if self.sent.get(worker) != message:
@@ -388,6 +517,8 @@ def setup(environment) -> None:
         runner.register_message(MESSAGE, on_worker_message)
         if _has_arrival_classes(environment):
             runner.send_message(READY, None)
+            # in the runner's own group: it ends when the runner quits
+            runner.greenlet.spawn(_watch_master, environment)
         return
     if isinstance(runner, MasterRunner):
         runner.register_message(READY, on_worker_ready)
@@ -474,6 +605,7 @@ def table(rows: list[dict]) -> str:
 CSV_FIELDS = (
     "User class", "Elapsed", "Target rate", "Achieved rate", "Scheduled", "Iterations", "Dropped iterations",
     "Peak users", "Start lag p50", "Start lag p90", "Start lag p99", "Start lag p99.9", "Start lag max",
+    "Skipped iterations",
 )  # fmt: skip
 
 
@@ -489,7 +621,7 @@ def write_csv(environment, path: str) -> bool:
             w.writerow([
                 r["name"], f"{r['elapsed']:.3f}", f"{r['mean_target_rate']:.3f}", f"{r['achieved_rate']:.3f}",
                 r["scheduled"], r["iterations"], r["dropped"], r["peak_users"],
-                *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS), f"{r['lag_max']:.3f}",
+                *(f"{r[f'lag_{label}']:.3f}" for label in QUANTILE_LABELS), f"{r['lag_max']:.3f}", r["skipped"],
             ])  # fmt: skip
     return True
 

@@ -78,6 +78,9 @@ struct Tally {
     scheduled: u64,
     iterations: u64,
     dropped: u64,
+    /// Due while this process's clock stood still, after its share had gone to other workers
+    /// (see `STALL`): neither run here nor due here any more, so not in `scheduled`.
+    skipped: u64,
     lag: Option<Histogram<u64>>,
 }
 
@@ -122,9 +125,65 @@ struct State {
     delta: Tally,
     /// The running schedule of a manual clock (`None` with the system's, whose thread keeps it).
     manual: Option<ManualRun>,
+    /// Set by `pause` until `resume`: nothing is released.
+    paused: bool,
+    /// The last hold (s after the start): from `pause` until `resume`, and until when in it the
+    /// share was still this process's. What fell due in the hold is dropped until then and skipped
+    /// after; what was due before it, by the rules of a stall (a process stopped, then held by its
+    /// watcher as it woke, has both).
+    held: Option<(f64, f64, f64)>,
+    /// On a worker: how long after a stall begins its master gives its share to the others (None
+    /// alone, where no one else takes them).
+    covered_after: Option<f64>,
 }
 
+/// A clock more than this late (s) has stood still: the process was stopped (SIGSTOP, a
+/// debugger), starved, or its clock paused. What fell due meanwhile is not released in one burst
+/// on waking. It is counted as dropped while the share was still this process's, and as skipped
+/// once a master has given it to the other workers. 3 s is how long Locust's master waits for a
+/// worker's heartbeat before it counts the worker as missing and moves its share.
+pub const STALL: f64 = 3.0;
+
 impl State {
+    /// Releases what is due by `now` (s after the start) from `next` on, skipping what a stall or a
+    /// pause held back.
+    fn pass(&mut self, arrivals: &mut Arrivals, next: &mut Option<f64>, now: f64, spawn: &Notify) {
+        // A stall began when the first iteration it held back was due; all it held back is let go.
+        let stall = next.filter(|t| now - t > STALL);
+        while let Some(t) = next.filter(|t| *t <= now) {
+            if let Some((_, own_until, _)) = self
+                .held
+                .filter(|(from, _, until)| *from < t && t <= *until)
+            {
+                if t <= own_until {
+                    self.drop_due();
+                } else {
+                    self.skip();
+                }
+            } else if let Some(began) = stall {
+                match self.covered_after {
+                    Some(after) if t - began > after => self.skip(),
+                    _ => self.drop_due(),
+                }
+            } else {
+                self.release(nanos(t), spawn);
+            }
+            *next = arrivals.next_at();
+        }
+    }
+
+    fn skip(&mut self) {
+        self.total.skipped += 1;
+        self.delta.skipped += 1;
+    }
+
+    fn drop_due(&mut self) {
+        self.total.scheduled += 1;
+        self.delta.scheduled += 1;
+        self.total.dropped += 1;
+        self.delta.dropped += 1;
+    }
+
     fn release(&mut self, due: u64, spawn: &Notify) {
         self.total.scheduled += 1;
         self.delta.scheduled += 1;
@@ -203,9 +262,15 @@ impl Shared {
             st.plan_since = now;
         }
         st.version += 1;
-        if let (Some(run), Some(epoch)) = (st.manual.as_mut(), st.epoch) {
-            // No thread to notice: the new plan is in force from this moment of the manual clock.
-            run.next = run.arrivals.replan(plan.clone(), self.elapsed(epoch));
+        if let (Some(mut run), Some(epoch)) = (st.manual.take(), st.epoch) {
+            // No thread to notice: the new plan is in force from this moment of the manual clock,
+            // once what the old one made due by now is let go.
+            let now = self.elapsed(epoch);
+            if !st.paused {
+                st.pass(&mut run.arrivals, &mut run.next, now, &self.spawn);
+            }
+            run.next = run.arrivals.replan(plan.clone(), now);
+            st.manual = Some(run);
         }
         st.plan = Some(plan);
         self.wake.notify_all();
@@ -243,7 +308,12 @@ fn run(
         if st.version != version {
             version = st.version;
             if let Some(plan) = st.plan.clone() {
-                next = arrivals.replan(plan, epoch.elapsed().as_secs_f64());
+                // What the old plan made due by now is let go first (or skipped, after a hold).
+                let now = epoch.elapsed().as_secs_f64();
+                if !st.paused {
+                    st.pass(&mut arrivals, &mut next, now, &shared.spawn);
+                }
+                next = arrivals.replan(plan, now);
             }
         }
         let due = next.and_then(|t| {
@@ -251,7 +321,7 @@ fn run(
                 .ok()
                 .and_then(|d| epoch.checked_add(d))
         });
-        let Some(due) = due else {
+        let Some(due) = due.filter(|_| !st.paused) else {
             shared.wake.wait(&mut st);
             continue;
         };
@@ -261,10 +331,7 @@ fn run(
             continue;
         }
         let now = epoch.elapsed().as_secs_f64();
-        while let Some(t) = next.filter(|t| *t <= now) {
-            st.release(nanos(t), &shared.spawn);
-            next = arrivals.next_at();
-        }
+        st.pass(&mut arrivals, &mut next, now, &shared.spawn);
     }
 }
 
@@ -331,6 +398,9 @@ impl ArrivalSchedule {
             total: Tally::default(),
             delta: Tally::default(),
             manual: None,
+            paused: false,
+            held: None,
+            covered_after: None,
         };
         Ok(ArrivalSchedule {
             shared: Arc::new(Shared {
@@ -421,6 +491,8 @@ impl ArrivalSchedule {
         st.stopped_at = None;
         st.running = true;
         st.stopped = false;
+        st.paused = false;
+        st.held = None;
         let (shared, generation, version) = (self.shared.clone(), st.generation, st.version);
         let mut arrivals = Arrivals::new(plan, self.poisson, self.seed);
         if let Clock::Manual(_) = self.shared.clock {
@@ -479,6 +551,60 @@ impl ArrivalSchedule {
         self.shared.state.lock().running
     }
 
+    /// Holds the clock: nothing is released until `resume` (a worker cut off from its master,
+    /// whose share the master gives to the others). What falls due in the next `own_for` seconds
+    /// is still this process's share (the master has not moved it yet): dropped, not skipped.
+    #[pyo3(signature = (own_for = 0.0))]
+    fn pause(&self, own_for: f64) {
+        let mut st = self.shared.state.lock();
+        if !st.paused {
+            st.paused = true;
+            let from = st.epoch.map_or(0.0, |e| self.shared.elapsed(e));
+            let own = if own_for.is_finite() {
+                own_for.max(0.0)
+            } else {
+                0.0
+            };
+            st.held = Some((from, from + own, from));
+        }
+    }
+
+    /// Lets the clock go on. What fell due while it was held is skipped and counted (`skipped`),
+    /// not released at once.
+    fn resume(&self) -> PyResult<()> {
+        let mut st = self.shared.state.lock();
+        if !st.paused {
+            return Ok(());
+        }
+        st.paused = false;
+        if let (Some(epoch), Some((from, own_until, _))) = (st.epoch, st.held) {
+            st.held = Some((from, own_until, self.shared.elapsed(epoch)));
+        }
+        self.shared.wake.notify_all();
+        drop(st);
+        if let Clock::Manual(_) = self.shared.clock {
+            return self.advance(0.0);
+        }
+        Ok(())
+    }
+
+    #[getter]
+    fn paused(&self) -> bool {
+        self.shared.state.lock().paused
+    }
+
+    /// On a worker, how long (s) after its clock stands still its master gives its share to the
+    /// others (see `STALL`); None alone.
+    #[setter]
+    fn set_covered_after(&self, seconds: Option<f64>) {
+        self.shared.state.lock().covered_after = seconds.filter(|s| s.is_finite() && *s >= 0.0);
+    }
+
+    #[getter]
+    fn get_covered_after(&self) -> Option<f64> {
+        self.shared.state.lock().covered_after
+    }
+
     /// Moves a manual clock `seconds` on and releases every iteration that fell due, before it
     /// returns (a schedule made with `manual_clock=True`; tests).
     fn advance(&self, seconds: f64) -> PyResult<()> {
@@ -504,9 +630,8 @@ impl ArrivalSchedule {
             return Ok(());
         };
         let now = now.saturating_duration_since(epoch).as_secs_f64();
-        while let Some(t) = run.next.filter(|t| *t <= now) {
-            st.release(nanos(t), &self.shared.spawn);
-            run.next = run.arrivals.next_at();
+        if !st.paused {
+            st.pass(&mut run.arrivals, &mut run.next, now, &self.shared.spawn);
         }
         st.manual = Some(run);
         Ok(())
@@ -595,6 +720,8 @@ impl ArrivalSchedule {
         d.set_item("scheduled", st.total.scheduled)?;
         d.set_item("iterations", st.total.iterations)?;
         d.set_item("dropped", st.total.dropped)?;
+        d.set_item("skipped", st.total.skipped)?;
+        d.set_item("paused", st.paused)?;
         d.set_item("users", st.users)?;
         d.set_item("peak_users", st.peak_users)?;
         d.set_item("idle", st.idle.iter().filter(|w| !w.is_gone()).count())?;
@@ -829,5 +956,86 @@ mod tests {
             schedule(1.0, 0).advance(1.0).is_err(),
             "the system clock cannot be moved"
         );
+    }
+
+    fn tally(s: &ArrivalSchedule) -> (u64, u64, u64) {
+        let st = s.shared.state.lock();
+        (st.total.scheduled, st.total.dropped, st.total.skipped)
+    }
+
+    #[test]
+    fn a_stalled_clock_lets_go_of_what_fell_due_and_counts_it() {
+        // No users at all (max_users 0): every iteration released is dropped, so releases show as
+        // scheduled and dropped, and a stall's as dropped or skipped.
+        let alone = manual(10.0, vec![(f64::INFINITY, 10.0)]);
+        alone.start().unwrap_or_else(|_| unreachable!());
+        alone.advance(1.0).unwrap_or_else(|_| unreachable!());
+        assert_eq!(tally(&alone), (11, 11, 0), "at 0, 0.1, ... 1.0");
+        // 20 s stood still: the 200 due are not released in a burst; alone, no one else ran them.
+        alone.advance(20.0).unwrap_or_else(|_| unreachable!());
+        assert_eq!(tally(&alone), (211, 211, 0));
+        alone.advance(1.0).unwrap_or_else(|_| unreachable!());
+        assert_eq!(tally(&alone), (221, 221, 0), "then on as before");
+
+        // On a worker the master gives the share away after 3 s: the rest is skipped, not due here.
+        let worker = manual(10.0, vec![(f64::INFINITY, 10.0)]);
+        worker.set_covered_after(Some(STALL));
+        worker.start().unwrap_or_else(|_| unreachable!());
+        worker.advance(1.0).unwrap_or_else(|_| unreachable!());
+        worker.advance(20.0).unwrap_or_else(|_| unreachable!());
+        // Due at 1.1 .. 21.0: those up to 4.1 were still its own (31), the other 169 were not.
+        assert_eq!(tally(&worker), (11 + 31, 11 + 31, 169));
+
+        // Up to STALL late is lateness, not a stall: released as usual.
+        let late = manual(10.0, vec![(f64::INFINITY, 10.0)]);
+        late.start().unwrap_or_else(|_| unreachable!());
+        late.advance(2.9).unwrap_or_else(|_| unreachable!());
+        assert_eq!(tally(&late), (30, 30, 0));
+    }
+
+    #[test]
+    fn a_paused_clock_skips_what_fell_due_while_held() {
+        let s = manual(10.0, vec![(f64::INFINITY, 10.0)]);
+        s.start().unwrap_or_else(|_| unreachable!());
+        s.advance(1.0).unwrap_or_else(|_| unreachable!());
+        s.pause(0.0);
+        s.advance(2.0).unwrap_or_else(|_| unreachable!());
+        assert_eq!(tally(&s), (11, 11, 0), "nothing released while held");
+        s.resume().unwrap_or_else(|_| unreachable!());
+        assert_eq!(tally(&s), (11, 11, 20), "the 20 due while held are skipped");
+        s.advance(1.0).unwrap_or_else(|_| unreachable!());
+        assert_eq!(tally(&s), (21, 21, 20));
+    }
+
+    #[test]
+    fn a_process_held_as_it_wakes_from_a_stall_counts_the_stall_as_a_stall() {
+        // Stopped for 10 s; on waking its watcher holds the clock (the master is silent), then lets
+        // it go: the stall's first 3 s were still this worker's (dropped), the rest skipped.
+        let s = manual(10.0, vec![(f64::INFINITY, 10.0)]);
+        s.set_covered_after(Some(STALL));
+        s.start().unwrap_or_else(|_| unreachable!());
+        s.advance(1.0).unwrap_or_else(|_| unreachable!());
+        s.pause(0.5);
+        s.advance(10.0).unwrap_or_else(|_| unreachable!());
+        s.resume().unwrap_or_else(|_| unreachable!());
+        let (scheduled, dropped, skipped) = tally(&s);
+        // Held from 1 s, the share still its own for 0.5 s of it: 5 dropped, 95 skipped.
+        assert_eq!((scheduled - 11, dropped - 11, skipped), (5, 5, 95));
+
+        let woke = manual(10.0, vec![(f64::INFINITY, 10.0)]);
+        woke.set_covered_after(Some(STALL));
+        woke.start().unwrap_or_else(|_| unreachable!());
+        woke.advance(1.0).unwrap_or_else(|_| unreachable!());
+        // The clock moved 10 s on with nothing released (the process was stopped) ...
+        if let Clock::Manual(t) = &woke.shared.clock {
+            *t.lock() += Duration::from_secs(10);
+        }
+        woke.pause(0.0); // ... and the watcher held it as it woke
+        woke.advance(1.0).unwrap_or_else(|_| unreachable!());
+        woke.resume().unwrap_or_else(|_| unreachable!());
+        let (scheduled, dropped, skipped) = tally(&woke);
+        // Due at 1.1 .. 11.0 (the stall): 1.1 .. 4.1 dropped (31), the other 69 skipped; then the
+        // hold's 10 (11.1 .. 12.0) skipped.
+        assert_eq!((scheduled - 11, dropped - 11, skipped), (31, 31, 69 + 10));
     }
 }
