@@ -10,6 +10,7 @@ from locust import constant_pacing
 import csv
 import json
 import math
+import os
 import random
 import re
 import time
@@ -592,6 +593,29 @@ def test_an_output_that_cannot_be_written_is_said_once_and_the_others_are_still_
     last = run.output.rstrip().splitlines()[-1]
     assert f"Run failed (exit code 1): 1 output not written: {hlog} (Is a directory); " in last, last
     assert last.endswith("which --exit-code-on-error 0 lets pass"), last
+
+
+def test_a_full_disk_under_locusts_own_csvs_is_said_and_fails_the_run(tmp_path, http_server):
+    """Issue 32, defect 4, on a full disk for real: /dev/full fails every write with ENOSPC. Locust's own CSVs there
+    (and the .hlog) gave a traceback at shutdown, from the final rewrite of the CSVs, and "Files written" named a
+    truncated _stats.csv. Now each is said once, none is listed as written, and the run fails."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    locustfile = write_locustfile(tmp_path, LOCUSTFILE)
+    full = [tmp_path / f"run{suffix}" for suffix in ("_stats.csv", "_stats_history.csv", ".hlog")]
+    for path in full:
+        path.symlink_to("/dev/full")
+    # -t, not a stop condition: the condition waits for Locust's CSV writer, which a full disk ends
+    run = run_locust(locustfile, http_server, 3, "-u", "3", "-r", "3", "--exit-code-on-error", "0")
+    run.assert_exit(1)
+    assert "Traceback" not in run.output, run.output[-3000:]
+    for path in full:
+        said = [line for line in run.output.splitlines() if f"could not write {path}:" in line]
+        assert len(said) == 1 and said[0].endswith("No space left on device"), (path, said)
+    files = run.output[run.output.index("Files written:") :].split("\n\n")[0]
+    assert str(tmp_path / "run_hdr.csv") in files and not any(str(p) in files for p in full), files
+    last = run.output.rstrip().splitlines()[-1]
+    assert last.startswith("Run failed (exit code 1): ") and f"{full[0]} (No space left on device)" in last, last
 
 
 IN_FLIGHT_LOCUSTFILE = """

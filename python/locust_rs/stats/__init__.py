@@ -23,6 +23,7 @@ import os
 from typing import Any, overload
 
 from locust_rs import _native
+from locust_rs.stats import outputs
 from locust_rs.stats.correction import expected_interval, session_interval  # noqa: F401 - for the user classes
 
 #: The serialized-entry key that carries a worker's coordinated-omission corrected times to the master.
@@ -371,20 +372,39 @@ def _percentile_fields(self, stats_entry, use_current: bool = False):
     return [round(v, 3) for v in values]
 
 
+def _csv_failed(self, handle, error: OSError) -> None:
+    """One of Locust's CSV files could not be written (a full disk): said once, left out of the files written, and
+    the run exits non-zero (:py:mod:`locust_rs.stats.outputs`), as for locust-rs's own outputs."""
+    outputs.failed(self.environment, handle.name, error)
+
+
 def _close_files(self) -> None:
     """The requests, failures and exceptions CSVs rewritten with the final figures before they close: Locust rewrites
     them once a second, so its last write misses the end of the run. The one place the final CSV is fixed, for
-    locust-rs's statistics and for Locust's own (``--locust-stats``) alike."""
+    locust-rs's statistics and for Locust's own (``--locust-stats``) alike. Each file on its own: one that cannot be
+    written is said once, and the others are still written and closed."""
     for handle, writer, write in (
         (self.requests_csv_filehandle, self.requests_csv_writer, self.requests_csv),
         (self.failures_csv_filehandle, self.failures_csv_writer, self.failures_csv),
         (self.exceptions_csv_filehandle, self.exceptions_csv_writer, self.exceptions_csv),
     ):
         if not handle.closed:
-            handle.seek(0)
-            handle.truncate()
-            write(writer)
-    _original["close_files"](self)
+            try:
+                handle.seek(0)
+                handle.truncate()
+                write(writer)
+            except OSError as e:
+                _csv_failed(self, handle, e)
+    for handle in (
+        self.requests_csv_filehandle,
+        self.stats_history_csv_filehandle,
+        self.failures_csv_filehandle,
+        self.exceptions_csv_filehandle,
+    ):
+        try:
+            handle.close()  # Locust's close_files, one file at a time: a close flushes, and may fail
+        except OSError as e:
+            _csv_failed(self, handle, e)
 
 
 def _stats_writer(self) -> None:
@@ -396,6 +416,16 @@ def _stats_writer(self) -> None:
     except ValueError:
         if not self.requests_csv_filehandle.closed:
             raise
+    except OSError as e:
+        # A full disk: Locust's loop writes the four files in turn and cannot say which one failed, so none of them
+        # is whole. Said once, not a traceback; the loop ends, and the end of the run tries each file again.
+        for handle in (
+            self.requests_csv_filehandle,
+            self.stats_history_csv_filehandle,
+            self.failures_csv_filehandle,
+            self.exceptions_csv_filehandle,
+        ):
+            _csv_failed(self, handle, e)
 
 
 def _serialized(stats) -> list[dict]:
