@@ -460,17 +460,11 @@ impl StatsCore {
             let Some((raw, cor)) = e.interval.as_mut() else {
                 continue;
             };
-            let r = raw.histogram();
-            if !r.is_empty() {
-                series.push((
-                    Some(m.clone()),
-                    Some(n.clone()),
-                    false,
-                    encode(&r)?,
-                    ms(r.max()),
-                ));
+            if !raw.is_empty() {
+                let b64 = raw.encode_b64().map_err(crate::errors::python::to_pyerr)?;
+                series.push((Some(m.clone()), Some(n.clone()), false, b64, ms(raw.max())));
             }
-            let _ = raw_all.add(r.as_ref());
+            raw.add_to(&mut raw_all);
             if let Some(c) = cor.as_ref().filter(|c| !c.is_empty()) {
                 series.push((
                     Some(m.clone()),
@@ -481,8 +475,12 @@ impl StatsCore {
                 ));
             }
             any_corrected |= cor.is_some();
-            let _ = mixed_all.add(cor.as_ref().unwrap_or(r.as_ref()));
-            drop(r);
+            match cor.as_ref() {
+                Some(c) => {
+                    let _ = mixed_all.add(c);
+                }
+                None => raw.add_to(&mut mixed_all),
+            }
             raw.reset();
             if let Some(c) = cor.as_mut() {
                 c.reset();

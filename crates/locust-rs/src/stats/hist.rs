@@ -151,6 +151,38 @@ impl Hist {
         }
     }
 
+    /// The largest value's bucket top (HdrHistogram's `max`); 0 when empty.
+    pub fn max(&self) -> u64 {
+        match self {
+            Hist::Dense(h) => h.max(),
+            Hist::Sparse(pairs, _) => pairs.last().map_or(0, |p| shape().highest_equivalent(p.0)),
+        }
+    }
+
+    /// Adds these counts into `h`: a few records for the sparse form, not a walk of a dense copy.
+    pub fn add_to(&self, h: &mut Histogram<u64>) {
+        match self {
+            Hist::Dense(d) => {
+                let _ = h.add(d.as_ref());
+            }
+            Hist::Sparse(pairs, _) => {
+                for (v, n) in pairs {
+                    let _ = h.record_n(*v, *n);
+                }
+            }
+        }
+    }
+
+    /// The `.hlog` and wire encoding (base64 of V2-deflate), made from the sparse form directly.
+    pub fn encode_b64(&self) -> Result<String, crate::errors::Error> {
+        use base64::Engine;
+        let bytes = match self {
+            Hist::Dense(h) => crate::hdr::codec::encode(h)?,
+            Hist::Sparse(pairs, _) => crate::hdr::codec::encode_pairs(pairs, self.max())?,
+        };
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
     /// The dense form, for the outputs that take HdrHistogram's type (sets, `.hlog`, the wire).
     pub fn histogram(&self) -> Cow<'_, Histogram<u64>> {
         match self {
