@@ -600,10 +600,22 @@ def test_sending_to_a_server_that_does_not_read_fails_at_the_cap(make_user):
     assert "over ws_max_write_buffer (262144 bytes)" in str(info.value)
     assert events[-1]["request_type"] == "WSSEND" and events[-1]["exception"] is info.value
     assert not ws.open
-    # One message over the cap fails at once, on a fresh connection.
+    # One message over the cap could never be written whole: refused at once, and the connection stays.
     ws = user.connect("/deaf")
-    with pytest.raises(WebSocketClosed, match="the server is not reading"):
+    with pytest.raises(ValueError, match=r"a WebSocket message of 262145 bytes is over ws_max_write_buffer \(262144"):
         ws.send(b"x" * (256 * 1024 + 1))
+    assert ws.open
+
+
+def test_a_burst_of_sends_to_a_server_that_reads_is_not_a_backlog(make_user):
+    """Sends are counted against ws_max_write_buffer only while the socket pushes back: a burst larger than the cap,
+    queued in one greenlet turn to a server that reads, all arrives."""
+    user, _ = make_user(ws_max_write_buffer=64 * 1024)
+    ws = user.connect("/echo")
+    for i in range(64):  # 2 MiB in one turn, 32 times the cap
+        ws.send(bytes([i]) * 32 * 1024)
+    for i in range(64):
+        assert ws.recv(timeout=10) == bytes([i]) * 32 * 1024
 
 
 @pytest.mark.parametrize("attr", ["ws_max_queue", "ws_max_write_buffer"])

@@ -216,8 +216,9 @@ class ArrivalSchedule:
     def pause(self, own_for: float = 0.0) -> None:
         """Holds the clock: nothing is released until ``resume``. What falls due in the next ``own_for`` seconds is
         still this process's share: dropped, not skipped."""
-    def resume(self) -> None:
-        """Lets the clock go on; what fell due while it was held is skipped and counted (``skipped``)."""
+    def resume(self, own: bool = False) -> None:
+        """Lets the clock go on; what fell due while it was held is skipped and counted (``skipped``), or with ``own``
+        (the share stayed this process's) dropped."""
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def reset(self) -> None: ...

@@ -589,8 +589,8 @@ class WebSocketMixin:
 
     ws_max_write_buffer: int = 16 * 1024 * 1024
     """Bytes that may wait to be written while the server does not read: messages sent and not yet taken by the
-    socket, and the pongs owed to a pinging server. Past it the connection fails (``WebSocketClosed``, code 1006,
-    "the server is not reading")."""
+    socket, and the pongs owed to a pinging server. Past it, while the socket takes nothing, the connection fails
+    (``WebSocketClosed``, code 1006, "the server is not reading"). A single message over it is a ``ValueError``."""
 
     ws_headers: dict | None = None
     """Headers sent with every upgrade request."""

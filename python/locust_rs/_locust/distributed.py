@@ -242,13 +242,22 @@ def check_lost(node: _Node, now: float) -> None:
     for client_id, client in clients.items():
         if client.state == "missing" and client_id not in node.lost:
             node.lost.add(client_id)
-            more = [words for lost, _back in node.lost_listeners if (words := lost(client_id, now))]
+            more = [words for lost, _back in node.lost_listeners if (words := _call(lost, client_id, now))]
             logger.warning("%s", "; ".join([_lost_line(node, client_id, now), *more]))
         elif client.state != "missing" and client_id in node.lost:
             node.lost.discard(client_id)
             for _lost, back in node.lost_listeners:
-                back(client_id)
+                _call(back, client_id)
             logger.warning("worker %s is back: the master hears from it again", client_id)
+
+
+def _call(listener: Callable[..., str | None], *args) -> str | None:
+    """A listener's answer; one that fails is logged and does not stop the watch."""
+    try:
+        return listener(*args)
+    except Exception:  # noqa: BLE001 - the watch of lost workers must go on
+        logger.exception("a lost-worker listener failed")
+        return None
 
 
 def listen_lost(environment, lost: Callable[[str, float], str | None], back: Callable[[str], None]) -> None:

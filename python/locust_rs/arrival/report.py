@@ -200,17 +200,20 @@ def check_master(environment, now: float) -> None:
                 "again (the master gives their share to the other workers)",
                 quiet,
             )
-    elif report.held is not None:
+    elif not silent and report.held is not None:
         # The master's next split (on_worker_message) lets the clocks go on with the share it gives this worker now,
         # at the moment it gives the other workers theirs: going on at once would run this share twice until then.
         if report.heard_again is None:
             report.heard_again = now
         elif now - report.heard_again >= SPLIT_WAIT:
-            _go_on(environment, now)
+            # No new split: the master never counted this worker missing, so its share stayed here, unrun.
+            _go_on(environment, now, own=True)
 
 
-def _go_on(environment, now: float) -> None:
-    """Lets held clocks go on; they skip what fell due while held (on their own thread): say roughly how much."""
+def _go_on(environment, now: float, own: bool = False) -> None:
+    """Lets held clocks go on; they let go of what fell due while held (on their own thread): say roughly how much.
+    ``own``: the share stayed this worker's the whole time (all dropped), else the master gave it away (skipped from
+    then on)."""
     report = _report(environment)
     if report.held is None:
         return
@@ -219,13 +222,16 @@ def _go_on(environment, now: float) -> None:
     due = 0.0
     for pool in pools:
         due += held * pool.schedule.snapshot()["target_rate"]
-        pool.schedule.resume()
+        pool.schedule.resume(own)
     if pools:
         logger.warning(
             "the master is heard again after %.0f s: the arrival-rate clocks go on; the about %.0f iterations due "
-            "meanwhile are skipped once the master had given them to the other workers, and dropped before",
+            "meanwhile are %s",
             held,
             due,
+            "dropped (the master had not given their share away)"
+            if own
+            else "skipped once the master had given them to the other workers, and dropped before",
         )
 
 
@@ -268,6 +274,7 @@ def _rows_from(figures_by_name: dict[str, dict], lags: dict[str, list]) -> list[
             "iterations": f["iterations"],
             "dropped": f["dropped"],
             "skipped": f.get("skipped", 0),
+            "lost": int(f.get("lost", 0)),
             "users": f["users"],
             "peak_users": f["peak_users"],
             "lag_times": lag,
@@ -300,6 +307,7 @@ def summary(environment) -> list[dict]:
                 if name in merged:
                     merged[name]["scheduled"] += n
                     merged[name]["dropped"] += n
+                    merged[name]["lost"] = merged[name].get("lost", 0) + n
         for m in merged.values():
             for k in ("scheduled", "iterations", "dropped", "skipped", "users", "peak_users"):
                 m[k] = int(m[k])
@@ -415,7 +423,8 @@ class _Monitor:
     def warn_if_dropping(self, row: dict, now: float) -> None:
         """As k6's "Insufficient VUs": a warning when a class first drops iterations, then, while it keeps dropping,
         the count at most every :py:data:`DROP_WARNING_EVERY` seconds (not one line per iteration)."""
-        name, dropped = row["name"], row["dropped"]
+        # A lost worker's gap is said in its own line, not as a shortage of users.
+        name, dropped = row["name"], row["dropped"] - row.get("lost", 0)
         warned, at = self.warned.get(name, (0, -math.inf))
         if dropped <= warned or now - at < DROP_WARNING_EVERY:
             return
@@ -478,6 +487,8 @@ def on_test_start(environment) -> None:
         report.remote.clear()
         report.remote_rate.clear()
         report.remote_lag.clear()
+        report.remote_at.clear()
+        report.gaps.clear()
         report.active = None
     if isinstance(environment.runner, WorkerRunner) or not _has_arrival_classes(environment):
         return

@@ -570,15 +570,17 @@ impl ArrivalSchedule {
     }
 
     /// Lets the clock go on. What fell due while it was held is skipped and counted (`skipped`),
-    /// not released at once.
-    fn resume(&self) -> PyResult<()> {
+    /// not released at once; with `own` (the share stayed this process's all along) dropped.
+    #[pyo3(signature = (own = false))]
+    fn resume(&self, own: bool) -> PyResult<()> {
         let mut st = self.shared.state.lock();
         if !st.paused {
             return Ok(());
         }
         st.paused = false;
         if let (Some(epoch), Some((from, own_until, _))) = (st.epoch, st.held) {
-            st.held = Some((from, own_until, self.shared.elapsed(epoch)));
+            let until = self.shared.elapsed(epoch);
+            st.held = Some((from, if own { until } else { own_until }, until));
         }
         self.shared.wake.notify_all();
         drop(st);
@@ -1001,10 +1003,15 @@ mod tests {
         s.pause(0.0);
         s.advance(2.0).unwrap_or_else(|_| unreachable!());
         assert_eq!(tally(&s), (11, 11, 0), "nothing released while held");
-        s.resume().unwrap_or_else(|_| unreachable!());
+        s.resume(false).unwrap_or_else(|_| unreachable!());
         assert_eq!(tally(&s), (11, 11, 20), "the 20 due while held are skipped");
         s.advance(1.0).unwrap_or_else(|_| unreachable!());
         assert_eq!(tally(&s), (21, 21, 20));
+        // A hold whose share stayed this process's (its master never moved it): dropped, not skipped.
+        s.pause(0.0);
+        s.advance(1.0).unwrap_or_else(|_| unreachable!());
+        s.resume(true).unwrap_or_else(|_| unreachable!());
+        assert_eq!(tally(&s), (31, 31, 20));
     }
 
     #[test]
@@ -1017,7 +1024,7 @@ mod tests {
         s.advance(1.0).unwrap_or_else(|_| unreachable!());
         s.pause(0.5);
         s.advance(10.0).unwrap_or_else(|_| unreachable!());
-        s.resume().unwrap_or_else(|_| unreachable!());
+        s.resume(false).unwrap_or_else(|_| unreachable!());
         let (scheduled, dropped, skipped) = tally(&s);
         // Held from 1 s, the share still its own for 0.5 s of it: 5 dropped, 95 skipped.
         assert_eq!((scheduled - 11, dropped - 11, skipped), (5, 5, 95));
@@ -1032,7 +1039,7 @@ mod tests {
         }
         woke.pause(0.0); // ... and the watcher held it as it woke
         woke.advance(1.0).unwrap_or_else(|_| unreachable!());
-        woke.resume().unwrap_or_else(|_| unreachable!());
+        woke.resume(false).unwrap_or_else(|_| unreachable!());
         let (scheduled, dropped, skipped) = tally(&woke);
         // Due at 1.1 .. 11.0 (the stall): 1.1 .. 4.1 dropped (31), the other 69 skipped; then the
         // hold's 10 (11.1 .. 12.0) skipped.

@@ -460,19 +460,18 @@ impl StatsCore {
             let Some((raw, cor)) = e.interval.as_mut() else {
                 continue;
             };
-            if !raw.is_empty() {
-                let b64 = raw.encode_b64().map_err(crate::errors::python::to_pyerr)?;
+            // An encoding that failed (it cannot, short of memory) leaves out one series, not the
+            // rest of the interval: every listed entry is still taken and reset.
+            if let Some(b64) = (!raw.is_empty()).then(|| raw.encode_b64().ok()).flatten() {
                 series.push((Some(m.clone()), Some(n.clone()), false, b64, ms(raw.max())));
             }
             raw.add_to(&mut raw_all);
-            if let Some(c) = cor.as_ref().filter(|c| !c.is_empty()) {
-                series.push((
-                    Some(m.clone()),
-                    Some(n.clone()),
-                    true,
-                    encode(c)?,
-                    ms(c.max()),
-                ));
+            if let Some((c, b64)) = cor
+                .as_ref()
+                .filter(|c| !c.is_empty())
+                .and_then(|c| codec::encode_b64(c).ok().map(|b| (c, b)))
+            {
+                series.push((Some(m.clone()), Some(n.clone()), true, b64, ms(c.max())));
             }
             any_corrected |= cor.is_some();
             match cor.as_ref() {

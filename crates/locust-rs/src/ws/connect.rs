@@ -78,7 +78,9 @@ pub fn config(max_message_size: Option<usize>, max_write_buffer: usize) -> WebSo
         .max_message_size(max_message_size)
         .max_frame_size(max_message_size)
         .write_buffer_size((max_write_buffer / 4).min(128 * 1024))
-        .max_write_buffer_size(max_write_buffer)
+        // Twice the cap: a message of up to the cap (`send` refuses a bigger one) always fits
+        // beside what is queued; `conn` fails the connection once the queue passes the cap.
+        .max_write_buffer_size(max_write_buffer.saturating_mul(2))
 }
 
 /// The smallest write cap: a control frame with its header must always fit.
