@@ -92,22 +92,12 @@ VARIANTS = ["locust_http", "locust_rs_http", "locust_fast", "locust_rs_fast"]
 NAME_VARIANTS = ["locust_rs_fast", "locust_rs_fast_nohdr"]
 
 
-def _rss_kib(pid: int) -> int | None:
+def _status_kib(pid: int, field: str) -> int | None:
+    """A memory figure of /proc/PID/status (``VmRSS``, ``VmHWM``) in KiB; None once the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _hwm_kib(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except OSError:
         return None
@@ -134,8 +124,8 @@ def run(scenario: str, variant: str, host: str, users: int, duration: int, workd
     peak, samples = 0, []
     deadline = time.monotonic() + duration + 60
     while proc.poll() is None and time.monotonic() < deadline:
-        peak = max(peak, _hwm_kib(proc.pid) or 0)
-        samples.append((time.monotonic() - started, _rss_kib(proc.pid) or 0))
+        peak = max(peak, _status_kib(proc.pid, "VmHWM") or 0)
+        samples.append((time.monotonic() - started, _status_kib(proc.pid, "VmRSS") or 0))
         time.sleep(0.05)
     if proc.poll() is None:
         proc.kill()

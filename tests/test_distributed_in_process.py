@@ -148,16 +148,21 @@ def _settled(env) -> bool:
     return snap["iterations"] == snap["scheduled"] - snap["dropped"] and snap["idle"] == snap["users"]
 
 
+def _start_split_in_two(cluster) -> None:
+    """Starts the test, and waits until each of the two workers has its half of the rate and has run what was due."""
+    cluster.master.start(4, spawn_rate=100)
+    for env in cluster.worker_envs:
+        _until(lambda env=env: (_pool_snapshot(env) or {}).get("share") == 0.5, "the master's split")
+        _until(lambda env=env: _settled(env), "what was due at the start ran")
+
+
 def test_each_worker_runs_its_part_of_the_rate_and_the_survivor_the_whole_once_the_other_leaves(
     http_server, fast_reports
 ):
     cluster = _Cluster(http_server, Paced, 2, manual_clock=True)
     first, second = cluster.worker_envs
     try:
-        cluster.master.start(4, spawn_rate=100)
-        for env in cluster.worker_envs:
-            _until(lambda env=env: (_pool_snapshot(env) or {}).get("share") == 0.5, "the master's split")
-            _until(lambda env=env: _settled(env), "what was due at the start ran")
+        _start_split_in_two(cluster)
         _step(cluster.worker_envs, 0.01, 100)  # 1 s of clock at 200/s split in two
         # 1 + 100 each: the one due at the start (released once the worker's share is set, whether that came before
         # its first user or after), then one every 10 ms.
@@ -242,10 +247,7 @@ def test_a_worker_whose_master_is_silent_holds_its_clock_then_skips_what_fell_du
     cluster = _Cluster(http_server, Paced, 2, manual_clock=True)
     first, second = cluster.worker_envs
     try:
-        cluster.master.start(4, spawn_rate=100)
-        for env in cluster.worker_envs:
-            _until(lambda env=env: (_pool_snapshot(env) or {}).get("share") == 0.5, "the master's split")
-            _until(lambda env=env: _settled(env), "what was due at the start ran")
+        _start_split_in_two(cluster)
         _step(cluster.worker_envs, 0.01, 100)
         assert [_pool_snapshot(env)["scheduled"] for env in cluster.worker_envs] == [101, 101]
         pool = next(iter(arrival.pools(second).values()))
