@@ -389,6 +389,10 @@ class HistogramSet:
     def distribution(
         self, request_type: str | None = None, name: str | None = None, corrected: bool = False, ticks: int = 5
     ) -> list[tuple[float, float]]: ...
+    def buckets(
+        self, request_type: str | None = None, name: str | None = None, corrected: bool = False
+    ) -> list[tuple[float, int]]:
+        """(value ms, count) of every bucket with a count, lowest first; the value as value_at_quantile gives it."""
     def encode_histogram(
         self, request_type: str | None = None, name: str | None = None, corrected: bool = False
     ) -> tuple[str, float] | None:

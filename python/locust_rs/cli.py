@@ -1,6 +1,7 @@
 """``locust-rs``: the ``locust`` command with the import swap installed first (see ``locust_rs.swap``).
 
 locust-rs -f locustfile.py --headless -u 100 ...   # every locust argument, unchanged
+locust-rs compare BASELINE CANDIDATE               # two runs' results compared (locust_rs.compare)
 
 Locust exits 1 for a usage error (a missing locustfile, one that fails to import, a bad option value) as for failed
 requests; ``locust-rs`` exits 2 for those, so that a CI step can tell a broken set-up from a failed run (see
@@ -22,6 +23,11 @@ def _run_began() -> bool:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["compare"]:
+        # `locust-rs compare BASELINE CANDIDATE`: two runs' results, not a run (locust_rs.compare)
+        from locust_rs.compare.command import main as compare_main
+
+        raise SystemExit(compare_main(sys.argv[2:]))
     install(announce=True)
     from locust.main import main as locust_main
 

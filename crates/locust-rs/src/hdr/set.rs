@@ -264,6 +264,25 @@ impl HistogramSet {
         })
     }
 
+    /// Every bucket with a count, lowest first: (value in ms, count), the value being the
+    /// bucket's highest equivalent, as `value_at_quantile` reports it. What a comparison needs
+    /// to read the value at any rank without asking again per rank. Empty when absent.
+    #[pyo3(signature = (request_type = None, name = None, corrected = false))]
+    fn buckets(
+        &self,
+        request_type: Option<&str>,
+        name: Option<&str>,
+        corrected: bool,
+    ) -> Vec<(f64, u64)> {
+        self.side(key_of(request_type, name), corrected)
+            .map(|h| {
+                h.iter_recorded()
+                    .map(|v| (ms(v.value_iterated_to()), v.count_at_value()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Base64 V2-deflate of one histogram (the `.hlog` payload) and its max in ms; None when
     /// absent. request_type/name None: the aggregate.
     #[pyo3(signature = (request_type = None, name = None, corrected = false))]
