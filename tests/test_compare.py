@@ -282,3 +282,31 @@ def test_a_bad_option_value_is_refused():
 def test_not_a_run(tmp_path):
     with pytest.raises(RunNotFound):
         load(tmp_path / "nothing")
+
+
+def test_results_compare_is_the_commands_table_as_a_frame(tmp_path):
+    pytest.importorskip("pandas")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from locust_rs import results
+
+    a, b = _run(tmp_path, "a", 1, n=20_000), _run(tmp_path, "b", 2, scale=1.10, n=20_000)
+    frame = results.compare(results.load(a), results.load(b))
+    table = compare([load(a)], [load(b)])
+    assert list(frame["Name"]) == [r.name for r in table.rows]
+    assert list(frame["verdict"]) == [r.verdict for r in table.rows]
+    items = frame[frame["Name"] == "/items"].iloc[0]
+    row = next(r for r in table.rows if r.name == "/items")
+    assert items["p95_a"] == row.quantiles[2].baseline and items["p95_b"] == row.quantiles[2].candidate
+    assert items["p95_lo"] < items["p95_ratio"] < items["p95_hi"]
+    assert items["p95_lo"] == pytest.approx(1 + row.quantiles[2].interval[0])
+    assert items["count_a"] == 20_000 and items["fail_rate_b"] == 0.0
+    assert frame.attrs["exit_code"] == 1
+    # repeats: lists of runs on either side
+    frame = results.compare([results.load(a), results.load(a)], [results.load(b), results.load(b)])
+    assert frame.attrs["notes"] and "use 3 or more a side" in frame.attrs["notes"][0]
+    ax = results.plot_compare(results.load(a), results.load(b), name="GET /items")
+    assert len(ax.get_lines()) == 2 and len(ax.collections) == 2  # two curves, two bands
+    base, cand = (line.get_ydata() for line in ax.get_lines())
+    assert all(y > x for x, y in zip(base, cand, strict=False))

@@ -12,16 +12,21 @@ Needs the ``analysis`` extra (``pip install locust-rs[analysis]``: pandas and ma
     run.hdr                         # exact percentiles, raw and corrected
     run.percentile("/api/items", 0.999)
     run.arrival                     # PREFIX_arrival.csv, for arrival-rate classes
-    results.compare(results.load("out/before"), run)
+    results.compare(results.load("out/before"), run)   # locust-rs compare's table, with intervals and verdicts
+    results.plot_compare(results.load("out/before"), run)
     run.plot_latency(); run.plot_percentiles()
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from locust_rs import _native
+from locust_rs.compare import intervals as _intervals
+from locust_rs.compare import runs as _runs
+from locust_rs.compare import table as _table
 
 try:
     import pandas as pd
@@ -31,32 +36,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 HistogramSet = _native.HistogramSet
 
 
-def _unescape_tag(tag: str) -> str:
-    for esc, ch in (("%2C", ","), ("%20", " "), ("%09", "\t"), ("%0A", "\n"), ("%0D", "\r"), ("%25", "%")):
-        tag = tag.replace(esc, ch)
-    return tag
-
-
 def load_hlog(path: str | os.PathLike) -> tuple[HistogramSet, pd.DataFrame]:
     """Reads a locust-rs ``.hlog``: the per-(type, name) totals as a :py:class:`HistogramSet` and the intervals as a
     frame (start, length, max and series tag per line). Untagged lines (the aggregate) and lines tagged
     ``corrected`` are listed in the frame but not added to the set, whose aggregate is computed from the keys."""
-    hs = HistogramSet()
-    rows = []
-    with open(path) as f:
-        for line in f:
-            if line.startswith(("#", '"')) or not line.strip():
-                continue
-            tag = ""
-            if line.startswith("Tag="):
-                tag, _, line = line[4:].partition(",")
-            start, length, mx, b64 = line.strip().split(",", 3)
-            rows.append({"tag": tag, "start": float(start), "length": float(length), "max_ms": float(mx)})
-            if not tag or tag == "corrected":
-                continue
-            corrected = tag.startswith("corrected:")
-            request_type, _, name = tag.removeprefix("corrected:").partition(":")
-            hs.add_encoded(_unescape_tag(request_type), _unescape_tag(name), b64, corrected)
+    hs, rows = _runs.read_hlog(path)
     return hs, pd.DataFrame(rows, columns=["tag", "start", "length", "max_ms"])
 
 
@@ -254,17 +238,101 @@ def load(prefix: str | os.PathLike) -> Run:
     )
 
 
-def compare(a: Run, b: Run, quantiles=(0.5, 0.95, 0.99, 0.999)) -> pd.DataFrame:
-    """Per name present in both runs: request counts, exact percentiles of each run and the ratio b / a."""
+def _run_data(run: Run) -> _runs.RunData:
+    return _runs.RunData.from_rows(run.prefix, run.histograms, run.stats.to_dict("records"), run.hdr.to_dict("records"))
+
+
+def _side(runs: Run | Sequence[Run]) -> list[_runs.RunData]:
+    return [_run_data(runs)] if isinstance(runs, Run) else [_run_data(r) for r in runs]
+
+
+def compare(
+    a: Run | Sequence[Run],
+    b: Run | Sequence[Run],
+    quantiles=_table.QUANTILES,
+    confidence: float = 0.95,
+    noise: float = 0.05,
+    corrected: bool = True,
+) -> pd.DataFrame:
+    """The table of ``locust-rs compare`` (``docs/compare.md``) as a frame: one row per request name (Aggregated
+    first, then the names of both runs, then those of one), with ``b`` the candidate against the baseline ``a``
+    (either may be a list of repeated runs). Columns: Type, Name, verdict, count_a/b, failures_a/b, fail_rate_a/b,
+    the interval of the failure rate's difference (fail_diff_lo/hi) and, per quantile (``p95``...), the values
+    ``_a`` and ``_b``, their ratio b / a with its confidence interval (``_ratio``, ``_lo``, ``_hi``) and the
+    ``_verdict``; then max_a/b. ``frame.attrs`` holds the table's notes and the exit code the command would give."""
+    table = _table.compare(_side(a), _side(b), _table.Options(tuple(quantiles), confidence, noise, corrected))
     rows = []
-    names = [("", "Aggregated")] + sorted(set(a.histograms.keys()) & set(b.histograms.keys()))
-    for t, n in names:
-        row = {"Type": t, "Name": n, "count_a": a.histograms.count(t or None, n if t else None)}
-        row["count_b"] = b.histograms.count(t or None, n if t else None)
-        for q in quantiles:
-            label = f"p{100 * q:g}"
-            va, vb = (run.percentile(n, q, request_type=t or None) for run in (a, b))
-            row[f"{label}_a"], row[f"{label}_b"] = va, vb
-            row[f"{label}_ratio"] = (vb / va) if va and vb is not None else None
+    for r in table.rows:
+        row: dict = {"Type": r.request_type, "Name": r.name, "verdict": r.verdict, "corrected": r.corrected}
+        for side, counts in (("a", r.baseline), ("b", r.candidate)):
+            row[f"count_{side}"] = counts.requests if counts else 0
+            known = counts is not None and counts.failures >= 0
+            row[f"failures_{side}"] = counts.failures if known and counts else None
+            row[f"fail_rate_{side}"] = _table.Row.rate(counts) if known else None
+        row["fail_diff_lo"], row["fail_diff_hi"] = r.failure_interval or (None, None)
+        for c in r.quantiles:
+            row[f"{c.label}_a"], row[f"{c.label}_b"] = c.baseline, c.candidate
+            row[f"{c.label}_ratio"] = None if c.change is None else 1 + c.change
+            row[f"{c.label}_lo"], row[f"{c.label}_hi"] = (
+                (1 + c.interval[0], 1 + c.interval[1]) if c.interval else (None, None)
+            )
+            row[f"{c.label}_verdict"] = c.verdict
+        row["max_a"], row["max_b"] = r.max_baseline, r.max_candidate
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["notes"] = list(table.notes)
+    frame.attrs["exit_code"] = table.exit_code
+    return frame
+
+
+def _bounded(ranks: tuple[int, int], n: int) -> bool:
+    """Whether both ends of a quantile's interval are samples (not open for lack of them)."""
+    return ranks[0] >= 1 and ranks[1] <= n
+
+
+def plot_compare(
+    a: Run | Sequence[Run],
+    b: Run | Sequence[Run],
+    name: str = "Aggregated",
+    corrected: bool = False,
+    confidence: float = 0.95,
+    ax=None,
+):
+    """The percentile curves of ``name`` in both runs (or sets of runs) on a log "nines" axis, each with its
+    pointwise confidence band (order statistics of its histogram, as :py:func:`compare` computes them): where the
+    bands part, the runs differ beyond sampling noise."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    for runs, color in ((a, "tab:blue"), (b, "tab:orange")):
+        side = _side(runs)
+        key = (
+            _table.AGGREGATED if name == "Aggregated" else (runs if isinstance(runs, Run) else runs[0])._key(name, None)
+        )
+        dist, _ = _table.side_dist(side, key, corrected)  # type: ignore[arg-type]
+        if not dist.n:
+            continue
+        # quantiles from p0 to the highest the run can bound from above, 20 per decade of nines
+        grid = [1 - 10 ** (-k / 20) for k in range(0, 200)]
+        grid = [q for q in grid if _bounded(_intervals.rank_interval(dist.n, q, confidence), dist.n)] or [0.5]
+        x = [1 / (1 - q) for q in grid]
+        values = [dist.quantile(q) for q in grid]
+        bands = [dist.interval(q, confidence) for q in grid]
+        label = side[0].label if len(side) == 1 else f"{side[0].label} +{len(side) - 1}"
+        ax.plot(x, values, color=color, label=label)
+        ax.fill_between(x, [lo for lo, _ in bands], [hi for _, hi in bands], color=color, alpha=0.25, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ticks = [1, 10, 100, 1000, 10000]
+    ax.set_xticks(ticks, [f"{100 * (1 - 1 / t):g}%" for t in ticks])
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("ms")
+    # Plain numbers on the time axis: a run's percentiles often span less than a decade, where the log axis would
+    # label nothing but powers of ten.
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.set_title(f"{name}: percentiles with their {100 * confidence:g} % bands")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax

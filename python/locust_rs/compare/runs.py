@@ -110,15 +110,14 @@ class RunData:
         """A run from what is already read: the histograms and the rows of ``_stats.csv`` and ``_hdr.csv``."""
         counts: dict[Key, Counts] = {}
         for row in stats:
-            name = row.get("Name")
-            if name is None:
+            name, t = row.get("Name"), _text(row.get("Type"))
+            if not isinstance(name, str):
                 continue
-            key = ("", "Aggregated") if name == "Aggregated" and not row.get("Type") else (row.get("Type") or "", name)
+            key = ("", "Aggregated") if name == "Aggregated" and not t else (t, name)
             counts[key] = Counts(int(float(row.get("Request Count") or 0)), int(float(row.get("Failure Count") or 0)))
         bounds: dict[tuple[str, str, bool], tuple[float, float]] = {}
         for row in hdr:
-            t = row.get("Type") or ""
-            n = row.get("Name") or ""
+            t, n = _text(row.get("Type")), _text(row.get("Name"))
             for corrected, pre in ((False, ""), (True, "Corrected ")):
                 lo, hi = row.get(f"{pre}Min"), row.get(f"{pre}Max")
                 if lo not in (None, "") and hi not in (None, "") and lo == lo:  # NaN from a frame is not a bound
@@ -127,6 +126,11 @@ class RunData:
                     except (TypeError, ValueError):
                         continue
         return cls(prefix, histograms, counts, bounds)
+
+
+def _text(value) -> str:
+    """A CSV cell as text: a frame's NaN (an empty cell) is ""."""
+    return value if isinstance(value, str) else ""
 
 
 def load(path: str | os.PathLike) -> RunData:

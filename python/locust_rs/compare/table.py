@@ -189,7 +189,8 @@ class Comparison:
         return f"{len(self.rows)} rows: " + ", ".join(parts)
 
 
-def _side_dist(runs: list[RunData], key: Key, corrected: bool) -> tuple[Dist, list[Dist]]:
+def side_dist(runs: list[RunData], key: Key, corrected: bool) -> tuple[Dist, list[Dist]]:
+    """The pooled histogram of ``key`` over the runs of a side, and each run's."""
     per_run = []
     for run in runs:
         t, n = (None, None) if key == AGGREGATED else key
@@ -307,8 +308,8 @@ def compare(baseline: list[RunData], candidate: list[RunData], options: Options 
         corrected = options.corrected and _has_corrected(baseline, key) and _has_corrected(candidate, key)
         if options.corrected and not corrected and (_has_corrected(baseline, key) or _has_corrected(candidate, key)):
             mixed.append(key)
-        a, a_runs = _side_dist(baseline, key, corrected)
-        b, b_runs = _side_dist(candidate, key, corrected)
+        a, a_runs = side_dist(baseline, key, corrected)
+        b, b_runs = side_dist(candidate, key, corrected)
         row = Row(key[0], key[1], _counts(baseline, key, a_runs), _counts(candidate, key, b_runs), corrected)
         row.quantiles = [
             _quantile_change(q, a, b, a_runs, b_runs, side_confidence, options, spread) for q in options.quantiles
@@ -326,10 +327,10 @@ def compare(baseline: list[RunData], candidate: list[RunData], options: Options 
         row.verdict = _row_verdict(row)
         rows.append(row)
     for key in sorted(a_keys - b_keys):
-        a, a_runs = _side_dist(baseline, key, False)
+        a, a_runs = side_dist(baseline, key, False)
         rows.append(Row(key[0], key[1], _counts(baseline, key, a_runs), None, verdict=ONLY_BASELINE))
     for key in sorted(b_keys - a_keys):
-        b, b_runs = _side_dist(candidate, key, False)
+        b, b_runs = side_dist(candidate, key, False)
         rows.append(Row(key[0], key[1], None, _counts(candidate, key, b_runs), verdict=ONLY_CANDIDATE))
     if mixed:
         names = ", ".join(" ".join(filter(None, k)) for k in mixed[:5]) + (" …" if len(mixed) > 5 else "")
