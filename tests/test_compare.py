@@ -310,3 +310,59 @@ def test_results_compare_is_the_commands_table_as_a_frame(tmp_path):
     assert len(ax.get_lines()) == 2 and len(ax.collections) == 2  # two curves, two bands
     base, cand = (line.get_ydata() for line in ax.get_lines())
     assert all(y > x for x, y in zip(base, cand, strict=False))
+
+
+def _judge(expression: str, a: Path, b: Path, tests: int = 1):
+    """A relative threshold on the aggregate, with ``b`` standing for the run so far."""
+    from locust_rs.stats import baseline
+    from locust_rs.stats.thresholds import Threshold
+
+    t = Threshold.parse(expression)
+    base, this = load(a), load(b)
+    if t.metric == "error_rate":
+        c = this.counts[("", "Aggregated")]
+        observed = c.failures / c.requests
+    else:
+        from locust_rs.compare.table import AGGREGATED, side_dist
+
+        d = side_dist([this], AGGREGATED, False)[0]
+        q = 0.5 if t.metric == "med" else None
+        observed = (
+            sum(v * (c - p) for v, c, p in zip(d.values, d.cum, [0, *d.cum[:-1]], strict=True)) / d.n
+            if t.metric == "avg"
+            else d.quantile(q if q is not None else float(t.metric[1:]) / 100)
+        )
+    return baseline.judge(t.metric, t.op, t.value, t.relative, observed, base, this, [(None, None)], tests)
+
+
+def test_a_relative_threshold_is_crossed_only_by_a_real_change(tmp_path):
+    a = _run(tmp_path, "a", 1, n=20_000)
+    slower = _run(tmp_path, "slower", 2, scale=1.2, n=20_000)
+    j = _judge("p(95)<+10%", a, slower)
+    assert not j.passed and j.limit == pytest.approx(1.1 * j.baseline) and j.interval[0] > 0.1
+    assert _judge("p(95)<+30%", a, slower).passed
+    assert not _judge("avg<+10%", a, slower).passed and _judge("avg<+30%", a, slower).passed
+    assert not _judge("med<+1ms", a, slower).passed
+    # same distribution, few samples: slightly above the baseline is beyond +0 % but not real
+    few_a, few_b = _run(tmp_path, "few_a", 7, n=400), _run(tmp_path, "few_b", 3, n=400)
+    j = _judge("p(50)<+0%", few_a, few_b)
+    assert j.observed > j.baseline, "the seeds give a candidate above its baseline"
+    assert j.passed and j.note == "beyond the limit, but within the noise" and j.interval[0] < 0 < j.interval[1]
+    # a limit that demands a change: at least 20 % faster, which the same distribution is not
+    j = _judge("p(50)<-20%", a, _run(tmp_path, "same", 4, n=20_000))
+    assert not j.passed and j.interval[0] > -0.2
+    # and one that is met
+    assert _judge("p(50)<-10%", slower, a).passed
+
+
+def test_a_relative_error_rate_is_in_percentage_points(tmp_path):
+    a = _run(tmp_path, "a", 1)
+    worse = _run(tmp_path, "worse", 2, failures={("GET", "/items"): 200})  # 200 of 7,700: 2.6 %
+    j = _judge("error_rate<+1%", a, worse)
+    assert not j.passed and j.limit == pytest.approx(0.01) and j.interval[0] > 0.01
+    assert _judge("error_rate<+5%", a, worse).passed
+    # the baseline has no such requests: fails, and says why
+    from locust_rs.stats import baseline
+
+    none = baseline.judge("p50", "<", 0.1, "ratio", 10.0, load(a), load(worse), [("GET", "/nothing")], 1)
+    assert not none.passed and none.note == "no such requests in the baseline"

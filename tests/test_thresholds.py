@@ -280,3 +280,86 @@ def test_the_locust_rs_command_exits_2_for_a_locustfile_that_does_not_import(tmp
         )  # fmt: skip
         assert proc.returncode == 2, (locustfile, proc.stdout, proc.stderr)
     assert "No module named 'no_such_module_here'" in proc.stderr or locustfile == "missing.py"
+
+
+SLOW = """
+from locust import constant, task
+
+
+class Slow(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def slow(self):
+        self.client.get("/slow?delay=%s", name="/slow")
+"""
+
+
+@pytest.mark.parametrize(
+    ("expression", "relative", "value"),
+    [
+        ("p(95)<+10%", "ratio", 0.10),
+        ("GET /x:p(99.9)<=+20ms", "delta", 20.0),
+        ("p(95)_corrected<+0.5s", "delta", 500.0),
+        ("avg<-5%", "ratio", -0.05),
+        ("med<+3", "delta", 3.0),
+        ("error_rate<+1%", "delta", 0.01),
+        ("http_req_failed:rate<+0.02", "delta", 0.02),
+        ("http_req_duration:p(95)<+10%", "ratio", 0.10),
+        ("rps>=100", "", 100.0),
+    ],
+)
+def test_a_signed_value_is_relative_to_the_baseline(expression, relative, value):
+    t = Threshold.parse(expression)
+    assert (t.relative, t.value) == (relative, pytest.approx(value))
+
+
+@pytest.mark.parametrize(
+    ("expression", "says"),
+    [
+        ("rps>-10%", "rps cannot be relative to a baseline"),
+        ("requests>+5", "requests cannot be relative"),
+        ("p(95)==+10%", "takes < <= > or >=, not =="),
+        ("error_rate<+1ms", "unit 'ms' does not apply to error_rate"),
+        ("p(95)<+10parsecs", "unknown unit 'parsecs'"),
+        ("start_lag:p(99)<+10%", "the start lag cannot be relative"),
+    ],
+)
+def test_relative_thresholds_that_cannot_be_judged_are_refused(expression, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        Threshold.parse(expression)
+
+
+def test_relative_thresholds_against_a_baseline_run(tmp_path, http_server):
+    """A baseline run at 20 ms, then runs against it: 40 ms crosses ``p(50)<+10%`` and exits 99; 20 ms passes a
+    limit that allows a change and crosses one that demands one; a relative threshold without --baseline, or a
+    --baseline that names no run, is a usage error before any user runs."""
+    dirs = {name: tmp_path / name for name in ("base", "slower", "same", "usage")}
+    for d in dirs.values():
+        d.mkdir()
+    base = run_locust(write_locustfile(dirs["base"], SLOW % 0.02), http_server, 3, "-u", "4")
+    base.assert_exit(0)
+    slower = run_locust(
+        write_locustfile(dirs["slower"], SLOW % 0.04), http_server, 3, "-u", "4",
+        "--baseline", str(base.csv_prefix), "--threshold", "p(50)<+10%", "--threshold", "error_rate<+1%",
+    )  # fmt: skip
+    slower.assert_exit(99)
+    verdict = slower.output[slower.output.index("Thresholds\n") :]
+    row = next(line for line in verdict.splitlines() if line.startswith("✗"))
+    assert "p(50)<+10%" in row and "< baseline +10 % = " in row and "(baseline " in row, verdict
+    assert re.search(r"\(baseline [\d.]+ ms: \+\d+\.\d %, interval \+[\d.]+ % … \+[\d.]+ %\)", row), row
+    assert any(line.startswith("✓") and "error_rate<+1%" in line for line in verdict.splitlines()), verdict
+    same = run_locust(
+        write_locustfile(dirs["same"], SLOW % 0.02), http_server, 3, "-u", "4",
+        "--baseline", str(dirs["base"]), "--threshold", "p(50)<+200%", "--threshold", "p(50)<-50%",
+    )  # fmt: skip
+    same.assert_exit(99)
+    verdict = same.output[same.output.index("Thresholds\n") :]
+    assert re.search(r"^✓\s+p\(50\)<\+200%", verdict, re.M) and re.search(r"^✗\s+p\(50\)<-50%", verdict, re.M), verdict
+    lf = write_locustfile(dirs["usage"], SLOW % 0.02)
+    nobase = run_locust(lf, http_server, 3, "-u", "1", "--threshold", "p(95)<+10%")
+    nobase.assert_exit(2)
+    assert "give one with --baseline PREFIX" in nobase.output
+    missing = run_locust(lf, http_server, 3, "-u", "1", "--threshold", "p(95)<+10%", "--baseline", str(tmp_path / "x"))
+    missing.assert_exit(2)
+    assert "--baseline: " in missing.output and "no run's results there" in missing.output

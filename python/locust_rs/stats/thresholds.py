@@ -33,6 +33,12 @@ k6's metric names mean what they mean in k6, so a k6 threshold pasted as ``METRI
 (``count``), with k6's tags ``{name:...}`` and ``{method:...}`` naming a request (``{scenario:...}`` a user class
 for the iteration metrics), e.g. ``http_req_duration{name:/api/items,method:GET}:p(95)<500``.
 
+Relative to a baseline run (``--baseline PREFIX``, :py:mod:`locust_rs.stats.baseline`): a VALUE with a sign is a
+change from the baseline's value, ``p(95)<+10%`` (at most 10 % above it), ``p(99)<+20ms``, ``error_rate<+1%`` (one
+percentage point), ``avg<-5%`` (at least 5 % faster). Such a threshold is crossed only when the change is also real,
+beyond the sampling noise of both runs: the statistics of ``locust-rs compare``. Percentiles, ``med``, ``avg`` and
+``error_rate`` can be relative.
+
 OP is one of ``< <= > >= == !=``. VALUE is a number; times are in ms unless a unit says otherwise (``us``,
 ``ms``, ``s``); ``error_rate`` is a fraction (``0.05``) or a percentage (``5%``). Thresholds are evaluated at
 the end of the run (on the master in distributed runs): a breach sets the process exit code to 99, as in k6, and
@@ -49,6 +55,7 @@ from locust.runners import WorkerRunner
 import dataclasses
 import difflib
 import logging
+import math
 import operator
 import re
 import sys
@@ -60,7 +67,7 @@ import gevent
 from locust_rs import stats as rs_stats
 from locust_rs._locust import state as _state
 from locust_rs.arrival import report as arrival_report
-from locust_rs.stats import hdr_outputs, webui
+from locust_rs.stats import baseline, hdr_outputs, webui
 
 if TYPE_CHECKING:
     from locust.stats import StatsEntry
@@ -192,6 +199,31 @@ def _value(text: str, metric: str, expression: str) -> float:
     return value * _UNITS[unit]
 
 
+def _relative(text: str, metric: str, op: str, expression: str) -> tuple[str, float]:
+    """A value relative to the baseline run (``+10%``, ``+20ms``, ``-5%``): its kind and amount."""
+    m = _VALUE.match(text.strip())
+    if m is None:
+        raise ValueError(f"invalid threshold {expression!r}: {text.strip()!r} is not a change such as +10% or +20ms")
+    if not baseline.relative_ok(metric):
+        raise ValueError(
+            f"invalid threshold {expression!r}: {metric} cannot be relative to a baseline (+/-); only percentiles, "
+            "med, avg and error_rate have an interval that tells a real change from noise"
+        )
+    if op not in ("<", "<=", ">", ">="):
+        raise ValueError(f"invalid threshold {expression!r}: a change from the baseline takes < <= > or >=, not {op}")
+    number, unit = float(m["number"]), m["unit"]
+    if metric == "error_rate":
+        if unit not in ("", "%"):
+            raise ValueError(f"invalid threshold {expression!r}: unit {unit!r} does not apply to error_rate (use %)")
+        # +1% of a rate is one percentage point: a relative change of a rate near zero means nothing
+        return baseline.DELTA, number / 100.0 if unit == "%" else number
+    if unit == "%":
+        return baseline.RATIO, number / 100.0
+    if unit and unit not in _UNITS:
+        raise ValueError(f"invalid threshold {expression!r}: unknown unit {unit!r} (use %, us, ms or s)")
+    return baseline.DELTA, number * _UNITS.get(unit or "ms", 1.0)
+
+
 @dataclass(frozen=True)
 class Threshold:
     expression: str
@@ -203,6 +235,10 @@ class Threshold:
     names: tuple[str, ...] = ()
     #: what the verdict shows as the target of a group
     label: str = ""
+    #: relative to the ``--baseline`` run (:py:mod:`locust_rs.stats.baseline`): ``ratio`` (``+10%`` of a time: the
+    #: value is a fraction) or ``delta`` (``+20ms``, ``+1%`` of error_rate: an amount in the metric's unit); "" for
+    #: an absolute threshold
+    relative: str = ""
 
     @classmethod
     def parse(cls, expression: str) -> Threshold:
@@ -224,6 +260,11 @@ class Threshold:
             target, metric = k6
         else:
             target, metric = (name.strip() or None if sep else None), _metric(metric_token, expression)
+        if right.strip()[:1] in ("+", "-"):
+            relative, value = _relative(right, metric, op, expression)
+            if target == START_LAG:
+                raise ValueError(f"invalid threshold {expression!r}: the start lag cannot be relative to a baseline")
+            return cls(expression.strip(), target, metric, op, value, relative=relative)
         value = _value(right, metric, expression)
         return cls(expression.strip(), target, metric, op, value)
 
@@ -233,6 +274,16 @@ class Threshold:
         if self.metric == "error_rate":
             return "%"
         return "" if self.metric in _COUNT_METRICS else "ms"
+
+    @property
+    def limit_text(self) -> str:
+        """The limit as the verdict shows it: ``< 300.000 ms``, or ``< baseline +10 %`` for a relative one."""
+        if self.relative == baseline.RATIO:
+            return f"{self.op} baseline {100 * self.value:+g} %"
+        if self.relative == baseline.DELTA:
+            amount = f"{100 * self.value:+.2f} points" if self.unit == "%" else f"{self.value:+.3f} ms"
+            return f"{self.op} baseline {amount}"
+        return f"{self.op} {_shown(self.value, self.unit)}"
 
 
 @dataclass
@@ -245,6 +296,8 @@ class Result:
     did_you_mean: str = ""
     #: the requests (or iterations) the observed value comes from
     count: int = 0
+    #: a relative threshold's judgement against the baseline run
+    judged: baseline.Judged | None = None
 
     def as_dict(self) -> dict:
         """The result for a JSON file: the expression, the target, the observed value and the limit (in the
@@ -256,12 +309,26 @@ class Result:
             "names": list(t.names) if t.names else ([t.name] if t.name else []),
             "metric": t.metric,
             "observed": self.observed,
-            "limit": f"{t.op} {_shown(t.value, t.unit)}",
+            "limit": t.limit_text,
             "unit": t.unit,
             "count": self.count,
             "passed": self.passed,
             "did_you_mean": self.did_you_mean,
+            **(_judged_dict(self.judged) if t.relative else {}),
         }
+
+
+def _judged_dict(j: baseline.Judged | None) -> dict:
+    """A relative threshold's figures for a JSON file: the baseline's value, the limit it gives, the interval of the
+    change (a fraction of the baseline's value for times, a difference of rates for error_rate), and any note."""
+    if j is None:
+        return {"baseline": None, "limit_value": None, "change_interval": None, "note": ""}
+    return {
+        "baseline": j.baseline,
+        "limit_value": j.limit,
+        "change_interval": list(j.interval) if j.interval else None,
+        "note": j.note,
+    }
 
 
 _registered: list[Threshold] = []
@@ -305,6 +372,8 @@ class _Run:
     verdict: list[Result] | None = None
     #: why ``--threshold-abort`` stopped the current test ("" while it has not)
     aborted: str = ""
+    #: the ``--baseline`` run that relative thresholds compare with (loaded at start)
+    baseline: baseline.RunData | None = None
 
 
 def skip(environment, threshold: Threshold, reason: str) -> None:
@@ -413,6 +482,8 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
     hdr = run.total if needs_hdr and run is not None else None
     stats = environment.runner.stats if environment.runner is not None else environment.stats
     results = []
+    # relative thresholds are judged together at the end: their intervals share one confidence (Bonferroni)
+    relative: list[tuple[Result, list[tuple[str | None, str | None]]]] = []
     for t in checked:
         if t.metric in _ITERATION_METRICS or t.name == START_LAG:
             results.append(_iteration_result(environment, t))
@@ -427,6 +498,9 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
             observed = _observe(t.metric, merged, merged_hdr, "", t.label)
             passed = observed is not None and _OPS[t.op](observed, t.value)
             results.append(Result(t, t.label, observed, passed, count=merged.num_requests))
+            if t.relative:
+                keys = [(rt, n) for name in t.names for rt, n, _ in _targets(stats, name)]
+                relative.append((results[-1], keys))
             continue
         targets = _targets(stats, t.name)
         if not targets:
@@ -438,7 +512,35 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
             passed = observed is not None and _OPS[t.op](observed, t.value)
             label = f"{request_type} {name}" if request_type else (t.label or "Aggregated")
             results.append(Result(t, label, observed, passed, count=entry.num_requests))
+            if t.relative:
+                relative.append((results[-1], [(request_type, name)]))
+    if relative:
+        _judge_relative(environment, stats, relative)
     return results
+
+
+def _this_run(stats) -> baseline.RunData:
+    """The run so far as a comparison reads a run: its histograms and its counts."""
+    counts = {(method, n): baseline.Counts(e.num_requests, e.num_failures) for (n, method), e in stats.entries.items()}
+    counts[("", "Aggregated")] = baseline.Counts(stats.total.num_requests, stats.total.num_failures)
+    core = getattr(stats, "core", None)
+    histograms = core.histograms() if core is not None else hdr_outputs.HistogramSet()
+    return baseline.RunData("this run", histograms, counts)
+
+
+def _judge_relative(environment, stats, pending: list[tuple[Result, list[tuple[str | None, str | None]]]]) -> None:
+    """Judges the relative thresholds' results against the ``--baseline`` run, in place."""
+    base = _state.of(environment, _Run).baseline
+    this = _this_run(stats) if base is not None else None
+    for result, keys in pending:
+        t = result.threshold
+        if base is None or this is None:
+            result.passed = False
+            result.judged = baseline.Judged(result.observed, None, None, None, False, "no --baseline run")
+            continue
+        judged = baseline.judge(t.metric, t.op, t.value, t.relative, result.observed, base, this, keys, len(pending))
+        result.judged = judged
+        result.passed = judged.passed
 
 
 def _closest(name: str | None, seen: list[str]) -> str:
@@ -500,14 +602,38 @@ def _cells(r: Result) -> tuple[str, str, str, str, str]:
     observed = "no data" if r.observed is None else _shown(r.observed, t.unit)
     if r.did_you_mean:
         observed += f" (did you mean {r.did_you_mean!r}?)"
-    return ("✓" if r.passed else "✗", t.expression, r.target, observed, f"{t.op} {_shown(t.value, t.unit)}")
+    limit = t.limit_text
+    j = r.judged
+    if j is not None:
+        if j.baseline is not None and j.limit is not None:
+            limit += f" = {_shown(j.limit, t.unit)}"
+        if j.interval is not None and r.observed is not None and j.baseline is not None:
+            lo, hi = j.interval
+            if t.unit == "%":
+                change = f"{100 * (r.observed - j.baseline):+.2f} points, interval {100 * lo:+.2f} … {100 * hi:+.2f}"
+            else:
+                change = (
+                    f"{_pct(r.observed / j.baseline - 1 if j.baseline else None)}, interval {_pct(lo)} … {_pct(hi)}"
+                )
+            observed += f" (baseline {_shown(j.baseline, t.unit)}: {change})"
+        if j.note:
+            observed += f": {j.note}"
+    return ("✓" if r.passed else "✗", t.expression, r.target, observed, limit)
+
+
+def _pct(v: float | None) -> str:
+    if v is None:
+        return "?"
+    if math.isinf(v):
+        return "+∞" if v > 0 else "−∞"
+    return f"{100 * v:+.1f} %"
 
 
 def _skipped_cells(environment) -> list[tuple[str, str, str, str, str]]:
     cells = []
     for t, why in skipped(environment):
         target = t.label or t.name or "Aggregated"
-        cells.append(("-", t.expression, target, f"not checked: {why}", f"{t.op} {_shown(t.value, t.unit)}"))
+        cells.append(("-", t.expression, target, f"not checked: {why}", t.limit_text))
     return cells
 
 
@@ -595,6 +721,14 @@ def add_options(parser) -> None:
         "sets exit code 99",
     )
     group.add_argument(
+        "--baseline",
+        default=None,
+        metavar="RUN",
+        env_var="LOCUST_BASELINE",
+        help="A run to judge relative thresholds against ('p(95)<+10%%', 'error_rate<+1%%'): its --csv prefix, one "
+        "of its files, or a directory (its newest run); see locust-rs compare",
+    )
+    group.add_argument(
         "--threshold-abort",
         action="store_true",
         default=False,
@@ -616,10 +750,11 @@ def setup(environment) -> None:
     opts = environment.parsed_options
     # A typo must fail at start, not after a long run.
     try:
-        active(environment)
+        checked = active(environment)
     except ValueError as e:
         logger.error("%s", e)
         sys.exit(2)
+    _load_baseline(environment, opts, checked)
     if (
         opts is not None
         and getattr(opts, "threshold_abort", False)
@@ -632,6 +767,29 @@ def setup(environment) -> None:
         environment.events.test_start.add_listener(start)
     if environment.web_ui is not None and not isinstance(environment.runner, WorkerRunner) and active(environment):
         _extend_web_ui(environment)
+
+
+def _load_baseline(environment, opts, checked: list[Threshold]) -> None:
+    """Reads ``--baseline`` at start (on the node that judges), so that a wrong path fails before the test runs;
+    a relative threshold without one is a usage error too."""
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master judges, with its own --baseline
+    path = getattr(opts, "baseline", None) if opts is not None else None
+    relative = [t.expression for t in checked if t.relative]
+    if relative and not path:
+        logger.error(
+            "relative thresholds (%s) compare with a baseline run: give one with --baseline PREFIX", ", ".join(relative)
+        )
+        sys.exit(2)
+    if not path:
+        return
+    try:
+        run = baseline.load_baseline(path)
+    except (baseline.RunNotFound, OSError) as e:
+        logger.error("--baseline: %s", e)
+        sys.exit(2)
+    _state.of(environment, _Run).baseline = run
+    logger.info("baseline for relative thresholds: %s", run.prefix)
 
 
 WEB_TAB = "locust-rs-thresholds"
