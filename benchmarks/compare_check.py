@@ -12,6 +12,9 @@ compares them.
 3. With ``--repeats K``: the first K same-delay runs against the slower run repeated K times, through
    ``--baseline ... --candidate ...``.
 
+``--large`` instead: two runs of ``--large-requests`` requests or more (1 million by default) over 100 request names
+against a throwaway nginx, then ``locust-rs compare`` between them, timed, with the comparing process's peak RSS.
+
 The console table of each comparison is in the work directory (``--keep`` keeps it). Standard library only;
 locust runs in child processes, each with a timeout.
 """
@@ -29,6 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from open_model import StallServer, child_env  # noqa: E402
+from target_nginx import NginxTarget  # noqa: E402
 
 LOCUSTFILE = """
 from locust import constant, task
@@ -48,14 +52,32 @@ class Hit(FastHttpUser):
 """
 
 
-def run_once(workdir: Path, name: str, url: str, users: int, duration: int) -> Path:
+MANY_NAMES = """
+from locust import constant, task
+from locust_rs import FastHttpUser
+
+
+class Many(FastHttpUser):
+    wait_time = constant(0)
+
+    def on_start(self):
+        self.i = 0
+
+    @task
+    def hit(self):
+        self.i += 1
+        self.client.get("/", name=f"/name/{self.i % 100}")
+"""
+
+
+def run_once(workdir: Path, name: str, url: str, users: int, duration: int, locustfile: str = "locustfile.py") -> Path:
     prefix = workdir / name
     cmd = [
         sys.executable,
         "-m",
         "locust_rs.cli",
         "-f",
-        str(workdir / "locustfile.py"),
+        str(workdir / locustfile),
         "--headless",
         "-u",
         str(users),
@@ -95,6 +117,38 @@ def verdicts(table: str) -> list[str]:
     return rows
 
 
+def requests_of(prefix: Path) -> int:
+    with open(f"{prefix}_stats.csv") as f:
+        last = f.read().strip().splitlines()[-1].split(",")
+    return int(last[2])
+
+
+def large(args, workdir: Path) -> int:
+    (workdir / "many.py").write_text(MANY_NAMES)
+    runs = []
+    with NginxTarget() as target:
+        for label in ("large_a", "large_b"):
+            duration = args.large_seconds
+            while True:
+                prefix = run_once(workdir, label, target.url, 50, duration, "many.py")
+                n = requests_of(prefix)
+                print(f"{label}: {n:,} requests in {duration} s", flush=True)
+                if n >= args.large_requests or duration >= 600:
+                    break
+                duration = int(duration * args.large_requests / max(n, 1) * 1.1) + 1
+            runs.append(prefix)
+    hlog_mib = sum(Path(f"{p}.hlog").stat().st_size for p in runs) / 2**20
+    for attempt in (1, 2):
+        cmd = ["/usr/bin/time", "-f", "%e s elapsed, %M KiB peak RSS", sys.executable, "-m",
+               "locust_rs.compare.command", str(runs[0]), str(runs[1])]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=300, check=False)
+        lines = out.stdout.strip().splitlines()
+        print(f"compare, attempt {attempt}: {out.stderr.strip().splitlines()[-1]} ({len(lines)} lines; "
+              f"{hlog_mib:.1f} MiB of .hlog; exit {out.returncode})")  # fmt: skip
+    print("\n".join(lines[:6] + ["..."] + lines[-3:]))
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=11)
@@ -104,10 +158,15 @@ def main() -> int:
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--repeats", type=int, default=0)
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--large", action="store_true", help="the large-run timing instead (see above)")
+    p.add_argument("--large-requests", type=int, default=1_000_000)
+    p.add_argument("--large-seconds", type=int, default=40, help="the first try's run time; longer if too few")
     args = p.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="compare_check_"))
     (workdir / "locustfile.py").write_text(LOCUSTFILE)
     print(f"work directory: {workdir}")
+    if args.large:
+        return large(args, workdir)
     same = []
     with StallServer(args.delay) as server:
         for i in range(args.runs):

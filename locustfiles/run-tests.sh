@@ -38,10 +38,19 @@ Options:
   --workers=N       distributed: number of workers (default 4)
   --tags=T1,T2      run only tasks with these tags (chat, admin, websocket, health, auth)
   --exclude-tags=T  leave out tasks with these tags
+  --baseline=RUN    compare this run with an earlier one, and fail on a real regression: RUN is a run's prefix,
+                    one of its files, a directory (its newest run), or "last" (the newest run of this mode in
+                    the results directory). After the run, `locust-rs compare` prints per request name whether
+                    each percentile and the failure rate got worse beyond the sampling noise; a row that did
+                    exits 1. The run also gets `--baseline RUN`, for relative thresholds given after -- (e.g.
+                    -- --threshold 'p(95)<+10%'). COMPARE_ARGS adds options of locust-rs compare
+                    (e.g. "--noise 10%").
   -h, --help        this help
 
 Results: results/locust/<mode>_test_<timestamp>.html, <mode>_test_<timestamp>_stats.csv (and _failures.csv,
 _stats_history.csv, _exceptions.csv, _custom_metrics.json, .log). Check them with scripts/check_results.py.
+With --baseline also <prefix>_compare.md and <prefix>_compare.xml (JUnit: one test case per request name); the
+markdown is appended to $GITHUB_STEP_SUMMARY too when that is set (a GitHub Actions step).
 
 Environment: VOICEASSIST_BASE_URL, VOICEASSIST_WS_URL (see config.py), PY (python, default python3),
 RESULTS_DIR (default results/locust at the repository root), DEMO_ARGS (options of the bundled demo server,
@@ -87,6 +96,7 @@ esac
 host="${VOICEASSIST_BASE_URL:-}"
 workers=4
 rate_given=""
+baseline=""
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -101,6 +111,7 @@ while [ $# -gt 0 ]; do
         extra+=("${1%%=*}" ${tags[@]+"${tags[@]}"})
         ;;
     --headless) headless=1 ;;
+    --baseline=*) baseline="${1#*=}" ;;
     -h | --help)
         usage
         exit 0
@@ -122,6 +133,22 @@ done
 mkdir -p "$RESULTS_DIR"
 stamp="$(date +%Y%m%d_%H%M%S)"
 prefix="$RESULTS_DIR/${MODE}_test_${stamp}"
+
+baseline_prefix=""
+if [ -n "$baseline" ]; then
+    # Resolved now: a directory's newest run must be the one before this run, not this run itself.
+    if [ "$baseline" = last ]; then
+        baseline="$(ls -t "$RESULTS_DIR/${MODE}"_test_*.hlog 2>/dev/null | head -n 1 || true)"
+        [ -n "$baseline" ] || die "--baseline=last: no earlier $MODE run with its .hlog in $RESULTS_DIR"
+    fi
+    baseline_prefix="$("$PY" -c 'import sys
+from locust_rs.compare.runs import RunNotFound, load
+try:
+    print(load(sys.argv[1]).prefix)
+except (RunNotFound, OSError) as e:
+    sys.exit(f"run-tests.sh: --baseline: {e}")' "$baseline")" || exit 2
+    echo "run-tests.sh: baseline: $baseline_prefix"
+fi
 
 pids=()
 demo_pid=""
@@ -215,6 +242,7 @@ else
     [ -n "$rate" ] && load_args+=(--spawn-rate "$rate")
 fi
 report_args=(--csv "$prefix" --csv-full-history --html "$prefix.html")
+[ -n "$baseline_prefix" ] && report_args+=(--baseline "$baseline_prefix")
 
 if [ "$use_docker" = 1 ]; then
     compose=(docker-compose)
@@ -251,4 +279,15 @@ else
 fi
 pids=()
 echo "run-tests.sh: locust exited with $rc; results in $prefix.html and ${prefix}_*.csv"
+if [ -n "$baseline_prefix" ] && [ -f "$prefix.hlog" ]; then
+    compare_rc=0
+    # shellcheck disable=SC2086 # COMPARE_ARGS: options of locust-rs compare, word-split on purpose
+    "$PY" -m locust_rs.compare.command "$baseline_prefix" "$prefix" --markdown "${prefix}_compare.md" \
+        --junit "${prefix}_compare.xml" ${COMPARE_ARGS:-} || compare_rc=$?
+    if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cat "${prefix}_compare.md" >>"$GITHUB_STEP_SUMMARY"; fi
+    echo "run-tests.sh: compared with the baseline $(basename "$baseline_prefix"): exit $compare_rc" \
+        "(${prefix}_compare.md, ${prefix}_compare.xml)"
+    # A regression fails a run that passed; a run that failed keeps its own exit code (99: a threshold crossed).
+    if [ "$rc" = 0 ] && [ "$compare_rc" != 0 ]; then rc="$compare_rc"; fi
+fi
 exit "$rc"

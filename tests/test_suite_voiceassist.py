@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -549,6 +550,40 @@ def test_spike_shape_goes_baseline_peak_recovery(tmp_path):
         tmp_path,
     )
     assert out.strip().endswith("ok")
+
+
+@pytest.mark.timeout(150)
+def test_a_baseline_fails_the_next_run_on_a_real_regression(tmp_path):
+    """The nightly workflow (locustfiles/README.md): a run, then the next with ``--baseline=last``. The second
+    target answers chat queries four times slower (the demo server's --latency-scale 4): ``locust-rs compare``
+    calls them slower, writes its JUnit and markdown, appends the markdown to $GITHUB_STEP_SUMMARY, and
+    run-tests.sh exits 1 although locust itself passed."""
+    env = suite_env(tmp_path)
+    first = subprocess.run(
+        ["bash", str(RUN_TESTS), "arrival", "--run-time=8s", "--users=10", "--headless", "--baseline=last"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+    )  # fmt: skip
+    assert first.returncode == 2 and "--baseline=last: no earlier arrival run" in first.stdout, first.stdout[-2000:]
+    base = run_suite(tmp_path, "arrival", "--run-time=8s", "--users=10", "--headless", timeout=60)
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("## earlier steps\n")
+    env.update(DEMO_ARGS="--latency-scale 4", GITHUB_STEP_SUMMARY=str(summary))
+    proc = subprocess.run(
+        ["bash", str(RUN_TESTS), "arrival", "--run-time=8s", "--users=10", "--headless", "--baseline=last"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+    )  # fmt: skip
+    out = proc.stdout
+    assert proc.returncode == 1, out[-4000:]
+    assert f"run-tests.sh: baseline: {base.prefix}\n" in out
+    assert "run-tests.sh: locust exited with 0" in out and "compared with the baseline" in out
+    candidate = next(p for p in tmp_path.glob("arrival_test_*_compare.xml"))
+    cases = {c.get("name"): c for c in ET.parse(candidate).getroot().iter("testcase")}
+    chat = cases["POST /api/chat/query"]
+    assert chat.find("failure") is not None and chat.find("failure").get("type") == "slower", ET.tostring(chat)
+    assert "p50 +" in chat.find("failure").get("message")
+    assert summary.read_text().startswith("## earlier steps\n### ❌ Candidate arrival_test_")
+    # the console table is in the output, the slower row marked
+    assert re.search(r"^POST /api/chat/query \(corrected\)\s.*slower$", out, re.M), out[-3000:]
 
 
 def test_realtime_tasks_against_a_scripted_connection(tmp_path):
