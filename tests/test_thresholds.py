@@ -9,6 +9,7 @@ import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (s
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
 import pytest
@@ -342,8 +343,17 @@ def test_relative_thresholds_against_a_baseline_run(tmp_path, http_server):
     slower = run_locust(
         write_locustfile(dirs["slower"], SLOW % 0.04), http_server, 3, "-u", "4",
         "--baseline", str(base.csv_prefix), "--threshold", "p(50)<+10%", "--threshold", "error_rate<+1%",
+        "--threshold", "/slow:p(99)<10s", "--threshold-junit", str(dirs["slower"] / "thresholds.xml"),
     )  # fmt: skip
     slower.assert_exit(99)
+    # the verdict as JUnit: one test case per threshold and target, the crossed one failed
+    suite = ET.parse(dirs["slower"] / "thresholds.xml").getroot().find("testsuite")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert set(cases) == {"Aggregated: p(50)<+10%", "Aggregated: error_rate<+1%", "GET /slow: /slow:p(99)<10s"}
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "1")
+    assert "limit < baseline +10 % = " in cases["Aggregated: p(50)<+10%"].find("failure").get("message")
+    assert cases["GET /slow: /slow:p(99)<10s"].find("failure") is None
+    assert str(dirs["slower"] / "thresholds.xml") in slower.output.split("Files written:")[1]
     verdict = slower.output[slower.output.index("Thresholds\n") :]
     row = next(line for line in verdict.splitlines() if line.startswith("✗"))
     assert "p(50)<+10%" in row and "< baseline +10 % = " in row and "(baseline " in row, verdict

@@ -4,8 +4,8 @@ GitLab's test reports: one test case per row)."""
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 
+from locust_rs.compare import junit as junit_xml
 from locust_rs.compare.table import FASTER, SLOWER, Comparison, QuantileChange, Row
 
 _MARK = {SLOWER: "▲", FASTER: "▼"}
@@ -146,26 +146,8 @@ def _md(text: str) -> str:
 def junit(c: Comparison) -> str:
     """JUnit XML: one test case per row, failed when the row regressed (slower or more failures), skipped when
     the name is in one run only."""
-    suites = ET.Element("testsuites", name="locust-rs compare")
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name=f"locust-rs compare: {c.candidate[0].label} vs {c.baseline[0].label}",
-        tests=str(len(c.rows)),
-        failures=str(len(c.regressions)),
-        skipped=str(sum(1 for r in c.rows if r.baseline is None or r.candidate is None)),
-        errors="0",
-    )
-    props = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("baseline", ", ".join(r.prefix for r in c.baseline)),
-        ("candidate", ", ".join(r.prefix for r in c.candidate)),
-        ("confidence", f"{c.options.confidence:g}"),
-        ("noise", f"{c.options.noise:g}"),
-    ):
-        ET.SubElement(props, "property", name=name, value=value)
+    cases = []
     for r in c.rows:
-        case = ET.SubElement(suite, "testcase", classname="locust-rs.compare", name=r.label)
         lines = [f"requests {_requests(r)}; failure rate {_rate(r, 'a')} → {_rate(r, 'b')}"]
         for q in r.quantiles:
             lines.append(
@@ -175,15 +157,20 @@ def junit(c: Comparison) -> str:
                 + (f" ({q.why})" if q.why else "")
             )
         lines.append(f"max: {_ms(r.max_baseline)} → {_ms(r.max_candidate)} ms (one sample: not judged)")
+        case = junit_xml.Case(r.label, "locust-rs.compare", output="\n".join(lines))
         if r.baseline is None or r.candidate is None:
-            ET.SubElement(case, "skipped", message=r.verdict)
+            case.skipped = r.verdict
         elif r.regression:
-            failure = ET.SubElement(case, "failure", message=_failure_message(r), type=r.verdict)
-            failure.text = "\n".join(_details(r))
-        out = ET.SubElement(case, "system-out")
-        out.text = "\n".join(lines)
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+            case.failure = (_failure_message(r), r.verdict, "\n".join(_details(r)))
+        cases.append(case)
+    properties = {
+        "baseline": ", ".join(r.prefix for r in c.baseline),
+        "candidate": ", ".join(r.prefix for r in c.candidate),
+        "confidence": f"{c.options.confidence:g}",
+        "noise": f"{c.options.noise:g}",
+    }
+    name = f"locust-rs compare: {c.candidate[0].label} vs {c.baseline[0].label}"
+    return junit_xml.document(name, cases, properties)
 
 
 def _failure_message(r: Row) -> str:

@@ -444,6 +444,9 @@ def written_files(environment) -> list[str]:
     json_file = getattr(opts, "json_file", None)
     if json_file:
         paths.append(f"{json_file}.json")
+    junit = getattr(opts, "threshold_junit", None)
+    if junit:
+        paths.append(junit)
     failed = outputs.not_written(environment)
     return [p for p in paths if os.path.exists(p) and p not in failed]
 

@@ -67,7 +67,8 @@ import gevent
 from locust_rs import stats as rs_stats
 from locust_rs._locust import state as _state
 from locust_rs.arrival import report as arrival_report
-from locust_rs.stats import baseline, hdr_outputs, webui
+from locust_rs.compare import junit
+from locust_rs.stats import baseline, hdr_outputs, outputs, webui
 
 if TYPE_CHECKING:
     from locust.stats import StatsEntry
@@ -667,12 +668,39 @@ def finish(environment) -> list[Result]:
     if run.verdict is not None:
         return list(run.verdict)
     run.verdict = []
-    if isinstance(environment.runner, WorkerRunner) or not active(environment):
+    if isinstance(environment.runner, WorkerRunner):
         return []
-    run.verdict = evaluate(environment)
+    if active(environment):
+        run.verdict = evaluate(environment)
     if not all(r.passed for r in run.verdict) and not environment.process_exit_code:
         environment.process_exit_code = EXIT_CODE
+    _write_junit(environment, run.verdict)
     return list(run.verdict)
+
+
+def _write_junit(environment, verdict: list[Result]) -> None:
+    """``--threshold-junit FILE``: the verdict as JUnit XML, one test case per threshold and target (failed when
+    crossed, skipped when the locustfile left it out of the run), for Jenkins' and GitLab's test reports."""
+    opts = environment.parsed_options
+    path = getattr(opts, "threshold_junit", None) if opts is not None else None
+    if not path:
+        return
+    cases = []
+    for r in verdict:
+        mark, expression, target, observed, limit = _cells(r)
+        failure = None if r.passed else (f"{target}: {observed}, limit {limit}", "threshold crossed", observed)
+        cases.append(
+            junit.Case(f"{target}: {expression}", "locust-rs.thresholds", failure, None, f"{observed} ({limit})")
+        )
+    for _mark, expression, target, why, limit in _skipped_cells(environment):
+        cases.append(junit.Case(f"{target}: {expression}", "locust-rs.thresholds", None, why, limit))
+    text = junit.document("locust-rs thresholds", cases)
+
+    def write() -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    outputs.write(environment, path, write)
 
 
 def results(environment) -> list[Result]:
@@ -727,6 +755,13 @@ def add_options(parser) -> None:
         env_var="LOCUST_BASELINE",
         help="A run to judge relative thresholds against ('p(95)<+10%%', 'error_rate<+1%%'): its --csv prefix, one "
         "of its files, or a directory (its newest run); see locust-rs compare",
+    )
+    group.add_argument(
+        "--threshold-junit",
+        default=None,
+        metavar="FILE",
+        env_var="LOCUST_THRESHOLD_JUNIT",
+        help="Write the thresholds' verdict as JUnit XML (one test case per threshold and target) to FILE",
     )
     group.add_argument(
         "--threshold-abort",
