@@ -40,7 +40,7 @@ Options:
   --exclude-tags=T  leave out tasks with these tags
   --baseline=RUN    compare this run with an earlier one, and fail on a real regression: RUN is a run's prefix,
                     one of its files, a directory (its newest run), or "last" (the newest run of this mode in
-                    the results directory). After the run, `locust-rs compare` prints per request name whether
+                    the results directory that passed). After the run, `locust-rs compare` prints per request name whether
                     each percentile and the failure rate got worse beyond the sampling noise; a row that did
                     exits 1. The run also gets `--baseline RUN`, for relative thresholds given after -- (e.g.
                     -- --threshold 'p(95)<+10%'). COMPARE_ARGS adds options of locust-rs compare
@@ -138,8 +138,16 @@ baseline_prefix=""
 if [ -n "$baseline" ]; then
     # Resolved now: a directory's newest run must be the one before this run, not this run itself.
     if [ "$baseline" = last ]; then
-        baseline="$(ls -t "$RESULTS_DIR/${MODE}"_test_*.hlog 2>/dev/null | head -n 1 || true)"
-        [ -n "$baseline" ] || die "--baseline=last: no earlier $MODE run with its .hlog in $RESULTS_DIR"
+        # the newest earlier run of this mode that passed (its .exit says 0): a run that failed or regressed is
+        # never a baseline
+        baseline=""
+        while IFS= read -r exit_file; do
+            if [ "$(cat "$exit_file")" = 0 ] && [ -f "${exit_file%.exit}.hlog" ]; then
+                baseline="${exit_file%.exit}"
+                break
+            fi
+        done < <(ls -t "$RESULTS_DIR/${MODE}"_test_*.exit 2>/dev/null || true)
+        [ -n "$baseline" ] || die "--baseline=last: no earlier $MODE run that passed, with its .hlog, in $RESULTS_DIR"
     fi
     baseline_prefix="$("$PY" -c 'import sys
 from locust_rs.compare.runs import RunNotFound, load
@@ -279,15 +287,24 @@ else
 fi
 pids=()
 echo "run-tests.sh: locust exited with $rc; results in $prefix.html and ${prefix}_*.csv"
-if [ -n "$baseline_prefix" ] && [ -f "$prefix.hlog" ]; then
+if [ -n "$baseline_prefix" ]; then
     compare_rc=0
-    # shellcheck disable=SC2086 # COMPARE_ARGS: options of locust-rs compare, word-split on purpose
-    "$PY" -m locust_rs.compare.command "$baseline_prefix" "$prefix" --markdown "${prefix}_compare.md" \
-        --junit "${prefix}_compare.xml" ${COMPARE_ARGS:-} || compare_rc=$?
-    if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cat "${prefix}_compare.md" >>"$GITHUB_STEP_SUMMARY"; fi
-    echo "run-tests.sh: compared with the baseline $(basename "$baseline_prefix"): exit $compare_rc" \
-        "(${prefix}_compare.md, ${prefix}_compare.xml)"
+    if [ -f "$prefix.hlog" ]; then
+        # shellcheck disable=SC2086 # COMPARE_ARGS: options of locust-rs compare, word-split on purpose
+        "$PY" -m locust_rs.compare "$baseline_prefix" "$prefix" --markdown "${prefix}_compare.md" \
+            --junit "${prefix}_compare.xml" ${COMPARE_ARGS:-} || compare_rc=$?
+        if [ -n "${GITHUB_STEP_SUMMARY:-}" ] && [ -f "${prefix}_compare.md" ]; then
+            cat "${prefix}_compare.md" >>"$GITHUB_STEP_SUMMARY"
+        fi
+        echo "run-tests.sh: compared with the baseline $(basename "$baseline_prefix"): exit $compare_rc" \
+            "(${prefix}_compare.md, ${prefix}_compare.xml)"
+    else
+        echo "run-tests.sh: --baseline: this run wrote no $prefix.hlog (--no-hdr-metrics?): nothing to compare" >&2
+        compare_rc=2
+    fi
     # A regression fails a run that passed; a run that failed keeps its own exit code (99: a threshold crossed).
     if [ "$rc" = 0 ] && [ "$compare_rc" != 0 ]; then rc="$compare_rc"; fi
 fi
+# what --baseline=last reads: a run that ended with 0 can be the next run's baseline
+echo "$rc" >"$prefix.exit"
 exit "$rc"

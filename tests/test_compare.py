@@ -366,3 +366,77 @@ def test_a_relative_error_rate_is_in_percentage_points(tmp_path):
 
     none = baseline.judge("p50", "<", 0.1, "ratio", 10.0, load(a), load(worse), [("GET", "/nothing")], 1)
     assert not none.passed and none.note == "no such requests in the baseline"
+
+
+def test_failures_unknown_in_one_run_are_unknown_for_its_side(tmp_path):
+    """A baseline of two runs, one without its _stats.csv: the side's failure rate is unknown, whatever the order,
+    and no failure verdict is taken from half the requests."""
+    with_csv = _run(tmp_path, "a1", 1, failures={("GET", "/items"): 50})
+    without = _run(tmp_path, "a2", 2)
+    Path(f"{without}_stats.csv").unlink()
+    cand = [_run(tmp_path, f"b{i}", 3 + i, failures={("GET", "/items"): 50}) for i in range(2)]
+    for side in ([with_csv, without], [without, with_csv]):
+        table = compare([load(p) for p in side], [load(p) for p in cand])
+        items = next(r for r in table.rows if r.label == "GET /items")
+        assert items.baseline.failures == -1 and items.failure_interval is None and items.failure_verdict == ""
+        assert "?" in formats.console(table)
+
+
+def test_an_unreadable_run_is_a_usage_error_not_a_regression(tmp_path, capsys):
+    a, b = _run(tmp_path, "a", 1), _run(tmp_path, "b", 2)
+    Path(f"{b}_stats.csv").write_text("Type,Name,Request Count,Failure Count\nGET,/items,abc,0\n")
+    assert compare_main([str(a), str(b)]) == 2
+    assert "_stats.csv or _hdr.csv is not readable" in capsys.readouterr().err
+    Path(f"{b}.hlog").write_text("Tag=GET:/items,0.000,1.000,2.0,not-base64!\n")
+    assert compare_main([str(a), str(b)]) == 2
+    assert "not a readable .hlog" in capsys.readouterr().err
+
+
+def test_a_limit_that_demands_a_change_passes_only_when_it_is_shown(tmp_path):
+    # 400 samples a side, the candidate 10 % faster: observed within p(50)<-5%, but its interval reaches past it
+    a, b = _run(tmp_path, "a", 1, n=400), _run(tmp_path, "b", 2, scale=1 / 1.10, n=400)
+    j = _judge("p(50)<-5%", a, b)
+    assert j.observed < j.limit, "within the limit"
+    assert not j.passed and j.note == "within the limit, but not beyond the noise"
+    # with 40,000 samples the same change is shown
+    a, b = _run(tmp_path, "a2", 1, n=40_000), _run(tmp_path, "b2", 2, scale=1 / 1.10, n=40_000)
+    assert _judge("p(50)<-5%", a, b).passed
+    # a floor: rps-like "may fall at most" through >=, on a time that must not drop 20 % below the baseline
+    assert _judge("p(50)>=-20%", a, b).passed
+    assert not _judge("p(50)>=-5%", a, b).passed
+
+
+def test_relative_thresholds_are_judged_only_at_the_end(tmp_path):
+    """--threshold-abort and the web UI look every few seconds: a 95 % interval looked at that often is crossed by
+    chance, so until the end a relative threshold shows its value and is judged at the end."""
+    import locust  # noqa: F401 - gevent's patching first, as in a run
+    from locust.env import Environment
+
+    from locust_rs import stats as rs_stats
+    from locust_rs.stats import thresholds
+    from locust_rs.stats.baseline import load_baseline
+    from locust_rs.stats.thresholds import Threshold, _Run, _state
+
+    env = Environment()
+    env.stats = rs_stats.RequestStats()  # what a locust-rs run records into
+    for _ in range(100):
+        env.stats.log_request("GET", "/items", 500.0, 10)
+    _state.of(env, _Run).baseline = load_baseline(_run(tmp_path, "a", 1))
+    t = Threshold.parse("p(50)<+10%")
+    (live,) = thresholds.evaluate(env, [t], final=False)
+    assert live.passed and live.judged.note == "judged at the end"
+    (final,) = thresholds.evaluate(env, [t])
+    # 500 ms against a baseline near 12 ms: crossed, with the baseline's figures
+    assert not final.passed and final.judged.baseline == pytest.approx(12, rel=0.2) and final.judged.interval[0] > 1
+
+
+def test_results_load_takes_what_the_command_takes(tmp_path):
+    pytest.importorskip("pandas")
+    from locust_rs import results
+
+    run = _run(tmp_path, "load_test_1", 1)
+    for name in (run, f"{run}_stats.csv", f"{run}.hlog", tmp_path):
+        assert results.load(name).prefix == str(run)
+    Path(f"{run}.hlog").unlink()
+    with pytest.raises(ValueError, match="no .hlog histograms to compare"):
+        results.compare(results.load(run), results.load(run))

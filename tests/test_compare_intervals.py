@@ -77,14 +77,21 @@ def test_newcombes_interval_for_a_difference_of_rates():
 
 
 def _brute_force_p(lower, higher) -> float:
-    """P(U <= u) by enumerating every assignment of the pooled ranks (no ties in the null)."""
-    m, n = len(higher), len(lower)
-    u = sum(1.0 if x < y else 0.5 if x == y else 0.0 for x in higher for y in lower)
+    """P(U <= u) over every split of the pooled values (ties included) into groups of these sizes, where U counts
+    the pairs (x of the higher group, y of the lower) with x < y, a tie a half."""
+
+    def u(hi, lo) -> float:
+        return sum(1.0 if x < y else 0.5 if x == y else 0.0 for x in hi for y in lo)
+
+    pooled = [*higher, *lower]
+    m = len(higher)
+    seen = u(higher, lower)
     count = total = 0
-    for chosen in itertools.combinations(range(m + n), m):
-        rest = [i for i in range(m + n) if i not in chosen]
+    for chosen in itertools.combinations(range(len(pooled)), m):
+        hi = [pooled[i] for i in chosen]
+        lo = [pooled[i] for i in range(len(pooled)) if i not in chosen]
         total += 1
-        count += sum(1 for x in chosen for y in rest if x < y) <= u
+        count += u(hi, lo) <= seen + 1e-9
     return count / total
 
 
@@ -97,6 +104,11 @@ def _brute_force_p(lower, higher) -> float:
         ([1, 3, 5, 7], [2, 4, 6, 8, 9]),
         ([1.0, 2.0], [3.0, 4.0]),
         ([10, 11, 12, 13, 14], [12.5, 15, 16, 17, 18]),
+        # ties, as percentiles read from histogram buckets have them
+        ([1, 2, 3], [3, 4, 5]),
+        ([10.0, 10.0, 11.0], [11.0, 12.0, 12.0]),
+        ([5, 5, 5], [5, 5, 5]),
+        ([1, 2, 2, 3], [2, 3, 3, 4]),
     ],
 )
 def test_mann_whitney_is_exact(lower, higher):
@@ -105,6 +117,8 @@ def test_mann_whitney_is_exact(lower, higher):
 
 def test_three_runs_a_side_all_beyond_is_one_in_twenty():
     assert intervals.mann_whitney([1, 2, 3], [4, 5, 6]) == pytest.approx(0.05)
+    # a tie between the sides is not "beyond": the chance of as much is twice as large
+    assert intervals.mann_whitney([1, 2, 3], [3, 4, 5]) == pytest.approx(0.10)
     assert intervals.smallest_p(3, 3) == pytest.approx(0.05)
     assert intervals.smallest_p(2, 2) == pytest.approx(1 / 6)
 

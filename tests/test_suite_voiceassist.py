@@ -563,7 +563,8 @@ def test_a_baseline_fails_the_next_run_on_a_real_regression(tmp_path):
         ["bash", str(RUN_TESTS), "arrival", "--run-time=8s", "--users=10", "--headless", "--baseline=last"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
     )  # fmt: skip
-    assert first.returncode == 2 and "--baseline=last: no earlier arrival run" in first.stdout, first.stdout[-2000:]
+    assert first.returncode == 2, first.stdout[-2000:]
+    assert "--baseline=last: no earlier arrival run that passed" in first.stdout
     base = run_suite(tmp_path, "arrival", "--run-time=8s", "--users=10", "--headless", timeout=60)
     summary = tmp_path / "step-summary.md"
     summary.write_text("## earlier steps\n")
@@ -582,6 +583,9 @@ def test_a_baseline_fails_the_next_run_on_a_real_regression(tmp_path):
     assert chat.find("failure") is not None and chat.find("failure").get("type") == "slower", ET.tostring(chat)
     assert "p50 +" in chat.find("failure").get("message")
     assert summary.read_text().startswith("## earlier steps\n### ❌ Candidate arrival_test_")
+    # the regressed run can never be the next one's baseline: --baseline=last takes runs that ended with 0
+    exits = sorted(p.read_text().strip() for p in tmp_path.glob("arrival_test_*.exit"))
+    assert exits == ["0", "1"], exits
     # the console table is in the output, the slower row marked
     assert re.search(r"^POST /api/chat/query \(corrected\)\s.*slower$", out, re.M), out[-3000:]
 

@@ -212,8 +212,9 @@ class Run:
 
 
 def load(prefix: str | os.PathLike) -> Run:
-    """Loads what ``locust --csv PREFIX`` (with locust-rs) wrote."""
-    prefix = str(prefix)
+    """Loads what ``locust --csv PREFIX`` (with locust-rs) wrote: ``prefix`` is that prefix, one of its files
+    (``PREFIX_stats.csv``, ``PREFIX.hlog``...), or a directory, whose newest run it loads."""
+    prefix = _runs.find_prefix(prefix)
     stats = _read(f"{prefix}_stats.csv")
     if stats.empty and not os.path.exists(f"{prefix}_hdr.csv"):
         raise FileNotFoundError(f"no {prefix}_stats.csv or {prefix}_hdr.csv: is {prefix!r} a --csv prefix?")
@@ -239,6 +240,9 @@ def load(prefix: str | os.PathLike) -> Run:
 
 
 def _run_data(run: Run) -> _runs.RunData:
+    if not len(run.histograms):
+        # what `locust-rs compare` refuses too: without histograms every row would read "no detectable change"
+        raise ValueError(f"{run.prefix}: no .hlog histograms to compare (a run with --no-hdr-metrics has none)")
     return _runs.RunData.from_rows(run.prefix, run.histograms, run.stats.to_dict("records"), run.hdr.to_dict("records"))
 
 
@@ -294,22 +298,25 @@ def plot_compare(
     a: Run | Sequence[Run],
     b: Run | Sequence[Run],
     name: str = "Aggregated",
-    corrected: bool = False,
+    corrected: bool = True,
     confidence: float = 0.95,
     ax=None,
+    request_type: str | None = None,
 ):
     """The percentile curves of ``name`` in both runs (or sets of runs) on a log "nines" axis, each with its
     pointwise confidence band (order statistics of its histogram, as :py:func:`compare` computes them): where the
-    bands part, the runs differ beyond sampling noise."""
+    bands part, the runs differ beyond sampling noise. Like :py:func:`compare`, the corrected histograms where every
+    run has them (``corrected=False``: the raw ones)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
     ax = ax or plt.subplots(figsize=(9, 4))[1]
-    for runs, color in ((a, "tab:blue"), (b, "tab:orange")):
-        side = _side(runs)
-        key = (
-            _table.AGGREGATED if name == "Aggregated" else (runs if isinstance(runs, Run) else runs[0])._key(name, None)
-        )
+    sides = [_side(a), _side(b)]
+    first = a if isinstance(a, Run) else a[0]
+    key = _table.AGGREGATED if name == "Aggregated" else first._key(name, request_type)
+    # as compare reads them: corrected only where every run of both sides has them
+    corrected = corrected and all(_table.has_corrected(side, key) for side in sides)  # type: ignore[arg-type]
+    for side, color in zip(sides, ("tab:blue", "tab:orange"), strict=True):
         dist, _ = _table.side_dist(side, key, corrected)  # type: ignore[arg-type]
         if not dist.n:
             continue
@@ -332,7 +339,8 @@ def plot_compare(
     # label nothing but powers of ten.
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(ScalarFormatter())
-    ax.set_title(f"{name}: percentiles with their {100 * confidence:g} % bands")
+    which = " (corrected)" if corrected else ""
+    ax.set_title(f"{name}{which}: percentiles with their {100 * confidence:g} % bands")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
     return ax

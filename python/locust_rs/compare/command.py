@@ -1,7 +1,8 @@
 """``locust-rs compare``: the command line of :py:mod:`locust_rs.compare`.
 
 Exit codes: 0 when no row regressed, 1 when one did (slower, or more failures), 2 for a usage error (a path that
-names no run, an option's value).
+names no run, an unreadable file, an option's value) and for anything else that stops the comparison: 1 must
+mean a regression and nothing else.
 """
 
 from __future__ import annotations
@@ -96,16 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     except (RunNotFound, OSError) as e:
         print(f"locust-rs compare: {e}", file=sys.stderr)
         return USAGE_ERROR
-    table = compare(baseline, candidate, options)
     try:
+        table = compare(baseline, candidate, options)
         for path, render in ((args.markdown, formats.markdown), (args.junit, formats.junit)):
             if path:
                 with open(path, "a" if path == args.markdown else "w", encoding="utf-8") as f:
                     f.write(render(table))
+        print(formats.FORMATS[args.format](table))
     except OSError as e:
         print(f"locust-rs compare: {e}", file=sys.stderr)
         return USAGE_ERROR
-    print(formats.FORMATS[args.format](table))
+    except Exception as e:  # noqa: BLE001 - exit 1 means "a regression": nothing else may exit so
+        print(f"locust-rs compare: could not compare ({type(e).__name__}: {e})", file=sys.stderr)
+        return USAGE_ERROR
     return table.exit_code
 
 

@@ -15,7 +15,8 @@ def _ms(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
-def _pct(v: float | None, digits: int = 1) -> str:
+def percent(v: float | None, digits: int = 1) -> str:
+    """A change as a signed percentage (``+9.8 %``), ∞ for an open end, – for none."""
     if v is None:
         return "–"
     if math.isinf(v):
@@ -27,7 +28,7 @@ def _interval(c: QuantileChange) -> str:
     if c.interval is None:
         return ""
     lo, hi = c.interval
-    return f"{_pct(lo)} … {_pct(hi)}"
+    return f"{percent(lo)} … {percent(hi)}"
 
 
 def _rate(row: Row, side: str) -> str:
@@ -63,7 +64,7 @@ def _details(row: Row) -> list[str]:
         if c.verdict in (SLOWER, FASTER):
             spread = f"; runs {_values(c.runs[0])} → {_values(c.runs[1])}" if c.p_spread is not None else ""
             out.append(
-                f"  {row.label} {c.label}: {_ms(c.baseline)} → {_ms(c.candidate)} ms, {_pct(c.change)} "
+                f"  {row.label} {c.label}: {_ms(c.baseline)} → {_ms(c.candidate)} ms, {percent(c.change)} "
                 f"(interval {_interval(c)}){spread}: {c.verdict}"
             )
     if row.failure_verdict and row.failure_interval is not None:
@@ -87,12 +88,12 @@ def console(c: Comparison) -> str:
     for r in c.rows:
         cells = [r.label + (" (corrected)" if r.corrected else ""), _requests(r), f"{_rate(r, 'a')} → {_rate(r, 'b')}"]
         for q in r.quantiles:
-            cells.append(_pct(q.change) + _MARK.get(q.verdict, ""))
+            cells.append(percent(q.change) + _MARK.get(q.verdict, ""))
         cells += [""] * (len(labels) - len(r.quantiles))
         mx = None
         if r.max_baseline and r.max_candidate is not None:
             mx = r.max_candidate / r.max_baseline - 1
-        cells += [_pct(mx), r.verdict]
+        cells += [percent(mx), r.verdict]
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = [_heading(c), ""]
@@ -128,7 +129,7 @@ def markdown(c: Comparison) -> str:
         for q in r.quantiles:
             cell = f"{_ms(q.baseline)} → {_ms(q.candidate)}"
             if q.change is not None:
-                cell += f" ({_pct(q.change)}{', ' + _interval(q) if q.interval else ''})"
+                cell += f" ({percent(q.change)}{', ' + _interval(q) if q.interval else ''})"
             cells.append(cell + (f" {_MARK[q.verdict]}" if q.verdict in _MARK else ""))
         cells.append(f"{_ms(r.max_baseline)} → {_ms(r.max_candidate)}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -151,7 +152,7 @@ def junit(c: Comparison) -> str:
         lines = [f"requests {_requests(r)}; failure rate {_rate(r, 'a')} → {_rate(r, 'b')}"]
         for q in r.quantiles:
             lines.append(
-                f"{q.label}: {_ms(q.baseline)} → {_ms(q.candidate)} ms, {_pct(q.change)}"
+                f"{q.label}: {_ms(q.baseline)} → {_ms(q.candidate)} ms, {percent(q.change)}"
                 + (f" (interval {_interval(q)})" if q.interval else "")
                 + f": {q.verdict}"
                 + (f" ({q.why})" if q.why else "")
@@ -174,7 +175,7 @@ def junit(c: Comparison) -> str:
 
 
 def _failure_message(r: Row) -> str:
-    parts = [f"{q.label} {_pct(q.change)}" for q in r.quantiles if q.verdict == SLOWER]
+    parts = [f"{q.label} {percent(q.change)}" for q in r.quantiles if q.verdict == SLOWER]
     if r.failure_verdict:
         parts.append(f"failure rate {_rate(r, 'a')} → {_rate(r, 'b')}")
     return f"{r.label}: {r.verdict} ({', '.join(parts)})"

@@ -5,7 +5,8 @@
   (:py:func:`rank_interval`). Exact for small counts; the normal approximation with a skewness term beyond.
 - A ratio's interval from two such intervals (:py:func:`ratio_interval`).
 - The difference of two failure rates: Newcombe's hybrid score interval from Wilson's (:py:func:`rate_difference`).
-- Repeated runs: the exact one-sided Mann-Whitney test between the runs of each side (:py:func:`mann_whitney`).
+- Repeated runs: the exact one-sided Mann-Whitney (rank-sum) test between the runs of each side, ties included
+  (:py:func:`mann_whitney`).
 
 scipy has all of these, but the command that runs in a CI job should not pull in a 40 MB wheel for four formulas;
 ``tests/test_compare_intervals.py`` checks each against exact enumeration or published tables.
@@ -14,7 +15,6 @@ scipy has all of these, but the command that runs in a CI job should not pull in
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from statistics import NormalDist
 
 _NORMAL = NormalDist()
@@ -128,33 +128,34 @@ def rate_difference(x_a: int, n_a: int, x_b: int, n_b: int, confidence: float) -
     return lo, hi
 
 
-@lru_cache(maxsize=256)
-def _u_counts(m: int, n: int) -> tuple[int, ...]:
-    """How many of the C(m + n, m) orderings of two samples of m and n give each Mann-Whitney U (0 .. m n)."""
-    # f(m, n, u) = f(m - 1, n, u - n) + f(m, n - 1, u): the largest value is from the first sample or not.
-    if m == 0 or n == 0:
-        return (1,)
-    with_first = _u_counts(m - 1, n)
-    without = _u_counts(m, n - 1)
-    out = [0] * (m * n + 1)
-    for u, c in enumerate(without):
-        out[u] += c
-    for u, c in enumerate(with_first):
-        out[u + n] += c
-    return tuple(out)
-
-
 def mann_whitney(lower: list[float], higher: list[float]) -> float:
     """The exact one-sided p-value that the values of ``higher`` are stochastically larger than those of
-    ``lower``: the chance, if both came from one distribution, of a U as small as the one seen, where U counts the
-    pairs (x of ``higher``, y of ``lower``) with x < y, and a tie counts a half. With 3 runs a side, all three of
+    ``lower``: the share of all the ways to split the pooled values into groups of these sizes whose ``higher``
+    group has a rank sum at least as large as the one seen (mid-ranks for ties, so tied values, common among
+    percentiles read from histogram buckets, count as such). With 3 runs a side and no ties, all three of
     ``higher`` above all three of ``lower`` gives 1 / 20 = 0.05."""
     m, n = len(higher), len(lower)
     if not m or not n:
         return 1.0
-    u = sum(1.0 if x < y else 0.5 if x == y else 0.0 for x in higher for y in lower)
-    counts = _u_counts(m, n)
-    return sum(c for k, c in enumerate(counts) if k <= u) / math.comb(m + n, m)
+    pooled = sorted(higher + lower)
+    # doubled mid-ranks: integers, so that the rank sums can index a table
+    rank2: dict[float, int] = {}
+    i = 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1] == pooled[i]:
+            j += 1
+        rank2[pooled[i]] = i + j + 2  # 2 x the mean of the 1-based ranks i + 1 .. j + 1
+        i = j + 1
+    seen = sum(rank2[x] for x in higher)
+    # ways[k][s]: subsets of k of the values so far with doubled rank sum s
+    ways: list[dict[int, int]] = [{0: 1}] + [{} for _ in range(m)]
+    for x in pooled:
+        r = rank2[x]
+        for k in range(m, 0, -1):
+            for s_, c in ways[k - 1].items():
+                ways[k][s_ + r] = ways[k].get(s_ + r, 0) + c
+    return sum(c for s_, c in ways[m].items() if s_ >= seen) / math.comb(m + n, m)
 
 
 def smallest_p(m: int, n: int) -> float:

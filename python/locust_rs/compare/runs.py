@@ -87,7 +87,10 @@ def find_prefix(path: str | os.PathLike) -> str:
 @dataclass
 class Counts:
     requests: int = 0
+    #: -1: unknown (a run without its _stats.csv row)
     failures: int = 0
+    #: the exact mean response time (ms) from _stats.csv, when read from it
+    average: float | None = None
 
 
 @dataclass
@@ -114,7 +117,12 @@ class RunData:
             if not isinstance(name, str):
                 continue
             key = ("", "Aggregated") if name == "Aggregated" and not t else (t, name)
-            counts[key] = Counts(int(float(row.get("Request Count") or 0)), int(float(row.get("Failure Count") or 0)))
+            average = row.get("Average Response Time")
+            counts[key] = Counts(
+                int(float(row.get("Request Count") or 0)),
+                int(float(row.get("Failure Count") or 0)),
+                float(average) if average not in (None, "") and average == average else None,
+            )
         bounds: dict[tuple[str, str, bool], tuple[float, float]] = {}
         for row in hdr:
             t, n = _text(row.get("Type")), _text(row.get("Name"))
@@ -149,4 +157,7 @@ def load(path: str | os.PathLike) -> RunData:
         histograms, _ = read_hlog(hlog)
     except (OSError, ValueError) as e:
         raise RunNotFound(f"{hlog}: not a readable .hlog ({e})") from None
-    return RunData.from_rows(prefix, histograms, read_csv(f"{prefix}_stats.csv"), read_csv(f"{prefix}_hdr.csv"))
+    try:
+        return RunData.from_rows(prefix, histograms, read_csv(f"{prefix}_stats.csv"), read_csv(f"{prefix}_hdr.csv"))
+    except (OSError, ValueError, csv.Error) as e:
+        raise RunNotFound(f"{prefix}: its _stats.csv or _hdr.csv is not readable ({e})") from None

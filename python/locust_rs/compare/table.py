@@ -19,11 +19,11 @@ The rules (``docs/compare.md`` explains them):
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass, field
 
 from locust_rs.compare import intervals
+from locust_rs.compare.dist import Dist
 from locust_rs.compare.runs import Counts, Key, RunData
 
 AGGREGATED: Key = ("", "Aggregated")
@@ -50,58 +50,6 @@ class Options:
             raise ValueError(f"noise is a fraction from 0 to below 1 (0.05 for 5 %), not {self.noise}")
         if not self.quantiles or not all(0 < q < 1 for q in self.quantiles):
             raise ValueError(f"quantiles are fractions between 0 and 1 (0.95 for p95), not {self.quantiles}")
-
-
-class Dist:
-    """One histogram's buckets: the value at any rank, and a quantile's interval, without asking the histogram
-    again per rank. Values are clamped to the exact (min, max) of the run's outputs where known, as every output
-    shows them."""
-
-    def __init__(self, buckets: list[tuple[float, int]], bounds: tuple[float, float] | None = None) -> None:
-        self.values = [v for v, _ in buckets]
-        self.cum: list[int] = []
-        total = 0
-        for _, c in buckets:
-            total += c
-            self.cum.append(total)
-        self.n = total
-        self.bounds = bounds
-
-    @classmethod
-    def merged(cls, dists: list[Dist]) -> Dist:
-        counts: dict[float, int] = {}
-        for d in dists:
-            prev = 0
-            for v, c in zip(d.values, d.cum, strict=True):
-                counts[v] = counts.get(v, 0) + c - prev
-                prev = c
-        known = [d.bounds for d in dists if d.bounds is not None and d.n]
-        bounds = (min(b[0] for b in known), max(b[1] for b in known)) if known and len(known) == len(dists) else None
-        return cls(sorted(counts.items()), bounds)
-
-    def at_rank(self, k: int) -> float:
-        """The k-th smallest value (1-based); 0 for k < 1 and infinity beyond n (no bound there)."""
-        if k < 1:
-            return 0.0
-        if k > self.n:
-            return math.inf
-        value = self.values[bisect.bisect_left(self.cum, k)]
-        return self._clamp(value)
-
-    def _clamp(self, value: float) -> float:
-        return value if self.bounds is None else min(max(value, self.bounds[0]), self.bounds[1])
-
-    def quantile(self, q: float) -> float:
-        """HdrHistogram's value at quantile q: the value of rank ceil(q n), as every output of a run shows it."""
-        return self.at_rank(max(1, math.ceil(q * self.n)))
-
-    def interval(self, q: float, confidence: float) -> tuple[float, float]:
-        lo, hi = intervals.rank_interval(self.n, q, confidence)
-        return self.at_rank(lo), self.at_rank(hi)
-
-    @property
-    def max(self) -> float | None:
-        return self._clamp(self.values[-1]) if self.n else None
 
 
 @dataclass
@@ -209,7 +157,7 @@ def side_dist(runs: list[RunData], key: Key, corrected: bool) -> tuple[Dist, lis
     return (per_run[0] if len(per_run) == 1 else Dist.merged(per_run)), per_run
 
 
-def _has_corrected(runs: list[RunData], key: Key) -> bool:
+def has_corrected(runs: list[RunData], key: Key) -> bool:
     if key == AGGREGATED:
         return all(any(r.histograms.has_corrected(t, n) for t, n in r.histograms.keys()) for r in runs)
     return all(r.histograms.has_corrected(*key) for r in runs)
@@ -224,8 +172,9 @@ def _counts(runs: list[RunData], key: Key, dists: list[Dist]) -> Counts | None:
         if c is None:
             if not d.n:
                 continue
+            # this run's failures are unknown, so the side's are
             total.requests += d.n
-            total.failures = -1 if total.failures <= 0 else total.failures
+            total.failures = -1
             continue
         total.requests += c.requests
         if total.failures >= 0:
@@ -305,8 +254,8 @@ def compare(baseline: list[RunData], candidate: list[RunData], options: Options 
     rows = []
     mixed = []
     for key in both:
-        corrected = options.corrected and _has_corrected(baseline, key) and _has_corrected(candidate, key)
-        if options.corrected and not corrected and (_has_corrected(baseline, key) or _has_corrected(candidate, key)):
+        corrected = options.corrected and has_corrected(baseline, key) and has_corrected(candidate, key)
+        if options.corrected and not corrected and (has_corrected(baseline, key) or has_corrected(candidate, key)):
             mixed.append(key)
         a, a_runs = side_dist(baseline, key, corrected)
         b, b_runs = side_dist(candidate, key, corrected)

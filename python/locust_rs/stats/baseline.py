@@ -19,8 +19,9 @@ import os
 from dataclasses import dataclass
 
 from locust_rs.compare import intervals
+from locust_rs.compare.dist import Dist
 from locust_rs.compare.runs import Counts, RunData, RunNotFound, load
-from locust_rs.compare.table import AGGREGATED, Dist, side_dist
+from locust_rs.compare.table import AGGREGATED, side_dist
 
 #: what a relative threshold's value moves the baseline's by: a fraction of it, or an amount in the metric's unit
 RATIO, DELTA = "ratio", "delta"
@@ -126,8 +127,11 @@ def judge(
         if not b_dist.n:
             return Judged(observed, None, None, None, False, "no response times in this run")
         if metric == "avg":
+            # a normal-approximation interval for the difference of the means (many samples: the central limit
+            # theorem), from the histograms' buckets; the baseline's value is its exact mean where _stats.csv has it
             (ma, sa), (mb, sb) = _mean_sd(a_dist), _mean_sd(b_dist)
-            base = ma
+            exact = _average(baseline, wanted)
+            base = exact if exact is not None else ma
             half = intervals.z(confidence) * math.sqrt(sa * sa / a_dist.n + sb * sb / b_dist.n)
             # the difference's interval, as a fraction of the baseline's mean
             interval = ((mb - ma - half) / ma, (mb - ma + half) / ma) if ma > 0 else (-math.inf, math.inf)
@@ -141,14 +145,31 @@ def judge(
             interval = (lo - 1, hi - 1)
     limit = base * (1 + amount) if kind == RATIO else base + amount
     beyond = not _holds(op, observed, limit)
-    # Real: the interval of the change lies wholly on the crossing side of no change (a limit that allows a change:
-    # p(95)<+10%), or of the limit itself (one that demands a change: p(95)<-10%, be 10 % faster).
+    # the limit as a change: a fraction of the baseline's value for times, a difference for rates
     allowed = amount if kind == RATIO or metric == "error_rate" else (amount / base if base else 0.0)
     rising = op in ("<", "<=")
-    real = interval[0] > min(0.0, allowed) if rising else interval[1] < max(0.0, allowed)
+    if (allowed < 0) if rising else (allowed > 0):
+        # A limit that demands a change (p(95)<-10%: at least 10 % faster) passes only when the change is shown:
+        # its whole interval on the passing side of the limit.
+        shown = interval[1] < allowed if rising else interval[0] > allowed
+        if not beyond and not shown:
+            return Judged(observed, base, limit, interval, False, "within the limit, but not beyond the noise")
+        return Judged(observed, base, limit, interval, shown)
+    # A limit that allows a change (p(95)<+10%) is crossed only by a real change: its whole interval on the crossing
+    # side of no change.
+    real = interval[0] > 0 if rising else interval[1] < 0
     if beyond and not real:
         return Judged(observed, base, limit, interval, True, "beyond the limit, but within the noise")
     return Judged(observed, base, limit, interval, not beyond)
+
+
+def _average(run: RunData, keys: list[tuple[str, str]]) -> float | None:
+    """The exact mean response time of ``keys`` from ``_stats.csv`` (weighted by requests), or None."""
+    found = [run.counts[k] for k in keys if k in run.counts]
+    if not found or any(c.average is None for c in found):
+        return None
+    total = sum(c.requests for c in found)
+    return sum((c.average or 0.0) * c.requests for c in found) / total if total else None
 
 
 def _holds(op: str, observed: float, limit: float) -> bool:

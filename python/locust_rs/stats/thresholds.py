@@ -55,7 +55,6 @@ from locust.runners import WorkerRunner
 import dataclasses
 import difflib
 import logging
-import math
 import operator
 import re
 import sys
@@ -67,7 +66,7 @@ import gevent
 from locust_rs import stats as rs_stats
 from locust_rs._locust import state as _state
 from locust_rs.arrival import report as arrival_report
-from locust_rs.compare import junit
+from locust_rs.compare import formats, junit
 from locust_rs.stats import baseline, hdr_outputs, outputs, webui
 
 if TYPE_CHECKING:
@@ -472,9 +471,12 @@ def _observe(metric: str, entry, hdr, request_type, name) -> float | None:
     return entry.get_response_time_percentile(float(metric[1:]) / 100.0)
 
 
-def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Result]:
+def evaluate(environment, thresholds: list[Threshold] | None = None, *, final: bool = True) -> list[Result]:
     """Checks the thresholds against the run's stats now; a threshold whose target has no
-    data (an unknown name, no requests) fails, so a typo cannot pass silently."""
+    data (an unknown name, no requests) fails, so a typo cannot pass silently. Relative thresholds are judged
+    against the baseline only when ``final``: looked at every few seconds, a 95 % interval would be crossed by
+    chance far more often than 5 % of the time, and warm-up would count; before the end they show their value and
+    pass, "judged at the end"."""
     run = hdr_outputs.current(environment)
     checked = active(environment) if thresholds is None else thresholds
     # Only the corrected percentiles need the HDR outputs' histograms (a copy of every entry's); the rest read the
@@ -515,8 +517,11 @@ def evaluate(environment, thresholds: list[Threshold] | None = None) -> list[Res
             results.append(Result(t, label, observed, passed, count=entry.num_requests))
             if t.relative:
                 relative.append((results[-1], [(request_type, name)]))
-    if relative:
+    if relative and final:
         _judge_relative(environment, stats, relative)
+    for result, _ in relative if not final else ():
+        result.passed = True
+        result.judged = baseline.Judged(result.observed, None, None, None, True, "judged at the end")
     return results
 
 
@@ -613,21 +618,12 @@ def _cells(r: Result) -> tuple[str, str, str, str, str]:
             if t.unit == "%":
                 change = f"{100 * (r.observed - j.baseline):+.2f} points, interval {100 * lo:+.2f} … {100 * hi:+.2f}"
             else:
-                change = (
-                    f"{_pct(r.observed / j.baseline - 1 if j.baseline else None)}, interval {_pct(lo)} … {_pct(hi)}"
-                )
+                change = f"{formats.percent(r.observed / j.baseline - 1 if j.baseline else None)}, interval "
+                change += f"{formats.percent(lo)} … {formats.percent(hi)}"
             observed += f" (baseline {_shown(j.baseline, t.unit)}: {change})"
         if j.note:
             observed += f": {j.note}"
     return ("✓" if r.passed else "✗", t.expression, r.target, observed, limit)
-
-
-def _pct(v: float | None) -> str:
-    if v is None:
-        return "?"
-    if math.isinf(v):
-        return "+∞" if v > 0 else "−∞"
-    return f"{100 * v:+.1f} %"
 
 
 def _skipped_cells(environment) -> list[tuple[str, str, str, str, str]]:
@@ -727,7 +723,9 @@ def _watch(environment, interval: float) -> None:
     run.aborted = ""
     while True:
         gevent.sleep(interval)
-        failed = [r for r in evaluate(environment) if not r.passed and r.observed is not None]
+        # relative thresholds are judged at the end only (see evaluate)
+        checked = [t for t in active(environment) if not t.relative]
+        failed = [r for r in evaluate(environment, checked) if not r.passed and r.observed is not None]
         if failed:
             run.aborted = "; ".join(f"{r.threshold.expression} ({r.target}: {r.observed:.3f})" for r in failed)
             logger.error("threshold breached, aborting the test: %s", run.aborted)
@@ -840,7 +838,10 @@ def _extend_web_ui(environment) -> None:
 
 
 def web_rows(environment) -> list[dict]:
-    cells = [*(_cells(r) for r in evaluate(environment)), *_skipped_cells(environment)]
+    verdict = results(environment)
+    # the verdict once the run has taken it; until then, the run so far (relative thresholds judged at the end)
+    current = verdict or evaluate(environment, final=False)
+    cells = [*(_cells(r) for r in current), *_skipped_cells(environment)]
     rows = [dict(zip(_WEB_COLUMNS, c, strict=True)) for c in cells]
     aborted = _state.of(environment, _Run).aborted
     if aborted:
