@@ -138,22 +138,13 @@ class Comparison:
 
 
 def side_dist(runs: list[RunData], key: Key, corrected: bool) -> tuple[Dist, list[Dist]]:
-    """The pooled histogram of ``key`` over the runs of a side, and each run's."""
+    """The pooled histogram of ``key`` over the runs of a side, and each run's. The corrected aggregate is each
+    key's corrected histogram where it has one, else its raw one: the one every output of a run shows (``_hdr.csv``'s
+    corrected Aggregated row), so its exact bounds apply too."""
     per_run = []
     for run in runs:
         t, n = (None, None) if key == AGGREGATED else key
-        if key == AGGREGATED and corrected:
-            # Each key's corrected histogram where it has one, else its raw one, as a threshold's group reads it.
-            parts = [
-                Dist(run.histograms.buckets(kt, kn, run.histograms.has_corrected(kt, kn)))
-                for kt, kn in run.histograms.keys()
-            ]
-            d = Dist.merged(parts) if parts else Dist([])
-            # No exact bounds: the outputs' corrected aggregate is not this mix of corrected and raw keys.
-            d.bounds = None
-        else:
-            d = Dist(run.histograms.buckets(t, n, corrected), run.bounds.get((key[0], key[1], corrected)))
-        per_run.append(d)
+        per_run.append(Dist(run.histograms.buckets(t, n, corrected), run.bounds.get((key[0], key[1], corrected))))
     return (per_run[0] if len(per_run) == 1 else Dist.merged(per_run)), per_run
 
 
