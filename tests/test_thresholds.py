@@ -340,6 +340,9 @@ def test_relative_thresholds_against_a_baseline_run(tmp_path, http_server):
         d.mkdir()
     base = run_locust(write_locustfile(dirs["base"], SLOW % 0.02), http_server, 3, "-u", "4")
     base.assert_exit(0)
+    # the run says which clock ended its response times (docs/metrics.md, "Which clock")
+    assert re.search(r"Response times end at the kernel's receive stamps of their last bytes \([\d,]+ responses\)",
+                     base.output), base.output[-3000:]  # fmt: skip
     slower = run_locust(
         write_locustfile(dirs["slower"], SLOW % 0.04), http_server, 3, "-u", "4",
         "--baseline", str(base.csv_prefix), "--threshold", "p(50)<+10%", "--threshold", "error_rate<+1%",

@@ -35,6 +35,13 @@ def _submit_panicking_task() -> Ticket:
     """For tests: a task that panics; its waiter receives NativeError(kind="internal"). Only in a build with the
     test-hooks cargo feature (make install FEATURES=test-hooks)."""
 
+def _park_after_readiness(ms: int, times: int) -> None:
+    """Test hook (``test-hooks`` builds): park the thread that reads a socket for ``ms`` after each of its next
+    ``times`` readiness events, before it reads."""
+
+def clock_counts() -> tuple[int, int, str]:
+    """(responses timed to the kernel's receive stamp, those timed at the read, why the first of those had none)."""
+
 @final
 class Ticket:
     @property

@@ -7,6 +7,7 @@ mod bridge;
 mod errors;
 mod hdr;
 mod http;
+mod net;
 mod stats;
 mod time;
 mod ws;
@@ -25,6 +26,22 @@ fn configure(worker_threads: Option<usize>) -> usize {
         bridge::runtime::set_worker_threads(n);
     }
     bridge::runtime::worker_threads()
+}
+
+/// How this process's response times ended: (to the kernel's arrival stamp, by the clock at the
+/// read, why the first of those had no stamp). See docs/metrics.md, "Which clock".
+#[pyfunction]
+fn clock_counts() -> (u64, u64, String) {
+    net::arrival::counts()
+}
+
+/// Parks the thread that reads a socket for `ms` after each of its next `times` readiness events,
+/// before it reads: a starved engine thread, for the tests of the kernel's stamps. Only with the
+/// `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
+#[pyfunction]
+fn _park_after_readiness(ms: u64, times: u64) {
+    net::stamped::hooks::arm(ms, times);
 }
 
 /// True once this process has built its runtime (false again in a fresh fork child).
@@ -46,6 +63,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::flush, m)?)?;
     #[cfg(feature = "test-hooks")]
     m.add_function(wrap_pyfunction!(bridge::_submit_panicking_task, m)?)?;
+    #[cfg(feature = "test-hooks")]
+    m.add_function(wrap_pyfunction!(_park_after_readiness, m)?)?;
+    m.add_function(wrap_pyfunction!(clock_counts, m)?)?;
     m.add_class::<bridge::Ticket>()?;
     m.add_class::<http::client::Client>()?;
     m.add_class::<http::pool::ConnectionPool>()?;

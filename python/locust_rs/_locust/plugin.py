@@ -25,7 +25,7 @@ from locust_rs._facade import sessions as _sessions
 from locust_rs._gevent import wait as _wait
 from locust_rs._locust import distributed
 from locust_rs.arrival import report as arrival_report
-from locust_rs.stats import correction, hdr_outputs, outputs, thresholds, verdict, webui
+from locust_rs.stats import clock, correction, hdr_outputs, outputs, thresholds, verdict, webui
 
 if TYPE_CHECKING:
     from locust.event import EventHook
@@ -209,15 +209,19 @@ def _wire(environment) -> None:
     def on_report_to_master(client_id, data, **_kwargs) -> None:
         distributed.on_report_to_master(environment, data)
         arrival_report.on_report_to_master(environment, data)
+        clock.on_report_to_master(environment, data)
 
     def on_worker_report(client_id, data, **_kwargs) -> None:
         distributed.on_worker_report(environment, client_id, data)
         arrival_report.on_worker_report(environment, client_id, data)
+        clock.on_worker_report(environment, client_id, data)
 
     def on_quit(exit_code: int = 0, **_kwargs) -> None:
         # After Locust's own tables, in this order: the exact table, the files, the thresholds, the verdict last.
         for report in REPORTS:
             report.print_table(environment)
+        if not isinstance(environment.runner, WorkerRunner):
+            clock.print_line(environment)
         hdr_outputs.print_files(environment)
         thresholds.print_verdict(environment)
         if not isinstance(environment.runner, WorkerRunner):

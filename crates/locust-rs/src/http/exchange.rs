@@ -22,6 +22,7 @@ use super::proxy::ProxyMap;
 use super::response::BodyStream;
 use super::{custom_reason, decode, Hop, HttpOutcome};
 use crate::errors::{Error, ErrorKind};
+use crate::net::arrival;
 use crate::time::with_timeout;
 
 /// The longest request target the `http` crate's `Uri` holds (`u16::MAX - 1`).
@@ -243,7 +244,7 @@ pub(super) async fn execute(
                 body: Bytes::new(),
                 url: spec.url.into(),
                 history,
-                response_time: start.elapsed().as_secs_f64() * 1000.0,
+                response_time: ms_since(start, end_of(&sender, start)),
                 body_error: None,
                 stream: Some(BodyStream::new(
                     body,
@@ -257,7 +258,7 @@ pub(super) async fn execute(
         }
         let (parts, body) = resp.into_parts();
         let (raw, read_error) = read_body(body, frame_timeout, limit).await;
-        let response_time = start.elapsed().as_secs_f64() * 1000.0;
+        let response_time = ms_since(start, end_of(&sender, start));
         if read_error.is_none() {
             pool.checkin(&origin, sender);
         }
@@ -282,6 +283,21 @@ pub(super) async fn execute(
             stream: None,
         });
     }
+}
+
+/// When a response ended: the kernel's arrival stamp of the last bytes its connection read, where
+/// the connection has stamps and they came after `start`; else now (docs/metrics.md, "Which
+/// clock"). An HTTP/2 connection carries many streams at once, and which read ended this one is
+/// not known here: it is timed at the read.
+fn end_of(sender: &Sender, start: Instant) -> Instant {
+    match sender {
+        Sender::H1(_, _, last) => arrival::end(last.as_deref(), start, arrival::unstamped_reason()),
+        Sender::H2(_) => arrival::end(None, start, "HTTP/2"),
+    }
+}
+
+fn ms_since(start: Instant, end: Instant) -> f64 {
+    end.saturating_duration_since(start).as_secs_f64() * 1000.0
 }
 
 fn is_redirect(status: u16) -> bool {
@@ -445,7 +461,7 @@ async fn send_once(
         ),
     };
     loop {
-        if let Sender::H1(s, _) = &mut sender {
+        if let Sender::H1(s, ..) = &mut sender {
             if s.ready().await.is_err() {
                 if reused {
                     sender = Box::pin(connect(origin, spec.connect_timeout)).await?;
@@ -461,7 +477,7 @@ async fn send_once(
         let req = build_request(shared, spec, origin, matches!(sender, Sender::H2(_)))?;
         let sent = match &mut sender {
             // The socket times out each read (timed_io), headers and body alike, as Python's do.
-            Sender::H1(s, limit) => {
+            Sender::H1(s, limit, _) => {
                 limit.set(spec.read_timeout);
                 Ok(s.try_send_request(req).await)
             }

@@ -21,6 +21,8 @@ use super::proxy::{self, Proxy};
 use super::timed_io::{ReadLimit, TimedIo};
 use super::tls::{self, TlsKey};
 use crate::errors::{Error, ErrorKind};
+use crate::net::arrival::LastArrival;
+use crate::net::stamped::StampedTcp;
 use crate::time::with_timeout;
 
 pub type Body = Full<Bytes>;
@@ -60,15 +62,20 @@ pub struct Route {
 }
 
 pub enum Sender {
-    /// An HTTP/1.1 connection, and the read timeout its socket applies to each read.
-    H1(http1::SendRequest<Body>, Arc<ReadLimit>),
+    /// An HTTP/1.1 connection, the read timeout its socket applies to each read, and when its last
+    /// bytes arrived by the kernel's stamp (None: its socket has no stamps).
+    H1(
+        http1::SendRequest<Body>,
+        Arc<ReadLimit>,
+        Option<Arc<LastArrival>>,
+    ),
     H2(http2::SendRequest<Body>),
 }
 
 impl Sender {
     pub fn is_closed(&self) -> bool {
         match self {
-            Sender::H1(s, _) => s.is_closed(),
+            Sender::H1(s, ..) => s.is_closed(),
             Sender::H2(s) => s.is_closed(),
         }
     }
@@ -113,7 +120,7 @@ impl PoolInner {
         if sender.is_closed() {
             return;
         }
-        if let Sender::H1(_, limit) = &sender {
+        if let Sender::H1(_, limit, _) = &sender {
             // Idle, the connection waits for as long as the server keeps it open.
             limit.set(None);
         }
@@ -229,13 +236,16 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
     let _ = tcp.set_nodelay(true);
     // The generic steps are timed as one: a proxy's TLS, CONNECT and the origin's TLS.
     let steps = async {
+        if let Some(Proxy {
+            socks: Some(socks), ..
+        }) = &route.proxy
+        {
+            let tunnel = proxy::socks_connect(tcp, &origin.host, origin.port, socks).await?;
+            let (io, last) = stamped(tunnel);
+            return over(origin, io, last).await;
+        }
+        let (tcp, last) = stamped(tcp);
         match &route.proxy {
-            Some(Proxy {
-                socks: Some(socks), ..
-            }) => {
-                let tunnel = proxy::socks_connect(tcp, &origin.host, origin.port, socks).await?;
-                over(origin, tunnel).await
-            }
             Some(p) if p.tls => {
                 // As urllib3 under requests: the proxy is verified like an https origin, and not at
                 // all for a plain http one; it never gets the client certificate.
@@ -250,16 +260,25 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
                 let to_proxy = tls_connect(&key, &p.host, tcp, false)
                     .await
                     .map_err(proxy_unreachable)?;
-                through(origin, to_proxy, p).await
+                through(origin, to_proxy, p, last).await
             }
-            Some(p) => through(origin, tcp, p).await,
-            None => over(origin, tcp).await,
+            Some(p) => through(origin, tcp, p, last).await,
+            None => over(origin, tcp, last).await,
         }
     };
     match with_timeout(connect_timeout, steps).await {
         Err(()) => Err(Error::new(ErrorKind::ConnectTimeout, "timed out")),
         Ok(r) => r,
     }
+}
+
+/// `tcp` reading with the kernel's receive stamps, and the cell they go to (None where the kernel
+/// refused them).
+fn stamped(tcp: TcpStream) -> (StampedTcp, Option<Arc<LastArrival>>) {
+    let last = Arc::new(LastArrival::default());
+    let io = StampedTcp::new(tcp, last.clone());
+    let last = io.stamping().then_some(last);
+    (io, last)
 }
 
 /// A failure to reach the proxy itself is a proxy error, whatever its cause.
@@ -271,28 +290,33 @@ fn proxy_unreachable(err: Error) -> Error {
 }
 
 /// Over a connection to a proxy: plain http is forwarded, https tunnels with CONNECT.
-async fn through<I>(origin: &Origin, mut io: I, proxy: &Proxy) -> Result<Sender, Error>
+async fn through<I>(
+    origin: &Origin,
+    mut io: I,
+    proxy: &Proxy,
+    last: Option<Arc<LastArrival>>,
+) -> Result<Sender, Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if !origin.https {
-        return handshake(io, false).await;
+        return handshake(io, false, last).await;
     }
     proxy::tunnel(&mut io, &origin.host, origin.port, proxy).await?;
-    over(origin, io).await
+    over(origin, io, last).await
 }
 
 /// Speaks to the origin over `io`: TLS first for https, then HTTP/1.1 or HTTP/2.
-async fn over<I>(origin: &Origin, io: I) -> Result<Sender, Error>
+async fn over<I>(origin: &Origin, io: I, last: Option<Arc<LastArrival>>) -> Result<Sender, Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if !origin.https {
-        return handshake(io, origin.route.http2_prior_knowledge).await;
+        return handshake(io, origin.route.http2_prior_knowledge, last).await;
     }
     let stream = tls_connect(&origin.route.tls, &origin.host, io, true).await?;
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    handshake(stream, h2).await
+    handshake(stream, h2, last).await
 }
 
 async fn tls_connect<I>(
@@ -321,7 +345,7 @@ fn tls_error(e: &std::io::Error) -> Error {
     }
 }
 
-async fn handshake<I>(io: I, h2: bool) -> Result<Sender, Error>
+async fn handshake<I>(io: I, h2: bool, last: Option<Arc<LastArrival>>) -> Result<Sender, Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -341,6 +365,6 @@ where
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Sender::H1(sender, limit))
+        Ok(Sender::H1(sender, limit, last))
     }
 }

@@ -1,0 +1,152 @@
+"""Response times end at the kernel's receive stamp of their last bytes, not when the engine thread read them
+(docs/metrics.md, "Which clock"). A test hook parks the engine thread for 50 ms after a socket becomes readable and
+before it reads, as a starved thread would be: the response time leaves the park out, and without the stamps
+(``LOCUST_RS_RX_STAMPS=0``, in a process of its own) it does not."""
+
+import locust  # noqa: F401,I001 - monkey-patches first
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import gevent
+import trustme
+
+from locust_rs import _native
+from sessions import recording_session
+
+PARK_MS = 50
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the kernel's receive stamps are Linux's")
+
+
+@pytest.fixture(autouse=True)
+def park_hook():
+    if not hasattr(_native, "_park_after_readiness"):
+        if os.environ.get("CI"):
+            pytest.fail("_native was built without the test-hooks feature (make install FEATURES=test-hooks)")
+        pytest.skip("built without the test-hooks feature (make install FEATURES=test-hooks)")
+    yield
+    _native._park_after_readiness(0, 0)
+
+
+def _parked_request(session, path: str) -> tuple[float, float]:
+    """(the response time the engine recorded, the wall time the call took) of one request whose response waits
+    ``PARK_MS`` in the engine between its arrival and its read; the connection is opened before, so that the park
+    falls on the response."""
+    assert session.get(path).status_code == 200
+    _native._park_after_readiness(PARK_MS, 1)
+    t0 = time.perf_counter()
+    r = session.get(path)
+    wall = (time.perf_counter() - t0) * 1000
+    assert r.status_code == 200
+    return r.elapsed.total_seconds() * 1000, wall
+
+
+def test_a_stall_between_arrival_and_read_is_not_in_the_response_time(http_server):
+    session, events = recording_session(http_server)
+    before = _native.clock_counts()
+    rt, wall = _parked_request(session, "/echo")
+    assert wall >= PARK_MS, "the hook parked the engine"
+    assert wall - rt >= 0.9 * PARK_MS, (rt, wall)
+    assert events[-1]["response_time"] == pytest.approx(rt, abs=0.001)
+    stamped, unstamped, _ = _native.clock_counts()
+    assert stamped >= before[0] + 2 and unstamped == before[1]
+
+
+# Each response in one TLS record and one segment (TCP_NODELAY): a server that writes its headers and body apart,
+# with Nagle on, sends the body only after the client's delayed ACK (~40 ms), and the stamp rightly says so.
+TLS_SERVER = textwrap.dedent(
+    """
+    import json, socket, socketserver, ssl, sys, threading
+
+    class H(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    return
+                while self.rfile.readline() not in (b"\\r\\n", b""):
+                    pass
+                body = b"tls ok"
+                head = b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body)
+                self.wfile.write(head + body)
+                self.wfile.flush()
+
+    class S(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    srv = S(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[1])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    print(json.dumps({"port": srv.server_address[1]}), flush=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sys.stdin.read()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def https_url(tmp_path_factory):
+    ca = trustme.CA()
+    pem = tmp_path_factory.mktemp("tls") / "server.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    proc = subprocess.Popen([sys.executable, "-c", TLS_SERVER, str(pem)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        with gevent.Timeout(20):
+            port = json.loads(proc.stdout.readline())["port"]
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+def test_over_tls_the_stamp_is_the_ciphertexts(https_url):
+    session, _ = recording_session(https_url, insecure=True)
+    rt, wall = _parked_request(session, "/x")
+    assert wall >= PARK_MS
+    assert wall - rt >= 0.9 * PARK_MS, (rt, wall)
+
+
+UNSTAMPED = textwrap.dedent(
+    """
+    import locust, json, sys, time
+    from locust_rs import _native
+    from sessions import recording_session
+
+    session, events = recording_session(sys.argv[1])
+    session.get("/echo")
+    _native._park_after_readiness(int(sys.argv[2]), 1)
+    t0 = time.perf_counter()
+    r = session.get("/echo")
+    wall = (time.perf_counter() - t0) * 1000
+    print(json.dumps({"rt": r.elapsed.total_seconds() * 1000, "wall": wall, "counts": _native.clock_counts()}))
+    """
+)
+
+
+def test_without_the_stamps_the_stall_is_in_the_response_time(http_server):
+    """The same request with the stamps turned off: the park is in the time. This is what the stamps take out."""
+    env = {**os.environ, "LOCUST_RS_RX_STAMPS": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", UNSTAMPED, http_server, str(PARK_MS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=Path(__file__).parent,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["rt"] >= PARK_MS, result
+    stamped, unstamped, why = result["counts"]
+    assert stamped == 0 and unstamped == 2 and why == "turned off by LOCUST_RS_RX_STAMPS", result
