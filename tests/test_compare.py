@@ -169,7 +169,11 @@ def test_repeats_must_also_beat_the_spread_between_runs(tmp_path):
     # spread between runs covers it
     slow = [_run(tmp_path, f"b{i}slow", 40 + i, scale=1.2, n=20_000) for i in range(2)]
     mixed = [load(slow[0]), load(slow[1]), load(_run(tmp_path, "b2same", 30, scale=0.97, n=20_000))]
-    table = compare([load(p) for p in base], mixed)
+    # Pooled, each run's histogram is a period of the side, and the runs' differences widen the interval already
+    # (the design effect, test_clustered_samples_widen_the_interval); without periods only the spread test sees them.
+    for run in [*mixed, *(baseline := [load(p) for p in base])]:
+        run.periods.clear()
+    table = compare(baseline, mixed)
     p50 = next(r for r in table.rows if r.label == "GET /items").quantiles[0]
     assert p50.verdict == "no detectable change" and "spread" in p50.why
     # two runs a side can never pass the spread test at 95 %: the table says so
@@ -440,3 +444,39 @@ def test_results_load_takes_what_the_command_takes(tmp_path):
     Path(f"{run}.hlog").unlink()
     with pytest.raises(ValueError, match="no .hlog histograms to compare"):
         results.compare(results.load(run), results.load(run))
+
+
+def _periods_run(tmp_path: Path, label: str, periods: list[list[float]]) -> Path:
+    """A run whose ``.hlog`` has one interval per list of samples (one "second" each)."""
+    core = _native.StatsCore(use_response_times_cache=False)
+    core.track_intervals()
+    start = time.time()
+    writer = HlogWriter(f"{tmp_path / label}.hlog", start)
+    for i, values in enumerate(periods):
+        for v in values:
+            core.record("GET", "/x", v, 0, None, 0.0)
+        writer.write(core.take_interval_log(), start + i, start + i + 1)
+    writer.close()
+    return tmp_path / label
+
+
+def test_clustered_samples_widen_the_interval(tmp_path):
+    """The same 20,000 samples, spread over 20 seconds at random or with the slow ones bunched in a few seconds (a
+    pause delays every request in flight together): bunched, a percentile rests on fewer independent events, and
+    its interval is wider by the design effect measured from the seconds."""
+    from locust_rs.compare.table import side_dist
+
+    rng = random.Random(7)
+    samples = sorted(10 * rng.lognormvariate(0, 0.25) for _ in range(20_000))
+    shuffled = samples[:]
+    rng.shuffle(shuffled)
+    spread = [shuffled[i::20] for i in range(20)]
+    bunched = [samples[i * 1000 : (i + 1) * 1000] for i in range(20)]  # each second its own slice of the range
+    rng.shuffle(bunched)
+    widths, effects = {}, {}
+    for label, periods in (("spread", spread), ("bunched", bunched)):
+        d = side_dist([load(_periods_run(tmp_path, label, periods))], ("GET", "/x"), False)[0]
+        lo, hi = d.interval(0.95, 0.99)
+        widths[label], effects[label] = hi - lo, d.design_effect(0.95)
+    assert effects["spread"] < 2 < 100 < effects["bunched"], effects
+    assert widths["bunched"] > 5 * widths["spread"], widths

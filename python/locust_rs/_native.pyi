@@ -405,6 +405,9 @@ class HistogramSet:
     ) -> tuple[str, float] | None:
         """(base64 V2-deflate, max ms): an .hlog payload."""
     def add_encoded(self, request_type: str, name: str, b64: str, corrected: bool = False) -> None: ...
+    @staticmethod
+    def decode_buckets(b64: str) -> list[tuple[float, int]]:
+        """(value ms, count) of every bucket of one base64 V2(-deflate) histogram (an .hlog interval)."""
     def encode(self) -> bytes: ...
     @staticmethod
     def decode(data: bytes) -> HistogramSet: ...

@@ -40,7 +40,7 @@ def load_hlog(path: str | os.PathLike) -> tuple[HistogramSet, pd.DataFrame]:
     """Reads a locust-rs ``.hlog``: the per-(type, name) totals as a :py:class:`HistogramSet` and the intervals as a
     frame (start, length, max and series tag per line). Untagged lines (the aggregate) and lines tagged
     ``corrected`` are listed in the frame but not added to the set, whose aggregate is computed from the keys."""
-    hs, rows = _runs.read_hlog(path)
+    hs, rows, _ = _runs.read_hlog(path)
     return hs, pd.DataFrame(rows, columns=["tag", "start", "length", "max_ms"])
 
 
@@ -62,6 +62,8 @@ class Run:
     histograms: HistogramSet = field(repr=False)
     #: ``PREFIX_arrival.csv``: one row per arrival-rate class (empty for a closed-model run)
     arrival: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: each series' histograms second by second, encoded (what :py:func:`compare` reads the samples' clustering from)
+    periods: dict = field(default_factory=dict, repr=False)
 
     @property
     def label(self) -> str:
@@ -219,8 +221,10 @@ def load(prefix: str | os.PathLike) -> Run:
     if stats.empty and not os.path.exists(f"{prefix}_hdr.csv"):
         raise FileNotFoundError(f"no {prefix}_stats.csv or {prefix}_hdr.csv: is {prefix!r} a --csv prefix?")
     hlog = f"{prefix}.hlog"
+    periods: dict = {}
     if os.path.exists(hlog):
-        histograms, intervals = load_hlog(hlog)
+        histograms, rows, periods = _runs.read_hlog(hlog)
+        intervals = pd.DataFrame(rows, columns=["tag", "start", "length", "max_ms"])
     else:
         histograms, intervals = HistogramSet(), pd.DataFrame(columns=["tag", "start", "length", "max_ms"])
     hdr = _read(f"{prefix}_hdr.csv")
@@ -236,6 +240,7 @@ def load(prefix: str | os.PathLike) -> Run:
         intervals=intervals,
         histograms=histograms,
         arrival=_read(f"{prefix}_arrival.csv"),
+        periods=periods,
     )
 
 
@@ -243,7 +248,8 @@ def _run_data(run: Run) -> _runs.RunData:
     if not len(run.histograms):
         # what `locust-rs compare` refuses too: without histograms every row would read "no detectable change"
         raise ValueError(f"{run.prefix}: no .hlog histograms to compare (a run with --no-hdr-metrics has none)")
-    return _runs.RunData.from_rows(run.prefix, run.histograms, run.stats.to_dict("records"), run.hdr.to_dict("records"))
+    stats, hdr = run.stats.to_dict("records"), run.hdr.to_dict("records")
+    return _runs.RunData.from_rows(run.prefix, run.histograms, stats, hdr, run.periods)
 
 
 def _side(runs: Run | Sequence[Run]) -> list[_runs.RunData]:

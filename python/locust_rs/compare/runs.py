@@ -21,6 +21,8 @@ HistogramSet = _native.HistogramSet
 _SUFFIXES = ("_stats.csv", "_hdr.csv", ".hlog", "_stats_history.csv", "_failures.csv", "_exceptions.csv", ".html")
 
 Key = tuple[str, str]
+#: a key's raw or corrected side: (type, name, corrected)
+Series = tuple[str, str, bool]
 
 
 class RunNotFound(ValueError):
@@ -33,12 +35,14 @@ def unescape_tag(tag: str) -> str:
     return tag
 
 
-def read_hlog(path: str | os.PathLike) -> tuple[HistogramSet, list[dict]]:
-    """A locust-rs ``.hlog``: the per-(type, name) totals as a :py:class:`HistogramSet`, and the intervals (start,
-    length, max and series tag per line). Untagged lines (the aggregate) and lines tagged ``corrected`` are listed
-    as intervals but not added to the set, whose aggregate is computed from the keys."""
+def read_hlog(path: str | os.PathLike) -> tuple[HistogramSet, list[dict], dict[Series, list[str]]]:
+    """A locust-rs ``.hlog``: the per-(type, name) totals as a :py:class:`HistogramSet`; the intervals (start,
+    length, max and series tag per line); and each series' intervals as encoded histograms, by (type, name,
+    corrected), the aggregate's under ("", "Aggregated", corrected). Untagged lines (the aggregate) and lines tagged
+    ``corrected`` are not added to the set, whose aggregate is computed from the keys."""
     hs = HistogramSet()
     rows = []
+    periods: dict[Series, list[str]] = {}
     with open(path) as f:
         for line in f:
             if line.startswith(("#", '"')) or not line.strip():
@@ -49,11 +53,14 @@ def read_hlog(path: str | os.PathLike) -> tuple[HistogramSet, list[dict]]:
             start, length, mx, b64 = line.strip().split(",", 3)
             rows.append({"tag": tag, "start": float(start), "length": float(length), "max_ms": float(mx)})
             if not tag or tag == "corrected":
+                periods.setdefault(("", "Aggregated", tag == "corrected"), []).append(b64)
                 continue
             corrected = tag.startswith("corrected:")
             request_type, _, name = tag.removeprefix("corrected:").partition(":")
-            hs.add_encoded(unescape_tag(request_type), unescape_tag(name), b64, corrected)
-    return hs, rows
+            request_type, name = unescape_tag(request_type), unescape_tag(name)
+            hs.add_encoded(request_type, name, b64, corrected)
+            periods.setdefault((request_type, name, corrected), []).append(b64)
+    return hs, rows, periods
 
 
 def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
@@ -102,15 +109,25 @@ class RunData:
     #: Request and failure counts per (type, name) from ``_stats.csv``; the aggregate under ("", "Aggregated")
     counts: dict[Key, Counts] = field(default_factory=dict)
     #: Exact (min, max) in ms per (type, name, corrected) from ``_hdr.csv``: a bucket's edge never goes beyond them
-    bounds: dict[tuple[str, str, bool], tuple[float, float]] = field(default_factory=dict)
+    bounds: dict[Series, tuple[float, float]] = field(default_factory=dict)
+    #: Each series' histograms second by second, encoded as in the ``.hlog`` (:py:func:`read_hlog`)
+    periods: dict[Series, list[str]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return os.path.basename(self.prefix)
 
     @classmethod
-    def from_rows(cls, prefix: str, histograms: HistogramSet, stats: list[dict], hdr: list[dict]) -> RunData:
-        """A run from what is already read: the histograms and the rows of ``_stats.csv`` and ``_hdr.csv``."""
+    def from_rows(
+        cls,
+        prefix: str,
+        histograms: HistogramSet,
+        stats: list[dict],
+        hdr: list[dict],
+        periods: dict[Series, list[str]] | None = None,
+    ) -> RunData:
+        """A run from what is already read: the histograms, the rows of ``_stats.csv`` and ``_hdr.csv``, and the
+        ``.hlog``'s periods."""
         counts: dict[Key, Counts] = {}
         for row in stats:
             name, t = row.get("Name"), _text(row.get("Type"))
@@ -133,7 +150,7 @@ class RunData:
                         bounds[(t, n, corrected)] = (float(lo), float(hi))
                     except (TypeError, ValueError):
                         continue
-        return cls(prefix, histograms, counts, bounds)
+        return cls(prefix, histograms, counts, bounds, periods or {})
 
 
 def _text(value) -> str:
@@ -154,10 +171,11 @@ def load(path: str | os.PathLike) -> RunData:
             )
         raise RunNotFound(f"{path}: no run's results there (no {os.path.basename(prefix)}_stats.csv or .hlog)")
     try:
-        histograms, _ = read_hlog(hlog)
+        histograms, _, periods = read_hlog(hlog)
     except (OSError, ValueError) as e:
         raise RunNotFound(f"{hlog}: not a readable .hlog ({e})") from None
     try:
-        return RunData.from_rows(prefix, histograms, read_csv(f"{prefix}_stats.csv"), read_csv(f"{prefix}_hdr.csv"))
+        stats, hdr = read_csv(f"{prefix}_stats.csv"), read_csv(f"{prefix}_hdr.csv")
+        return RunData.from_rows(prefix, histograms, stats, hdr, periods)
     except (OSError, ValueError, csv.Error) as e:
         raise RunNotFound(f"{prefix}: its _stats.csv or _hdr.csv is not readable ({e})") from None

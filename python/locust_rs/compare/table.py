@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from locust_rs.compare import intervals
 from locust_rs.compare.dist import Dist
-from locust_rs.compare.runs import Counts, Key, RunData
+from locust_rs.compare.runs import Counts, HistogramSet, Key, RunData
 
 AGGREGATED: Key = ("", "Aggregated")
 QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)
@@ -144,7 +144,9 @@ def side_dist(runs: list[RunData], key: Key, corrected: bool) -> tuple[Dist, lis
     per_run = []
     for run in runs:
         t, n = (None, None) if key == AGGREGATED else key
-        per_run.append(Dist(run.histograms.buckets(t, n, corrected), run.bounds.get((key[0], key[1], corrected))))
+        series = (key[0], key[1], corrected)
+        buckets = run.histograms.buckets(t, n, corrected)
+        per_run.append(Dist(buckets, run.bounds.get(series), run.periods.get(series), HistogramSet.decode_buckets))
     return (per_run[0] if len(per_run) == 1 else Dist.merged(per_run)), per_run
 
 

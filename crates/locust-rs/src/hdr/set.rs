@@ -322,6 +322,17 @@ impl HistogramSet {
         Ok(())
     }
 
+    /// The buckets of one base64 V2(-deflate) histogram (an `.hlog` interval): (value in ms,
+    /// count), lowest first, as `buckets` gives them. What a comparison reads each second of a
+    /// run with, to see how much more than independent samples its counts vary.
+    #[staticmethod]
+    fn decode_buckets(b64: &str) -> PyResult<Vec<(f64, u64)>> {
+        let h = codec::decode_b64(b64).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(h.iter_recorded()
+            .map(|v| (ms(v.value_iterated_to()), v.count_at_value()))
+            .collect())
+    }
+
     /// The whole set as bytes (JSON of V2-deflate histograms), for `report_to_master`.
     fn encode<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let mut entries = Vec::with_capacity(self.map.len());
