@@ -153,8 +153,20 @@ mod sys {
             ready!(tcp.poll_read_ready(cx))?;
             // SAFETY: recvmsg only writes the bytes it reports, which are then marked filled.
             let unfilled = unsafe { buf.unfilled_mut() };
-            match tcp.try_io(Interest::READABLE, || recv(tcp.as_raw_fd(), unfilled)) {
-                Ok((n, stamp)) => {
+            let room = unfilled.len();
+            let mut got = None;
+            let tried = tcp.try_io(Interest::READABLE, || {
+                let (n, stamp) = recv(tcp.as_raw_fd(), &mut *unfilled)?;
+                got = Some((n, stamp));
+                // A short read drained the socket: let the readiness go now, as tokio's own read does, or
+                // the next read would be a syscall that only says EAGAIN (one more per response).
+                if n > 0 && n < room {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match (got, tried) {
+                (Some((n, stamp)), _) => {
                     // SAFETY: the kernel wrote n bytes at the start of the unfilled part.
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
@@ -166,8 +178,9 @@ mod sys {
                     }
                     return Poll::Ready(Ok(()));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+                (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                (None, Err(e)) => return Poll::Ready(Err(e)),
+                (None, Ok(())) => return Poll::Ready(Ok(())),
             }
         }
     }
