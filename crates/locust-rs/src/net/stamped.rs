@@ -44,6 +44,10 @@ impl AsyncRead for StampedTcp {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 {
+            // Nothing to read into: not an end of file, and no syscall.
+            return Poll::Ready(Ok(()));
+        }
         #[cfg(feature = "test-hooks")]
         {
             std::task::ready!(this.tcp.poll_read_ready(cx))?;
