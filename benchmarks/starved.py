@@ -110,7 +110,9 @@ def run_locust(args, workdir: Path, url: str, name: str, stamps: bool) -> dict:
     with open(f"{prefix}_stats.csv", newline="") as f:
         stats = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
     log = (workdir / f"{name}.log").read_text()
-    clock = next((line.split(": ", 1)[-1] for line in log.splitlines() if "Response times end" in line), "")
+    clock = next(
+        (line[line.index("Response times end") :] for line in log.splitlines() if "Response times end" in line), ""
+    )
     return {
         "name": name,
         "requests": int(row["Count"]),
