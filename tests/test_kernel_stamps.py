@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import gevent
 import trustme
 
+import child_servers
 from locust_rs import _native
 from sessions import recording_session
 
@@ -97,17 +97,16 @@ TLS_SERVER = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def https_url(tmp_path_factory):
-    ca = trustme.CA()
-    pem = tmp_path_factory.mktemp("tls") / "server.pem"
-    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
-    proc = subprocess.Popen([sys.executable, "-c", TLS_SERVER, str(pem)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    directory = tmp_path_factory.mktemp("tls")
+    pem = directory / "server.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    script = directory / "tls_server.py"
+    script.write_text(TLS_SERVER)
+    proc, info = child_servers.spawn(script, str(pem), what="the TLS server")
     try:
-        with gevent.Timeout(20):
-            port = json.loads(proc.stdout.readline())["port"]
-        yield f"https://127.0.0.1:{port}"
+        yield f"https://127.0.0.1:{info['port']}"
     finally:
-        proc.stdin.close()
-        proc.wait(timeout=10)
+        child_servers.stop(proc)
 
 
 def test_over_tls_the_stamp_is_the_ciphertexts(https_url):

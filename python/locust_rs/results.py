@@ -194,15 +194,7 @@ class Run:
                 d = d[d["quantile"] < 0.99999]
                 x = 1 / (1 - d["quantile"].to_numpy())
                 ax.plot(x, d["value_ms"], ls="--" if corr else "-", label=f"{name}{' (corrected)' if corr else ''}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ticks = [1, 10, 100, 1000, 10000]
-        ax.set_xticks(ticks, [f"{100 * (1 - 1 / t):g}%" for t in ticks])
-        ax.set_xlabel("percentile")
-        ax.set_ylabel("ms")
-        ax.set_title(f"Percentile distribution: {self.label}")
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize="small")
+        _nines_axes(ax, f"Percentile distribution: {self.label}")
         return ax
 
     def _aggregated_history(self) -> pd.DataFrame:
@@ -335,18 +327,23 @@ def plot_compare(
         label = side[0].label if len(side) == 1 else f"{side[0].label} +{len(side) - 1}"
         ax.plot(x, values, color=color, label=label)
         ax.fill_between(x, [lo for lo, _ in bands], [hi for _, hi in bands], color=color, alpha=0.25, linewidth=0)
+    which = " (corrected)" if corrected else ""
+    _nines_axes(ax, f"{name}{which}: percentiles with their {100 * confidence:g} % bands")
+    # Plain numbers on the time axis: a run's percentiles often span less than a decade, where the log axis would
+    # label nothing but powers of ten.
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    return ax
+
+
+def _nines_axes(ax, title: str) -> None:
+    """Percentile distributions' axes: log "nines" on x (90 %, 99 %...), log ms on y."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [1, 10, 100, 1000, 10000]
     ax.set_xticks(ticks, [f"{100 * (1 - 1 / t):g}%" for t in ticks])
     ax.set_xlabel("percentile")
     ax.set_ylabel("ms")
-    # Plain numbers on the time axis: a run's percentiles often span less than a decade, where the log axis would
-    # label nothing but powers of ten.
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(ScalarFormatter())
-    which = " (corrected)" if corrected else ""
-    ax.set_title(f"{name}{which}: percentiles with their {100 * confidence:g} % bands")
+    ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
-    return ax

@@ -22,10 +22,8 @@ Buckets = list[tuple[float, int]]
 MIN_PERIODS = 3
 
 
-class _Period:
-    """One second's histogram: its values and cumulative counts."""
-
-    __slots__ = ("values", "cum", "n")
+class _Cumulative:
+    """A histogram's values and cumulative counts (one second of a run, or a whole side)."""
 
     def __init__(self, buckets: Buckets) -> None:
         self.values = [v for v, _ in buckets]
@@ -41,7 +39,7 @@ class _Period:
         return self.cum[i - 1] if i else 0
 
 
-class Dist:
+class Dist(_Cumulative):
     """One histogram's buckets: the value at any rank, and a quantile's interval, without asking the histogram
     again per rank. Values are clamped to the exact (min, max) of the run's outputs where known, as every output
     shows them. ``periods``: the same samples second by second, as encoded ``.hlog`` payloads (decoded with
@@ -54,17 +52,11 @@ class Dist:
         periods: list[str] | None = None,
         decode: Callable[[str], Buckets] | None = None,
     ) -> None:
-        self.values = [v for v, _ in buckets]
-        self.cum: list[int] = []
-        total = 0
-        for _, c in buckets:
-            total += c
-            self.cum.append(total)
-        self.n = total
+        super().__init__(buckets)
         self.bounds = bounds
         self._encoded = list(periods or [])
         self._decode = decode
-        self._periods: list[_Period] | None = None
+        self._periods: list[_Cumulative] | None = None
 
     @classmethod
     def merged(cls, dists: list[Dist]) -> Dist:
@@ -81,10 +73,10 @@ class Dist:
         out._periods = [p for d in dists for p in d.periods()]
         return out
 
-    def periods(self) -> list[_Period]:
+    def periods(self) -> list[_Cumulative]:
         if self._periods is None:
             decode = self._decode
-            self._periods = [_Period(decode(e)) for e in self._encoded] if decode is not None else []
+            self._periods = [_Cumulative(decode(e)) for e in self._encoded] if decode is not None else []
             self._periods = [p for p in self._periods if p.n]
         return self._periods
 
