@@ -9,6 +9,7 @@ CI (``CI`` set), where a missing browser fails it.
 import locust  # noqa: F401,I001 - first import, for gevent's monkey-patching (see conftest.py)
 
 import os
+import re
 import shutil
 import time
 
@@ -304,3 +305,40 @@ def test_locusts_html_report_renders_with_the_hdr_link_and_the_arrival_figures(t
     assert "Arrival rate (open model)" in text and "Arrivals" in text, text[-2000:]
     link = browser.find_element(By.LINK_TEXT, "Exact percentiles (HDR)")
     assert link.is_displayed() and link.get_attribute("href").endswith("report_hdr.html")
+
+
+@pytest.mark.timeout(150)
+def test_a_relative_threshold_is_judged_at_the_end_in_the_browser(tmp_path, http_server, browser):
+    """``--baseline`` with ``p(50)<+1000%``: while the test runs, the Thresholds tab shows the run's value, "judged at
+    the end" (a 95 % interval looked at every few seconds would be crossed by chance); after the run, the verdict
+    has the baseline's value and the change's interval."""
+    (tmp_path / "base").mkdir()
+    (tmp_path / "ui").mkdir()
+    base = run_locust(write_locustfile(tmp_path / "base", LOCUSTFILE), http_server, 3, "-u", "2")
+    base.assert_exit(0)
+    args = ("-u", "2", "--baseline", str(base.csv_prefix), "--threshold", "p(50)<+1000%")
+    ui = WebUI(tmp_path / "ui", http_server, *args, locustfile=LOCUSTFILE)
+    try:
+        browser.get(ui.url + "/")
+        page = Page(browser, ui)
+        page.click("START")
+        page.wait("RUNNING", lambda: page.header().get("Status") == "RUNNING")
+        page.tab("Thresholds")
+        row = page.wait(
+            "the relative threshold, judged at the end",
+            lambda: (
+                (r := page.rows_by_name(("Threshold",)).get(("p(50)<+1000%",)))
+                and "judged at the end" in r["Observed"]
+                and r
+            ),
+        )
+        assert row[""] == "✓" and row["Limit"] == "< baseline +1000 %", row
+        page.click("STOP")
+        page.wait_stopped()
+    finally:
+        run = ui.quit()
+    run.assert_exit(0)
+    verdict = run.output[run.output.index("Thresholds\n") :]
+    assert re.search(
+        r"^✓\s+p\(50\)<\+1000%\s+Aggregated\s+[\d.]+ ms \(baseline [\d.]+ ms: [-+][\d.]+ %, interval ", verdict, re.M
+    ), verdict
