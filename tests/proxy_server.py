@@ -17,6 +17,7 @@ import argparse
 import base64
 import json
 import os
+import select
 import socket
 import ssl
 import sys
@@ -58,14 +59,30 @@ def read_body(sock, headers: dict[str, str], rest: bytes) -> bytes:
     return rest
 
 
-def pipe(src, dst) -> None:
+def relay(a, b) -> None:
+    """Copies bytes both ways until either side closes or stays silent for ``TIMEOUT``, then shuts both down.
+
+    One thread does both directions: an ``ssl.SSLSocket`` (the https proxy's client side) wraps one OpenSSL ``SSL``
+    object, which must not be read in one thread while another writes it. Two threads did that here, and a tunnel
+    now and then broke mid-handshake (an ``SSLEOFError`` in the client)."""
+    peer = {a: b, b: a}
     try:
-        while data := src.recv(65536):
-            dst.sendall(data)
+        while True:
+            # Bytes OpenSSL already decrypted are invisible to select(); serve them first.
+            ready = [s for s in (a, b) if isinstance(s, ssl.SSLSocket) and s.pending()]
+            if not ready:
+                ready, _, _ = select.select([a, b], [], [], TIMEOUT)
+                if not ready:
+                    return
+            for s in ready:
+                data = s.recv(65536)
+                if not data:
+                    return
+                peer[s].sendall(data)
     except OSError:
         pass
     finally:
-        for s in (src, dst):
+        for s in (a, b):
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -127,8 +144,7 @@ class Proxy:
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             if rest:
                 upstream.sendall(rest)
-            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
-            pipe(client, upstream)
+            relay(client, upstream)
             return
         url = urlsplit(target)
         if url.scheme != "http" or not url.hostname:

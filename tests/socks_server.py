@@ -13,9 +13,8 @@ import argparse
 import ipaddress
 import socket
 import sys
-import threading
 
-from proxy_server import JsonLog, pipe, serve
+from proxy_server import JsonLog, relay, serve
 
 TIMEOUT = 10.0
 
@@ -69,8 +68,7 @@ class Socks:
         upstream.settimeout(None)
         client.settimeout(None)
         client.sendall(reply_ok)
-        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
-        pipe(client, upstream)
+        relay(client, upstream)
 
     def _socks5(self, client) -> None:
         methods = recv_exact(client, recv_exact(client, 1)[0])
