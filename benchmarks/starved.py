@@ -13,7 +13,9 @@ Rows, one after another:
   - the same two beside a busy loop on CPU 0;
   - oha beside the same busy loop, at the rate locust-rs reached there;
   - the truth: oha alone on CPU 0 at the rate of each locust-rs row (-q, the same connections).
-Each row's p50 and p99 (raw, from _hdr.csv; oha's from its JSON) are printed over the truth at its rate.
+Each row's p50 and p99 (raw, from _hdr.csv; oha's from its JSON) are printed over the truth at its rate. A second
+table holds every run (the truths too) against its own wire times: a capture of the loopback device during that run
+(benchmarks/wire.py, on CPU 1 beside the target; needs root, and says so where it could not start).
 
 Every child is bounded in time and killed with its process group; load goes to loopback only.
 """
@@ -36,6 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from open_model import StallServer, child_env  # noqa: E402
+from wire import WireCapture  # noqa: E402
 
 LOCUSTFILE = """
 import os
@@ -92,6 +95,17 @@ def busy_loop(cpu: int):
         proc.wait(timeout=10)
 
 
+def on_the_wire(url: str):
+    """The same run's wire times (benchmarks/wire.py), captured on CPU 1 beside the target."""
+    return WireCapture(port=int(url.rsplit(":", 1)[1]), cpu=1)
+
+
+def wire_of(row: dict, wire: WireCapture) -> dict:
+    row["wire"] = {"requests": len(wire.latencies_ms), "p50": wire.percentile(0.5), "p99": wire.percentile(0.99)}
+    row["wire_error"] = wire.error
+    return row
+
+
 def run_locust(args, workdir: Path, url: str, name: str, stamps: bool) -> dict:
     prefix = workdir / name
     env = child_env()
@@ -103,7 +117,7 @@ def run_locust(args, workdir: Path, url: str, name: str, stamps: bool) -> dict:
         "--headless", "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds}s", "-H", url,
         "--csv", str(prefix), "--only-summary",
     ]  # fmt: skip
-    with open(workdir / f"{name}.log", "w") as log:
+    with open(workdir / f"{name}.log", "w") as log, on_the_wire(url) as wire:
         subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=args.seconds + GRACE_S, check=False)
     with open(f"{prefix}_hdr.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
@@ -113,14 +127,17 @@ def run_locust(args, workdir: Path, url: str, name: str, stamps: bool) -> dict:
     clock = next(
         (line[line.index("Response times end") :] for line in log.splitlines() if "Response times end" in line), ""
     )
-    return {
-        "name": name,
-        "requests": int(row["Count"]),
-        "rps": float(stats["Requests/s"]),
-        "p50": float(row["p50"]),
-        "p99": float(row["p99"]),
-        "clock": clock.strip(),
-    }
+    return wire_of(
+        {
+            "name": name,
+            "requests": int(row["Count"]),
+            "rps": float(stats["Requests/s"]),
+            "p50": float(row["p50"]),
+            "p99": float(row["p99"]),
+            "clock": clock.strip(),
+        },
+        wire,
+    )
 
 
 def run_oha(args, workdir: Path, url: str, name: str, rate: float) -> dict:
@@ -129,19 +146,22 @@ def run_oha(args, workdir: Path, url: str, name: str, rate: float) -> dict:
         "taskset", "-c", "0", args.oha, "-q", f"{rate:.0f}", "-c", str(args.users), "-z", f"{args.seconds}s",
         "--no-tui", "--output-format", "json", f"{url}/",
     ]  # fmt: skip
-    with open(out, "w") as f:
+    with open(out, "w") as f, on_the_wire(url) as wire:
         subprocess.run(cmd, stdout=f, stderr=subprocess.DEVNULL, timeout=args.seconds + GRACE_S, check=False)
     data = json.loads(out.read_text())
     pct = data.get("latencyPercentiles") or data.get("latency_percentiles") or {}
     summary = data.get("summary", {})
-    return {
-        "name": name,
-        "requests": int(sum((data.get("statusCodeDistribution") or {}).values())),
-        "rps": float(summary.get("requestsPerSec", 0.0)),
-        "p50": float(pct["p50"]) * 1000,
-        "p99": float(pct["p99"]) * 1000,
-        "clock": "oha",
-    }
+    return wire_of(
+        {
+            "name": name,
+            "requests": int(sum((data.get("statusCodeDistribution") or {}).values())),
+            "rps": float(summary.get("requestsPerSec", 0.0)),
+            "p50": float(pct["p50"]) * 1000,
+            "p99": float(pct["p99"]) * 1000,
+            "clock": "oha",
+        },
+        wire,
+    )
 
 
 def main() -> int:
@@ -184,6 +204,19 @@ def main() -> int:
         print(
             f"| {row['name']} | {row['rps']:,.0f} | {row['p50'] / truth['p50']:.3f} | {row['p99'] / truth['p99']:.3f} "
             f"| {row['p50']:.3f}, {row['p99']:.3f} | {truth['p50']:.3f}, {truth['p99']:.3f} |"
+        )
+    print("\nThe same runs against their own wire times (benchmarks/wire.py: each request's first segment leaving, to")
+    print("its response's leaving, by the loopback device's stamps):\n")
+    print("| run | requests (wire) | p50 / wire | p99 / wire | wire p50, p99 (ms) |")
+    print("|---|---:|---:|---:|---:|")
+    for row in [*rows, *truths.values()]:
+        w = row["wire"]
+        if not w["requests"]:
+            print(f"| {row['name']} | no capture: {row['wire_error']} | | | |")
+            continue
+        print(
+            f"| {row['name']} | {row['requests']:,} ({w['requests']:,}) | {row['p50'] / w['p50']:.3f} "
+            f"| {row['p99'] / w['p99']:.3f} | {w['p50']:.3f}, {w['p99']:.3f} |"
         )
     for row in rows:
         if row["clock"] and row["clock"] != "oha":

@@ -174,7 +174,8 @@ pub(super) async fn execute(
         let origin = spec.origin()?;
         // Boxed, it is allocated when reached instead of making every request's future 1 KiB
         // larger: the Python thread copies that future on submit (3 % of its time at u=50).
-        let (resp, sender) = Box::pin(send_with_retries(&shared, &pool, &spec, &origin)).await?;
+        let (resp, sender, handed) =
+            Box::pin(send_with_retries(&shared, &pool, &spec, &origin)).await?;
         // An HTTP/1.1 socket already times out each read (timed_io); an HTTP/2 stream times out each frame.
         let frame_timeout = match sender {
             Sender::H1(..) => None,
@@ -244,7 +245,7 @@ pub(super) async fn execute(
                 body: Bytes::new(),
                 url: spec.url.into(),
                 history,
-                response_time: ms_since(start, end_of(&sender, start)),
+                response_time: time_of(&sender, start, handed),
                 body_error: None,
                 stream: Some(BodyStream::new(
                     body,
@@ -258,7 +259,7 @@ pub(super) async fn execute(
         }
         let (parts, body) = resp.into_parts();
         let (raw, read_error) = read_body(body, frame_timeout, limit).await;
-        let response_time = ms_since(start, end_of(&sender, start));
+        let response_time = time_of(&sender, start, handed);
         if read_error.is_none() {
             pool.checkin(&origin, sender);
         }
@@ -285,19 +286,17 @@ pub(super) async fn execute(
     }
 }
 
-/// When a response ended: the kernel's arrival stamp of the last bytes its connection read, where
-/// the connection has stamps and they came after `start`; else now (docs/metrics.md, "Which
-/// clock"). An HTTP/2 connection carries many streams at once, and which read ended this one is
-/// not known here: it is timed at the read.
-fn end_of(sender: &Sender, start: Instant) -> Instant {
-    match sender {
-        Sender::H1(_, _, last) => arrival::end(last.as_deref(), start, arrival::unstamped_reason()),
-        Sender::H2(_) => arrival::end(None, start, "HTTP/2"),
-    }
-}
-
-fn ms_since(start: Instant, end: Instant) -> f64 {
-    end.saturating_duration_since(start).as_secs_f64() * 1000.0
+/// A response's time in ms, from `start` to its end (`arrival::response_time`; docs/metrics.md,
+/// "Which clock"). An HTTP/2 connection carries many streams at once, and which read ended this
+/// one is not known here: it is timed at the read.
+fn time_of(sender: &Sender, start: Instant, handed: Instant) -> f64 {
+    let time = match sender {
+        Sender::H1(_, _, wire) => {
+            arrival::response_time(wire.as_deref(), start, handed, arrival::unstamped_reason())
+        }
+        Sender::H2(_) => arrival::response_time(None, start, handed, "HTTP/2"),
+    };
+    time.as_secs_f64() * 1000.0
 }
 
 fn is_redirect(status: u16) -> bool {
@@ -353,7 +352,7 @@ async fn send_with_retries(
     pool: &PoolInner,
     spec: &Spec,
     origin: &Origin,
-) -> Result<(Response<Incoming>, Sender), Error> {
+) -> Result<(Response<Incoming>, Sender, Instant), Error> {
     let mut attempt = 0;
     loop {
         match send_once(shared, pool, spec, origin).await {
@@ -452,7 +451,7 @@ async fn send_once(
     pool: &PoolInner,
     spec: &Spec,
     origin: &Origin,
-) -> Result<(Response<Incoming>, Sender), Error> {
+) -> Result<(Response<Incoming>, Sender, Instant), Error> {
     let (mut sender, mut reused) = match pool.checkout(origin) {
         Some(s) => (s, true),
         None => (
@@ -475,10 +474,14 @@ async fn send_once(
             }
         }
         let req = build_request(shared, spec, origin, matches!(sender, Sender::H2(_)))?;
+        let handed = Instant::now();
         let sent = match &mut sender {
             // The socket times out each read (timed_io), headers and body alike, as Python's do.
-            Sender::H1(s, limit, _) => {
+            Sender::H1(s, limit, wire) => {
                 limit.set(spec.read_timeout);
+                if let Some(wire) = wire {
+                    wire.arm_send();
+                }
                 Ok(s.try_send_request(req).await)
             }
             // Streams share one connection: the headers get the whole timeout, the body each frame.
@@ -486,7 +489,7 @@ async fn send_once(
         };
         match sent {
             Err(()) => return Err(Error::timeout()),
-            Ok(Ok(resp)) => return Ok((resp, sender)),
+            Ok(Ok(resp)) => return Ok((resp, sender, handed)),
             Ok(Err(mut e)) => {
                 let err = Error::from_hyper(e.error());
                 let unsent = e.take_message().is_some();

@@ -21,7 +21,7 @@ use super::proxy::{self, Proxy};
 use super::timed_io::{ReadLimit, TimedIo};
 use super::tls::{self, TlsKey};
 use crate::errors::{Error, ErrorKind};
-use crate::net::arrival::LastArrival;
+use crate::net::arrival::WireTimes;
 use crate::net::stamped::StampedTcp;
 use crate::time::with_timeout;
 
@@ -67,7 +67,7 @@ pub enum Sender {
     H1(
         http1::SendRequest<Body>,
         Arc<ReadLimit>,
-        Option<Arc<LastArrival>>,
+        Option<Arc<WireTimes>>,
     ),
     H2(http2::SendRequest<Body>),
 }
@@ -241,10 +241,10 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
         }) = &route.proxy
         {
             let tunnel = proxy::socks_connect(tcp, &origin.host, origin.port, socks).await?;
-            let (io, last) = stamped(tunnel);
-            return over(origin, io, last).await;
+            let (io, wire) = stamped(tunnel);
+            return over(origin, io, wire).await;
         }
-        let (tcp, last) = stamped(tcp);
+        let (tcp, wire) = stamped(tcp);
         match &route.proxy {
             Some(p) if p.tls => {
                 // As urllib3 under requests: the proxy is verified like an https origin, and not at
@@ -260,10 +260,10 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
                 let to_proxy = tls_connect(&key, &p.host, tcp, false)
                     .await
                     .map_err(proxy_unreachable)?;
-                through(origin, to_proxy, p, last).await
+                through(origin, to_proxy, p, wire).await
             }
-            Some(p) => through(origin, tcp, p, last).await,
-            None => over(origin, tcp, last).await,
+            Some(p) => through(origin, tcp, p, wire).await,
+            None => over(origin, tcp, wire).await,
         }
     };
     match with_timeout(connect_timeout, steps).await {
@@ -274,11 +274,11 @@ pub async fn connect(origin: &Origin, connect_timeout: Option<Duration>) -> Resu
 
 /// `tcp` reading with the kernel's receive stamps, and the cell they go to (None where the kernel
 /// refused them).
-fn stamped(tcp: TcpStream) -> (StampedTcp, Option<Arc<LastArrival>>) {
-    let last = Arc::new(LastArrival::default());
-    let io = StampedTcp::new(tcp, last.clone());
-    let last = io.stamping().then_some(last);
-    (io, last)
+fn stamped(tcp: TcpStream) -> (StampedTcp, Option<Arc<WireTimes>>) {
+    let wire = Arc::new(WireTimes::default());
+    let io = StampedTcp::new(tcp, wire.clone());
+    let wire = io.stamping().then_some(wire);
+    (io, wire)
 }
 
 /// A failure to reach the proxy itself is a proxy error, whatever its cause.
@@ -294,29 +294,29 @@ async fn through<I>(
     origin: &Origin,
     mut io: I,
     proxy: &Proxy,
-    last: Option<Arc<LastArrival>>,
+    wire: Option<Arc<WireTimes>>,
 ) -> Result<Sender, Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if !origin.https {
-        return handshake(io, false, last).await;
+        return handshake(io, false, wire).await;
     }
     proxy::tunnel(&mut io, &origin.host, origin.port, proxy).await?;
-    over(origin, io, last).await
+    over(origin, io, wire).await
 }
 
 /// Speaks to the origin over `io`: TLS first for https, then HTTP/1.1 or HTTP/2.
-async fn over<I>(origin: &Origin, io: I, last: Option<Arc<LastArrival>>) -> Result<Sender, Error>
+async fn over<I>(origin: &Origin, io: I, wire: Option<Arc<WireTimes>>) -> Result<Sender, Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if !origin.https {
-        return handshake(io, origin.route.http2_prior_knowledge, last).await;
+        return handshake(io, origin.route.http2_prior_knowledge, wire).await;
     }
     let stream = tls_connect(&origin.route.tls, &origin.host, io, true).await?;
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    handshake(stream, h2, last).await
+    handshake(stream, h2, wire).await
 }
 
 async fn tls_connect<I>(
@@ -345,7 +345,7 @@ fn tls_error(e: &std::io::Error) -> Error {
     }
 }
 
-async fn handshake<I>(io: I, h2: bool, last: Option<Arc<LastArrival>>) -> Result<Sender, Error>
+async fn handshake<I>(io: I, h2: bool, wire: Option<Arc<WireTimes>>) -> Result<Sender, Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -365,6 +365,6 @@ where
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Sender::H1(sender, limit, last))
+        Ok(Sender::H1(sender, limit, wire))
     }
 }

@@ -1,4 +1,5 @@
-//! When a connection's last bytes arrived, by the kernel's stamp, on the monotonic clock.
+//! When a connection's request went out and its last bytes arrived (by the kernel's stamp), on
+//! the monotonic clock, and the response time made of them (`response_time`).
 //!
 //! Linux stamps each received segment with `CLOCK_REALTIME` (`SO_TIMESTAMPING`, software RX
 //! stamps). A response's start is taken on the monotonic clock (`Instant`), so a stamp is moved
@@ -17,16 +18,26 @@ fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
-/// The kernel's arrival time of the last bytes a connection read, as signed nanoseconds from
-/// `base()` (`NONE`: none, or a read whose bytes came unstamped).
+/// When a connection's request last went out and its last bytes came in, as signed nanoseconds
+/// from `base()`: the moment just before the first write of the request the connection was last
+/// handed, and the kernel's arrival stamp of the last bytes read (`NONE`: none yet, or bytes that
+/// came unstamped).
 #[derive(Debug)]
-pub struct LastArrival(AtomicI64);
+pub struct WireTimes {
+    arrived: AtomicI64,
+    sent: AtomicI64,
+}
 
 const NONE: i64 = i64::MIN;
+/// A request was handed to the connection and none of it is written yet.
+const ARMED: i64 = i64::MIN + 1;
 
-impl Default for LastArrival {
+impl Default for WireTimes {
     fn default() -> Self {
-        LastArrival(AtomicI64::new(NONE))
+        WireTimes {
+            arrived: AtomicI64::new(NONE),
+            sent: AtomicI64::new(NONE),
+        }
     }
 }
 
@@ -34,34 +45,58 @@ fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-impl LastArrival {
+fn offset_of(at: Instant) -> i64 {
+    let b = base();
+    match at.checked_duration_since(b) {
+        Some(after) => nanos(after),
+        None => nanos(b.duration_since(at)).saturating_neg().max(ARMED + 1),
+    }
+}
+
+fn instant_of(offset: i64) -> Option<Instant> {
+    if offset <= ARMED {
+        return None;
+    }
+    let magnitude = Duration::from_nanos(offset.unsigned_abs());
+    if offset >= 0 {
+        base().checked_add(magnitude)
+    } else {
+        base().checked_sub(magnitude)
+    }
+}
+
+impl WireTimes {
     pub fn record(&self, at: Instant) {
-        let b = base();
-        let offset = match at.checked_duration_since(b) {
-            Some(after) => nanos(after),
-            None => nanos(b.duration_since(at)).saturating_neg().max(NONE + 1),
-        };
-        self.0.store(offset, Ordering::Relaxed);
+        self.arrived.store(offset_of(at), Ordering::Relaxed);
     }
 
     /// Bytes arrived without a stamp: what arrived last is unknown.
     pub fn forget(&self) {
-        self.0.store(NONE, Ordering::Relaxed);
+        self.arrived.store(NONE, Ordering::Relaxed);
     }
 
     /// When the last bytes read arrived, if that was at or after `since` (a request's start).
     pub fn since(&self, since: Instant) -> Option<Instant> {
-        let offset = self.0.load(Ordering::Relaxed);
-        if offset == NONE {
-            return None;
+        instant_of(self.arrived.load(Ordering::Relaxed)).filter(|at| *at >= since)
+    }
+
+    /// A request is handed to the connection now: its first write will be noted.
+    pub fn arm_send(&self) {
+        self.sent.store(ARMED, Ordering::Relaxed);
+    }
+
+    /// The socket is about to write: the first write since `arm_send` is when the request went out.
+    #[inline]
+    pub fn before_write(&self) {
+        if self.sent.load(Ordering::Relaxed) == ARMED {
+            self.sent
+                .store(offset_of(Instant::now()), Ordering::Relaxed);
         }
-        let magnitude = Duration::from_nanos(offset.unsigned_abs());
-        let at = if offset >= 0 {
-            base().checked_add(magnitude)
-        } else {
-            base().checked_sub(magnitude)
-        };
-        at.filter(|at| *at >= since)
+    }
+
+    /// When the request last handed went out, if it was written at or after `since`.
+    pub fn sent(&self, since: Instant) -> Option<Instant> {
+        instant_of(self.sent.load(Ordering::Relaxed)).filter(|at| *at >= since)
     }
 }
 
@@ -128,25 +163,41 @@ pub fn counts() -> (u64, u64, String) {
     )
 }
 
-/// The end of a response that arrived on a connection whose last arrival is `last` (None: no
-/// stamps there, for `why`): its kernel stamp if taken after `start`, else now.
-pub fn end(last: Option<&LastArrival>, start: Instant, why: &str) -> Instant {
-    match last.and_then(|l| l.since(start)) {
+/// A response's time, from its request's `start` to its end. `handed` is when the request was
+/// handed to its connection, `wire` what the connection's socket noted (None: no stamps there, for
+/// `why`).
+///
+/// With stamps, the end is the kernel's arrival stamp of the last bytes read, and the span from
+/// `handed` to the request's first write is left out: it is the engine's own queue (hyper writes
+/// from the connection's task, which a busy or starved engine thread polls later), not the
+/// server's time. Connecting, the pool and earlier hops, before `handed`, are all counted. Without
+/// a stamp, the end is now. Never negative: an arrival or a write before `handed` is not used.
+pub fn response_time(
+    wire: Option<&WireTimes>,
+    start: Instant,
+    handed: Instant,
+    why: &str,
+) -> Duration {
+    let Some(wire) = wire else {
+        count(false, why);
+        return Instant::now().saturating_duration_since(start);
+    };
+    let sent = wire.sent(handed);
+    let before = handed.saturating_duration_since(start);
+    let from = sent.unwrap_or(handed);
+    let end = match wire.since(from) {
         Some(at) => {
             count(true, "");
             at
         }
         None => {
-            count(
-                false,
-                if last.is_some() {
-                    "a read without a stamp"
-                } else {
-                    why
-                },
-            );
+            count(false, "a read without a stamp");
             Instant::now()
         }
+    };
+    match sent {
+        Some(sent) => before + end.saturating_duration_since(sent),
+        None => end.saturating_duration_since(start),
     }
 }
 
@@ -174,19 +225,19 @@ mod tests {
     #[test]
     fn a_realtime_clock_stepped_forward_gives_no_negative_time() {
         let start = Instant::now();
-        let last = LastArrival::default();
+        let last = WireTimes::default();
         let rt = Duration::from_secs(1_800_000_000);
         // stamped now, then the clock was set an hour ahead before the read: the arrival lands an
         // hour before the start, and is not used
         last.record(arrival(rt, rt + Duration::from_secs(3600), Instant::now()));
         assert_eq!(last.since(start), None);
-        let e = end(Some(&last), start, "");
-        assert!(e >= start);
+        let t = response_time(Some(&last), start, start, "");
+        assert!(t < Duration::from_secs(1));
     }
 
     #[test]
     fn an_arrival_before_the_start_belongs_to_an_earlier_response() {
-        let last = LastArrival::default();
+        let last = WireTimes::default();
         last.record(Instant::now());
         std::thread::sleep(Duration::from_millis(2));
         let start = Instant::now();
@@ -195,5 +246,39 @@ mod tests {
         assert!(last.since(start).is_some_and(|at| at >= start));
         last.forget();
         assert_eq!(last.since(start), None);
+    }
+
+    #[test]
+    fn the_engine_queue_between_handing_and_writing_is_left_out() {
+        let wire = WireTimes::default();
+        let start = Instant::now();
+        let handed = start + Duration::from_millis(3); // connecting, say
+        wire.arm_send();
+        assert_eq!(wire.sent(handed), None, "armed, not yet written");
+        let sent = handed + Duration::from_millis(40); // a starved engine thread
+        wire.sent.store(offset_of(sent), Ordering::Relaxed);
+        wire.before_write(); // a later write of the same request changes nothing
+        assert_eq!(wire.sent(handed), Some(sent));
+        wire.record(sent + Duration::from_millis(10));
+        let t = response_time(Some(&wire), start, handed, "");
+        assert_eq!(t, Duration::from_millis(13));
+    }
+
+    #[test]
+    fn a_write_before_the_request_was_handed_is_not_its_start() {
+        let wire = WireTimes::default();
+        let start = Instant::now();
+        wire.before_write(); // not armed: nothing noted
+        assert_eq!(wire.sent(start), None);
+        wire.arm_send();
+        wire.before_write();
+        let sent = wire.sent(start).expect("noted");
+        std::thread::sleep(Duration::from_millis(2));
+        let handed = Instant::now();
+        // that write belonged to an earlier request: the time runs from the start
+        assert_eq!(wire.sent(handed), None);
+        wire.record(Instant::now());
+        let t = response_time(Some(&wire), start, handed, "");
+        assert!(t >= handed - start && sent >= start);
     }
 }

@@ -1,8 +1,9 @@
 //! A TCP socket that reads with `recvmsg`, to get the kernel's receive stamp of what it read
 //! (Linux, `SO_TIMESTAMPING` with software RX stamps). What a read returns is exactly what
 //! `read` would; beside it, the arrival of the last segment it read goes to the connection's
-//! `LastArrival`. Where the kernel refuses the option (another OS, a sandbox), the socket reads as
-//! plain TCP and responses are timed at the read, as before.
+//! `WireTimes`, as does the moment just before a request's first write. Where the kernel refuses
+//! the option (another OS, a sandbox), the socket reads as plain TCP and responses are timed at
+//! the read, as before.
 
 use std::io;
 use std::pin::Pin;
@@ -12,21 +13,21 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::arrival::LastArrival;
+use super::arrival::WireTimes;
 
 pub struct StampedTcp {
     tcp: TcpStream,
-    last: Arc<LastArrival>,
+    wire: Arc<WireTimes>,
     stamping: bool,
 }
 
 impl StampedTcp {
     /// `tcp`, with receive stamps turned on where the kernel allows them.
-    pub fn new(tcp: TcpStream, last: Arc<LastArrival>) -> Self {
+    pub fn new(tcp: TcpStream, wire: Arc<WireTimes>) -> Self {
         let stamping = super::arrival::stamps_wanted() && sys::enable(&tcp).is_ok();
         StampedTcp {
             tcp,
-            last,
+            wire,
             stamping,
         }
     }
@@ -56,7 +57,7 @@ impl AsyncRead for StampedTcp {
         if !this.stamping {
             return Pin::new(&mut this.tcp).poll_read(cx, buf);
         }
-        sys::poll_read_stamped(&this.tcp, &this.last, cx, buf)
+        sys::poll_read_stamped(&this.tcp, &this.wire, cx, buf)
     }
 }
 
@@ -66,6 +67,9 @@ impl AsyncWrite for StampedTcp {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.stamping {
+            self.wire.before_write();
+        }
         Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
 
@@ -82,6 +86,9 @@ impl AsyncWrite for StampedTcp {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.stamping {
+            self.wire.before_write();
+        }
         Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
     }
 
@@ -125,7 +132,7 @@ mod sys {
     use tokio::io::{Interest, ReadBuf};
     use tokio::net::TcpStream;
 
-    use crate::net::arrival::{arrival, realtime_now, LastArrival};
+    use crate::net::arrival::{arrival, realtime_now, WireTimes};
 
     pub fn enable(tcp: &TcpStream) -> io::Result<()> {
         let flags: libc::c_uint =
@@ -149,7 +156,7 @@ mod sys {
 
     pub fn poll_read_stamped(
         tcp: &TcpStream,
-        last: &LastArrival,
+        last: &WireTimes,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
@@ -238,7 +245,7 @@ mod sys {
     use tokio::io::ReadBuf;
     use tokio::net::TcpStream;
 
-    use crate::net::arrival::LastArrival;
+    use crate::net::arrival::WireTimes;
 
     pub fn enable(_tcp: &TcpStream) -> io::Result<()> {
         Err(io::Error::new(
@@ -249,7 +256,7 @@ mod sys {
 
     pub fn poll_read_stamped(
         _tcp: &TcpStream,
-        _last: &LastArrival,
+        _last: &WireTimes,
         _cx: &mut Context<'_>,
         _buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
