@@ -149,3 +149,108 @@ def test_without_the_stamps_the_stall_is_in_the_response_time(http_server):
     assert result["rt"] >= PARK_MS, result
     stamped, unstamped, why = result["counts"]
     assert stamped == 0 and unstamped == 2 and why == "turned off by LOCUST_RS_RX_STAMPS", result
+
+
+# ---- WebSocket: round trips, and the first and last frames of a streamed reply ----------------------------------
+
+WS_SERVER = Path(__file__).with_name("ws_server.py")
+
+
+@pytest.fixture(scope="module")
+def ws_ports(tmp_path_factory):
+    pem = tmp_path_factory.mktemp("wstls") / "server.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    proc, ports = child_servers.spawn(WS_SERVER, "--tls", str(pem), what="the WebSocket test server")
+    try:
+        yield ports
+    finally:
+        child_servers.stop(proc)
+
+
+def _ws_user(host: str):
+    from locust.env import Environment
+
+    from locust_rs.websocket import WebSocketUser
+
+    cls = type("U", (WebSocketUser,), {"host": host, "insecure": True})
+    events: list[dict] = []
+    env = Environment(user_classes=[cls])
+    env.events.request.add_listener(lambda **kw: events.append(kw))
+    return cls(env), events
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_a_websocket_round_trip_leaves_the_stall_out(ws_ports, scheme):
+    port = ws_ports["port"] if scheme == "ws" else ws_ports["tls_port"]
+    user, events = _ws_user(f"{'https' if scheme == 'wss' else 'http'}://127.0.0.1:{port}")
+    try:
+        ws = user.connect("/echo")
+        assert ws.request("warm").text == "warm"
+        before = _native.clock_counts()
+        _native._park_after_readiness(PARK_MS, 1)
+        t0 = time.perf_counter()
+        reply = ws.request("hello")
+        wall = (time.perf_counter() - t0) * 1000
+        assert reply.text == "hello"
+        assert wall >= PARK_MS, "the hook parked the engine"
+        assert wall - reply.response_time >= 0.9 * PARK_MS, (reply.response_time, wall)
+        assert events[-1]["request_type"] == "WSRT"
+        assert events[-1]["response_time"] == reply.response_time
+        assert _native.clock_counts()[0] > before[0]
+    finally:
+        user.close_websockets(wait=True)
+
+
+def test_a_streamed_reply_times_its_first_and_last_frames_by_their_stamps(ws_ports):
+    user, events = _ws_user(f"http://127.0.0.1:{ws_ports['port']}")
+    try:
+        ws = user.connect("/echo")
+        ws.request({"type": "ping"}, reply="pong")
+        # The park falls on the read of the first frame; the last frame's read comes after it.
+        _native._park_after_readiness(PARK_MS, 1)
+        t0 = time.perf_counter()
+        reply = ws.request({"type": "stream", "n": 3}, reply=("chunk", "done"), until="done")
+        wall = (time.perf_counter() - t0) * 1000
+        assert len(reply.messages) == 4
+        assert wall >= PARK_MS
+        assert wall - reply.time_to_first_frame >= 0.9 * PARK_MS, (reply.time_to_first_frame, wall)
+        assert 0 <= reply.time_to_first_frame <= reply.response_time
+        assert [e["request_type"] for e in events[-2:]] == ["WSFF", "WSRT"]
+    finally:
+        user.close_websockets(wait=True)
+
+
+WS_UNSTAMPED = textwrap.dedent(
+    """
+    import locust, json, sys, time
+    from locust_rs import _native
+    from test_kernel_stamps import _ws_user
+
+    user, _ = _ws_user(sys.argv[1])
+    ws = user.connect("/echo")
+    ws.request("warm")
+    _native._park_after_readiness(int(sys.argv[2]), 1)
+    t0 = time.perf_counter()
+    reply = ws.request("hello")
+    wall = (time.perf_counter() - t0) * 1000
+    user.close_websockets(wait=True)
+    print(json.dumps({"rt": reply.response_time, "wall": wall, "counts": _native.clock_counts()}))
+    """
+)
+
+
+def test_without_the_stamps_a_websocket_round_trip_has_the_stall(ws_ports):
+    env = {**os.environ, "LOCUST_RS_RX_STAMPS": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", WS_UNSTAMPED, f"http://127.0.0.1:{ws_ports['port']}", str(PARK_MS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=Path(__file__).parent,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["rt"] >= PARK_MS, result
+    stamped, unstamped, why = result["counts"]
+    assert stamped == 0 and unstamped >= 2 and why == "turned off by LOCUST_RS_RX_STAMPS", result

@@ -187,6 +187,8 @@ class WsConnection:
     def error(self) -> NativeError | None: ...
     def send(self, data: str | bytes | bytearray | memoryview) -> int | None:
         """Queues a message; the send stamp (ns), or None if the connection is over."""
+    def written_at(self, queued: int) -> int:
+        """When the message sent at stamp ``queued`` went out (ns), if in the last batch written; else ``queued``."""
     def try_recv(self) -> tuple[str | bytes, int, int] | NativeError | None:
         """(message, arrival stamp ns, payload bytes), None if nothing yet, or the error that ended it."""
     def wait(self, timeout: float | None = None) -> Ticket:

@@ -34,8 +34,9 @@ type       when                                                              res
 ``WSSEND`` a failed ``send`` (the connection is over)                        0
 ========== ================================================================= =====================================
 
-Times are measured in Rust: the send stamp when the message is queued, the arrival stamp when the
-frame is read from the socket, so a busy Python thread does not inflate them.
+Times are measured in Rust, so a busy Python thread does not inflate them: a round trip starts when the message went
+out (the moment before the engine wrote it) and ends at the kernel's receive stamp of the reply's last bytes, where the
+kernel gives stamps (Linux), else when the engine read them (docs/metrics.md, "Which clock").
 """
 
 from __future__ import annotations
@@ -359,6 +360,7 @@ class WebSocket:
             except WebSocketError as e:
                 self._fire("WSRT", name, (_native.ws_clock_ns() - sent_at) / 1e6, 0, None, e, start_time, context)
                 raise
+            sent_at = self._native.written_at(sent_at)
             elapsed = (at - sent_at) / 1e6
             result = WebSocketReply([msg], elapsed, elapsed, length)
             self._fire("WSRT", name, elapsed, length, result, None, start_time, context)
@@ -375,6 +377,7 @@ class WebSocket:
         except WebSocketError as e:
             self._fire("WSRT", name, (_native.ws_clock_ns() - sent_at) / 1e6, 0, None, e, start_time, context)
             raise
+        sent_at = self._native.written_at(sent_at)
         result = WebSocketReply(
             collector.messages,
             (collector.last_at - sent_at) / 1e6,

@@ -80,6 +80,11 @@ impl WireTimes {
         instant_of(self.arrived.load(Ordering::Relaxed)).filter(|at| *at >= since)
     }
 
+    /// When the last bytes read arrived, if they were stamped.
+    pub fn latest(&self) -> Option<Instant> {
+        instant_of(self.arrived.load(Ordering::Relaxed))
+    }
+
     /// A request is handed to the connection now: its first write will be noted.
     pub fn arm_send(&self) {
         self.sent.store(ARMED, Ordering::Relaxed);

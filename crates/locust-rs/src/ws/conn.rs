@@ -39,6 +39,7 @@ use crate::bridge::completion::IntoPyValue;
 use crate::bridge::{self, Ticket};
 use crate::errors::python::{to_pyerr, NativeError};
 use crate::errors::{Error, ErrorKind};
+use crate::net::arrival::{self, WireTimes};
 use crate::time::with_timeout;
 
 enum Payload {
@@ -61,8 +62,20 @@ struct Received {
 }
 
 enum Cmd {
-    Send(Message),
+    /// A message and its send stamp (when Python queued it, on the clock of `stamp`).
+    Send(Message, u64),
     Close(CloseFrame),
+}
+
+/// The last batch of messages written: the send stamps of its first and last message, and when
+/// it went out (the moment just before its first write, on the clock of `stamp`). Python's send
+/// stamp is when a message was queued; the task may write it later (a busy engine thread), and a
+/// round trip starts when it went out.
+#[derive(Default, Clone, Copy)]
+struct Written {
+    first: u64,
+    last: u64,
+    at: u64,
 }
 
 #[derive(Default)]
@@ -112,9 +125,26 @@ struct Shared {
     done: AtomicBool,
     stats: Stats,
     close_code: Mutex<Option<(u16, String)>>,
+    /// The kernel's stamps on this connection's socket (None: refused).
+    wire: Option<Arc<WireTimes>>,
+    written: Mutex<Written>,
 }
 
 impl Shared {
+    /// When a message completed by the last read arrived: the kernel's stamp of the last bytes
+    /// read (a read that completed several messages stamps them all with its last segment's),
+    /// else now.
+    fn arrived(&self) -> Instant {
+        let stamped = self.wire.as_deref().and_then(WireTimes::latest);
+        let why = if self.wire.is_some() {
+            "a read without a stamp"
+        } else {
+            arrival::unstamped_reason()
+        };
+        arrival::count(stamped.is_some(), why);
+        stamped.unwrap_or_else(Instant::now)
+    }
+
     fn push(&self, payload: Payload) {
         let len = payload.len() as u64;
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
@@ -123,7 +153,7 @@ impl Shared {
         COUNTERS.bytes_received.fetch_add(len, Ordering::Relaxed);
         let received = Received {
             payload,
-            at: stamp(Instant::now()),
+            at: stamp(self.arrived()),
         };
         {
             let mut inbox = self.inbox.lock();
@@ -218,8 +248,8 @@ async fn run(
         tokio::select! {
             biased;
             cmd = rx.recv() => match cmd {
-                Some(Cmd::Send(m)) => {
-                    if let Err(e) = write_batch(&mut ws, m, &mut rx, &shared).await {
+                Some(Cmd::Send(m, queued)) => {
+                    if let Err(e) = write_batch(&mut ws, (m, queued), &mut rx, &shared).await {
                         break e;
                     }
                 }
@@ -311,14 +341,24 @@ fn closed_by_client(code: u16, reason: &str) -> String {
     }
 }
 
-/// Writes `first` and whatever else is already queued, then flushes once.
+/// Writes `first` and whatever else is already queued, then flushes once; notes when the batch
+/// went out (`Written`).
 async fn write_batch(
     ws: &mut Socket,
-    first: Message,
+    first: (Message, u64),
     rx: &mut UnboundedReceiver<Cmd>,
     shared: &Shared,
 ) -> Result<(), Error> {
-    let mut next = Some(first);
+    let begun = Instant::now();
+    if let Some(wire) = &shared.wire {
+        wire.arm_send();
+    }
+    let mut batch = Written {
+        first: first.1,
+        last: first.1,
+        at: 0,
+    };
+    let mut next = Some(first.0);
     let mut pending_close = None;
     while let Some(m) = next.take() {
         let len = m.len() as u64;
@@ -329,12 +369,23 @@ async fn write_batch(
         COUNTERS.messages_sent.fetch_add(1, Ordering::Relaxed);
         COUNTERS.bytes_sent.fetch_add(len, Ordering::Relaxed);
         match rx.try_recv() {
-            Ok(Cmd::Send(m)) => next = Some(m),
+            Ok(Cmd::Send(m, queued)) => {
+                batch.last = queued;
+                next = Some(m);
+            }
             Ok(Cmd::Close(f)) => pending_close = Some(f),
             Err(_) => {}
         }
     }
     ws.flush().await.map_err(|e| from_ws(e, "sending"))?;
+    // The socket noted its first write since `arm_send`; without stamps, the batch's start.
+    let went = shared
+        .wire
+        .as_deref()
+        .and_then(|w| w.sent(begun))
+        .unwrap_or(begun);
+    batch.at = stamp(went);
+    *shared.written.lock() = batch;
     if let Some(frame) = pending_close {
         let code = u16::from(frame.code);
         let reason = frame.reason.to_string();
@@ -403,6 +454,8 @@ fn start(opened: Opened, max_queue: usize, max_write: usize) -> WsConnection {
         done: AtomicBool::new(false),
         stats: Stats::default(),
         close_code: Mutex::new(None),
+        wire: opened.wire,
+        written: Mutex::new(Written::default()),
     });
     let (tx, rx) = unbounded_channel();
     let guard = OpenGuard::new(shared.clone());
@@ -518,7 +571,19 @@ impl WsConnection {
             return Ok(None);
         }
         let at = stamp(Instant::now());
-        Ok(self.tx.send(Cmd::Send(msg)).ok().map(|()| at))
+        Ok(self.tx.send(Cmd::Send(msg, at)).ok().map(|()| at))
+    }
+
+    /// When the message whose send stamp was `queued` went out, if it was in the last batch
+    /// written; else `queued` itself. A round trip starts there: the time a message waited for
+    /// the engine's thread is not the server's.
+    fn written_at(&self, queued: u64) -> u64 {
+        let w = *self.shared.written.lock();
+        if w.first <= queued && queued <= w.last && w.at != 0 {
+            w.at.max(queued)
+        } else {
+            queued
+        }
     }
 
     /// The next received message as `(str | bytes, arrival stamp ns, payload bytes)`, None if nothing has

@@ -18,6 +18,8 @@ use url::Url;
 use super::watch::{Io, Watched};
 use crate::errors::{Error, ErrorKind};
 use crate::http::tls;
+use crate::net::arrival::{self, WireTimes};
+use crate::net::stamped::StampedTcp;
 use crate::time::with_timeout;
 
 pub type Socket = WebSocketStream<Watched>;
@@ -41,6 +43,9 @@ pub struct Opened {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub handshake_ms: f64,
+    /// When the socket's last bytes arrived by the kernel's stamp, and when a batch of messages
+    /// went out (None: the kernel refused the stamps).
+    pub wire: Option<Arc<WireTimes>>,
 }
 
 static TLS_VERIFIED: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
@@ -163,6 +168,9 @@ async fn open_inner(spec: Spec, start: Instant) -> Result<Opened, Error> {
             err
         })?;
     let _ = tcp.set_nodelay(true);
+    let wire_times = Arc::new(WireTimes::default());
+    let tcp = StampedTcp::new(tcp, wire_times.clone());
+    let wire = tcp.stamping().then_some(wire_times);
     let io: Box<dyn Io> = if tls {
         let name = ServerName::try_from(host.clone())
             .map_err(|e| Error::new(ErrorKind::InvalidUrl, e.to_string()))?;
@@ -185,7 +193,10 @@ async fn open_inner(spec: Spec, start: Instant) -> Result<Opened, Error> {
     )
     .await
     .map_err(|e| from_ws(e, "handshake"))?;
-    let handshake_ms = start.elapsed().as_secs_f64() * 1000.0;
+    // The upgrade's answer ends at the kernel's stamp of its last bytes, as an HTTP response does.
+    let why = arrival::unstamped_reason();
+    let handshake_ms =
+        arrival::response_time(wire.as_deref(), start, start, why).as_secs_f64() * 1000.0;
     let subprotocol = response
         .headers()
         .get(SEC_WEBSOCKET_PROTOCOL)
@@ -208,6 +219,7 @@ async fn open_inner(spec: Spec, start: Instant) -> Result<Opened, Error> {
         status: response.status().as_u16(),
         headers,
         handshake_ms,
+        wire,
     })
 }
 
