@@ -151,6 +151,23 @@ def test_without_the_stamps_the_stall_is_in_the_response_time(http_server):
     assert stamped == 0 and unstamped == 2 and why == "turned off by LOCUST_RS_RX_STAMPS", result
 
 
+# ---- HTTP/2: the connection's last stamped read when the stream is seen to end -----------------------------------
+
+from test_http2 import h2_servers  # noqa: E402,F401 - the Hypercorn fixture
+
+
+@pytest.mark.parametrize("kind", ["h2c", "tls"])
+def test_an_http2_stream_leaves_the_stall_out(h2_servers, kind):
+    if kind == "tls":
+        session, _ = recording_session(h2_servers["tls"], insecure=True)
+    else:
+        session, _ = recording_session(h2_servers["plain"], http2_prior_knowledge=True)
+    assert session.get("/warm").text == "2 GET /warm"
+    rt, wall = _parked_request(session, "/x")
+    assert wall >= PARK_MS
+    assert wall - rt >= 0.9 * PARK_MS, (rt, wall)
+
+
 # ---- WebSocket: round trips, and the first and last frames of a streamed reply ----------------------------------
 
 WS_SERVER = Path(__file__).with_name("ws_server.py")

@@ -1,9 +1,9 @@
 """Which clock ended the run's response times, said once at the end (docs/metrics.md, "Which clock").
 
-A response time ends at the kernel's receive stamp of the last bytes of the response (Linux, HTTP/1.1, plaintext or
-TLS), so that an engine thread starved of CPU does not lengthen it; where there is no stamp (HTTP/2, another OS, a
-kernel that refuses the option) it ends when the engine read those bytes. Workers send their counts with each report;
-the master adds them up.
+A response time ends at the kernel's receive stamp of the last bytes of the response (Linux; HTTP/1.1 and HTTP/2,
+plaintext or TLS; a WebSocket message received counts as a response), so that an engine thread starved of CPU does not
+lengthen it; where there is no stamp (another OS, a kernel that refuses the option, ``LOCUST_RS_RX_STAMPS=0``) it ends
+when the engine read those bytes. Workers send their counts with each report; the master adds them up.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ pub(super) async fn execute(
         // An HTTP/1.1 socket already times out each read (timed_io); an HTTP/2 stream times out each frame.
         let frame_timeout = match sender {
             Sender::H1(..) => None,
-            Sender::H2(_) => spec.read_timeout,
+            Sender::H2(..) => spec.read_timeout,
         };
         let status = resp.status().as_u16();
         store_cookies(&shared, resp.headers(), &spec.url);
@@ -287,15 +287,13 @@ pub(super) async fn execute(
 }
 
 /// A response's time in ms, from `start` to its end (`arrival::response_time`; docs/metrics.md,
-/// "Which clock"). An HTTP/2 connection carries many streams at once, and which read ended this
-/// one is not known here: it is timed at the read.
+/// "Which clock"). An HTTP/2 connection carries many streams, and its task reads ahead of them:
+/// when a stream is seen to end, the connection's last stamped read is at or after the one that
+/// carried the stream's last frame, and at or before now. That bound is its end, and its start is
+/// the handing of the request (its first write may be another stream's).
 fn time_of(sender: &Sender, start: Instant, handed: Instant) -> f64 {
-    let time = match sender {
-        Sender::H1(_, _, wire) => {
-            arrival::response_time(wire.as_deref(), start, handed, arrival::unstamped_reason())
-        }
-        Sender::H2(_) => arrival::response_time(None, start, handed, "HTTP/2"),
-    };
+    let why = arrival::unstamped_reason();
+    let time = arrival::response_time(sender.wire(), start, handed, why);
     time.as_secs_f64() * 1000.0
 }
 
@@ -473,7 +471,7 @@ async fn send_once(
                 ));
             }
         }
-        let req = build_request(shared, spec, origin, matches!(sender, Sender::H2(_)))?;
+        let req = build_request(shared, spec, origin, matches!(sender, Sender::H2(..)))?;
         let handed = Instant::now();
         let sent = match &mut sender {
             // The socket times out each read (timed_io), headers and body alike, as Python's do.
@@ -485,7 +483,7 @@ async fn send_once(
                 Ok(s.try_send_request(req).await)
             }
             // Streams share one connection: the headers get the whole timeout, the body each frame.
-            Sender::H2(s) => with_timeout(spec.read_timeout, s.try_send_request(req)).await,
+            Sender::H2(s, _) => with_timeout(spec.read_timeout, s.try_send_request(req)).await,
         };
         match sent {
             Err(()) => return Err(Error::timeout()),

@@ -69,14 +69,22 @@ pub enum Sender {
         Arc<ReadLimit>,
         Option<Arc<WireTimes>>,
     ),
-    H2(http2::SendRequest<Body>),
+    /// An HTTP/2 connection, shared by its streams, and its socket's stamps (None: none).
+    H2(http2::SendRequest<Body>, Option<Arc<WireTimes>>),
 }
 
 impl Sender {
     pub fn is_closed(&self) -> bool {
         match self {
             Sender::H1(s, ..) => s.is_closed(),
-            Sender::H2(s) => s.is_closed(),
+            Sender::H2(s, _) => s.is_closed(),
+        }
+    }
+
+    /// The stamps of the connection's socket, if it has them.
+    pub fn wire(&self) -> Option<&WireTimes> {
+        match self {
+            Sender::H1(_, _, wire) | Sender::H2(_, wire) => wire.as_deref(),
         }
     }
 }
@@ -109,7 +117,7 @@ impl PoolInner {
                 continue;
             }
             return match last {
-                Sender::H2(s) => Some(Sender::H2(s.clone())),
+                Sender::H2(s, wire) => Some(Sender::H2(s.clone(), wire.clone())),
                 Sender::H1(..) => list.pop(),
             };
         }
@@ -127,10 +135,10 @@ impl PoolInner {
         let mut idle = self.idle.lock();
         match idle.get_mut(origin) {
             Some(list) => {
-                if matches!(sender, Sender::H2(_))
+                if matches!(sender, Sender::H2(..))
                     && list
                         .iter()
-                        .any(|s| matches!(s, Sender::H2(_)) && !s.is_closed())
+                        .any(|s| matches!(s, Sender::H2(..)) && !s.is_closed())
                 {
                     return;
                 }
@@ -356,7 +364,7 @@ where
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Sender::H2(sender))
+        Ok(Sender::H2(sender, wire))
     } else {
         let limit = Arc::new(ReadLimit::default());
         let (sender, conn) = http1::handshake(TokioIo::new(TimedIo::new(io, limit.clone())))
