@@ -157,7 +157,7 @@ from test_http2 import h2_servers  # noqa: E402,F401 - the Hypercorn fixture
 
 
 @pytest.mark.parametrize("kind", ["h2c", "tls"])
-def test_an_http2_stream_leaves_the_stall_out(h2_servers, kind):
+def test_an_http2_stream_leaves_the_stall_out(h2_servers, kind):  # noqa: F811 - the fixture imported above
     if kind == "tls":
         session, _ = recording_session(h2_servers["tls"], insecure=True)
     else:
