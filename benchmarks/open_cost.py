@@ -21,7 +21,6 @@ import contextlib
 import csv
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from run import tool_path  # noqa: E402
 from target_nginx import NginxTarget  # noqa: E402
 
 GRACE_S = 60
@@ -60,11 +60,6 @@ export const options = {{
 }};
 export default function () {{ http.get(`${{__ENV.TARGET}}/`); }}
 """
-
-
-def tool(name: str) -> str | None:
-    cargo = Path.home() / ".cargo" / "bin" / name
-    return shutil.which(name) or (str(cargo) if cargo.exists() else None)
 
 
 def run_child(cmd: list[str], log: Path, timeout: float, env: dict | None = None) -> tuple[int, float]:
@@ -140,8 +135,8 @@ def main() -> int:
     p.add_argument("--seconds", type=int, default=20)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--generators", default="locust-rs,oha,k6")
-    p.add_argument("--oha", default=tool("oha"))
-    p.add_argument("--k6", default=tool("k6"))
+    p.add_argument("--oha", default=tool_path("oha"))
+    p.add_argument("--k6", default=tool_path("k6"))
     p.add_argument("--json", help="also write every run here")
     args = p.parse_args()
     generators = [g.strip() for g in args.generators.split(",") if g.strip()]

@@ -133,11 +133,11 @@ UNSTAMPED = textwrap.dedent(
 )
 
 
-def test_without_the_stamps_the_stall_is_in_the_response_time(http_server):
-    """The same request with the stamps turned off: the park is in the time. This is what the stamps take out."""
+def _unstamped(script: str, url: str) -> dict:
+    """Runs ``script`` against ``url`` in a process of its own with the stamps off; the JSON it printed last."""
     env = {**os.environ, "LOCUST_RS_RX_STAMPS": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run(
-        [sys.executable, "-c", UNSTAMPED, http_server, str(PARK_MS)],
+        [sys.executable, "-c", script, url, str(PARK_MS)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -145,7 +145,12 @@ def test_without_the_stamps_the_stall_is_in_the_response_time(http_server):
         cwd=Path(__file__).parent,
     )
     assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_without_the_stamps_the_stall_is_in_the_response_time(http_server):
+    """The same request with the stamps turned off: the park is in the time. This is what the stamps take out."""
+    result = _unstamped(UNSTAMPED, http_server)
     assert result["rt"] >= PARK_MS, result
     stamped, unstamped, why = result["counts"]
     assert stamped == 0 and unstamped == 2 and why == "turned off by LOCUST_RS_RX_STAMPS", result
@@ -257,17 +262,7 @@ WS_UNSTAMPED = textwrap.dedent(
 
 
 def test_without_the_stamps_a_websocket_round_trip_has_the_stall(ws_ports):
-    env = {**os.environ, "LOCUST_RS_RX_STAMPS": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run(
-        [sys.executable, "-c", WS_UNSTAMPED, f"http://127.0.0.1:{ws_ports['port']}", str(PARK_MS)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=Path(__file__).parent,
-    )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _unstamped(WS_UNSTAMPED, f"http://127.0.0.1:{ws_ports['port']}")
     assert result["rt"] >= PARK_MS, result
     stamped, unstamped, why = result["counts"]
     assert stamped == 0 and unstamped >= 2 and why == "turned off by LOCUST_RS_RX_STAMPS", result
