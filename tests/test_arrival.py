@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from test_websocket import ws_server  # noqa: F401 - the module-scoped server fi
 
 from locust_rs import _native, constant_arrival_rate, ramping_arrival_rate
 from locust_rs._gevent import bridge as _bridge
+from locust_rs.arrival import watch
 from locust_rs.arrival.report import percentile
 
 HERE = Path(__file__).parent
@@ -109,8 +111,23 @@ def test_hdr_percentile_of_bucket_lists():
 # -- the native schedule, in this process ---------------------------------------------------------------------------
 
 
-def test_iterations_start_on_schedule_for_waiting_greenlets_and_a_killed_waiter_loses_nothing():
+@pytest.fixture(params=["hub", "thread"])
+def clock_driver(request, monkeypatch):
+    """Schedules made in the test are driven by the gevent hub (Linux's default) or by a thread of their own."""
+    if request.param == "thread":
+        monkeypatch.setenv("LOCUST_RS_ARRIVAL_CLOCK", "thread")
+    else:
+        monkeypatch.delenv("LOCUST_RS_ARRIVAL_CLOCK", raising=False)
+    return request.param
+
+
+def _expect_driver(s, driver: str) -> None:
+    assert (s.timer_fd() is not None) == (driver == "hub" and sys.platform == "linux")
+
+
+def test_iterations_start_on_schedule_for_waiting_greenlets_and_a_killed_waiter_loses_nothing(clock_driver):
     s = _native.ArrivalSchedule(400.0, [(float("inf"), 400.0)], False, 0, None)
+    _expect_driver(s, clock_driver)
     begun = []
 
     def user():
@@ -127,10 +144,13 @@ def test_iterations_start_on_schedule_for_waiting_greenlets_and_a_killed_waiter_
     users = [gevent.spawn(user) for _ in range(20)]
     gevent.sleep(0.05)
     s.start()
+    alarm = watch(s)
     gevent.sleep(0.5)
     users[0].kill()  # killed while it waits or works: the schedule goes on without it
     gevent.sleep(0.5)
     s.stop()
+    if alarm is not None:
+        alarm.stop()
     gevent.joinall(users, timeout=5)
     assert all(g.dead for g in users)
     snap = s.snapshot()
@@ -186,12 +206,16 @@ def test_on_a_manual_clock_every_iteration_due_goes_to_a_waiting_user_exactly():
     assert _bridge.pending() == 0
 
 
-def test_with_no_free_user_and_the_pool_at_its_cap_iterations_are_dropped_and_counted():
+def test_with_no_free_user_and_the_pool_at_its_cap_iterations_are_dropped_and_counted(clock_driver):
     s = _native.ArrivalSchedule(500.0, [(float("inf"), 500.0)], False, 0, None)
+    _expect_driver(s, clock_driver)
     s.register()  # one user, busy forever: nothing can take an iteration
     s.start()
+    alarm = watch(s)
     gevent.sleep(0.2)
     s.stop()
+    if alarm is not None:
+        alarm.stop()
     snap = s.snapshot()
     assert snap["scheduled"] >= 90
     assert snap["dropped"] == snap["scheduled"]

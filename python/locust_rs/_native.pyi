@@ -231,6 +231,10 @@ class ArrivalSchedule:
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def reset(self) -> None: ...
+    def timer_fd(self) -> int | None:
+        """The fd the gevent hub watches for this clock (answered with ``tick``); None where a thread drives it."""
+    def tick(self) -> None:
+        """The hub's turn: releases what is due and sets the alarm for the next due iteration."""
     def advance(self, seconds: float) -> None:
         """Moves a manual clock on and releases what fell due (a schedule made with ``manual_clock=True``)."""
     def acquire(self) -> Ticket:

@@ -212,6 +212,8 @@ class _Pool:
         self.spawner = None
         self.environment = None
         self.started = False
+        # The hub's watcher on the clock's alarm, where the hub drives the clock (Linux).
+        self.alarm = None
 
     def start(self, environment) -> None:
         """Starts the clock, with the pool capped at ``max_users`` (default: the users Locust was asked for)."""
@@ -232,6 +234,8 @@ class _Pool:
             # In a stall longer than that, the master has given this worker's share to the others.
             s.covered_after = SHARE_MOVES_AFTER
         s.start()
+        if self.alarm is None:
+            self.alarm = watch(s)
         if self.spawner is None and runner is not None:
             self.spawner = gevent.spawn(self._spawn_users, runner)
 
@@ -259,9 +263,26 @@ class _Pool:
     def stop(self) -> None:
         self.started = True  # until the next test: no restart by a late user
         self.schedule.stop()
+        if self.alarm is not None:
+            self.alarm.stop()
+            self.alarm = None
         if self.spawner is not None:
             self.spawner.kill(block=False)
             self.spawner = None
+
+
+def watch(schedule):
+    """Has this thread's gevent hub move ``schedule``'s clock on, where the hub drives it (Linux): the hub wakes when
+    the next iteration is due and releases it itself (``tick``). Returns the watcher, to be stopped before the
+    schedule goes; None where a thread of its own drives the clock. Unreferenced: a clock alone does not keep the
+    process alive; its users waiting for their iterations do."""
+    fd = schedule.timer_fd()
+    if fd is None:
+        return None
+    watcher = gevent.get_hub().loop.io(fd, 1)
+    watcher.start(schedule.tick)
+    watcher.ref = False
+    return watcher
 
 
 class _Arrival:

@@ -4,5 +4,7 @@
 
 pub mod plan;
 pub mod schedule;
+#[cfg(target_os = "linux")]
+mod timer;
 
 pub use schedule::ArrivalSchedule;

@@ -1,9 +1,18 @@
-//! `ArrivalSchedule`: the open-model clock of one user class. A thread of its own releases each
-//! iteration when it is due (a condition variable's deadline: tokio's timer rounds up to the
-//! millisecond, which at 10,000/s would be most of the start lag) to the longest-idle user, and
-//! never waits for one: with no user free it asks for a new one while the pool is below its cap
-//! (the iteration waits for that user, and its wait is start lag), and drops and counts it
-//! otherwise. Users wait for their next iteration on a bridge ticket, like a request.
+//! `ArrivalSchedule`: the open-model clock of one user class. It releases each iteration when it
+//! is due to the longest-idle user, and never waits for one: with no user free it asks for a new
+//! one while the pool is below its cap (the iteration waits for that user, and its wait is start
+//! lag), and drops and counts it otherwise. Users wait for their next iteration on a bridge
+//! ticket, like a request.
+//!
+//! What wakes the clock when an iteration is due (tokio's timer rounds up to the millisecond,
+//! which at 10,000/s would be most of the start lag):
+//! - On Linux, the gevent hub: a timerfd (`timer`) set for the next due time, which the hub
+//!   watches and answers with `tick`. The hub is the thread that runs the iteration, so that is
+//!   one thread woken per iteration; a clock thread of its own was one more, about a fifth of an
+//!   iteration's CPU at 1,000/s.
+//! - Elsewhere, and with `LOCUST_RS_ARRIVAL_CLOCK=thread`, a thread of its own waiting on a
+//!   condition variable's deadline.
+//! - In tests, a manual clock that moves only with `advance`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,6 +25,8 @@ use pyo3::types::PyDict;
 use tokio::sync::Notify;
 
 use super::plan::{Arrivals, Plan};
+#[cfg(target_os = "linux")]
+use super::timer::Timer;
 use crate::bridge::completion::IntoPyValue;
 use crate::bridge::intake::{self, SlotRef};
 use crate::bridge::{external, submit, Reply, Ticket};
@@ -125,6 +136,8 @@ struct State {
     delta: Tally,
     /// The running schedule of a manual clock (`None` with the system's, whose thread keeps it).
     manual: Option<ManualRun>,
+    /// The running schedule of a clock the hub drives (`tick`).
+    hub: Option<HubRun>,
     /// Set by `pause` until `resume`: nothing is released.
     paused: bool,
     /// The last hold (s after the start): from `pause` until `resume`, and until when in it the
@@ -230,6 +243,36 @@ struct ManualRun {
     next: Option<f64>,
 }
 
+/// What the clock's thread would keep, for a clock the hub drives; `version` as in `run`.
+struct HubRun {
+    arrivals: Arrivals,
+    next: Option<f64>,
+    version: u64,
+}
+
+/// What moves a system clock on (see the module's docs).
+enum Driver {
+    Thread,
+    #[cfg(target_os = "linux")]
+    Hub(Timer),
+}
+
+impl Driver {
+    /// The hub where it can, else a thread.
+    fn default_for(clock: &Clock) -> Driver {
+        #[cfg(target_os = "linux")]
+        if matches!(clock, Clock::System)
+            && std::env::var("LOCUST_RS_ARRIVAL_CLOCK").as_deref() != Ok("thread")
+        {
+            if let Ok(timer) = Timer::new() {
+                return Driver::Hub(timer);
+            }
+        }
+        let _ = clock;
+        Driver::Thread
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
@@ -237,6 +280,7 @@ struct Shared {
     start_rate: f64,
     stages: Vec<(f64, f64)>,
     clock: Clock,
+    driver: Driver,
 }
 
 impl Shared {
@@ -273,8 +317,23 @@ impl Shared {
             st.manual = Some(run);
         }
         st.plan = Some(plan);
-        self.wake.notify_all();
+        self.wake_clock();
         Ok(())
+    }
+
+    /// Has the clock look again now: a new plan, a resume, a stop.
+    fn wake_clock(&self) {
+        self.wake.notify_all();
+        self.set_alarm(Some(Duration::ZERO));
+    }
+
+    /// Sets a hub-driven clock's alarm (`None`: off); nothing for the other drivers.
+    fn set_alarm(&self, after: Option<Duration>) {
+        #[cfg(target_os = "linux")]
+        if let Driver::Hub(timer) = &self.driver {
+            timer.set(after);
+        }
+        let _ = after;
     }
 
     /// Seconds since `epoch` on this schedule's clock.
@@ -290,10 +349,48 @@ fn nanos(secs: f64) -> u64 {
     (secs * 1e9).round().clamp(0.0, u64::MAX as f64) as u64
 }
 
-/// The clock's thread. `version` is the plan's version that `arrivals` was made from, read under the
-/// same lock as the plan: a share or target set between `start` and this thread's first lock is a
-/// newer version, and so replans here (read here instead, it would be taken as the one in force,
-/// and a clock started at share 0 stayed at 0).
+/// One look at a running clock: puts a plan that changed since `version` in force, releases what
+/// is due, and says when the next iteration is due (`None`: not until something changes, such as
+/// a new plan or a resume). `version` is the plan's version that `arrivals` was made from, read
+/// under the same lock as the plan: a share or target set between `start` and the first look is
+/// a newer version, and so replans here (read here instead, it would be taken as the one in
+/// force, and a clock started at share 0 stayed at 0).
+fn look(
+    shared: &Shared,
+    st: &mut State,
+    arrivals: &mut Arrivals,
+    next: &mut Option<f64>,
+    version: &mut u64,
+    epoch: Instant,
+) -> Option<Instant> {
+    if st.version != *version {
+        *version = st.version;
+        if let Some(plan) = st.plan.clone() {
+            // What the old plan made due by now is let go first (or skipped, after a hold).
+            let now = epoch.elapsed().as_secs_f64();
+            if !st.paused {
+                st.pass(arrivals, next, now, &shared.spawn);
+            }
+            *next = arrivals.replan(plan, now);
+        }
+    }
+    loop {
+        let due = next
+            .and_then(|t| {
+                Duration::try_from_secs_f64(t)
+                    .ok()
+                    .and_then(|d| epoch.checked_add(d))
+            })
+            .filter(|_| !st.paused)?;
+        if Instant::now() < due {
+            return Some(due);
+        }
+        let now = epoch.elapsed().as_secs_f64();
+        st.pass(arrivals, next, now, &shared.spawn);
+    }
+}
+
+/// The clock's thread, where no hub drives it.
 fn run(
     shared: Arc<Shared>,
     mut arrivals: Arrivals,
@@ -303,35 +400,22 @@ fn run(
 ) {
     let mut next = arrivals.next_at();
     let mut st = shared.state.lock();
-    // Until stopped: a plan that has ended (or a rate of 0) may get a new one.
+    // Until stopped: a plan that has ended (or a rate of 0) may get a new one. Spurious wakeups,
+    // new plans and stops alike come back round to the checks in `look`.
     while st.generation == generation {
-        if st.version != version {
-            version = st.version;
-            if let Some(plan) = st.plan.clone() {
-                // What the old plan made due by now is let go first (or skipped, after a hold).
-                let now = epoch.elapsed().as_secs_f64();
-                if !st.paused {
-                    st.pass(&mut arrivals, &mut next, now, &shared.spawn);
-                }
-                next = arrivals.replan(plan, now);
+        match look(
+            &shared,
+            &mut st,
+            &mut arrivals,
+            &mut next,
+            &mut version,
+            epoch,
+        ) {
+            Some(due) => {
+                let _ = shared.wake.wait_until(&mut st, due);
             }
+            None => shared.wake.wait(&mut st),
         }
-        let due = next.and_then(|t| {
-            Duration::try_from_secs_f64(t)
-                .ok()
-                .and_then(|d| epoch.checked_add(d))
-        });
-        let Some(due) = due.filter(|_| !st.paused) else {
-            shared.wake.wait(&mut st);
-            continue;
-        };
-        if Instant::now() < due {
-            // Spurious wakeups, new plans and stops alike come back round to the checks above.
-            let _ = shared.wake.wait_until(&mut st, due);
-            continue;
-        }
-        let now = epoch.elapsed().as_secs_f64();
-        st.pass(&mut arrivals, &mut next, now, &shared.spawn);
     }
 }
 
@@ -398,9 +482,15 @@ impl ArrivalSchedule {
             total: Tally::default(),
             delta: Tally::default(),
             manual: None,
+            hub: None,
             paused: false,
             held: None,
             covered_after: None,
+        };
+        let clock = if manual_clock {
+            Clock::Manual(Mutex::new(Instant::now()))
+        } else {
+            Clock::System
         };
         Ok(ArrivalSchedule {
             shared: Arc::new(Shared {
@@ -409,11 +499,8 @@ impl ArrivalSchedule {
                 spawn: Notify::new(),
                 start_rate,
                 stages,
-                clock: if manual_clock {
-                    Clock::Manual(Mutex::new(Instant::now()))
-                } else {
-                    Clock::System
-                },
+                driver: Driver::default_for(&clock),
+                clock,
             }),
             poisson,
             seed,
@@ -501,6 +588,17 @@ impl ArrivalSchedule {
             drop(st);
             return self.advance(0.0); // the first iteration is due now
         }
+        if !matches!(self.shared.driver, Driver::Thread) {
+            // The first iteration is due now: the hub looks at its next turn.
+            let next = arrivals.next_at();
+            st.hub = Some(HubRun {
+                arrivals,
+                next,
+                version,
+            });
+            self.shared.wake_clock();
+            return Ok(());
+        }
         let spawned = std::thread::Builder::new()
             .name("locust-rs-arrivals".into())
             .spawn(move || run(shared, arrivals, epoch, generation, version));
@@ -522,6 +620,8 @@ impl ArrivalSchedule {
             st.stopped_at = Some(self.shared.clock.now());
         }
         st.manual = None;
+        st.hub = None;
+        self.shared.set_alarm(None);
         st.generation += 1;
         st.running = false;
         st.stopped = true;
@@ -582,7 +682,7 @@ impl ArrivalSchedule {
             let until = self.shared.elapsed(epoch);
             st.held = Some((from, if own { until } else { own_until }, until));
         }
-        self.shared.wake.notify_all();
+        self.shared.wake_clock();
         drop(st);
         if let Clock::Manual(_) = self.shared.clock {
             return self.advance(0.0);
@@ -605,6 +705,39 @@ impl ArrivalSchedule {
     #[getter]
     fn get_covered_after(&self) -> Option<f64> {
         self.shared.state.lock().covered_after
+    }
+
+    /// The file descriptor the gevent hub watches for this clock, which it answers with `tick`;
+    /// None where a thread of its own drives the clock.
+    fn timer_fd(&self) -> Option<i32> {
+        match &self.shared.driver {
+            Driver::Thread => None,
+            #[cfg(target_os = "linux")]
+            Driver::Hub(timer) => Some(timer.fd()),
+        }
+    }
+
+    /// The hub's turn (`timer_fd` became readable): releases what is due and sets the alarm for
+    /// the next due iteration. Does nothing for a stopped clock or another driver.
+    fn tick(&self) {
+        #[cfg(target_os = "linux")]
+        if let Driver::Hub(timer) = &self.shared.driver {
+            timer.clear();
+            let mut st = self.shared.state.lock();
+            let (Some(epoch), Some(mut run)) = (st.epoch, st.hub.take()) else {
+                return;
+            };
+            let due = look(
+                &self.shared,
+                &mut st,
+                &mut run.arrivals,
+                &mut run.next,
+                &mut run.version,
+                epoch,
+            );
+            timer.set(due.map(|d| d.saturating_duration_since(Instant::now())));
+            st.hub = Some(run);
+        }
     }
 
     /// Moves a manual clock `seconds` on and releases every iteration that fell due, before it
@@ -794,7 +927,18 @@ mod tests {
         fn discard(self: Box<Self>) {}
     }
 
+    /// A schedule on the system's clock, driven by a thread of its own.
     fn schedule(rate: f64, max_users: u64) -> ArrivalSchedule {
+        let mut s = hub_schedule(rate, max_users);
+        if let Some(shared) = Arc::get_mut(&mut s.shared) {
+            shared.driver = Driver::Thread;
+        }
+        assert!(s.timer_fd().is_none());
+        s
+    }
+
+    /// A schedule on the system's clock, driven as the hub drives it (Linux; elsewhere a thread).
+    fn hub_schedule(rate: f64, max_users: u64) -> ArrivalSchedule {
         ArrivalSchedule::py_new(
             rate,
             vec![(f64::INFINITY, rate)],
@@ -804,6 +948,71 @@ mod tests {
             false,
         )
         .unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Waits up to `timeout_ms` for the hub's alarm, as the hub's poll does.
+    #[cfg(target_os = "linux")]
+    fn alarm(s: &ArrivalSchedule, timeout_ms: i32) -> bool {
+        let mut p = libc::pollfd {
+            fd: s.timer_fd().unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        unsafe { libc::poll(&mut p, 1, timeout_ms) == 1 }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_hub_driven_clock_releases_what_is_due_on_each_tick_and_never_early() {
+        let s = hub_schedule(1.0, 0); // due at 0, 1 s, 2 s, ...
+        let (tx, mut rx) = oneshot::channel::<u64>();
+        s.shared.state.lock().idle.push_back(Box::new(tx));
+        assert!(!alarm(&s, 0), "no alarm before the start");
+        let started = Instant::now();
+        s.start().unwrap_or_else(|_| unreachable!());
+        assert!(alarm(&s, 5_000), "the first iteration is due at the start");
+        s.tick();
+        assert_eq!(rx.try_recv().ok(), Some(0));
+        assert_eq!(s.shared.state.lock().total.scheduled, 1);
+        // Nothing is released between ticks, and the next alarm waits for the next due time.
+        assert!(!alarm(&s, 0));
+        assert!(alarm(&s, 5_000));
+        assert!(started.elapsed() >= Duration::from_secs(1), "never early");
+        s.tick();
+        assert_eq!(
+            tally(&s),
+            (2, 1, 0),
+            "due with no user free and no room: dropped"
+        );
+        // A tick with nothing due (a spurious wakeup) releases nothing.
+        s.tick();
+        assert_eq!(s.shared.state.lock().total.scheduled, 2);
+        s.stop();
+        assert!(!alarm(&s, 0), "stopped: no alarm");
+        s.tick();
+        assert_eq!(s.shared.state.lock().total.scheduled, 2);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_hub_driven_clock_takes_a_new_share_at_its_next_tick() {
+        let s = hub_schedule(200.0, 0);
+        s.shared.state.lock().share = 0.0;
+        s.start().unwrap_or_else(|_| unreachable!());
+        assert!(alarm(&s, 5_000));
+        s.tick();
+        assert_eq!(s.shared.state.lock().total.scheduled, 0, "share 0");
+        assert!(!alarm(&s, 0), "at share 0 nothing is ever due");
+        s.set_share(0.5).unwrap_or_else(|_| unreachable!());
+        assert!(alarm(&s, 0), "a new share wakes the hub at once");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.shared.state.lock().total.scheduled == 0 && Instant::now() < deadline {
+            alarm(&s, 100);
+            s.tick();
+        }
+        s.stop();
+        assert!(s.shared.state.lock().total.scheduled > 0);
     }
 
     #[test]
