@@ -51,9 +51,9 @@ test-py:  ## pytest suite against the installed package: the fast tiers first (s
 	@echo "== $@ (e2e, two shards side by side) starts at $$(date +%T)"
 	$(PY) scripts/side_by_side.py --pytest-shards 2 -m e2e tests
 
-test-py-portable:  ## the tests that exercise the wakeup, again with the portable one (a pipe, as on macOS, not eventfd)
+test-py-portable:  ## the tests that exercise the wakeup, again as on macOS: the engine's own thread and a pipe
 	@echo "== $@ starts at $$(date +%T)"
-	LOCUST_RS_WAKEUP=pipe $(PY) -m pytest -m wakeup tests
+	LOCUST_RS_ENGINE=thread LOCUST_RS_WAKEUP=pipe $(PY) -m pytest -m wakeup tests
 
 test-locust-floor:  ## the lowest Locust we declare, in a fresh venv: the smoke run, contract, web UI and browser tests
 	@echo "== $@ starts at $$(date +%T)"

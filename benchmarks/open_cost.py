@@ -2,6 +2,7 @@
 
     python benchmarks/open_cost.py                                  # 1,000/s against 1/s, 20 s each, one round
     python benchmarks/open_cost.py --rate 1000 --seconds 20 --rounds 2 --json /tmp/open_cost.json
+    python benchmarks/open_cost.py --generators locust-rs-threaded-clock-thread,locust-rs-inline,oha   # the designs
 
 Each generator runs at --rate and at 1/s against the same local nginx (target_nginx.py), for --seconds each, one after
 another. A run's CPU is the rusage of its process, every thread, when it exits. An iteration's cost is the CPU of the
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import json
 import os
 import signal
@@ -80,8 +82,8 @@ def run_child(cmd: list[str], log: Path, timeout: float, env: dict | None = None
     raise RuntimeError(f"{cmd[0]} overran {timeout:.0f} s: {log}")
 
 
-def run_locust_rs(rate: float, args, url: str, workdir: Path) -> dict:
-    name = f"locust_rs_{rate:g}"
+def run_locust_rs(rate: float, args, url: str, workdir: Path, generator: str = "locust-rs") -> dict:
+    name = f"{generator.replace('-', '_')}_{rate:g}"
     lf = workdir / f"{name}.py"
     lf.write_text(LOCUSTFILE.format(rate=rate))
     prefix = workdir / name
@@ -90,11 +92,12 @@ def run_locust_rs(rate: float, args, url: str, workdir: Path) -> dict:
         "-t", f"{args.seconds}s", "-H", url, "--csv", str(prefix), "--only-summary",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env.update(LOCUST_RS_VARIANTS[generator])
     code, cpu = run_child(cmd, workdir / f"{name}.log", args.seconds + GRACE_S, env)
     with open(f"{prefix}_arrival.csv", newline="") as f:
         row = next(csv.DictReader(f))
     return {
-        "generator": "locust-rs",
+        "generator": generator,
         "rate": rate,
         "exit": code,
         "cpu_s": cpu,
@@ -126,7 +129,20 @@ def run_k6(rate: float, args, url: str, workdir: Path) -> dict:
     return {"generator": "k6", "rate": rate, "exit": code, "cpu_s": cpu, "iterations": done}
 
 
-RUNNERS = {"locust-rs": run_locust_rs, "oha": run_oha, "k6": run_k6}
+# locust-rs as it comes, and with its defaults overridden: the arrival clock on a thread of its own instead of the
+# gevent hub, the engine on the Python thread (inline) or on a thread of its own.
+LOCUST_RS_VARIANTS = {
+    "locust-rs": {},
+    "locust-rs-clock-thread": {"LOCUST_RS_ARRIVAL_CLOCK": "thread"},
+    "locust-rs-inline": {"LOCUST_RS_ENGINE": "inline"},
+    "locust-rs-threaded": {"LOCUST_RS_ENGINE": "thread"},
+    "locust-rs-threaded-clock-thread": {"LOCUST_RS_ENGINE": "thread", "LOCUST_RS_ARRIVAL_CLOCK": "thread"},
+}
+RUNNERS = {
+    **{g: functools.partial(run_locust_rs, generator=g) for g in LOCUST_RS_VARIANTS},
+    "oha": run_oha,
+    "k6": run_k6,
+}
 
 
 def main() -> int:

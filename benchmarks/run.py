@@ -48,6 +48,9 @@ VARIANTS = {
     "httpuser": "locust HttpUser",
     "fasthttpuser": "locust FastHttpUser",
     "locust_rs": "locust-rs FastHttpUser",
+    # The same, with the engine forced onto the Python thread or onto a thread of its own (LOCUST_RS_ENGINE).
+    "locust_rs_inline": "locust-rs FastHttpUser, inline engine",
+    "locust_rs_threaded": "locust-rs FastHttpUser, threaded engine",
     "locust_rs_nometrics": "locust-rs FastHttpUser, Locust's own statistics",
     "locust_rs_http": "locust-rs HttpUser",
     # With `--otel`, exporting to a local OTLP/HTTP sink (otlp_sink.py); not in the default list.
@@ -82,9 +85,14 @@ OTEL_VARIANTS = {
 # sampler (parentbased_always_on: a span for every request). The ratio is the fraction of spans the sink should get.
 OTEL_SAMPLERS = {"locust_rs_otel_sampled": ("parentbased_traceidratio", 0.01)}
 # The variant the locustfile is told to run, where it differs (it knows only the `_otel` suffix).
-LOCUSTFILE_VARIANT = {"locust_rs_otel_sampled": "locust_rs_otel"}
+LOCUSTFILE_VARIANT = {
+    "locust_rs_otel_sampled": "locust_rs_otel",
+    "locust_rs_inline": "locust_rs",
+    "locust_rs_threaded": "locust_rs",
+}
+ENGINE_VARIANTS = {"locust_rs_inline": "inline", "locust_rs_threaded": "thread"}
 # Run only when named in --variants.
-OPT_IN = ("locust_rs_baseline", *OTEL_VARIANTS)
+OPT_IN = ("locust_rs_baseline", "locust_rs_inline", "locust_rs_threaded", *OTEL_VARIANTS)
 # Where the variant's class must come from; checked against what the child actually loaded.
 EXPECTED_MODULE_PREFIX = {
     "httpuser": "locust.",
@@ -97,6 +105,8 @@ EXPECTED_MODULE_PREFIX = {
     "httpuser_otel": "locust.",
     "locust_rs_otel_sampled": "locust_rs",
     "locust_rs_baseline": "locust_rs",
+    "locust_rs_inline": "locust_rs",
+    "locust_rs_threaded": "locust_rs",
     "goose": "goose",
 }
 GOOSE_DIR = HERE / "goose"
@@ -238,6 +248,8 @@ def child_env(
         LOCUST_RS_BENCH_DURATION=str(args.duration),
         PYTHONUNBUFFERED="1",
     )
+    if variant in ENGINE_VARIANTS:
+        env["LOCUST_RS_ENGINE"] = ENGINE_VARIANTS[variant]
     if variant == "locust_rs_nometrics":
         # The way back (--locust-stats): Locust's Python statistics instead of the native core, so the difference
         # is what recording natively saves.

@@ -76,7 +76,8 @@ TIERS = {
         "test_web_ui_browser.py", "test_websocket_e2e.py",
     },
     "unit": {
-        "test_body_limit.py", "test_bridge.py", "test_compare.py", "test_compare_intervals.py", "test_errors.py",
+        "test_body_limit.py", "test_bridge.py", "test_compare.py", "test_compare_intervals.py", "test_engine.py",
+        "test_errors.py",
         "test_fasthttp_extras.py", "test_http2.py", "test_httpuser_extras.py", "test_kernel_stamps.py",
         "test_native_inputs.py", "test_otel.py",
         "test_response_memory.py", "test_stats.py", "test_tls.py", "test_websocket.py", "test_zero_wait.py",

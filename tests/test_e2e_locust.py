@@ -81,9 +81,13 @@ def write_locustfile(directory: Path, body: str) -> Path:
 
 def locust_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # LOCUST_* and OTEL_* variables from the caller's shell would silently change the runs (Locust's settings; an
-    # --otel run's exporters, endpoints and sampling), except the wakeup the suite's second pass
+    # --otel run's exporters, endpoints and sampling), except the wakeup and the engine the suite's second pass
     # (`make test-py-portable`) sets on purpose, for every process of the run
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "OTEL_")) or k == "LOCUST_RS_WAKEUP"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LOCUST_", "OTEL_")) or k in ("LOCUST_RS_WAKEUP", "LOCUST_RS_ENGINE")
+    }
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env

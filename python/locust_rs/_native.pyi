@@ -31,6 +31,17 @@ def drain(max: int = 512) -> list[tuple[int, NativeResponse | NativeError | byte
 def flush() -> None:
     """Hands the jobs submitted since the last flush to tokio (the bridge calls it when the hub is about to wait)."""
 
+def drive() -> int:
+    """The inline engine's turn: starts the queued jobs and runs tokio until it has nothing left to run. 1 if
+    completions wait to be drained, plus 2 if work is left, plus 4 if jobs are in flight; 0 on the threaded engine."""
+
+def engine() -> tuple[str, str | None]:
+    """The engine this process runs, "inline" (on the Python thread) or "thread", and why not the inline one where it
+    was asked for (by default, on Linux) and could not be had."""
+
+def engine_fd() -> int | None:
+    """The inline engine's epoll fd, which the hub watches; None on the threaded engine."""
+
 def _submit_panicking_task() -> Ticket:
     """For tests: a task that panics; its waiter receives NativeError(kind="internal"). Only in a build with the
     test-hooks cargo feature (make install FEATURES=test-hooks)."""

@@ -61,6 +61,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::wakeup_backend, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::drain, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::flush, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::drive, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::engine, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::engine_fd, m)?)?;
     #[cfg(feature = "test-hooks")]
     m.add_function(wrap_pyfunction!(bridge::_submit_panicking_task, m)?)?;
     #[cfg(feature = "test-hooks")]

@@ -11,6 +11,11 @@ other Unixes, a socket on Windows); a hub io watcher on that handle drains every
 in one Rust call and switches straight into each waiting greenlet. The watcher keeps the loop
 alive (``ref``) only while someone is waiting, so an idle locust process can still exit, and a
 lone waiter does not get ``LoopExit``.
+
+With the inline engine (``LOCUST_RS_ENGINE=inline``), tokio runs on this thread instead: the hub
+runs it (``_turn``) before each wait of its loop and when the runtime's epoll fd is ready, and
+hands out what finished at once. Every request still parks its greenlet on a ticket; nothing is
+flushed by a greenlet, since the turn before the hub waits starts what was queued.
 """
 
 from __future__ import annotations
@@ -27,10 +32,20 @@ from locust_rs import _native
 _READ = 1
 # A cap per wakeup so that a flood of completions cannot starve the hub's timers.
 _BATCH = 512
+# The inline engine: at most this many drives and hand-outs per turn, and how long the hub may
+# wait without a turn while jobs run (their timeouts: tokio does not say when its timers are due).
+_TURNS = 8
+_TIMER_TICK = 0.001
+
+
+def _noop() -> None:
+    pass
 
 
 class _Bridge:
-    __slots__ = ("hub", "fd", "waiters", "watcher", "prepare", "pid", "in_batch")
+    __slots__ = (
+        "hub", "fd", "waiters", "watcher", "prepare", "pid", "in_batch", "inline", "engine", "tick", "turn_due"
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -43,7 +58,47 @@ class _Bridge:
         self.in_batch = False
         # Runs before the loop polls: nothing submitted can wait for a flush across a blocking poll.
         self.prepare = self.hub.loop.prepare(ref=False)
-        self.prepare.start(_native.flush)
+        engine_fd = _native.engine_fd()
+        self.inline = engine_fd is not None
+        self.engine = self.tick = None
+        self.turn_due = False
+        if engine_fd is None:
+            self.prepare.start(_native.flush)
+        else:
+            self.prepare.start(self._turn)
+            self.engine = self.hub.loop.io(engine_fd, _READ)
+            self.engine.start(self._turn)
+            self.engine.ref = False
+            self.tick = self.hub.loop.timer(_TIMER_TICK, _TIMER_TICK, ref=False)
+
+    def _turn(self) -> None:
+        """The inline engine's turn: runs it, hands out what finished, and runs it again for what the greenlets
+        resumed submitted, until a run finishes nothing."""
+        self.turn_due = False
+        for _ in range(_TURNS):
+            state = _native.drive()
+            if not state & 1:
+                break
+            self._on_ready()
+        else:
+            # Still finishing work after that many runs: the loop's other watchers go first, then another turn.
+            self._turn_soon()
+            return
+        if state & 2:
+            self._turn_soon()
+        tick = self.tick
+        assert tick is not None  # made with the inline engine, the only one that turns
+        if state & 4:
+            if not tick.active:
+                tick.start(self._turn)
+        elif tick.active:
+            tick.stop()
+
+    def _turn_soon(self) -> None:
+        """A turn before the hub next waits (a callback: the loop then polls without waiting)."""
+        if not self.turn_due:
+            self.turn_due = True
+            self.hub.loop.run_callback(self._turn)
 
     def _on_ready(self) -> None:
         waiters = self.waiters
@@ -59,13 +114,17 @@ class _Bridge:
                         self.hub.handle_error(glet.switch, *sys.exc_info())
         finally:
             self.in_batch = False
-            _native.flush()
+            if not self.inline:
+                _native.flush()
         if not waiters:
             self.watcher.ref = False
 
     def stop(self) -> None:
         self.watcher.stop()
         self.prepare.stop()
+        for w in (self.engine, self.tick):
+            if w is not None:
+                w.stop()
         self.waiters.clear()
 
 
@@ -87,7 +146,12 @@ def wait(ticket):
     """
     b = _bridge or _get()
     if not b.in_batch:
-        _native.flush()
+        if not b.inline:
+            _native.flush()
+        elif not b.turn_due:
+            # A greenlet resumed by one of gevent's callbacks runs while the loop prepares to wait, maybe after the
+            # bridge's own prepare watcher ran: its job must still start before the hub waits.
+            b._turn_soon()
     waiters = b.waiters
     if not waiters:
         b.watcher.ref = True

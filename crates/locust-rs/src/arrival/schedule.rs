@@ -29,7 +29,7 @@ use super::plan::{Arrivals, Plan};
 use super::timer::Timer;
 use crate::bridge::completion::IntoPyValue;
 use crate::bridge::intake::{self, SlotRef};
-use crate::bridge::{external, submit, Reply, Ticket};
+use crate::bridge::{external, submit_untimed, Reply, Ticket};
 use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
 use crate::hdr::{new_histogram, MAX_MICROS};
@@ -788,7 +788,7 @@ impl ArrivalSchedule {
     /// A ticket that completes with how many users the pool wants started (at least 1).
     fn wanted_users(&self) -> PyResult<Ticket> {
         let shared = self.shared.clone();
-        submit(async move {
+        submit_untimed(async move {
             loop {
                 let notified = shared.spawn.notified();
                 {

@@ -68,7 +68,21 @@ impl Completions {
 
     pub fn push(&self, c: Completion) {
         self.queue.lock().push(c);
-        if !self.notified.swap(true, Ordering::AcqRel) {
+        // On the Python thread, inside the inline engine's `drive`, the hub drains right after:
+        // no wakeup (see `bridge::drive`).
+        if !self.notified.swap(true, Ordering::AcqRel) && !crate::bridge::inline::driving() {
+            self.notify.wake();
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.lock().is_empty()
+    }
+
+    /// Makes the wakeup readable if anything waits: after a `drive` whose caller will not drain.
+    pub fn wake_if_pending(&self) {
+        if !self.is_empty() {
+            self.notified.store(true, Ordering::Release);
             self.notify.wake();
         }
     }

@@ -51,6 +51,11 @@ impl Intake {
 
     /// Spawns every queued job that was not cancelled meanwhile.
     pub fn flush(&self, runtime: &tokio::runtime::Runtime) {
+        self.flush_with(|job| runtime.spawn(job).abort_handle());
+    }
+
+    /// Starts every queued job that was not cancelled meanwhile with `spawn`.
+    pub fn flush_with(&self, mut spawn: impl FnMut(Job) -> AbortHandle) {
         let batch = {
             let mut jobs = self.jobs.lock();
             if jobs.is_empty() {
@@ -65,7 +70,7 @@ impl Intake {
                 drop(s);
                 drop(job);
             } else {
-                s.abort = Some(runtime.spawn(job).abort_handle());
+                s.abort = Some(spawn(job));
             }
         }
     }

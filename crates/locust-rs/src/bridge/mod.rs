@@ -11,21 +11,42 @@
 //! watches).
 
 pub mod completion;
+pub mod inline;
 pub mod intake;
 mod notify;
 pub mod runtime;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::errors::python::to_pyerr;
 use crate::errors::{Error, ErrorKind};
 use completion::{Completion, Completions, IntoPyValue};
+pub use inline::spawn;
 use intake::SlotRef;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+use runtime::Engine;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Jobs submitted to the inline engine and not yet finished or dropped: its timers matter only
+/// while there are any (see `drive`).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+struct InFlight;
+
+impl InFlight {
+    fn new() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Guarantees exactly one completion per ticket: if the task is aborted or panics before it
 /// replies, `Drop` replies for it, so a waiter can never hang on a lost task.
@@ -107,6 +128,24 @@ where
     F: Future + Send + 'static,
     F::Output: IntoPyValue,
 {
+    queue(fut, true)
+}
+
+/// `submit` for a job that only waits for an event another job or Python makes (no timeout of
+/// its own): the inline engine need not turn every millisecond for it while it waits.
+pub fn submit_untimed<F>(fut: F) -> PyResult<Ticket>
+where
+    F: Future + Send + 'static,
+    F::Output: IntoPyValue,
+{
+    queue(fut, false)
+}
+
+fn queue<F>(fut: F, timed: bool) -> PyResult<Ticket>
+where
+    F: Future + Send + 'static,
+    F::Output: IntoPyValue,
+{
     let process = runtime::get().map_err(to_pyerr)?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let reply = Reply {
@@ -115,8 +154,11 @@ where
         sent: false,
     };
     let slot = SlotRef::default();
+    // Only the inline engine asks; on the threads the count would cost a shared cache line per job.
+    let in_flight = (timed && matches!(process.engine, Engine::Inline(_))).then(InFlight::new);
     process.intake.push(
         Box::pin(async move {
+            let _in_flight = in_flight;
             reply.send(fut.await);
         }),
         slot.clone(),
@@ -125,14 +167,59 @@ where
 }
 
 /// Hands the jobs submitted since the last flush to tokio. The hub calls it when it is about to
-/// wait: after a batch of completions, and before a greenlet parks outside one.
+/// wait: after a batch of completions, and before a greenlet parks outside one. With the inline
+/// engine it also runs them as far as they go without waiting (`drive`); what finished is then
+/// handed out through the wakeup, as from the threads.
 #[pyfunction]
 pub fn flush() {
     if runtime::is_started() {
         if let Ok(process) = runtime::get() {
-            process.intake.flush(&process.runtime);
+            match &process.engine {
+                Engine::Threaded(rt) => process.intake.flush(rt),
+                Engine::Inline(inline) => {
+                    inline.drive(&process.intake);
+                    process.completions.wake_if_pending();
+                }
+            }
         }
     }
+}
+
+/// The inline engine's turn, when the hub is about to wait or the runtime's epoll fd is ready:
+/// starts the queued jobs and runs the runtime until it has nothing left to run. Returns 1 if
+/// completions wait (the caller drains them at once: none of them woke the hub), plus 2 if work
+/// is left for another turn, plus 4 if jobs are still running (their timeouts need a turn now
+/// and then: tokio does not say when its next timer is due). 0 with the threaded engine, whose
+/// threads do this.
+#[pyfunction]
+pub fn drive() -> u8 {
+    let Ok(process) = runtime::get() else {
+        return 0;
+    };
+    let Engine::Inline(inline) = &process.engine else {
+        return 0;
+    };
+    let more = inline.drive(&process.intake);
+    u8::from(!process.completions.is_empty())
+        | (u8::from(more) << 1)
+        | (u8::from(IN_FLIGHT.load(Ordering::Relaxed) > 0) << 2)
+}
+
+/// Which engine this process runs ("thread" or "inline"), starting it if needed; and why the
+/// inline engine, if asked for, could not be had.
+#[pyfunction]
+pub fn engine() -> PyResult<(&'static str, Option<String>)> {
+    let process = runtime::get().map_err(to_pyerr)?;
+    Ok((process.engine.name(), runtime::inline_refused()))
+}
+
+/// The inline engine's epoll fd, which the hub watches; None with the threaded engine.
+#[pyfunction]
+pub fn engine_fd() -> PyResult<Option<i64>> {
+    Ok(match &runtime::get().map_err(to_pyerr)?.engine {
+        Engine::Threaded(_) => None,
+        Engine::Inline(inline) => Some(i64::from(inline.epoll_fd())),
+    })
 }
 
 /// Submits a task that panics, to prove a panic inside the engine reaches its waiter as a

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::bridge::completion::Completions;
+use crate::bridge::inline::Inline;
 use crate::bridge::intake::Intake;
 use crate::errors::{Error, ErrorKind};
 
@@ -20,9 +21,67 @@ static PID: AtomicU32 = AtomicU32::new(0);
 
 pub struct Process {
     pub pid: u32,
-    pub runtime: tokio::runtime::Runtime,
+    pub engine: Engine,
     pub completions: Completions,
     pub intake: Intake,
+}
+
+/// Where the engine's tasks run: tokio's threads, or the Python thread (`bridge::inline`).
+pub enum Engine {
+    Threaded(tokio::runtime::Runtime),
+    Inline(Inline),
+}
+
+impl Engine {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Threaded(_) => "thread",
+            Engine::Inline(_) => "inline",
+        }
+    }
+}
+
+/// Why the inline engine was asked for and not had, if it was.
+static INLINE_REFUSED: Mutex<Option<String>> = Mutex::new(None);
+
+pub fn inline_refused() -> Option<String> {
+    INLINE_REFUSED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// The engine for this process: on threads of its own by default; on the Python thread with
+/// `LOCUST_RS_ENGINE=inline` where it can be (Linux, one worker thread). The inline engine is not
+/// the default yet: see docs/architecture.md ("Threads") for what it gains and what still fails.
+fn build_engine() -> Result<Engine, Error> {
+    let wanted = std::env::var("LOCUST_RS_ENGINE").unwrap_or_default();
+    let refused = match wanted.trim() {
+        "" | "thread" => None,
+        "inline" if worker_threads() > 1 => {
+            Some("LOCUST_RS_WORKER_THREADS is more than 1".to_string())
+        }
+        "inline" => match Inline::build() {
+            Ok(inline) => return Ok(Engine::Inline(inline)),
+            Err(why) => Some(why),
+        },
+        other => Some(format!(
+            "LOCUST_RS_ENGINE is {other:?}, not \"inline\" or \"thread\""
+        )),
+    };
+    *INLINE_REFUSED.lock().unwrap_or_else(|e| e.into_inner()) = refused;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
+        .thread_name("locust-rs-tokio")
+        .enable_all()
+        .build()
+        .map(Engine::Threaded)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("cannot start the tokio runtime: {e}"),
+            )
+        })
 }
 
 fn pid() -> u32 {
@@ -94,17 +153,7 @@ fn build(me: u32) -> Result<&'static Process, Error> {
     if !p.is_null() && unsafe { (*p).pid } == me {
         return Ok(unsafe { &*p });
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(worker_threads())
-        .thread_name("locust-rs-tokio")
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("cannot start the tokio runtime: {e}"),
-            )
-        })?;
+    let engine = build_engine()?;
     let completions = Completions::new().map_err(|e| {
         Error::new(
             ErrorKind::Internal,
@@ -113,7 +162,7 @@ fn build(me: u32) -> Result<&'static Process, Error> {
     })?;
     let fresh: &'static Process = Box::leak(Box::new(Process {
         pid: me,
-        runtime,
+        engine,
         completions,
         intake: Intake::default(),
     }));

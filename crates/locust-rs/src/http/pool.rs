@@ -361,7 +361,7 @@ where
         let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
             .await
             .map_err(|e| Error::from_hyper(&e))?;
-        tokio::spawn(async move {
+        crate::bridge::spawn(async move {
             let _ = conn.await;
         });
         Ok(Sender::H2(sender, wire))
@@ -370,7 +370,7 @@ where
         let (sender, conn) = http1::handshake(TokioIo::new(TimedIo::new(io, limit.clone())))
             .await
             .map_err(|e| Error::from_hyper(&e))?;
-        tokio::spawn(async move {
+        crate::bridge::spawn(async move {
             let _ = conn.await;
         });
         Ok(Sender::H1(sender, limit, wire))

@@ -459,7 +459,7 @@ fn start(opened: Opened, max_queue: usize, max_write: usize) -> WsConnection {
     });
     let (tx, rx) = unbounded_channel();
     let guard = OpenGuard::new(shared.clone());
-    let task = tokio::spawn(run(opened.socket, rx, shared.clone(), guard)).abort_handle();
+    let task = crate::bridge::spawn(run(opened.socket, rx, shared.clone(), guard)).abort_handle();
     WsConnection {
         shared,
         tx,
