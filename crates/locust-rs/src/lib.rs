@@ -53,6 +53,7 @@ fn runtime_started() -> bool {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::runtime::install_fork_hook();
+    bridge::inline::install_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("USER_AGENT", http::client::USER_AGENT)?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;

@@ -10,9 +10,10 @@
 //! How the hub knows that tokio has work:
 //! - I/O: the runtime's epoll fd is readable when one of its sockets is ready. tokio does not
 //!   hand it out, so it is found as the one epoll fd the runtime's construction opened.
-//! - Work it queued for itself: `drive` returns only once the runtime is about to park, with
+//! - Work it queued for itself: a round of `drive` ends once the runtime is about to park, with
 //!   nothing left to run (`on_thread_park`). tokio then polls its driver once without waiting
-//!   (tokio-rs/tokio#8212); a task that this last poll woke runs at the next drive.
+//!   (tokio-rs/tokio#8212), and what that last poll wakes would wait unseen, its socket's edge
+//!   spent: so rounds go on until one runs nothing and wakes nothing (`Counted`).
 //! - Timers: tokio does not say when its next timer is due, so the hub drives it at least every
 //!   millisecond while a greenlet waits on the engine (`locust_rs._gevent.bridge`). A timeout
 //!   can fire up to that much late; response times do not depend on it.
@@ -23,7 +24,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::bridge::intake::Intake;
 
@@ -36,7 +39,13 @@ thread_local! {
     static DRIVING: Cell<bool> = const { Cell::new(false) };
     /// Polls of `Counted` tasks on this thread: `drive` tells from it whether a round ran anything.
     static POLLS: Cell<u64> = const { Cell::new(0) };
+    /// Set when a `Counted` task is woken on this thread: `drive` tells from it whether the last
+    /// look at the sockets of a round woke anything, which would wait in the run queue unseen.
+    static WOKEN: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Whether this process runs the inline engine: only then do `Counted` tasks note their wakeups.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// At most this many rounds per `drive`, so that a steady stream of I/O cannot keep the hub from
 /// handing out what finished; `drive` then says there is more.
@@ -46,16 +55,53 @@ fn polls() -> u64 {
     POLLS.with(Cell::get)
 }
 
-/// A task whose polls `drive` counts. Every task the engine spawns is one (`spawn`), so that a
-/// task woken by the runtime's last look at its sockets is not left waiting.
-pub struct Counted<F: ?Sized>(pub Pin<Box<F>>);
+/// A task whose polls and wakeups `drive` counts. Every task the engine spawns is one (`spawn`),
+/// so that a task woken by the runtime's last look at its sockets is not left waiting.
+pub struct Counted<F: ?Sized> {
+    fut: Pin<Box<F>>,
+    /// The task's own waker, and the one that notes a wakeup before it wakes the task.
+    waker: Option<(Waker, Waker)>,
+}
+
+impl<F: ?Sized> Counted<F> {
+    pub fn new(fut: Pin<Box<F>>) -> Self {
+        Counted { fut, waker: None }
+    }
+}
+
+/// Notes a wakeup on the waking thread (`WOKEN`), then wakes the task.
+struct Noting(Waker);
+
+impl Wake for Noting {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        WOKEN.with(|w| w.set(true));
+        self.0.wake_by_ref();
+    }
+}
 
 impl<F: Future + ?Sized> Future for Counted<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         POLLS.with(|p| p.set(p.get().wrapping_add(1)));
-        self.get_mut().0.as_mut().poll(cx)
+        let this = self.get_mut();
+        if !ACTIVE.load(Ordering::Relaxed) {
+            return this.fut.as_mut().poll(cx);
+        }
+        // A task's waker seldom changes: the noting one is made once and kept.
+        let noting = match &this.waker {
+            Some((theirs, ours)) if theirs.will_wake(cx.waker()) => ours.clone(),
+            _ => {
+                let ours = Waker::from(Arc::new(Noting(cx.waker().clone())));
+                this.waker = Some((cx.waker().clone(), ours.clone()));
+                ours
+            }
+        };
+        this.fut.as_mut().poll(&mut Context::from_waker(&noting))
     }
 }
 
@@ -65,7 +111,38 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(Counted(Box::pin(fut)))
+    tokio::spawn(Counted::new(Box::pin(fut)))
+}
+
+/// Clears `DRIVING` however `drive` ends, a panic included.
+struct Driving;
+
+impl Driving {
+    fn start() -> Self {
+        DRIVING.with(|d| d.set(true));
+        Driving
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        DRIVING.with(|d| d.set(false));
+    }
+}
+
+/// A panic inside a turn happens on the Python thread, on a greenlet's stack. The default hook,
+/// with `RUST_BACKTRACE` set, walks that stack for a backtrace past the greenlet's first frame,
+/// into memory another greenlet owns, and can fault. So a panic inside a turn prints its message
+/// and place only; any other goes to the hook that was there before.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if driving() {
+            eprintln!("locust-rs engine (inline): {info}");
+        } else {
+            previous(info);
+        }
+    }));
 }
 
 /// Whether the calling thread is inside `drive`.
@@ -142,10 +219,13 @@ impl Inline {
         // registrations show. Any other epoll opened meanwhile (another thread's) differs.
         let watched: HashSet<String> = new.iter().map(|fd| registrations(*fd)).collect();
         match (new.first(), watched.len()) {
-            (Some(&fd), 1) => Ok(Inline {
-                runtime,
-                epoll_fd: fd,
-            }),
+            (Some(&fd), 1) => {
+                ACTIVE.store(true, Ordering::Relaxed);
+                Ok(Inline {
+                    runtime,
+                    epoll_fd: fd,
+                })
+            }
             _ => Err(format!(
                 "cannot tell the runtime's epoll fd among the new epoll fds {new:?}"
             )),
@@ -163,20 +243,20 @@ impl Inline {
     /// Each round ends with a look at the sockets, and what that look wakes runs in the next
     /// round; so rounds go on until one runs nothing.
     pub fn drive(&self, intake: &Intake) -> bool {
-        DRIVING.with(|d| d.set(true));
-        let more = self.runtime.block_on(async {
+        let _driving = Driving::start();
+        self.runtime.block_on(async {
             // Spawned inside the runtime, so each goes on its local queue without a wakeup.
-            intake.flush_with(|job| tokio::spawn(Counted(job)).abort_handle());
+            intake.flush_with(|job| tokio::spawn(Counted::new(job)).abort_handle());
             for _ in 0..MAX_ROUNDS {
                 let before = polls();
+                WOKEN.with(|w| w.set(false));
                 UntilIdle.await;
-                if polls() == before {
+                // Idle: nothing ran, and the round's last look at the sockets woke nothing.
+                if polls() == before && !WOKEN.with(Cell::get) {
                     return false;
                 }
             }
             true
-        });
-        DRIVING.with(|d| d.set(false));
-        more
+        })
     }
 }

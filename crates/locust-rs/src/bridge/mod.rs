@@ -33,6 +33,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// while there are any (see `drive`).
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
+/// In a fork child: none of the parent's jobs run here.
+pub fn forget_in_flight() {
+    IN_FLIGHT.store(0, Ordering::Relaxed);
+}
+
 struct InFlight;
 
 impl InFlight {
@@ -44,7 +49,8 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+        // Never below 0: a job of the parent's dropped in a fork child was not counted there.
+        let _ = IN_FLIGHT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 }
 

@@ -107,8 +107,10 @@ pub fn set_worker_threads(n: usize) {
 
 #[cfg(unix)]
 extern "C" fn after_fork_in_child() {
-    // Only an atomic store here: the child may not take locks the parent's threads held.
+    // Only atomic stores here: the child may not take locks the parent's threads held. The
+    // parent's jobs are not the child's.
     PID.store(pid(), Ordering::Relaxed);
+    crate::bridge::forget_in_flight();
 }
 
 /// Records this process's pid and, where processes fork, registers the hook that records a
