@@ -38,10 +38,6 @@ _TURNS = 8
 _TIMER_TICK = 0.001
 
 
-def _noop() -> None:
-    pass
-
-
 class _Bridge:
     __slots__ = (
         "hub", "fd", "waiters", "watcher", "prepare", "pid", "in_batch", "inline", "engine", "tick", "turn_due"
