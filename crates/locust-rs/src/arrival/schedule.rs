@@ -159,8 +159,16 @@ pub const STALL: f64 = 3.0;
 
 impl State {
     /// Releases what is due by `now` (s after the start) from `next` on, skipping what a stall or a
-    /// pause held back.
-    fn pass(&mut self, arrivals: &mut Arrivals, next: &mut Option<f64>, now: f64, spawn: &Notify) {
+    /// pause held back. `spawn: None`: the run has ended at `now`, and what was due but not yet
+    /// released (a hub-driven clock whose hub was busy) is counted as a release would have counted
+    /// it, but handed to no one (see `release`).
+    fn pass(
+        &mut self,
+        arrivals: &mut Arrivals,
+        next: &mut Option<f64>,
+        now: f64,
+        spawn: Option<&Notify>,
+    ) {
         // A stall began when the first iteration it held back was due; all it held back is let go.
         let stall = next.filter(|t| now - t > STALL);
         while let Some(t) = next.filter(|t| *t <= now) {
@@ -197,14 +205,20 @@ impl State {
         self.delta.dropped += 1;
     }
 
-    fn release(&mut self, due: u64, spawn: &Notify) {
+    /// Hands the iteration due at `due` (ns) to the longest-idle user, or has a user started for it,
+    /// or drops it. `spawn: None`, at the stop: the same count, but no user is handed an iteration
+    /// (the one that would have been is told the run stopped) and none is started.
+    fn release(&mut self, due: u64, spawn: Option<&Notify>) {
         self.total.scheduled += 1;
         self.delta.scheduled += 1;
         while let Some(w) = self.idle.pop_front() {
             if w.is_gone() {
                 w.discard();
-            } else {
+            } else if spawn.is_some() {
                 w.hand(due);
+                return;
+            } else {
+                w.stopped();
                 return;
             }
         }
@@ -212,7 +226,9 @@ impl State {
             self.starting += 1;
             self.wanted += 1;
             self.backlog.push_back(due);
-            spawn.notify_one();
+            if let Some(spawn) = spawn {
+                spawn.notify_one();
+            }
             return;
         }
         self.total.dropped += 1;
@@ -311,7 +327,7 @@ impl Shared {
             // once what the old one made due by now is let go.
             let now = self.elapsed(epoch);
             if !st.paused {
-                st.pass(&mut run.arrivals, &mut run.next, now, &self.spawn);
+                st.pass(&mut run.arrivals, &mut run.next, now, Some(&self.spawn));
             }
             run.next = run.arrivals.replan(plan.clone(), now);
             st.manual = Some(run);
@@ -369,7 +385,7 @@ fn look(
             // What the old plan made due by now is let go first (or skipped, after a hold).
             let now = epoch.elapsed().as_secs_f64();
             if !st.paused {
-                st.pass(arrivals, next, now, &shared.spawn);
+                st.pass(arrivals, next, now, Some(&shared.spawn));
             }
             *next = arrivals.replan(plan, now);
         }
@@ -386,7 +402,7 @@ fn look(
             return Some(due);
         }
         let now = epoch.elapsed().as_secs_f64();
-        st.pass(arrivals, next, now, &shared.spawn);
+        st.pass(arrivals, next, now, Some(&shared.spawn));
     }
 }
 
@@ -617,7 +633,18 @@ impl ArrivalSchedule {
     fn stop(&self) {
         let mut st = self.shared.state.lock();
         if st.running {
-            st.stopped_at = Some(self.shared.clock.now());
+            let now = self.shared.clock.now();
+            st.stopped_at = Some(now);
+            // A hub-driven clock releases only when the hub gets round to it, and Locust's own stop
+            // keeps the hub busy for tens of ms before it tells us (its `inspect.stack()`). What
+            // fell due since the last tick was due within the run: it is counted as the tick would
+            // have counted it (scheduled, and dropped with the pool at its cap), but begins nowhere.
+            if let (Some(epoch), Some(mut run), false) = (st.epoch, st.hub.take(), st.paused) {
+                // A plan set since the last tick took over at the tick (`look`), so up to the stop
+                // what fell due is the old plan's.
+                let at = now.saturating_duration_since(epoch).as_secs_f64();
+                st.pass(&mut run.arrivals, &mut run.next, at, None);
+            }
         }
         st.manual = None;
         st.hub = None;
@@ -766,7 +793,12 @@ impl ArrivalSchedule {
         };
         let now = now.saturating_duration_since(epoch).as_secs_f64();
         if !st.paused {
-            st.pass(&mut run.arrivals, &mut run.next, now, &self.shared.spawn);
+            st.pass(
+                &mut run.arrivals,
+                &mut run.next,
+                now,
+                Some(&self.shared.spawn),
+            );
         }
         st.manual = Some(run);
         Ok(())
@@ -996,6 +1028,29 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    fn a_hub_driven_clock_stopped_before_its_hub_came_round_counts_what_fell_due() {
+        let s = hub_schedule(1000.0, 0);
+        s.start().unwrap_or_else(|_| unreachable!());
+        assert!(alarm(&s, 5_000));
+        s.tick();
+        // The hub is busy elsewhere: no tick for at least 50 ms, then the run ends.
+        std::thread::sleep(Duration::from_millis(50));
+        let (tx, mut rx) = oneshot::channel::<u64>();
+        s.shared.state.lock().idle.push_back(Box::new(tx));
+        s.stop();
+        let (scheduled, due) = scheduled_and_due(&s);
+        assert!(due > 50, "{due}");
+        assert_eq!(scheduled, due, "due within the run: scheduled");
+        assert_eq!(
+            tally(&s).1,
+            due - 1,
+            "no user free for any but one: dropped"
+        );
+        assert!(rx.try_recv().is_err(), "nothing is handed out once stopped");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
     fn a_hub_driven_clock_takes_a_new_share_at_its_next_tick() {
         let s = hub_schedule(200.0, 0);
         s.shared.state.lock().share = 0.0;
@@ -1022,7 +1077,7 @@ mod tests {
         let mut st = s.shared.state.lock();
         st.users = 1;
         for due in 0..5 {
-            st.release(due, &spawn);
+            st.release(due, Some(&spawn));
         }
         // One user could be started: one iteration waits for it, four are dropped.
         assert_eq!((st.backlog.len(), st.wanted, st.total.dropped), (1, 1, 4));
@@ -1040,7 +1095,7 @@ mod tests {
             let mut st = s.shared.state.lock();
             st.idle.push_back(Box::new(gone));
             st.idle.push_back(Box::new(free));
-            st.release(42, &spawn);
+            st.release(42, Some(&spawn));
             assert_eq!(st.total.dropped, 0);
         }
         assert_eq!(rx.try_recv().ok(), Some(42));
