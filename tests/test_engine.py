@@ -148,6 +148,59 @@ def test_a_request_from_a_greenlet_gevent_just_started_goes_out_at_once(stall_se
     assert result["codes"] == [200, 200]
 
 
+FORKS = (
+    PRELUDE
+    + """
+import os, signal
+# Each fork comes from a greenlet the bridge just resumed, so the child's hub is inside the parent's turn when it
+# first runs. The child's own request must still come back to it.
+s = FastHttpSession(url, events.request, None)
+statuses = []
+for _ in range(10):
+    assert s.get("/").status_code == 200
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(10)  # a hang ends the child, and fails the test, instead of stalling it
+        child = FastHttpSession(url, events.request, None)
+        os._exit(0 if child.get("/").status_code == 200 and bridge.pending() == 0 else 3)
+    statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print(json.dumps({"statuses": statuses, "after": s.get("/").status_code}))
+"""
+)
+
+
+@pytest.mark.parametrize("engine", ["inline", "thread"])
+def test_a_child_forked_from_a_resumed_greenlet_gets_its_own_replies(stall_server, engine):
+    result = _run(FORKS, stall_server, engine)
+    assert result == {"statuses": [0] * 10, "after": 200}
+
+
+STALE_TURN = (
+    PRELUDE
+    + """
+# What a fork child's hub does when the fork came from inside a turn: it finishes the parent's turn. That turn is
+# the old bridge's; left to run, it would drain the child's completions into the old bridge, whose waiters are gone.
+# No fork is needed to show it: the child's fork hook, then the old turn run over and over before the hub gets a
+# chance to run the new bridge's.
+old = bridge._get()
+bridge._after_fork_in_child()
+s = FastHttpSession(url, events.request, None)
+g = gevent.spawn(s.get, "/")
+gevent.sleep(0)  # g submits its request and parks on the new bridge
+end = time.monotonic() + 0.5
+while time.monotonic() < end:
+    old._turn()
+g.join(timeout=10)
+print(json.dumps({"status": g.value.status_code if g.successful() else repr(g.exception), "pending": bridge.pending()}))
+"""
+)
+
+
+def test_a_turn_left_over_from_before_a_fork_takes_nothing_of_the_childs(stall_server):
+    result = _run(STALE_TURN, stall_server, "inline")
+    assert result == {"status": 200, "pending": 0}
+
+
 ENGINE = PRELUDE + "print(json.dumps({'engine': _native.engine()}))"
 
 

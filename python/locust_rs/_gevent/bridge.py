@@ -40,7 +40,8 @@ _TIMER_TICK = 0.001
 
 class _Bridge:
     __slots__ = (
-        "hub", "fd", "waiters", "watcher", "prepare", "pid", "in_batch", "inline", "engine", "tick", "turn_due"
+        "hub", "fd", "waiters", "watcher", "prepare", "pid", "in_batch", "inline", "engine", "tick", "turn_due",
+        "stopped",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -52,6 +53,7 @@ class _Bridge:
         self.watcher.start(self._on_ready)
         self.watcher.ref = False
         self.in_batch = False
+        self.stopped = False
         # Runs before the loop polls: nothing submitted can wait for a flush across a blocking poll.
         self.prepare = self.hub.loop.prepare(ref=False)
         engine_fd = _native.engine_fd()
@@ -72,6 +74,10 @@ class _Bridge:
         resumed submitted, until a run finishes nothing."""
         self.turn_due = False
         for _ in range(_TURNS):
+            if self.stopped:
+                # A fork child, whose hub was inside this turn (or had it queued) when the parent forked: the
+                # engine and completions it would drive and drain are the child's bridge's now.
+                return
             state = _native.drive()
             if not state & 1:
                 break
@@ -97,6 +103,8 @@ class _Bridge:
             self.hub.loop.run_callback(self._turn)
 
     def _on_ready(self) -> None:
+        if self.stopped:
+            return
         waiters = self.waiters
         self.in_batch = True
         try:
@@ -116,6 +124,7 @@ class _Bridge:
             self.watcher.ref = False
 
     def stop(self) -> None:
+        self.stopped = True
         self.watcher.stop()
         self.prepare.stop()
         for w in (self.engine, self.tick):
@@ -170,7 +179,9 @@ def pending() -> int:
 
 def _after_fork_in_child() -> None:
     # The child inherits the parent's watcher on the parent's wakeup handle; left started, it would
-    # fire on the parent's wakeups. The native side builds a fresh runtime and handle lazily.
+    # fire on the parent's wakeups. The native side builds a fresh runtime and handle lazily. The old
+    # bridge may still be on the hub's stack (the fork came from a greenlet it resumed) or queued as
+    # a callback: stopped, it drains nothing that the child's bridge waits for.
     global _bridge
     old, _bridge = _bridge, None
     if old is not None:
