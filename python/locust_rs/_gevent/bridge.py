@@ -54,8 +54,12 @@ class _Bridge:
         self.watcher.ref = False
         self.in_batch = False
         self.stopped = False
-        # Runs before the loop polls: nothing submitted can wait for a flush across a blocking poll.
-        self.prepare = self.hub.loop.prepare(ref=False)
+        # Runs before the loop polls: nothing submitted can wait for a flush across a blocking poll. Below gevent's
+        # own prepare watcher, which runs its callbacks (libev runs same-priority prepare watchers last-started
+        # first): greenlets those callbacks start have their first jobs in this turn, and a kill queued as a reply
+        # came lands before the inline engine's turn hands the reply out, as it does before the threaded engine's
+        # wakeup is polled.
+        self.prepare = self.hub.loop.prepare(ref=False, priority=-1)
         engine_fd = _native.engine_fd()
         self.inline = engine_fd is not None
         self.engine = self.tick = None
