@@ -41,7 +41,7 @@ _TIMER_TICK = 0.001
 class _Bridge:
     __slots__ = (
         "hub", "fd", "waiters", "watcher", "prepare", "pid", "in_batch", "inline", "engine", "tick", "turn_due",
-        "stopped",
+        "stopped", "batches",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -54,6 +54,9 @@ class _Bridge:
         self.watcher.ref = False
         self.in_batch = False
         self.stopped = False
+        # Hand-outs so far: a greenlet resumed by one had blocked, even where the loop did not go round meanwhile
+        # (the inline engine can answer within one of gevent's runs of callbacks): see ``wait.py``.
+        self.batches = 0
         # Runs before the loop polls: nothing submitted can wait for a flush across a blocking poll. Below gevent's
         # own prepare watcher, which runs its callbacks (libev runs same-priority prepare watchers last-started
         # first): greenlets those callbacks start have their first jobs in this turn, and a kill queued as a reply
@@ -109,6 +112,7 @@ class _Bridge:
     def _on_ready(self) -> None:
         if self.stopped:
             return
+        self.batches += 1
         waiters = self.waiters
         self.in_batch = True
         try:

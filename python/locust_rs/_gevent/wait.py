@@ -2,10 +2,11 @@
 
 Locust's ``TaskSet.wait`` ends in ``gevent.sleep(wait_time)``. With ``constant(0)`` that is a round trip through the
 hub after every task, there so that a task that never blocks cannot starve the other greenlets. A task that sent a
-request has already blocked: its greenlet waited in the hub while the hub's loop went round. So a zero wait is skipped
-when the hub's loop has iterated since this task set's last wait, and is a real ``gevent.sleep(0)`` otherwise, as in
-Locust. Stop requests are unchanged: ``wait`` still checks the user's state before and after, and a kill lands at the
-task's next blocking call.
+request has already blocked: its greenlet waited in the hub while the hub's loop went round, or (the inline engine,
+which can answer within one of gevent's runs of callbacks) until the bridge handed out a batch. So a zero wait is
+skipped when the hub's loop has iterated or the bridge has handed out since this task set's last wait, and is a real
+``gevent.sleep(0)`` otherwise, as in Locust. Stop requests are unchanged: ``wait`` still checks the user's state
+before and after, and a kill lands at the task's next blocking call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def _sleep(self, seconds) -> None:
     # nothing to skip. libev counts its loop's iterations; a loop without the counter always yields.
     if seconds == 0 and (b := _bridge._bridge) is not None:
         it = getattr(b.hub.loop, "iteration", None)
+        if it is not None:
+            # Both only grow: their sum moves when either does.
+            it += b.batches
         # A plain attribute of the task set, never through ``__dict__``: reading an instance's ``__dict__`` makes
         # CPython give up its inline attribute values, which slowed every later attribute read of the object
         # (about 2 % of a request's instructions when it was the user's). A task set's first wait always yields,
@@ -34,7 +38,8 @@ def _sleep(self, seconds) -> None:
             self._locust_rs_wait_iteration = it
             return
         _gevent_sleep(0)
-        self._locust_rs_wait_iteration = getattr(b.hub.loop, "iteration", None)
+        it = getattr(b.hub.loop, "iteration", None)
+        self._locust_rs_wait_iteration = None if it is None else it + b.batches
         return
     _gevent_sleep(seconds)
 
