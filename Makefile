@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: help install test-deps format lint stubtest test test-rust test-py test-py-portable test-locust-floor test-last bench smoke dev
+.PHONY: help install test-deps format lint stubtest test test-rust test-py test-py-portable test-py-inline test-locust-floor test-last bench smoke dev
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -55,12 +55,17 @@ test-py-portable:  ## the tests that exercise the wakeup, again as on macOS: the
 	@echo "== $@ starts at $$(date +%T)"
 	LOCUST_RS_ENGINE=thread LOCUST_RS_WAKEUP=pipe $(PY) -m pytest -m wakeup tests
 
+test-py-inline:  ## the same tests on the engine on the Python thread (LOCUST_RS_ENGINE=inline, opt-in)
+	@echo "== $@ starts at $$(date +%T)"
+	LOCUST_RS_ENGINE=inline $(PY) -m pytest -m wakeup tests
+
 test-locust-floor:  ## the lowest Locust we declare, in a fresh venv: the smoke run, contract, web UI and browser tests
 	@echo "== $@ starts at $$(date +%T)"
 	PY=$(PY) FEATURES=$(FEATURES) bash scripts/test_locust_floor.sh
 
-test-last:  ## the pipe pass and the Locust floor job, side by side (both mostly wait)
-	$(PY) scripts/side_by_side.py "$(MAKE) --no-print-directory test-py-portable" \
+test-last:  ## the pipe and inline passes, one after the other, beside the Locust floor job (all mostly wait)
+	$(PY) scripts/side_by_side.py \
+		"$(MAKE) --no-print-directory test-py-portable && $(MAKE) --no-print-directory test-py-inline" \
 		"$(MAKE) --no-print-directory test-locust-floor"
 
 test: test-deps lint stubtest test-rust test-py test-last  ## the whole test suite (after `make install`)

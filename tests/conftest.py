@@ -130,12 +130,13 @@ def _select_shard(config, items) -> None:
     items[:] = keep
 
 
-# The second pass of `make test` forces the portable wakeup (a pipe instead of eventfd, as on macOS). It runs what
-# exercises the wakeup in its own ways: the bridge itself, WebSocket traffic (frames pushed without a request), a
-# zero wait time (a wakeup per request, no sleep in between), the contract tests of our classes (every kind of
-# response and failure), and one `--processes` run (the wakeup re-made in forked children). Not the demo server,
-# the suite, or Locust's own clients, which never touch it.
-WAKEUP_FILES = {"test_bridge.py", "test_zero_wait.py", "test_websocket.py", "test_websocket_e2e.py"}
+# The second pass of `make test` forces the portable wakeup (a pipe instead of eventfd, as on macOS); the third runs
+# the same tests on the engine on the Python thread (`LOCUST_RS_ENGINE=inline`, opt-in). They run what exercises the
+# wakeup and the engine's turns in their own ways: the bridge itself, WebSocket traffic (frames pushed without a
+# request), a zero wait time (a wakeup per request, no sleep in between), HTTP/2 (streams and tasks of hyper's own),
+# the contract tests of our classes (every kind of response and failure), and one `--processes` run (the wakeup
+# re-made in forked children). Not the demo server, the suite, or Locust's own clients, which never touch it.
+WAKEUP_FILES = {"test_bridge.py", "test_zero_wait.py", "test_websocket.py", "test_websocket_e2e.py", "test_http2.py"}
 WAKEUP_CONTRACT_FILES = {"test_contract_fasthttp.py", "test_contract_httpsession.py", "test_contract_tls_proxies.py"}
 WAKEUP_TESTS = {"test_e2e_locust.py::test_processes_fork"}
 

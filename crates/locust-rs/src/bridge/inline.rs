@@ -114,6 +114,22 @@ where
     tokio::spawn(Counted::new(Box::pin(fut)))
 }
 
+/// hyper's executor for the tasks it spawns itself (HTTP/2's streams and pings): counted, as
+/// `spawn`'s are. With `hyper_util`'s `TokioExecutor` they were plain tokio tasks, whose wakeup by a
+/// turn's last look went unseen.
+#[derive(Clone, Copy, Default)]
+pub struct Executor;
+
+impl<F> hyper::rt::Executor<F> for Executor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        spawn(fut);
+    }
+}
+
 /// Clears `DRIVING` however `drive` ends, a panic included.
 struct Driving;
 

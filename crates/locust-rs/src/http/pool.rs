@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use rustls::pki_types::ServerName;
@@ -358,7 +358,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if h2 {
-        let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        let (sender, conn) = http2::handshake(crate::bridge::inline::Executor, TokioIo::new(io))
             .await
             .map_err(|e| Error::from_hyper(&e))?;
         crate::bridge::spawn(async move {
