@@ -201,6 +201,36 @@ def test_a_turn_left_over_from_before_a_fork_takes_nothing_of_the_childs(stall_s
     assert result == {"status": 200, "pending": 0}
 
 
+SCHEDULED_IN_A_TURN = (
+    PRELUDE
+    + """
+# A turn that schedules another (work left over, or a greenlet resumed in it that submits) does so as one of gevent's
+# callbacks. It must run in the same pass of the loop, not after the hub's next poll, here up to 0.5 s.
+b = bridge._get()
+own = b.prepare.callback
+order = []
+armed = [True]
+
+def turn():
+    if armed[0]:
+        armed[0] = False
+        b.hub.loop.run_callback(order.append, "scheduled")
+    own()
+
+b.prepare.stop()
+b.prepare.start(turn)
+gevent.sleep(0.5)
+order.append("slept")
+print(json.dumps({"order": order}))
+"""
+)
+
+
+@pytest.mark.parametrize("engine", ["inline", "thread"])
+def test_a_callback_scheduled_in_a_turn_runs_before_the_hub_waits(stall_server, engine):
+    assert _run(SCHEDULED_IN_A_TURN, stall_server, engine) == {"order": ["scheduled", "slept"]}
+
+
 ENGINE = PRELUDE + "print(json.dumps({'engine': _native.engine()}))"
 
 

@@ -309,7 +309,9 @@ def test_a_session_records_directly_when_the_core_is_the_only_listener(client, a
     monkeypatch.setattr(type(env.events.request), "fire", lambda self, **kw: fired.append(kw))
     user.client.get("/echo")
     user.client.get("/status/500")
-    assert not fired  # Locust's fire() was not called...
+    # Locust's fire() was not called for a request... (the patch is the class's: a runner's greenlet left by another
+    # test may fire its usage_monitor meanwhile, which is not ours to count)
+    assert not [kw for kw in fired if "request_type" in kw]
     total = env.stats.total  # ...and the core has both, the failure too
     assert (total.num_requests, total.num_failures) == (2, 1)
     assert len(env.stats.errors) == 1

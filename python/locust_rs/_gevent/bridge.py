@@ -57,12 +57,11 @@ class _Bridge:
         # Hand-outs so far: a greenlet resumed by one had blocked, even where the loop did not go round meanwhile
         # (the inline engine can answer within one of gevent's runs of callbacks): see ``wait.py``.
         self.batches = 0
-        # Runs before the loop polls: nothing submitted can wait for a flush across a blocking poll. Below gevent's
-        # own prepare watcher, which runs its callbacks (libev runs same-priority prepare watchers last-started
-        # first): greenlets those callbacks start have their first jobs in this turn, and a kill queued as a reply
-        # came lands before the inline engine's turn hands the reply out, as it does before the threaded engine's
-        # wakeup is polled.
-        self.prepare = self.hub.loop.prepare(ref=False, priority=-1)
+        # Runs before the loop polls: nothing submitted can wait for a flush across a blocking poll. At gevent's own
+        # priority, so before gevent's prepare watcher, which runs its callbacks (libev runs same-priority prepare
+        # watchers last-started first): a callback a turn schedules runs in that same pass. Below it, such a
+        # callback waited out the poll (the hub slept with a turn due).
+        self.prepare = self.hub.loop.prepare(ref=False)
         engine_fd = _native.engine_fd()
         self.inline = engine_fd is not None
         self.engine = self.tick = None
